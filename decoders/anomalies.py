@@ -1,0 +1,52 @@
+"""Registry of anomaly names, and the one exception decoders raise inside.
+
+Names are stable lowercase ``<proto>_<what>`` strings (Zeek's "weird" names): once released they are
+never renamed, because analysts filter on them. Every name an ``anomaly`` event can carry is listed
+here with what it means; ``tests/test_anomalies.py`` checks that the code uses no other.
+"""
+
+from types import MappingProxyType
+
+
+class DecodeError(Exception):
+    """Bad input found while decoding; ``feed``/``gap``/``eof`` turn it into an ``anomaly`` event.
+
+    Raised only for problems in the input. Any other exception escaping a decoder is a bug.
+    """
+
+    def __init__(self, name: str, detail: str, offset: int | None = None) -> None:
+        super().__init__(f"{name}: {detail}")
+        self.name = name
+        self.detail = detail
+        self.offset = offset
+
+
+_NAMES: dict[str, str] = {
+    # --- capture input (wirecap.source) ---
+    "pcap_truncated_record": "A capture record ends before its declared length; the file is cut short.",
+    "pcap_bad_block": "A pcapng block is malformed (length, type or interface id out of range).",
+    "pcap_time_went_backwards": "A packet is older than one already processed in the same input; "
+    "its events are stamped with the latest time seen so that output time never decreases.",
+    "pcap_unknown_linktype": "An interface uses a link type wirecap cannot parse; its packets are counted, not decoded.",
+    # --- link / network layer (wirecap.packets) ---
+    "ip_truncated": "An IP packet is shorter than its headers or its total length says.",
+    "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, extension chain).",
+    "ip_fragment_overlap": "IPv4 fragments of one datagram overlap with different bytes; the first copy is kept.",
+    "ip_fragments_expired": "An IPv4 datagram's fragments did not all arrive within the reassembly timeout.",
+    "ip_fragment_limit": "Too many IPv4 datagrams were being reassembled at once; the oldest was dropped.",
+    "tcp_bad_header": "A TCP header is malformed (data offset below 5 or past the packet end).",
+    # --- TCP reassembly (wirecap.reassembly) ---
+    "tcp_overlap_mismatch": "A retransmitted or overlapping segment carries different bytes than the copy "
+    "already accepted; the first copy wins.",
+    "tcp_ooo_limit": "Out-of-order data buffered for a connection passed its cap (or the global cap); "
+    "the stream is advanced past the hole and the lost bytes are reported as a gap.",
+    "tcp_data_after_close": "Data arrived on a direction after its FIN or the connection's RST.",
+    # --- shared by record decoders (decoders._buffer) ---
+    "mb31_invalid": "A [MC-NMF]/[MC-NBFX] variable-length integer is longer than five bytes or exceeds 31 bits.",
+    # --- generic decoder outcomes (wirecap.pipeline) ---
+    "decoder_stopped": "A decoder gave up on a direction after unrecoverable input; later bytes are counted only.",
+    "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "
+    "from then on. Please report it with the capture.",
+}
+
+ANOMALIES = MappingProxyType(_NAMES)

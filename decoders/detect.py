@@ -1,0 +1,94 @@
+"""Protocol detection: which decoder a connection gets, from the first bytes of its streams.
+
+As in Zeek's dynamic protocol detection, each protocol offers a cheap ``probe`` over the first bytes
+of the originator's and responder's streams. A probe answers True (this is mine), False (not mine) or
+None (need more bytes). When every probe says False or the probing window is exhausted, a protocol
+whose ``ports`` include the server port is assumed — this is how a capture that starts mid-session
+still reaches the right decoder, which then resynchronises by itself. Otherwise the connection gets
+the byte-counting ``Undecoded`` decoder.
+
+Decoders register in ``PROTOCOLS`` below and nowhere else.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol as TypingProtocol
+
+from .events import ConnFields, Direction, Event
+
+PROBE_WINDOW = 64  # bytes of each direction a probe may ask for before detection gives up
+
+
+class Decoder(TypingProtocol):
+    """A connection's decoder: owns both directions (like a Zeek analyzer with two flows)."""
+
+    name: str
+    wants_data: bool  # False: the pipeline may skip copying payload (counting only)
+
+    def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
+        """In-order stream bytes of one direction, stamped with the packet that completed them."""
+        ...
+
+    def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
+        """``length`` bytes of ``direction`` were lost; resynchronise if the format allows."""
+        ...
+
+    def eof(self, direction: Direction, ts: int) -> list[Event]:
+        """No more bytes will come in ``direction``."""
+        ...
+
+
+Probe = Callable[[bytes, bytes], bool | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    name: str
+    probe: Probe  # (first orig bytes, first resp bytes) -> True / False / None (need more)
+    factory: Callable[[ConnFields], Decoder]
+    ports: frozenset[int] = frozenset()  # assumed on these server ports when probing is inconclusive
+
+
+class Undecoded:
+    """The fallback: decodes nothing, counts what it was given."""
+
+    name = "undecoded"
+    wants_data = False
+
+    def __init__(self, conn: ConnFields) -> None:
+        self.bytes = {"orig": 0, "resp": 0}
+
+    def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
+        self.bytes[direction] += len(data)
+        return []
+
+    def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
+        return []
+
+    def eof(self, direction: Direction, ts: int) -> list[Event]:
+        return []
+
+
+PROTOCOLS: tuple[Protocol, ...] = ()
+
+
+def detect(orig_head: bytes, resp_head: bytes, server_port: int, *, final: bool) -> Protocol | None:
+    """The protocol for a connection, or None while undecided.
+
+    ``final`` is set when no more bytes will help (window full, or the connection ended): then a
+    port match or ``None``-for-undecoded is returned instead of waiting. A protocol whose probe says
+    True wins; ties go to registration order.
+    """
+    undecided = False
+    for proto in PROTOCOLS:
+        verdict = proto.probe(orig_head, resp_head)
+        if verdict:
+            return proto
+        if verdict is None:
+            undecided = True
+    if undecided and not final:
+        return None
+    for proto in PROTOCOLS:
+        if server_port in proto.ports:
+            return proto
+    return None
