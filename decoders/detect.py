@@ -42,10 +42,17 @@ Probe = Callable[[bytes, bytes], bool | None]
 
 
 @dataclass(frozen=True, slots=True)
+class DecoderOptions:
+    """Settings the user chose that decoders honour (one instance for the whole run)."""
+
+    xml: bool = False  # also emit each SOAP envelope as XML text (wcf.message.xml)
+
+
+@dataclass(frozen=True, slots=True)
 class Protocol:
     name: str
     probe: Probe  # (first orig bytes, first resp bytes) -> True / False / None (need more)
-    factory: Callable[[ConnFields], Decoder]
+    factory: Callable[[ConnFields, DecoderOptions], Decoder]
     ports: frozenset[int] = frozenset()  # assumed on these server ports when probing is inconclusive
 
 
@@ -55,7 +62,7 @@ class Undecoded:
     name = "undecoded"
     wants_data = False
 
-    def __init__(self, conn: ConnFields) -> None:
+    def __init__(self, conn: ConnFields, options: DecoderOptions) -> None:
         self.bytes = {"orig": 0, "resp": 0}
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
