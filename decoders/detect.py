@@ -79,15 +79,23 @@ class Undecoded:
 PROTOCOLS: tuple[Protocol, ...] = ()
 
 
-def detect(orig_head: bytes, resp_head: bytes, server_port: int, *, final: bool) -> Protocol | None:
+def detect(
+    orig_head: bytes,
+    resp_head: bytes,
+    server_port: int,
+    *,
+    final: bool,
+    protocols: tuple[Protocol, ...] | None = None,
+) -> Protocol | None:
     """The protocol for a connection, or None while undecided.
 
     ``final`` is set when no more bytes will help (window full, or the connection ended): then a
     port match or ``None``-for-undecoded is returned instead of waiting. A protocol whose probe says
     True wins; ties go to registration order.
     """
+    candidates = PROTOCOLS if protocols is None else protocols
     undecided = False
-    for proto in PROTOCOLS:
+    for proto in candidates:
         verdict = proto.probe(orig_head, resp_head)
         if verdict:
             return proto
@@ -95,7 +103,7 @@ def detect(orig_head: bytes, resp_head: bytes, server_port: int, *, final: bool)
             undecided = True
     if undecided and not final:
         return None
-    for proto in PROTOCOLS:
+    for proto in candidates:
         if server_port in proto.ports:
             return proto
     return None
