@@ -100,7 +100,8 @@ def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterat
     """One connection's packets: handshake, ``turns`` until ``budget`` is nearly spent, FIN close.
 
     The receiver of data sends a pure ACK after every second segment and at the end of a turn
-    (delayed ACK); ``seq``/``ack`` always follow the bytes actually sent.
+    unless it answers right away, which carries the ACK (delayed ACK); ``seq``/``ack`` always follow
+    the bytes actually sent.
     """
     isn = {"orig": rng.randrange(1 << 32), "resp": rng.randrange(1 << 32)}
     nxt = {"orig": (isn["orig"] + 1) & 0xFFFFFFFF, "resp": (isn["resp"] + 1) & 0xFFFFFFFF}
@@ -109,8 +110,12 @@ def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterat
     yield "resp", SYN | ACK, isn["resp"], nxt["orig"], b""
     yield "orig", ACK, nxt["orig"], nxt["resp"], b""
     left = budget - 6  # handshake and the shortest close are reserved
-    for sender, segs in turns:
+    turn = next(turns)
+    while left >= 2:
+        sender, segs = turn
         receiver = other[sender]
+        turn = next(turns)
+        answers = turn[0] == receiver
         for i, seg in enumerate(segs):
             if left < 2:
                 break
@@ -118,11 +123,9 @@ def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterat
             yield sender, ACK | (PSH if last else 0), nxt[sender], nxt[receiver], seg
             nxt[sender] = (nxt[sender] + len(seg)) & 0xFFFFFFFF
             left -= 1
-            if i & 1 or last:
+            if (i & 1 or last) and not (last and answers):
                 yield receiver, ACK, nxt[receiver], nxt[sender], b""
                 left -= 1
-        if left < 2:
-            break
     yield "orig", FIN | ACK, nxt["orig"], nxt["resp"], b""
     nxt["orig"] = (nxt["orig"] + 1) & 0xFFFFFFFF
     if left:  # one packet to spare: the server ACKs the FIN before sending its own (4-way close)
@@ -142,6 +145,8 @@ def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes
     pool = rng.randbytes(POOL_SIZE)
     server_mac, server_ip = bytes.fromhex("02000000fe01"), bytes([10, 0, 0, 1])
     split = [split_turns(s) for s in sessions]
+    if not all(split):
+        raise ValueError("every session needs at least one turn with bytes")
     active: list[tuple[Iterator[Packet], dict[str, Side]]] = []
     for c in range(CONNECTIONS):
         client_mac = bytes.fromhex("0200000001") + bytes([c])

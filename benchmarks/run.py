@@ -1,0 +1,242 @@
+"""wirecap benchmarks: speed and memory against peers measured in the same run.
+
+    .venv/bin/python benchmarks/run.py [--quick] [--runs N] [--strict]
+
+The machine is shared and noisy, so every figure is the median of N runs, and every speed target that
+names a peer is a ratio against that peer timed in the same run, interleaved run by run. Prints a
+Markdown report and writes it to ``benchmarks/out/latest.md``; exits 0 unless ``--strict`` and a
+target failed or could not be measured.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(1, str(ROOT))  # `decoders`/`wirecap` from this checkout; HERE is already sys.path[0]
+
+import decode  # noqa: E402
+import gen_capture  # noqa: E402
+import streams  # noqa: E402
+
+WIRECAP = Path(sys.executable).parent / "wirecap"  # the venv's entry point, beside its python
+
+MIN_PPS = 400_000
+MIN_TSHARK_RATIO = 10
+MAX_RSS_MB = 150
+MIN_NBFX_MBPS = 20
+MIN_WCF_RATIO = 5
+MIN_PIPELINE_PPS = 250_000
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the child alone
+    rss_mb: float  # the child's own peak resident set
+
+
+@dataclass(slots=True)
+class Report:
+    lines: list[str]
+    checks: list[tuple[str, str, bool | None]]  # (target, measured, passed; None = not measured)
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        self.lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        self.lines += ["| " + " | ".join(r) + " |" for r in rows]
+        self.lines.append("")
+
+    def check(self, target: str, measured: str, passed: bool | None) -> None:
+        self.checks.append((target, measured, passed))
+
+
+def run_once(cmd: Sequence[str]) -> Run:
+    """Runs ``cmd`` with stdout to /dev/null. The peak RSS is the child's own ``ru_maxrss`` from
+    ``wait4`` — RUSAGE_CHILDREN would report the largest of all children so far."""
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode:
+            err.seek(0)
+            tail = err.read()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{tail}")
+    return Run(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)
+
+
+def run_interleaved(cmds: dict[str, list[str]], runs: int) -> dict[str, Run]:
+    """Median wall, CPU and RSS of each command; runs alternate between commands so that a burst of
+    load from other users hits all of them alike."""
+    samples: dict[str, list[Run]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            samples[name].append(run_once(cmd))
+    return {name: Run(statistics.median(r.wall for r in rs), statistics.median(r.cpu for r in rs),
+                      statistics.median(r.rss_mb for r in rs)) for name, rs in samples.items()}
+
+
+def warm(path: Path) -> None:
+    """Reads the file once so that the first timed run does not pay for the disk."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def wirecap_replay(path: Path) -> list[str] | None:
+    """The wirecap command, or None while ``wirecap replay`` does not exist yet."""
+    if not WIRECAP.exists():
+        return None
+    probe = subprocess.run([str(WIRECAP), "replay", "--help"], capture_output=True)
+    return [str(WIRECAP), "replay", str(path), "-q", "-o", "/dev/null"] if probe.returncode == 0 else None
+
+
+def tshark(path: Path) -> list[str]:
+    return ["tshark", "-r", str(path), "-T", "fields", "-e", "tcp.stream", "-e", "tcp.len"]
+
+
+def k(n: float) -> str:
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
+
+
+def bench_replay(report: Report, sizes: Sequence[int], runs: int) -> None:
+    """wirecap replay vs tshark on synthetic captures of each size; speed targets on the largest."""
+    rows, rss = [], {}
+    for n in sizes:
+        path = gen_capture.cached(n)
+        warm(path)
+        cmds = {"tshark": tshark(path)}
+        if cmd := wirecap_replay(path):
+            cmds["wirecap"] = cmd
+        res = run_interleaved(cmds, runs)
+        label = f"synthetic {k(n)} packets ({path.stat().st_size / 1e6:.0f} MB)"
+        for name in ("wirecap", "tshark"):
+            if name in res:
+                r = res[name]
+                rows.append([label, name, f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{r.rss_mb:.0f}"])
+            else:
+                rows.append([label, name, "n/a", "n/a", "n/a", "n/a"])
+        rss[n] = res.get("wirecap")
+        speed = res.get("wirecap"), res["tshark"]
+    report.lines.append("**Replay** (`wirecap replay FILE -q -o /dev/null` vs "
+                        "`tshark -r FILE -T fields -e tcp.stream -e tcp.len`)\n")
+    report.table(["capture", "tool", "wall s", "CPU s", "packets/s", "peak RSS MB"], rows)
+
+    ours, peer = speed
+    n = sizes[-1]
+    report.check(f"wirecap ≥ {k(MIN_PPS)} packets/s ({k(n)})",
+                 k(n / ours.wall) if ours else "n/a", n / ours.wall >= MIN_PPS if ours else None)
+    report.check(f"wirecap ≥ {MIN_TSHARK_RATIO}× tshark ({k(n)})",
+                 f"{peer.wall / ours.wall:.1f}×" if ours else "n/a",
+                 peer.wall / ours.wall >= MIN_TSHARK_RATIO if ours else None)
+    for n, r in rss.items():
+        report.check(f"wirecap peak RSS < {MAX_RSS_MB} MB ({k(n)})", f"{r.rss_mb:.0f} MB" if r else "n/a",
+                     r.rss_mb < MAX_RSS_MB if r else None)
+
+
+def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, min_seconds: float) -> None:
+    """decoders.nbfx vs wcf 0.5.5 on every envelope of the committed captures."""
+    fs = decode.flows(sessions)
+    count = sum(len(f.envelopes) for f in fs)
+    size = sum(len(e) for f in fs for e in f.envelopes)
+    decoders: dict[str, decode.Decoder] = {}
+    missing = []
+    for name, make in (("decoders.nbfx", decode.ours), ("wcf 0.5.5", decode.wcf)):
+        try:
+            decoders[name] = make()
+        except ImportError as e:
+            missing.append(f"{name}: {e}")
+    rates: dict[str, list[decode.Rate]] = {name: [] for name in decoders}
+    if count:
+        for _ in range(runs):
+            for name, d in decoders.items():
+                rates[name].append(decode.measure(d, fs, min_seconds))
+    mbps = {name: statistics.median(r.mb_per_s for r in rs) for name, rs in rates.items() if rs}
+    report.lines.append(f"**Binary XML decoding** ({count} envelopes, {size / 1e3:.0f} kB, from "
+                        f"{len(sessions)} net.tcp sessions of `captures/wcf_*.pcap`)\n")
+    report.table(["decoder", "MB/s", "failed envelopes"],
+                 [[name, f"{mbps[name]:.2f}", str(rates[name][-1].failures)] if name in mbps
+                  else [name, "n/a", "n/a"] for name in ("decoders.nbfx", "wcf 0.5.5")])
+    report.lines += [f"- not measured: {m}" for m in missing] + ([""] if missing else [])
+    ours, peer = mbps.get("decoders.nbfx"), mbps.get("wcf 0.5.5")
+    report.check(f"NBFX decoding ≥ {MIN_NBFX_MBPS} MB/s", f"{ours:.1f} MB/s" if ours else "n/a",
+                 ours >= MIN_NBFX_MBPS if ours else None)
+    report.check(f"NBFX decoding ≥ {MIN_WCF_RATIO}× wcf", f"{ours / peer:.1f}×" if ours and peer else "n/a",
+                 ours / peer >= MIN_WCF_RATIO if ours and peer else None)
+
+
+def bench_pipeline(report: Report, sessions: Sequence[streams.Session], n: int, runs: int) -> None:
+    """wirecap replay on a capture whose 200 connections replay the genuine sessions."""
+    target = f"pipeline ≥ {k(MIN_PIPELINE_PPS)} packets/s ({k(n)} replayed net.tcp)"
+    if not sessions:
+        report.check(target, "n/a (no net.tcp sessions in captures/wcf_*.pcap)", None)
+        return
+    path = gen_capture.cached(n, [s.turns() for s in sessions])
+    cmd = wirecap_replay(path)
+    if not cmd:
+        report.check(target, "n/a (wirecap replay not available)", None)
+        return
+    warm(path)
+    r = run_interleaved({"wirecap": cmd}, runs)["wirecap"]
+    mb = path.stat().st_size / 1e6
+    report.lines.append(f"**Whole pipeline** (`wirecap replay` on {k(n)} packets, {mb:.0f} MB: "
+                        f"{len(sessions)} genuine net.tcp sessions replayed over 200 connections)\n")
+    report.table(["wall s", "CPU s", "packets/s", "peak RSS MB"],
+                 [[f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{r.rss_mb:.0f}"]])
+    report.check(target, k(n / r.wall), n / r.wall >= MIN_PIPELINE_PPS)
+
+
+def machine(runs: int) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    ts = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split()[2]
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    try:
+        wcf = metadata.version("wcf")
+    except metadata.PackageNotFoundError:
+        wcf = "not installed"
+    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}; {len(os.sched_getaffinity(0))} CPUs "
+            f"({cpu}), load average {os.getloadavg()[0]:.2f} at start; Python {platform.python_version()}; "
+            f"TShark {ts}; wcf {wcf}. Medians of {runs} runs each.")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="20 k and 100 k packets, 3 runs (a minute or two)")
+    ap.add_argument("--runs", type=int, help="runs per measurement (default 5, or 3 with --quick)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 if a target failed or was not measured")
+    args = ap.parse_args()
+    runs = args.runs or (3 if args.quick else 5)
+    sizes = (20_000, 100_000) if args.quick else (100_000, 1_000_000)
+
+    report = Report([f"### Benchmarks{' (quick)' if args.quick else ''}\n", machine(runs), ""], [])
+    bench_replay(report, sizes, runs)
+    sessions = streams.load_sessions()
+    bench_nbfx(report, sessions, runs, 0.3 if args.quick else 1.0)
+    bench_pipeline(report, sessions, sizes[-1], runs)
+    report.lines.append("**Targets**\n")
+    report.table(["target", "measured", "result"],
+                 [[t, m, {True: "PASS", False: "FAIL", None: "n/a"}[p]] for t, m, p in report.checks])
+
+    text = "\n".join(report.lines)
+    print(text)
+    gen_capture.OUT.mkdir(exist_ok=True)
+    (gen_capture.OUT / "latest.md").write_text(text)
+    return 1 if args.strict and not all(p for _, _, p in report.checks) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
