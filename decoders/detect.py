@@ -86,24 +86,24 @@ def detect(
     *,
     final: bool,
     protocols: tuple[Protocol, ...] | None = None,
-) -> Protocol | None:
-    """The protocol for a connection, or None while undecided.
+) -> tuple[bool, Protocol | None]:
+    """(decided, protocol): the protocol for a connection once decided, None meaning undecoded.
 
     ``final`` is set when no more bytes will help (window full, or the connection ended): then a
-    port match or ``None``-for-undecoded is returned instead of waiting. A protocol whose probe says
-    True wins; ties go to registration order.
+    port match or undecoded is decided instead of waiting. A protocol whose probe says True wins;
+    ties go to registration order.
     """
     candidates = PROTOCOLS if protocols is None else protocols
     undecided = False
     for proto in candidates:
         verdict = proto.probe(orig_head, resp_head)
         if verdict:
-            return proto
+            return True, proto
         if verdict is None:
             undecided = True
     if undecided and not final:
-        return None
+        return False, None
     for proto in candidates:
         if server_port in proto.ports:
-            return proto
-    return None
+            return True, proto
+    return True, None
