@@ -122,17 +122,17 @@ def bench_replay(report: Report, sizes: Sequence[int], runs: int) -> None:
             cmds["wirecap"] = cmd
         res = run_interleaved(cmds, runs)
         label = f"synthetic {k(n)} packets ({path.stat().st_size / 1e6:.0f} MB)"
+        peer = res["tshark"]
         for name in ("wirecap", "tshark"):
-            if name in res:
-                r = res[name]
-                rows.append([label, name, f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{r.rss_mb:.0f}"])
-            else:
-                rows.append([label, name, "n/a", "n/a", "n/a", "n/a"])
+            r = res.get(name)
+            figures = [f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{peer.wall / r.wall:.1f}×",
+                       f"{r.rss_mb:.0f}"] if r else ["n/a"] * 5
+            rows.append([label, name, *figures])
         rss[n] = res.get("wirecap")
         speed = res.get("wirecap"), res["tshark"]
     report.lines.append("**Replay** (`wirecap replay FILE -q -o /dev/null` vs "
                         "`tshark -r FILE -T fields -e tcp.stream -e tcp.len`)\n")
-    report.table(["capture", "tool", "wall s", "CPU s", "packets/s", "peak RSS MB"], rows)
+    report.table(["capture", "tool", "wall s", "CPU s", "packets/s", "speed vs tshark", "peak RSS MB"], rows)
 
     ours, peer = speed
     n = sizes[-1]

@@ -109,7 +109,7 @@ def tcp_streams(path: Path) -> list[tuple[bytes, bytes]]:
         from wirecap.pipeline import collect_streams  # type: ignore[import-not-found]
     except ImportError:
         return _tshark_streams(path)
-    return [(s.data["orig"], s.data["resp"]) for s in collect_streams([path])]
+    return [(s.data.get("orig", b""), s.data.get("resp", b"")) for s in collect_streams([str(path)])]
 
 
 def _tshark_streams(path: Path) -> list[tuple[bytes, bytes]]:
