@@ -34,6 +34,7 @@ _NAMES: dict[str, str] = {
     "ip_fragment_overlap": "IPv4 fragments of one datagram overlap with different bytes; the first copy is kept.",
     "ip_fragments_expired": "An IPv4 datagram's fragments did not all arrive within the reassembly timeout.",
     "ip_fragment_limit": "Too many IPv4 datagrams were being reassembled at once; the oldest was dropped.",
+    "ip6_fragment": "An IPv6 fragment: not reassembled; the TCP bytes it carried become a gap.",
     "tcp_bad_header": "A TCP header is malformed (data offset below 5 or past the packet end).",
     # --- TCP reassembly (wirecap.reassembly) ---
     "tcp_overlap_mismatch": "A retransmitted or overlapping segment carries different bytes than the copy "

@@ -1,0 +1,130 @@
+"""``wirecap``: replay captures into one ordered JSONL event stream; print the event schema.
+
+Exit status: 0 done; 2 bad usage; 1 unreadable or corrupt input (after every event up to the damage
+was written, with a one-line error naming the file and the byte offset).
+"""
+
+import json
+import os
+import sys
+import time
+from typing import IO
+
+import click
+
+from decoders.detect import DecoderOptions
+from decoders.events import json_schema
+
+from .pipeline import Options, Pipeline, Stats, run
+from .sink import JsonlSink
+from .source import CaptureError, CaptureSource
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Sniff and decode iiko POS LAN traffic (WCF net.tcp on 8506, iikoRMS HTTP on 8080)."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="PCAP...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write events here, not stdout.")
+@click.option("--port", "ports", type=click.IntRange(1, 65535), multiple=True,
+              help="Decode connections on this TCP port (repeatable; replaces the default 8506 and 8080).")
+@click.option("--any-port", is_flag=True, help="Track every TCP connection and detect its protocol from its bytes.")
+@click.option("--filter", "bpf", metavar="BPF", help="libpcap filter expression applied while reading.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True,
+              help="Close a connection after this many seconds of capture time without packets.")
+@click.option("--xml", is_flag=True, help="Add each SOAP envelope as XML text to wcf.message events.")
+@click.option("--progress", is_flag=True, help="Show a progress bar on stderr while reading files.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+def replay(inputs: tuple[str, ...], output: str | None, ports: tuple[int, ...], any_port: bool, bpf: str | None,
+           idle_timeout: float, xml: bool, progress: bool, quiet: bool) -> None:
+    """Decode PCAP files (pcap or pcapng; - for a pcap stream on stdin) into JSONL events.
+
+    Several files are merged into one time-ordered stream.
+    """
+    if inputs.count("-") > 1:
+        raise click.UsageError("stdin (-) can be read only once")
+    for path in inputs:
+        if path != "-" and not os.path.isfile(path):
+            raise click.BadParameter(f"no such file: {path}", param_hint="PCAP")
+    sources = [CaptureSource(path, bpf) for path in inputs]
+    streaming = "-" in inputs
+    options = Options(
+        ports=frozenset(ports) if ports else Options().ports,
+        any_port=any_port,
+        idle_timeout=idle_timeout,
+        decoder=DecoderOptions(xml=xml),
+    )
+    pipeline = Pipeline(options)
+    out: IO[str] = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    sink = JsonlSink(out, flush_each=streaming)
+    started = time.perf_counter()
+    bar = _progress_bar(sources) if progress and not streaming else None
+    error: CaptureError | None = None
+    try:
+        run(sources, pipeline, sink.write, bar.tick if bar else None)
+    except CaptureError as exc:
+        error = exc
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    finally:
+        if bar:
+            bar.close()
+    try:
+        sink.close()
+        if output:
+            out.close()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    if not quiet:
+        click.echo(_summary(pipeline.stats, time.perf_counter() - started), err=True)
+    if error is not None:
+        click.echo(f"wirecap: error: {error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of every event kind (one output line validates against it)."""
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+class _ProgressBar:
+    """Byte progress over all inputs, drawn by click on stderr."""
+
+    def __init__(self, sources: list[CaptureSource]) -> None:
+        self.sources = sources
+        total = sum(s.progress.size or 0 for s in sources)
+        self.bar = click.progressbar(length=total, label="reading", file=sys.stderr, width=30)
+        self.bar.__enter__()
+        self.shown = 0
+
+    def tick(self) -> None:
+        done = sum(s.progress.done for s in self.sources)
+        if done > self.shown:
+            self.bar.update(done - self.shown)
+            self.shown = done
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def _progress_bar(sources: list[CaptureSource]) -> _ProgressBar:
+    return _ProgressBar(sources)
+
+
+def _summary(stats: Stats, elapsed: float) -> str:
+    anomalies = sum(stats.anomalies.values())
+    rate = stats.packets / elapsed if elapsed > 0 else 0.0
+    return (
+        f"wirecap: {stats.packets:,} packets, {stats.bytes:,} bytes, {stats.connections:,} connections, "
+        f"{stats.events:,} events, {anomalies:,} anomalies in {elapsed:.2f} s ({rate:,.0f} packets/s)"
+    )
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (``| head``): stop without a traceback, as a filter should."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)

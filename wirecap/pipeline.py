@@ -1,0 +1,395 @@
+"""The pipeline: packets → connections → reassembled streams → decoders → ordered events.
+
+``Pipeline.process_batch`` is the per-packet hot loop. Connections are found by a dict keyed by the
+directional 4-tuple (both directions map to the same ``ConnState``). Time is the packets' own: an event's
+``ts`` is the time of the packet that completed it, clamped so that output time never decreases
+(a packet older than its predecessor is reported once as ``pcap_time_went_backwards``). Idle connections
+are closed by a sweep run once per second of capture time.
+"""
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from decoders import detect
+from decoders.anomalies import ANOMALIES
+from decoders.detect import PROBE_WINDOW, Decoder, DecoderOptions, Protocol, Undecoded
+from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, DirectionStats, Event, TcpGap
+
+from .flow import community_id, endpoint, make_uid
+from .packets import TCP_ACK, TCP_SYN, PacketParser
+from .reassembly import BufferBudget, Connection
+from .source import META, Batch, CaptureSource
+
+SECOND = 1_000_000_000
+TOMBSTONE_NS = 120 * SECOND  # how long a closed connection absorbs stray packets (late ACKs, FIN retransmits)
+WELL_KNOWN_PORT_LIMIT = 1024
+
+DecoderFactory = Callable[[ConnFields, DecoderOptions], Decoder]
+
+
+@dataclass(frozen=True)
+class Options:
+    ports: frozenset[int] = frozenset({8506, 8080})
+    any_port: bool = False
+    idle_timeout: float = 3600.0  # seconds of capture time
+    max_ooo_per_conn: int = 8 << 20
+    max_ooo_total: int = 256 << 20
+    decoder: DecoderOptions = field(default_factory=DecoderOptions)
+    protocols: tuple[Protocol, ...] | None = None  # None: every registered decoder
+    fallback: DecoderFactory = Undecoded
+
+
+@dataclass
+class Stats:
+    packets: int = 0
+    bytes: int = 0
+    connections: int = 0
+    events: int = 0
+    anomalies: dict[str, int] = field(default_factory=dict)
+
+
+class ConnState:
+    """A connection as the pipeline sees it: reassembly, detection, its decoder, its anomaly counts."""
+
+    __slots__ = (
+        "closed",
+        "conn",
+        "decoder",
+        "fields",
+        "heads",
+        "pending",
+        "pipeline",
+        "reported",
+        "server_port",
+        "service",
+    )
+
+    def __init__(self, pipeline: "Pipeline", fields: ConnFields, server_port: int, ts: int, mid_stream: bool):
+        self.pipeline = pipeline
+        self.fields = fields
+        self.server_port = server_port
+        opts = pipeline.options
+        self.conn = Connection(self, ts, opts.max_ooo_per_conn, pipeline.budget, mid_stream)
+        self.decoder: Decoder | None = None
+        self.service: str | None = None
+        self.heads: dict[Direction, bytes] = {"orig": b"", "resp": b""}
+        self.pending: list[tuple[str, Direction, bytes | int, int]] = []
+        self.reported: dict[str, int] = {}  # anomaly name -> count (the first one is written)
+        self.closed = False
+
+    # --- StreamHandler: called by the reassembler ---
+
+    def data(self, direction: Direction, data: bytes, ts: int) -> None:
+        decoder = self.decoder
+        if decoder is None:
+            self.pending.append(("data", direction, data, ts))
+            head = self.heads[direction]
+            if len(head) < PROBE_WINDOW:
+                self.heads[direction] = head + data[: PROBE_WINDOW - len(head)]
+            full = max(len(self.heads["orig"]), len(self.heads["resp"])) >= PROBE_WINDOW
+            self._detect(final=full)
+        elif decoder.wants_data:
+            self._run(decoder.feed, direction, data, ts)
+
+    def gap(self, direction: Direction, offset: int, length: int, ts: int) -> None:
+        self.pipeline.events.append(TcpGap(ts=ts, dir=direction, offset=offset, length=length, **self.fields))
+        if self.decoder is None:
+            self.pending.append(("gap", direction, length, ts))
+        else:
+            self._run(self.decoder.gap, direction, length, ts)
+
+    def eof(self, direction: Direction, ts: int) -> None:
+        if self.decoder is None:
+            self.pending.append(("eof", direction, 0, ts))
+            self._detect(final=True)
+        else:
+            self._run(self.decoder.eof, direction, ts)
+
+    def anomaly(self, name: str, detail: str, direction: Direction | None, offset: int | None, ts: int) -> None:
+        self._emit(
+            [Anomaly(ts=ts, name=name, detail=detail, source="tcp", offset=offset, dir=direction, **self.fields)]
+        )
+
+    # --- decoders ---
+
+    def _detect(self, final: bool) -> None:
+        decided, proto = detect.detect(
+            self.heads["orig"], self.heads["resp"], self.server_port, final=final,
+            protocols=self.pipeline.options.protocols,
+        )
+        if not decided:
+            return
+        opts = self.pipeline.options
+        factory = proto.factory if proto is not None else opts.fallback
+        self.service = proto.name if proto is not None else None
+        self.decoder = factory(self.fields, opts.decoder)
+        pending, self.pending = self.pending, []
+        for what, direction, value, ts in pending:
+            if what == "data":
+                self.data(direction, value, ts)  # type: ignore[arg-type]
+            elif what == "gap":
+                self._run(self.decoder.gap, direction, value, ts)
+            else:
+                self._run(self.decoder.eof, direction, ts)
+
+    def _run(self, method: Callable[..., list[Event]], *args: object) -> None:
+        try:
+            events = method(*args)
+        except Exception as exc:  # a decoder bug must not take the capture down with it
+            ts = args[-1]
+            assert isinstance(ts, int)
+            self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
+            events = [
+                Anomaly(ts=ts, name="decoder_error", detail=f"{self.service}: {exc!r}", source=self.service or "?",
+                        **self.fields)
+            ]
+        if events:
+            self._emit(events)
+
+    def _emit(self, events: list[Event]) -> None:
+        out = self.pipeline.events
+        for event in events:
+            if isinstance(event, Anomaly):
+                count = self.reported.get(event.name, 0)
+                self.reported[event.name] = count + 1
+                self.pipeline.stats.anomalies[event.name] = self.pipeline.stats.anomalies.get(event.name, 0) + 1
+                if count:
+                    continue
+            out.append(event)
+
+    def finish(self, reason: str, ts: int) -> None:
+        """Close the connection (if the reassembler has not) and write its summary."""
+        self.conn.close(reason, ts)
+        if self.decoder is None:
+            self._detect(final=True)
+        self.closed = True
+        conn = self.conn
+        self.pipeline.events.append(
+            ConnClose(
+                ts=ts,
+                reason=conn.close_reason or reason,  # type: ignore[arg-type]
+                duration=(conn.last_ts - conn.first_ts) / SECOND,
+                orig_stats=_stats(conn.halves[0]),
+                resp_stats=_stats(conn.halves[1]),
+                service=self.service,
+                anomalies=dict(sorted(self.reported.items())),
+                **self.fields,
+            )
+        )
+
+
+def _stats(half: "object") -> DirectionStats:
+    return DirectionStats(bytes=half.delivered, packets=half.packets, gaps=half.gaps, gap_bytes=half.gap_bytes)  # type: ignore[attr-defined]
+
+
+class Pipeline:
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.parser = PacketParser()
+        self.budget = BufferBudget(self.options.max_ooo_total)
+        self.table: dict[tuple[bytes, int, bytes, int], tuple[ConnState, int]] = {}
+        self.live: dict[int, ConnState] = {}
+        self.events: list[Event] = []
+        self.stats = Stats()
+        self.clock = 0  # latest packet time seen
+        self._next_sweep = 0
+        self._time_reported = False
+        self._idle_ns = int(self.options.idle_timeout * SECOND)
+
+    def process_batch(self, linktype: int, buf: bytes, meta: bytes) -> None:
+        """The hot loop: one call per batch of packets from a source."""
+        parse = self.parser.parse
+        table = self.table
+        stats = self.stats
+        for sec, usec, off, caplen in META.iter_unpack(meta):
+            ts = sec * SECOND + usec * 1000
+            if ts < self.clock:
+                self._time_backwards(ts)
+                ts = self.clock
+            elif ts >= self._next_sweep:
+                self._sweep(ts)
+            self.clock = ts
+            stats.packets += 1
+            stats.bytes += caplen
+            segment = parse(linktype, buf, off, off + caplen, ts)
+            if self.parser.anomalies:
+                self._packet_anomalies(ts)
+            if segment is None:
+                continue
+            src, dst, sport, dport, seq, ack, flags, data, missing = segment
+            entry = table.get((src, sport, dst, dport))
+            if entry is None or (entry[0].closed and flags & (TCP_SYN | TCP_ACK) == TCP_SYN):
+                entry = self._open(src, dst, sport, dport, flags, ts)
+                if entry is None:
+                    continue
+            state, from_resp = entry
+            if state.closed:
+                continue  # a stray packet of a finished connection
+            conn = state.conn
+            conn.packet(from_resp, seq, ack, flags, data, missing, ts)
+            if conn.close_reason is not None:
+                self._finish(state, conn.close_reason, ts)
+
+    def _open(
+        self, src: bytes, dst: bytes, sport: int, dport: int, flags: int, ts: int
+    ) -> tuple[ConnState, int] | None:
+        opts = self.options
+        if not opts.any_port and sport not in opts.ports and dport not in opts.ports:
+            return None
+        syn = flags & TCP_SYN
+        mid_stream = not syn
+        if syn:
+            sender_is_orig = not flags & TCP_ACK
+        else:  # no handshake seen: the server is the side on a known port
+            sender_is_orig = not (self._is_server_port(sport) and not self._is_server_port(dport))
+        if sender_is_orig:
+            o_addr, o_port, r_addr, r_port = src, sport, dst, dport
+        else:
+            o_addr, o_port, r_addr, r_port = dst, dport, src, sport
+        orig, resp = endpoint(o_addr, o_port), endpoint(r_addr, r_port)
+        fields = ConnFields(
+            uid=make_uid(ts, orig, resp, 0),
+            community_id=community_id(o_addr, r_addr, o_port, r_port),
+            orig=orig,
+            resp=resp,
+        )
+        state = ConnState(self, fields, r_port, ts, mid_stream)
+        self.table[(o_addr, o_port, r_addr, r_port)] = (state, 0)
+        self.table[(r_addr, r_port, o_addr, o_port)] = (state, 1)
+        self.live[id(state)] = state
+        self.stats.connections += 1
+        self.events.append(ConnOpen(ts=ts, mid_stream=mid_stream, **fields))
+        return (state, 0) if sender_is_orig else (state, 1)
+
+    def _is_server_port(self, port: int) -> bool:
+        return port in self.options.ports or port < WELL_KNOWN_PORT_LIMIT
+
+    def _finish(self, state: ConnState, reason: str, ts: int) -> None:
+        state.finish(reason, ts)
+        self.live.pop(id(state), None)
+
+    def _sweep(self, ts: int) -> None:
+        """Close idle connections and forget long-closed ones (once per second of capture time)."""
+        self._next_sweep = ts + SECOND
+        idle_before = ts - self._idle_ns
+        for state in [s for s in self.live.values() if s.conn.last_ts < idle_before]:
+            self._finish(state, "timeout", ts)
+        forget_before = ts - TOMBSTONE_NS
+        stale = [key for key, (s, _) in self.table.items() if s.closed and s.conn.last_ts < forget_before]
+        for key in stale:
+            del self.table[key]
+
+    def finish(self) -> None:
+        """End of input: close every connection still open."""
+        for state in list(self.live.values()):
+            self._finish(state, "end-of-input", self.clock)
+
+    def _time_backwards(self, ts: int) -> None:
+        self._count("pcap_time_went_backwards")
+        if not self._time_reported:
+            self._time_reported = True
+            self.events.append(
+                Anomaly(ts=self.clock, name="pcap_time_went_backwards",
+                        detail=f"packet {self.stats.packets + 1} is {(self.clock - ts) / 1e6:.3f} ms older than "
+                        "its predecessor; later such packets are counted only", source="pcap")
+            )
+
+    def _packet_anomalies(self, ts: int) -> None:
+        for name, detail in self.parser.anomalies:
+            if self._count(name) == 1:
+                self.events.append(Anomaly(ts=ts, name=name, detail=detail, source=name.split("_", 1)[0]))
+        self.parser.anomalies.clear()
+
+    def _count(self, name: str) -> int:
+        assert name in ANOMALIES, name
+        count = self.stats.anomalies.get(name, 0) + 1
+        self.stats.anomalies[name] = count
+        return count
+
+    def drain(self) -> list[Event]:
+        events, self.events = self.events, []
+        self.stats.events += len(events)
+        return events
+
+
+def merged_batches(sources: list[CaptureSource]) -> Iterator[Batch]:
+    """Several inputs as one time-ordered sequence (ties: the order the inputs were named)."""
+    if len(sources) == 1:
+        yield from sources[0].batches()
+        return
+
+    def packets(index: int, source: CaptureSource) -> Iterator[tuple[int, int, int, bytes, bytes]]:
+        for linktype, buf, meta in source.batches():
+            for sec, usec, off, caplen in META.iter_unpack(meta):
+                yield sec * SECOND + usec * 1000, index, linktype, buf[off : off + caplen], META.pack(sec, usec, 0, caplen)
+
+    for _ts, _index, linktype, packet, meta in heapq.merge(*(packets(i, s) for i, s in enumerate(sources))):
+        yield linktype, packet, meta
+
+
+def run(sources: list[CaptureSource], pipeline: Pipeline, write: Callable[[list[Event]], None],
+        on_batch: Callable[[], None] | None = None) -> None:
+    """Feed every batch through the pipeline and hand the events to ``write`` as they complete.
+
+    A ``CaptureError`` propagates after the connections were closed and every event was written.
+    """
+    try:
+        for linktype, buf, meta in merged_batches(sources):
+            pipeline.process_batch(linktype, buf, meta)
+            if pipeline.events:
+                write(pipeline.drain())
+            if on_batch is not None:
+                on_batch()
+    finally:
+        pipeline.finish()
+        write(pipeline.drain())
+
+
+# --- reassembled streams, for tests and analysts -----------------------------------------------------
+
+
+@dataclass
+class StreamCapture:
+    uid: str
+    orig: str
+    resp: str
+    data: dict[str, bytes]
+    gaps: dict[str, list[tuple[int, int]]]
+
+
+class _Collector:
+    """A decoder that keeps every byte: ``collect_streams`` plugs it in as the only decoder."""
+
+    name = "collect"
+    wants_data = True
+
+    def __init__(self, conn: ConnFields, captures: list[StreamCapture]) -> None:
+        self.chunks: dict[str, bytearray] = {"orig": bytearray(), "resp": bytearray()}
+        self.capture = StreamCapture(conn["uid"], conn["orig"], conn["resp"], {}, {"orig": [], "resp": []})
+        captures.append(self.capture)
+
+    def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
+        self.chunks[direction] += data
+        return []
+
+    def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
+        offset = len(self.chunks[direction]) + sum(n for _, n in self.capture.gaps[direction])
+        self.capture.gaps[direction].append((offset, length))
+        return []
+
+    def eof(self, direction: Direction, ts: int) -> list[Event]:
+        self.capture.data[direction] = bytes(self.chunks[direction])
+        return []
+
+
+def collect_streams(paths: Iterable[str], *, any_port: bool = True, ports: Iterable[int] = (8506, 8080)) -> list[StreamCapture]:
+    """Reassembled bytes of every connection direction in the inputs (gaps omitted, listed apart)."""
+    captures: list[StreamCapture] = []
+    options = Options(
+        ports=frozenset(ports), any_port=any_port, protocols=(),
+        fallback=lambda conn, _opts: _Collector(conn, captures),
+    )
+    pipeline = Pipeline(options)
+    run([CaptureSource(p) for p in paths], pipeline, lambda events: None)
+    return captures

@@ -1,0 +1,242 @@
+"""Packet sources: capture files and pcap streams, read through libpcap (pcapy-ng).
+
+libpcap reads pcap (µs and ns; it scales ns to µs) and pcapng, from a file or from ``-`` (stdin), and
+compiles ``--filter`` expressions. Two things it cannot do are handled here:
+
+* a pcapng file whose interfaces have different link types (libpcap refuses it): such a file is read by
+  ``PcapngReader``, a small reader of our own (construct for the section and interface headers, which
+  are read once; ``struct`` for the per-packet blocks), with the filter compiled by libpcap per link type;
+* report where a damaged file is damaged: libpcap says only "truncated dump file", so after an error the
+  file is walked record by record (``locate_damage``) to name the byte offset.
+
+A source yields batches ``(linktype, packet_bytes, meta)`` where ``meta`` packs one ``=IIII`` record per
+packet — seconds, microseconds, offset into ``packet_bytes``, captured length — as pcapy-ng's
+``next_batch`` does, so the pipeline has one loop for every source.
+"""
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pcapy
+from construct import Const, Int16ul, Int32ul, Int64sl, Struct
+
+BATCH = 4096  # packets per libpcap call for files
+META = struct.Struct("=IIII")
+
+PCAP_MAGICS = {0xA1B2C3D4: ("<", 1_000), 0xA1B23C4D: ("<", 1)}  # magic -> (byte order, ns per tick)
+PCAPNG_SHB = 0x0A0D0D0A
+PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+MULTI_LINKTYPE_ERROR = "different from the type of the first interface"
+
+Batch = tuple[int, bytes, bytes]
+
+
+class CaptureError(Exception):
+    """The input cannot be read further; every packet before ``offset`` was delivered."""
+
+    def __init__(self, name: str, offset: int | None, message: str) -> None:
+        where = f" at byte offset {offset}" if offset is not None else ""
+        super().__init__(f"{name}{where}: {message}")
+        self.name = name
+        self.offset = offset
+
+
+@dataclass
+class Progress:
+    """How far a source has read, for the progress bar and the summary."""
+
+    size: int | None  # file size, None for a stream
+    done: int = 0  # bytes of the input consumed (approximate for pcapng: record overheads vary)
+
+
+class CaptureSource:
+    """One capture file, or ``-`` for a pcap stream on stdin (one packet per batch: no waiting)."""
+
+    def __init__(self, path: str, bpf: str | None = None) -> None:
+        self.path = path
+        self.name = "<stdin>" if path == "-" else path
+        self.bpf = bpf
+        self.stream = path == "-"
+        self.progress = Progress(None if self.stream else os.path.getsize(path))
+
+    def batches(self) -> Iterator[Batch]:
+        reader = self._open()
+        linktype = reader.datalink()
+        size = 1 if self.stream else BATCH
+        delivered = 0  # packets handed out, to resume after an error
+        while True:
+            try:
+                packets, meta = reader.next_batch(size)
+            except pcapy.PcapError as err:
+                if MULTI_LINKTYPE_ERROR in str(err):
+                    yield from PcapngReader(self.path, self.bpf, self.progress).batches(skip=delivered)
+                    return
+                yield from self._salvage(delivered, size)
+                raise CaptureError(self.name, self._damage_offset(), str(err)) from None
+            if not meta:
+                return
+            delivered += len(meta) // META.size
+            self.progress.done += len(packets) + 16 * (len(meta) // META.size)
+            yield linktype, packets, meta
+
+    def _open(self) -> "pcapy.Reader":
+        try:
+            reader = pcapy.open_offline(self.path)
+        except pcapy.PcapError as err:
+            raise CaptureError(self.name, 0, str(err)) from None
+        if self.bpf:
+            try:
+                reader.setfilter(self.bpf)
+            except pcapy.PcapError as err:
+                raise CaptureError(self.name, None, f"bad --filter: {err}") from None
+        return reader
+
+    def _salvage(self, delivered: int, size: int) -> Iterator[Batch]:
+        """libpcap drops the whole batch on an error: reread it packet by packet up to the damage."""
+        if size == 1 or self.stream:
+            return
+        reader = self._open()
+        linktype = reader.datalink()
+        for _ in range(delivered):
+            reader.next()
+        while True:
+            try:
+                packets, meta = reader.next_batch(1)
+            except pcapy.PcapError:
+                return
+            if not meta:
+                return
+            yield linktype, packets, meta
+
+    def _damage_offset(self) -> int | None:
+        return None if self.stream else locate_damage(self.path)
+
+
+# --- pcapng, read by ourselves where libpcap refuses -------------------------------------------------
+
+SECTION_HEADER = Struct(
+    "block_type" / Const(PCAPNG_SHB, Int32ul),
+    "block_length" / Int32ul,
+    "byte_order_magic" / Int32ul,
+    "major" / Int16ul,
+    "minor" / Int16ul,
+    "section_length" / Int64sl,
+)
+INTERFACE_DESCRIPTION = Struct(
+    "linktype" / Int16ul,
+    "reserved" / Int16ul,
+    "snaplen" / Int32ul,
+)
+_BLOCK_HEAD = struct.Struct("<II")
+_EPB = struct.Struct("<IIIII")
+_OPB = struct.Struct("<HHIIII")
+_OPTION = struct.Struct("<HH")
+IF_TSRESOL = 9
+BLOCK_IDB, BLOCK_OPB, BLOCK_SPB, BLOCK_EPB = 1, 2, 3, 6
+
+
+class PcapngReader:
+    """pcapng with interfaces of several link types ([draft-ietf-opsawg-pcapng]).
+
+    Little-endian sections only (every writer in use on x86 and ARM); a big-endian section is reported
+    as an error rather than misread.
+    """
+
+    def __init__(self, path: str, bpf: str | None, progress: Progress) -> None:
+        self.path = path
+        self.bpf = bpf
+        self.progress = progress
+
+    def batches(self, skip: int = 0) -> Iterator[Batch]:
+        with open(self.path, "rb") as f:
+            data = f.read()
+        interfaces: list[tuple[int, int, pcapy.BPFProgram | None]] = []  # linktype, ns per tick, filter
+        pos = 0
+        index = 0
+        last_ns = 0
+        while pos + 12 <= len(data):
+            btype, blen = _BLOCK_HEAD.unpack_from(data, pos)
+            if blen < 12 or blen % 4 or pos + blen > len(data):
+                raise CaptureError(self.path, pos, f"pcapng block of type 0x{btype:x} with bad length {blen}")
+            body = pos + 8
+            if btype == PCAPNG_SHB:
+                header = SECTION_HEADER.parse(data[pos : pos + 24])
+                if header.byte_order_magic != PCAPNG_BYTE_ORDER_MAGIC:
+                    raise CaptureError(self.path, pos, "big-endian pcapng section")
+                interfaces = []
+            elif btype == BLOCK_IDB:
+                idb = INTERFACE_DESCRIPTION.parse(data[body : body + 8])
+                ticks = _tsresol_ns(data, body + 8, pos + blen - 4)
+                bpf = pcapy.compile(idb.linktype, 262144, self.bpf, 1, 0) if self.bpf else None
+                interfaces.append((idb.linktype, ticks, bpf))
+            elif btype in (BLOCK_EPB, BLOCK_OPB, BLOCK_SPB):
+                if btype == BLOCK_EPB:
+                    iface, ts_hi, ts_lo, caplen, _orig = _EPB.unpack_from(data, body)
+                    start = body + 20
+                elif btype == BLOCK_OPB:
+                    iface, _drops, ts_hi, ts_lo, caplen, _orig = _OPB.unpack_from(data, body)
+                    start = body + 20
+                else:  # simple packet block: interface 0, no timestamp, captured = min(original, snap)
+                    iface, ts_hi, ts_lo = 0, None, 0
+                    caplen = blen - 16
+                    start = body + 4
+                if iface >= len(interfaces) or start + caplen > pos + blen:
+                    raise CaptureError(self.path, pos, f"packet block for interface {iface} is malformed")
+                linktype, ticks, bpf = interfaces[iface]
+                ts_ns = last_ns if ts_hi is None else ((ts_hi << 32) | ts_lo) * ticks
+                last_ns = ts_ns
+                packet = data[start : start + caplen]
+                if index >= skip and (bpf is None or bpf.filter(packet)):
+                    sec, ns = divmod(ts_ns, 1_000_000_000)
+                    yield linktype, packet, META.pack(sec, ns // 1000, 0, caplen)
+                index += 1
+            pos += blen
+            self.progress.done = pos
+        if pos != len(data):
+            raise CaptureError(self.path, pos, "pcapng file ends inside a block")
+
+
+def _tsresol_ns(data: bytes, pos: int, end: int) -> int:
+    """Nanoseconds per timestamp tick from an interface's options (default µs)."""
+    while pos + 4 <= end:
+        code, length = _OPTION.unpack_from(data, pos)
+        if code == 0:
+            break
+        if code == IF_TSRESOL and length >= 1:
+            value = data[pos + 4]
+            exponent = value & 0x7F
+            if value & 0x80:
+                return max(1, 1_000_000_000 >> exponent)
+            return max(1, 1_000_000_000 // 10**exponent)
+        pos += 4 + length + (-length % 4)
+    return 1_000
+
+
+def locate_damage(path: str) -> int | None:
+    """Byte offset of the first record or block that is cut short or malformed (None if none found)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        return 0
+    magic_le = struct.unpack_from("<I", data)[0]
+    if magic_le == PCAPNG_SHB:
+        pos = 0
+        while pos + 12 <= len(data):
+            btype, blen = _BLOCK_HEAD.unpack_from(data, pos)
+            if blen < 12 or blen % 4 or pos + blen > len(data) or _BLOCK_HEAD.unpack_from(data, pos + blen - 8)[1] != blen:
+                return pos
+            pos += blen
+        return pos if pos != len(data) else None
+    for order in ("<", ">"):
+        if struct.unpack_from(order + "I", data)[0] in PCAP_MAGICS:
+            record = struct.Struct(order + "IIII")
+            pos = 24
+            while pos + 16 <= len(data):
+                caplen = record.unpack_from(data, pos)[2]
+                if pos + 16 + caplen > len(data):
+                    return pos
+                pos += 16 + caplen
+            return pos if pos != len(data) else None
+    return 0
