@@ -28,17 +28,36 @@ def main() -> None:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="PCAP...")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write events here, not stdout.")
-@click.option("--port", "ports", type=click.IntRange(1, 65535), multiple=True,
-              help="Decode connections on this TCP port (repeatable; replaces the default 8506 and 8080).")
+@click.option(
+    "--port",
+    "ports",
+    type=click.IntRange(1, 65535),
+    multiple=True,
+    help="Decode connections on this TCP port (repeatable; replaces the default 8506 and 8080).",
+)
 @click.option("--any-port", is_flag=True, help="Track every TCP connection and detect its protocol from its bytes.")
 @click.option("--filter", "bpf", metavar="BPF", help="libpcap filter expression applied while reading.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True,
-              help="Close a connection after this many seconds of capture time without packets.")
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3600.0,
+    show_default=True,
+    help="Close a connection after this many seconds of capture time without packets.",
+)
 @click.option("--xml", is_flag=True, help="Add each SOAP envelope as XML text to wcf.message events.")
 @click.option("--progress", is_flag=True, help="Show a progress bar on stderr while reading files.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
-def replay(inputs: tuple[str, ...], output: str | None, ports: tuple[int, ...], any_port: bool, bpf: str | None,
-           idle_timeout: float, xml: bool, progress: bool, quiet: bool) -> None:
+def replay(
+    inputs: tuple[str, ...],
+    output: str | None,
+    ports: tuple[int, ...],
+    any_port: bool,
+    bpf: str | None,
+    idle_timeout: float,
+    xml: bool,
+    progress: bool,
+    quiet: bool,
+) -> None:
     """Decode PCAP files (pcap or pcapng; - for a pcap stream on stdin) into JSONL events.
 
     Several files are merged into one time-ordered stream.

@@ -115,7 +115,10 @@ class ConnState:
 
     def _detect(self, final: bool) -> None:
         decided, proto = detect.detect(
-            self.heads["orig"], self.heads["resp"], self.server_port, final=final,
+            self.heads["orig"],
+            self.heads["resp"],
+            self.server_port,
+            final=final,
             protocols=self.pipeline.options.protocols,
         )
         if not decided:
@@ -141,8 +144,13 @@ class ConnState:
             assert isinstance(ts, int)
             self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
             events = [
-                Anomaly(ts=ts, name="decoder_error", detail=f"{self.service}: {exc!r}", source=self.service or "?",
-                        **self.fields)
+                Anomaly(
+                    ts=ts,
+                    name="decoder_error",
+                    detail=f"{self.service}: {exc!r}",
+                    source=self.service or "?",
+                    **self.fields,
+                )
             ]
         if events:
             self._emit(events)
@@ -290,9 +298,13 @@ class Pipeline:
         if not self._time_reported:
             self._time_reported = True
             self.events.append(
-                Anomaly(ts=self.clock, name="pcap_time_went_backwards",
-                        detail=f"packet {self.stats.packets + 1} is {(self.clock - ts) / 1e6:.3f} ms older than "
-                        "its predecessor; later such packets are counted only", source="pcap")
+                Anomaly(
+                    ts=self.clock,
+                    name="pcap_time_went_backwards",
+                    detail=f"packet {self.stats.packets + 1} is {(self.clock - ts) / 1e6:.3f} ms older than "
+                    "its predecessor; later such packets are counted only",
+                    source="pcap",
+                )
             )
 
     def _packet_anomalies(self, ts: int) -> None:
@@ -322,14 +334,24 @@ def merged_batches(sources: list[CaptureSource]) -> Iterator[Batch]:
     def packets(index: int, source: CaptureSource) -> Iterator[tuple[int, int, int, bytes, bytes]]:
         for linktype, buf, meta in source.batches():
             for sec, usec, off, caplen in META.iter_unpack(meta):
-                yield sec * SECOND + usec * 1000, index, linktype, buf[off : off + caplen], META.pack(sec, usec, 0, caplen)
+                yield (
+                    sec * SECOND + usec * 1000,
+                    index,
+                    linktype,
+                    buf[off : off + caplen],
+                    META.pack(sec, usec, 0, caplen),
+                )
 
     for _ts, _index, linktype, packet, meta in heapq.merge(*(packets(i, s) for i, s in enumerate(sources))):
         yield linktype, packet, meta
 
 
-def run(sources: list[CaptureSource], pipeline: Pipeline, write: Callable[[list[Event]], None],
-        on_batch: Callable[[], None] | None = None) -> None:
+def run(
+    sources: list[CaptureSource],
+    pipeline: Pipeline,
+    write: Callable[[list[Event]], None],
+    on_batch: Callable[[], None] | None = None,
+) -> None:
     """Feed every batch through the pipeline and hand the events to ``write`` as they complete.
 
     A ``CaptureError`` propagates after the connections were closed and every event was written.
@@ -383,11 +405,15 @@ class _Collector:
         return []
 
 
-def collect_streams(paths: Iterable[str], *, any_port: bool = True, ports: Iterable[int] = (8506, 8080)) -> list[StreamCapture]:
+def collect_streams(
+    paths: Iterable[str], *, any_port: bool = True, ports: Iterable[int] = (8506, 8080)
+) -> list[StreamCapture]:
     """Reassembled bytes of every connection direction in the inputs (gaps omitted, listed apart)."""
     captures: list[StreamCapture] = []
     options = Options(
-        ports=frozenset(ports), any_port=any_port, protocols=(),
+        ports=frozenset(ports),
+        any_port=any_port,
+        protocols=(),
         fallback=lambda conn, _opts: _Collector(conn, captures),
     )
     pipeline = Pipeline(options)

@@ -220,8 +220,11 @@ class HalfStream:
 
     def _mismatch(self, lo: int, hi: int, ts: int) -> None:
         self.handler.anomaly(
-            "tcp_overlap_mismatch", f"stream bytes {lo}-{hi} retransmitted with different content",
-            self.direction, lo, ts,
+            "tcp_overlap_mismatch",
+            f"stream bytes {lo}-{hi} retransmitted with different content",
+            self.direction,
+            lo,
+            ts,
         )
 
 
@@ -254,7 +257,11 @@ class Connection:
             return
         if data or missing or flags & TCP_FIN:
             if half.eof:
-                if data and half.next_seq is not None and ((seq - half.next_seq + _HALF) & _MASK) - _HALF + len(data) > 0:
+                if (
+                    data
+                    and half.next_seq is not None
+                    and ((seq - half.next_seq + _HALF) & _MASK) - _HALF + len(data) > 0
+                ):
                     half.handler.anomaly(
                         "tcp_data_after_close", f"{len(data)} bytes after end of stream", half.direction, None, ts
                     )

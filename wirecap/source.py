@@ -224,8 +224,13 @@ def locate_damage(path: str) -> int | None:
     if magic_le == PCAPNG_SHB:
         pos = 0
         while pos + 12 <= len(data):
-            btype, blen = _BLOCK_HEAD.unpack_from(data, pos)
-            if blen < 12 or blen % 4 or pos + blen > len(data) or _BLOCK_HEAD.unpack_from(data, pos + blen - 8)[1] != blen:
+            _btype, blen = _BLOCK_HEAD.unpack_from(data, pos)
+            if (
+                blen < 12
+                or blen % 4
+                or pos + blen > len(data)
+                or _BLOCK_HEAD.unpack_from(data, pos + blen - 8)[1] != blen
+            ):
                 return pos
             pos += blen
         return pos if pos != len(data) else None
