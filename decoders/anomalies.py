@@ -44,6 +44,31 @@ _NAMES: dict[str, str] = {
     "tcp_data_after_close": "Data arrived on a direction after its FIN or the connection's RST.",
     # --- shared by record decoders (decoders._buffer) ---
     "mb31_invalid": "A [MC-NMF]/[MC-NBFX] variable-length integer is longer than five bytes or exceeds 31 bits.",
+    # --- [MC-NMF] / [MS-NNS] / WCF (decoders.nmf, decoders.nns) ---
+    "nmf_unknown_record": "A byte where an [MC-NMF] record should start is not a record type (0x00–0x0C); "
+    "the direction resynchronises on the next envelope.",
+    "nmf_unexpected_record": "An [MC-NMF] record is not allowed in the direction's state (e.g. an envelope "
+    "before PreambleEnd); the direction resynchronises.",
+    "nmf_bad_version": "An [MC-NMF] Version record is not 1.0; decoding goes on.",
+    "nmf_bad_mode": "An [MC-NMF] Mode record holds a value other than 1–4.",
+    "nmf_unknown_encoding": "A Known Encoding record holds a reserved value (0x09–0xFF); envelopes are not decoded.",
+    "nmf_unsupported_encoding": "Envelopes use a content type wirecap cannot read; they are counted only.",
+    "nmf_bad_string": "A Via, content type, fault or upgrade string is not UTF-8 or is longer than 64 KiB.",
+    "nmf_envelope_too_large": "An envelope is larger than the limit (64 MiB by default, also after "
+    "decompression); its bytes are skipped.",
+    "nmf_decompress_failed": "A gzip/deflate-compressed envelope does not inflate.",
+    "nmf_bad_mtom": "An MTOM envelope is not a MIME multipart with a terminated root part.",
+    "nmf_record_lost": "A gap hit a record in progress; the partial record is dropped and the direction "
+    "resynchronises.",
+    "nmf_resync": "Bytes skipped while looking for the next envelope that decodes (after a gap, bad framing, "
+    "or a capture that started mid-session with a partial record).",
+    "nmf_truncated": "The direction ended inside a record.",
+    "nns_bad_frame": "An [MS-NNS] handshake/data message or TLS record header is malformed; the rest of "
+    "the upgraded direction is only counted.",
+    "nns_handshake_error": "An [MS-NNS] HandshakeError message: authentication failed.",
+    "nns_truncated": "An upgraded direction ended inside a frame.",
+    "wcf_too_many_pending": "More than 1024 request MessageIDs await a reply on one connection; the oldest "
+    "is forgotten (its reply gets no latency).",
     # --- generic decoder outcomes (wirecap.pipeline) ---
     "decoder_stopped": "A decoder gave up on a direction after unrecoverable input; later bytes are counted only.",
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "

@@ -143,4 +143,80 @@ def json_schema() -> dict[str, Any]:
     }
 
 
-ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS
+# --- [MC-NMF] / WCF (decoders.nmf) ----------------------------------------------------------------
+
+
+class NmfPreamble(DirEvent):
+    """The initiator's [MC-NMF] preamble: sent on PreambleEnd, or on UpgradeRequest (the rest is secured)."""
+
+    kind: Literal["nmf.preamble"] = "nmf.preamble"
+    version: str  # "1.0"
+    mode: str  # singleton-unsized | duplex | simplex | singleton-sized
+    via: str  # the endpoint URI
+    encoding: str | None  # known encoding name (soap1.2-binary-session …); None for an extensible one
+    content_type: str  # the extensible encoding's content type, or the one the known encoding stands for
+
+
+class NmfUpgrade(DirEvent):
+    """A stream upgrade ([MS-NNS] NegotiateStream or TLS): on the UpgradeResponse, and per direction at eof."""
+
+    kind: Literal["nmf.upgrade"] = "nmf.upgrade"
+    protocol: str  # application/negotiate | application/ssl-tls
+    auth_package: Literal["NTLM", "Kerberos", "SPNEGO", "TLS"] | None
+    frames: int  # [MS-NNS] data messages / TLS records of this direction so far
+    bytes: int  # bytes of this direction after the upgrade (encrypted)
+    final: bool  # True for the totals at the end of the direction
+
+
+class NmfFault(DirEvent):
+    """An [MC-NMF] Fault record (the peer refuses the session or a message)."""
+
+    kind: Literal["nmf.fault"] = "nmf.fault"
+    uri: str
+
+
+class NmfEnd(DirEvent):
+    """An [MC-NMF] End record: the sender's session is over."""
+
+    kind: Literal["nmf.end"] = "nmf.end"
+
+
+class WcfEnvelope(DirEvent):
+    """Fields shared by every decoded SOAP envelope."""
+
+    action: str | None
+    message_id: str | None
+    relates_to: str | None
+    to: str | None
+    reply_to: str | None
+    size: int  # envelope payload bytes on the wire
+    soap_version: str | None
+    encoding: str  # known encoding name or content type
+    unresolved: int  # session strings defined before the capture, rendered as placeholders
+    session_strings_added: int  # [MC-NBFSE] strings this envelope added to its direction's table
+    xml: str | None = None  # the whole envelope as XML text (only with --xml)
+    request_seq: int | None = None  # filled by the sink: seq of the request this replies to
+    latency_ms: float | None = None  # reply ts minus request ts
+
+
+class WcfMessage(WcfEnvelope):
+    """A SOAP message carried in an [MC-NMF] envelope."""
+
+    kind: Literal["wcf.message"] = "wcf.message"
+    body: Any  # the body element as JSON
+    body_element: str | None
+
+
+class WcfFault(WcfEnvelope):
+    """A SOAP fault carried in an [MC-NMF] envelope."""
+
+    kind: Literal["wcf.fault"] = "wcf.fault"
+    code: str | None
+    reason: str | None
+    detail: Any
+
+
+NMF_EVENTS: tuple[type[Event], ...] = (NmfPreamble, NmfUpgrade, NmfFault, NmfEnd, WcfMessage, WcfFault)
+
+
+ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS + NMF_EVENTS
