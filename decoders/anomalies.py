@@ -69,6 +69,27 @@ _NAMES: dict[str, str] = {
     "nns_truncated": "An upgraded direction ended inside a frame.",
     "wcf_too_many_pending": "More than 1024 request MessageIDs await a reply on one connection; the oldest "
     "is forgotten (its reply gets no latency).",
+    # --- [MC-NBFX] binary XML, [MC-NBFSE] session strings (decoders.nbfx) ---
+    "nbfx_truncated": "A binary XML document ends inside a record, or before its root element is closed.",
+    "nbfx_unknown_record": "A binary XML record type is undefined, or not allowed where it appears.",
+    "nbfx_bad_structure": "Binary XML records do not form one well-formed element tree (e.g. text or a "
+    "second element outside the root, EndElement with nothing open).",
+    "nbfx_bad_dictionary_id": "A static dictionary id is beyond the [MC-NBFS] table.",
+    "nbfx_bad_text": "A binary XML string is not valid UTF-8 / UTF-16.",
+    "nbfx_bad_value": "A typed binary XML value is invalid (bool not 0/1, DateTime or decimal out of range, "
+    "negative length, QName prefix beyond 'z').",
+    "nbfx_bad_session_table": "An [MC-NBFSE] string table is malformed; later session ids of that direction "
+    "are no longer resolved (rendered session:N).",
+    "nbfx_too_deep": "A binary XML document nests elements deeper than the decoder's limit.",
+    "nbfx_too_many_attributes": "A binary XML element has more attributes than the decoder's limit.",
+    "nbfx_too_large": "A binary XML document is larger than the decoder's limit.",
+    "nbfx_array_too_long": "A binary XML Array record declares more items than the decoder's limit.",
+    "nbfx_list_too_long": "A binary XML StartListText/EndListText list has more items than the decoder's limit.",
+    # --- SOAP envelopes (decoders.soap) ---
+    "soap_not_envelope": "A decoded message's root is not a SOAP 1.1/1.2 Envelope, or it has no Body.",
+    "soap_bad_xml": "A text-encoded SOAP/XML message is not well-formed XML.",
+    "soap_forbidden_xml": "A text XML message uses a DTD or entity declarations, refused for safety (defusedxml).",
+    "soap_too_deep": "A text XML message nests elements deeper than the decoder's limit.",
     # --- generic decoder outcomes (wirecap.pipeline) ---
     "decoder_stopped": "A decoder gave up on a direction after unrecoverable input; later bytes are counted only.",
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "

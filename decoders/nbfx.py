@@ -1,0 +1,909 @@
+"""[MC-NBFX] .NET Binary Format: XML Data Structure, with [MC-NBFS] and [MC-NBFSE] dictionaries.
+
+One call decodes one document (the payload of one NMF envelope) into a small element tree that keeps
+each text value's type, and ``Document.to_xml`` renders it as WCF's own text writer would
+(``XmlUTF8NodeWriter`` over ``XmlBaseWriter``). Specs and behaviour followed:
+
+* [MC-NBFX] 2.1.2 (MB31), 2.2 (records: elements 0x40-0x77, attributes 0x04-0x3F, text 0x80-0xBD
+  where an odd record type closes the element after the text, Array 0x03, Comment 0x02).
+* [MC-NBFS]: the static dictionary, even wire ids (``STATIC_DICTIONARY[id // 2]``).
+* [MC-NBFSE]: odd wire ids are session strings, defined by the string table that opens each
+  ``application/soap+msbinsession1`` envelope; ``SessionStrings`` keeps them per connection and
+  direction.
+* Values as .NET's ``XmlConverter``/``XmlConvert`` print them, escaping as ``XmlUTF8NodeWriter``
+  (see ``_format_*`` and ``_escape_*`` below for the rules and their sources).
+
+The record loop is the hot path: hand-written ``unpack_from`` and byte indexing, no construct.
+Anything wrong in the input raises ``DecodeError`` with an ``nbfx_*`` name (``decoders.anomalies``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import re
+import struct
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+
+from ._buffer import read_mb31
+from .anomalies import DecodeError
+
+# --- limits (fuzz hardening): every one is a DecodeError with its own anomaly name ------------------
+MAX_DEPTH = 256  # open elements; .NET's default XmlDictionaryReaderQuotas.MaxDepth is only 32
+MAX_ATTRIBUTES = 512  # attributes (incl. xmlns) on one element
+MAX_DOCUMENT_BYTES = 64 << 20  # one envelope payload
+MAX_ARRAY_ITEMS = 1 << 20  # items in one Array record
+MAX_LIST_ITEMS = 1 << 16  # items between StartListText and EndListText
+
+
+def _load_static_dictionary() -> tuple[str, ...]:
+    """The [MC-NBFS] table from package data: ``<wire id>\\t<hex id>\\t<string>`` lines, ids 0, 2, 4…"""
+    text = resources.files(__package__).joinpath("nbfs_dictionary.txt").read_text(encoding="utf-8")
+    entries: list[str] = []
+    for line in text.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        wire_id, _hex_id, string = line.split("\t", 2)
+        if int(wire_id) != 2 * len(entries):
+            raise RuntimeError(f"nbfs_dictionary.txt: id {wire_id} out of sequence")
+        entries.append(string)
+    return tuple(entries)
+
+
+STATIC_DICTIONARY: tuple[str, ...] = _load_static_dictionary()
+"""[MC-NBFS]: index i is wire id 2*i (487 entries; id 162 is "", id 424 starts with a space)."""
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+# --- the tree ---------------------------------------------------------------------------------------
+
+
+class Text:
+    """A typed text value: ``text`` as .NET renders it, ``type`` and a JSON-able ``value``.
+
+    Plain strings (Chars*, UnicodeChars*, Dictionary, Empty text) are stored as ``str`` children
+    instead, the common case kept cheap. ``type`` is one of: int, bool, float, decimal, datetime,
+    timespan, guid, uniqueid, bytes, qname, list. ``value`` is an int/bool for int/bool, a float for
+    finite float values, a list of item values for list, and the rendered text otherwise (decimal stays
+    a string so no precision is lost; datetime keeps its kind in the suffix: ``Z`` UTC, ``+00:00``
+    local — see ``_format_datetime`` — none for unspecified).
+    """
+
+    __slots__ = ("text", "type", "value")
+
+    def __init__(self, text: str, type_: str, value: object) -> None:
+        self.text = text
+        self.type = type_
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Text({self.text!r}, {self.type!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Text) and (self.text, self.type) == (other.text, other.type)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Comment:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Comment({self.text!r})"
+
+
+Attribute = tuple[str, str, str]
+"""(prefix, local name, value text). A namespace declaration is ("xmlns", p, uri) or ("", "xmlns", uri),
+exactly as its qualified name reads, so attributes and declarations keep their wire order together."""
+
+
+
+class Element:
+    __slots__ = ("attributes", "children", "name", "prefix")
+
+    def __init__(self, prefix: str, name: str, attributes: list[Attribute], children: list) -> None:
+        self.prefix = prefix
+        self.name = name  # local name
+        self.attributes = attributes
+        self.children = children  # Element | Text | Comment | str
+
+    def __repr__(self) -> str:
+        return f"Element({self.qname!r}, {len(self.attributes)} attrs, {len(self.children)} children)"
+
+    @property
+    def qname(self) -> str:
+        return f"{self.prefix}:{self.name}" if self.prefix else self.name
+
+    @property
+    def text(self) -> str:
+        """Concatenated text of the direct text children (as rendered)."""
+        return "".join(c if isinstance(c, str) else c.text for c in self.children if isinstance(c, str | Text))
+
+    def elements(self) -> list[Element]:
+        return [c for c in self.children if isinstance(c, Element)]
+
+    def to_xml(self) -> str:
+        out: list[str] = []
+        _render(self, out)
+        return "".join(out)
+
+
+@dataclass(slots=True)
+class Document:
+    root: Element
+    unresolved: int = 0  # session-string references that could not be resolved (rendered session:N)
+    nodes: list = field(default_factory=list)  # top level in order: comments and the root
+
+    def to_xml(self) -> str:
+        """The XML text as WCF's XmlDictionaryWriter (text) writes it; no declaration."""
+        out: list[str] = []
+        for node in self.nodes or [self.root]:
+            if isinstance(node, Element):
+                _render(node, out)
+            else:
+                out.append(f"<!--{node.text}-->")
+        return "".join(out)
+
+
+# --- XML rendering (XmlUTF8NodeWriter) --------------------------------------------------------------
+# XmlUTF8NodeWriter (dotnet/runtime, System.Private.DataContractSerialization) escapes, in element
+# text: U+0000-U+001F except TAB and LF, '&', '<', '>'; in attribute values: all of U+0000-U+001F,
+# '"', '&', '<', '>'; in both U+FFFE and U+FFFF. '<' '>' '&' '"' become &lt; &gt; &amp; &quot;, the
+# rest &#xHEX; with upper-case hex. An element with no content is written "<a/>", and an empty string
+# writes no content (XmlBaseWriter.WriteString skips empty values).
+
+_TEXT_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f&<>\ufffe\uffff]")
+_ATTR_SPECIAL = re.compile('[\x00-\x1f"&<>\ufffe\uffff]')
+_NAMED_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+
+
+def _entity(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED_ENTITIES.get(char) or f"&#x{ord(char):X};"
+
+
+def escape_text(s: str) -> str:
+    return _TEXT_SPECIAL.sub(_entity, s) if _TEXT_SPECIAL.search(s) else s
+
+
+def escape_attribute(s: str) -> str:
+    return _ATTR_SPECIAL.sub(_entity, s) if _ATTR_SPECIAL.search(s) else s
+
+
+def _render(element: Element, out: list[str]) -> None:
+    qname = f"{element.prefix}:{element.name}" if element.prefix else element.name
+    out.append("<" + qname)
+    for prefix, name, value in element.attributes:
+        out.append(f' {prefix}:{name}="' if prefix else f' {name}="')
+        out.append(escape_attribute(value) + '"')
+    children = element.children
+    if not children:
+        out.append("/>")
+        return
+    opened = False
+    for child in children:
+        if isinstance(child, str):
+            if not child:
+                continue
+            text = child
+        elif isinstance(child, Text):
+            text = child.text
+            if not text:
+                continue
+        else:
+            if not opened:
+                out.append(">")
+                opened = True
+            if isinstance(child, Element):
+                _render(child, out)
+            else:
+                out.append(f"<!--{child.text}-->")
+            continue
+        if not opened:
+            out.append(">")
+            opened = True
+        out.append(escape_text(text))
+    out.append(f"</{qname}>" if opened else "/>")
+
+
+# --- value formatting (XmlConverter / XmlConvert) ---------------------------------------------------
+
+
+def _format_decimal(raw: bytes) -> str:
+    """[MC-NBFX] DecimalText = [MS-OAUT] 2.2.26 DECIMAL: wReserved, scale, sign, Hi32, Lo64.
+
+    .NET prints decimal with format "G" (XmlConverter.ToChars(decimal)), which keeps the scale:
+    1.50m -> "1.50", never scientific. A zero with the sign bit prints without '-' (choice).
+    """
+    reserved, scale, sign, hi32, lo64 = _DECIMAL.unpack(raw)
+    if reserved or scale > 28 or sign not in (0, 0x80):
+        raise DecodeError("nbfx_bad_value", f"invalid decimal (scale {scale}, sign 0x{sign:02x})")
+    digits = str((hi32 << 64) | lo64)
+    if scale:
+        digits = digits.rjust(scale + 1, "0")
+        digits = f"{digits[:-scale]}.{digits[-scale:]}"
+    return "-" + digits if sign and (hi32 or lo64) else digits
+
+
+def _format_general(digits: str, scale: int, negative: bool, max_digits: int) -> str:
+    """.NET's "G" layout of 0.<digits> x 10^scale: scientific when scale > max_digits or < -3,
+    exponent as E+XX / E-XX with at least two digits (Number.Formatting FormatGeneral)."""
+    if scale > max_digits or scale < -3:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        exponent = scale - 1
+        s = f"{mantissa}E{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    elif scale <= 0:
+        s = "0." + "0" * -scale + digits
+    elif scale >= len(digits):
+        s = digits + "0" * (scale - len(digits))
+    else:
+        s = f"{digits[:scale]}.{digits[scale:]}"
+    return "-" + s if negative else s
+
+
+def _significant(value: float, precision: int) -> tuple[str, str, int]:
+    """(formatted, digits without trailing zeros, scale) of |value| rounded to ``precision`` digits."""
+    formatted = f"{abs(value):.{precision - 1}e}"
+    mantissa, exponent = formatted.split("e")
+    return formatted, mantissa.replace(".", "").rstrip("0") or "0", int(exponent) + 1
+
+
+def _float_special(value: float) -> str | None:
+    """XmlConverter.ToChars(double/float): INF, -INF, NaN, and "-0" for negative zero."""
+    if value != value:
+        return "NaN"
+    if value in (_INF, -_INF):
+        return "INF" if value > 0 else "-INF"
+    if value == 0.0:
+        return "-0" if str(value).startswith("-") else "0"
+    return None
+
+
+def format_double(value: float) -> str:
+    """Double as .NET Framework's ``ToString("R")`` (what iiko's .NET 4.x peers print): the 15-digit
+    form if it parses back to the same double, else 17 digits; "G" layout with that many digits."""
+    special = _float_special(value)
+    if special is not None:
+        return special
+    formatted, digits, scale = _significant(value, 15)
+    precision = 15
+    if float(formatted) != abs(value):
+        _formatted, digits, scale = _significant(value, 17)
+        precision = 17
+    return _format_general(digits, scale, value < 0, precision)
+
+
+def format_float(value: float) -> str:
+    """Single as .NET Framework's ``ToString("R")``: 7 digits if they round-trip to the same single,
+    else 9."""
+    special = _float_special(value)
+    if special is not None:
+        return special
+    formatted, digits, scale = _significant(value, 7)
+    precision = 7
+    try:
+        round_trips = _F32.unpack(_F32.pack(float(formatted)))[0] == abs(value)
+    except OverflowError:  # rounding up past the largest single
+        round_trips = False
+    if not round_trips:
+        _formatted, digits, scale = _significant(value, 9)
+        precision = 9
+    return _format_general(digits, scale, value < 0, precision)
+
+
+_TICKS_PER_SECOND = 10_000_000
+_TICKS_PER_DAY = 86_400 * _TICKS_PER_SECOND
+_MAX_TICKS = 3_155_378_975_999_999_999  # DateTime.MaxValue.Ticks
+_TICKS_CEILING = 1 << 62
+_DATE_KIND_SUFFIX = ("", "Z", "+00:00")
+
+
+def _format_datetime(raw: int) -> str:
+    """[MC-NBFX] DateTimeText: 62-bit ticks + 2-bit kind (0 unspecified, 1 UTC, 2 local), i.e.
+    DateTime.ToBinary(). XmlConverter.ToChars(DateTime) writes yyyy-MM-ddTHH:mm:ss, then '.' and up to
+    seven fraction digits with trailing zeros cut (none if zero), then "Z" (UTC), nothing
+    (unspecified) or the local offset.
+
+    Local kind: ToBinary stores the *UTC* ticks, and DateTime.FromBinary converts them into the
+    decoding machine's zone, so .NET's text depends on where it runs. We render the same instant as a
+    machine on UTC does: UTC wall time with "+00:00" — never a wrong instant, and the suffix still
+    tells local (+00:00) from UTC (Z) kind.
+    """
+    kind = raw >> 62
+    ticks = raw & (_TICKS_CEILING - 1)
+    if kind == 2:  # DateTime.FromBinary: negative UTC ticks are stored near the ceiling
+        if ticks > _TICKS_CEILING - _TICKS_PER_DAY:
+            ticks -= _TICKS_CEILING
+        if ticks < 0:
+            ticks += _TICKS_PER_DAY
+    if kind == 3 or ticks > _MAX_TICKS:
+        raise DecodeError("nbfx_bad_value", f"DateTime out of range (kind {kind}, ticks {ticks})")
+    days, rest = divmod(ticks, _TICKS_PER_DAY)
+    seconds, fraction = divmod(rest, _TICKS_PER_SECOND)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = f"{datetime.date.fromordinal(days + 1).isoformat()}T{hours:02d}:{minutes:02d}:{seconds:02d}"
+    if fraction:
+        text += "." + f"{fraction:07d}".rstrip("0")
+    return text + _DATE_KIND_SUFFIX[kind]
+
+
+def format_timespan(ticks: int) -> str:
+    """XmlConvert.ToString(TimeSpan) = XsdDuration(...).ToString(): [-]P[nD][T[nH][nM][s[.fffffff]S]],
+    fraction from 100 ns ticks with trailing zeros cut, zero as "PT0S"."""
+    sign = "-" if ticks < 0 else ""
+    ticks = abs(ticks)
+    days, rest = divmod(ticks, _TICKS_PER_DAY)
+    seconds, fraction = divmod(rest, _TICKS_PER_SECOND)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = sign + "P"
+    if days:
+        text += f"{days}D"
+    if hours or minutes or seconds or fraction:
+        text += "T"
+        if hours:
+            text += f"{hours}H"
+        if minutes:
+            text += f"{minutes}M"
+        if seconds or fraction:
+            text += str(seconds)
+            if fraction:
+                text += "." + f"{fraction:07d}".rstrip("0")
+            text += "S"
+    return text if text[-1] != "P" else text + "T0S"
+
+
+def _format_guid(raw: bytes) -> str:
+    """Guid.ToString(): 16 bytes in .NET order (first three fields little-endian), lower-case "D"."""
+    return str(uuid.UUID(bytes_le=raw))
+
+
+# --- [MC-NBFSE] session strings ---------------------------------------------------------------------
+
+
+class SessionStrings:
+    """The in-band dictionary of one connection direction ([MC-NBFSE] 2: StringTable).
+
+    Each ``application/soap+msbinsession1`` envelope starts with a table of the strings first used in
+    it; they get ids 1, 3, 5, … in order of arrival and keep them for the life of the session. So the
+    id of a string depends on *every* table before it: miss one (capture started mid-session, a TCP
+    gap, a malformed table) and the numbering of all later strings is unknown.
+
+    Design: strings whose ids are known live in ``_known`` (index i <-> wire id 2*i + 1); once the
+    count is lost (``known_start=False``, ``lost()``, or a bad table), later strings go to
+    ``_unanchored`` — kept, in order, but never used for lookup, so ids that refer to them render as
+    ``session:N`` and are counted in ``Document.unresolved``. Strings known before the loss keep
+    resolving: their ids never change. No guessing re-anchors the numbering: a wrong string is worse
+    than a placeholder.
+    """
+
+    __slots__ = ("_known", "_unanchored", "anchored")
+
+    def __init__(self, known_start: bool = True) -> None:
+        self._known: list[str] = []
+        self._unanchored: list[str] = []
+        self.anchored = known_start  # False: the count of strings before the next table is unknown
+
+    def __len__(self) -> int:
+        """Strings with known ids (1, 3, … 2*len-1)."""
+        return len(self._known)
+
+    @property
+    def unanchored(self) -> tuple[str, ...]:
+        """Strings read after the numbering was lost, in order of arrival (for diagnostics)."""
+        return tuple(self._unanchored)
+
+    def lost(self) -> None:
+        """The caller missed envelope bytes of this direction: later tables cannot be numbered."""
+        self.anchored = False
+
+    def read_table(self, payload: bytes | memoryview, pos: int = 0) -> int:
+        """Read the MB31-size-prefixed string table at ``pos``, keep its strings, return the position
+        of the NBFX document after it. All or nothing: a bad table adds no string and un-anchors."""
+        data = bytes(payload) if not isinstance(payload, bytes) else payload
+        end = len(data)
+        try:
+            size, pos = read_mb31(data, pos, end)
+            if pos < 0:
+                raise DecodeError("nbfx_bad_session_table", "envelope ends inside the table size")
+            table_end = pos + size
+            if table_end > end:
+                raise DecodeError("nbfx_bad_session_table", f"table of {size} bytes exceeds the envelope", pos)
+            strings: list[str] = []
+            while pos < table_end:
+                length, pos = read_mb31(data, pos, table_end)
+                if pos < 0 or pos + length > table_end:
+                    raise DecodeError("nbfx_bad_session_table", "string runs past the end of the table", pos)
+                try:
+                    strings.append(data[pos : pos + length].decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise DecodeError("nbfx_bad_text", f"session string is not UTF-8: {exc.reason}", pos) from None
+                pos += length
+        except DecodeError:
+            self.anchored = False
+            raise
+        (self._known if self.anchored else self._unanchored).extend(strings)
+        return table_end
+
+
+# --- the decoder ------------------------------------------------------------------------------------
+
+_INF = float("inf")
+_U8 = struct.Struct("<B")
+_I8 = struct.Struct("<b")
+_I16 = struct.Struct("<h")
+_U16 = struct.Struct("<H")
+_I32 = struct.Struct("<i")
+_I64 = struct.Struct("<q")
+_U64 = struct.Struct("<Q")
+_F32 = struct.Struct("<f")
+_F64 = struct.Struct("<d")
+_DECIMAL = struct.Struct("<HBBIQ")
+
+_ZERO = Text("0", "int", 0)
+_ONE = Text("1", "int", 1)
+_FALSE = Text("false", "bool", False)
+_TRUE = Text("true", "bool", True)
+_INT8 = tuple(Text(str(v), "int", v) for v in range(-128, 128))  # index v + 128, shared (immutable)
+
+# Array ([MC-NBFX] 2.2.3.31): allowed item record types and their fixed sizes.
+_ARRAY_ITEM_SIZE = {0xB5: 1, 0x8B: 2, 0x8D: 4, 0x8F: 8, 0x91: 4, 0x93: 8, 0x95: 16, 0x97: 8, 0xAF: 8, 0xB1: 16}
+
+
+class _Decoder:
+    """State of one document decode; methods share the buffer and the session table."""
+
+    __slots__ = ("base_id", "data", "end", "session", "text_readers", "unresolved")
+
+    def __init__(self, data: bytes, session: list[str], base_id: int) -> None:
+        self.data = data
+        self.end = len(data)
+        self.session = session
+        self.base_id = base_id
+        self.unresolved = 0
+        self.text_readers = {
+            0x80: self._zero,
+            0x82: self._one,
+            0x84: self._false,
+            0x86: self._true,
+            0x88: self._int8,
+            0x8A: self._int16,
+            0x8C: self._int32,
+            0x8E: self._int64,
+            0x90: self._float,
+            0x92: self._double,
+            0x94: self._decimal,
+            0x96: self._datetime,
+            0x98: self._chars8,
+            0x9A: self._chars16,
+            0x9C: self._chars32,
+            0x9E: self._bytes8,
+            0xA0: self._bytes16,
+            0xA2: self._bytes32,
+            0xA4: self._list,
+            0xA8: self._empty,
+            0xAA: self._dictionary_text,
+            0xAC: self._unique_id,
+            0xAE: self._timespan,
+            0xB0: self._uuid,
+            0xB2: self._uint64,
+            0xB4: self._bool,
+            0xB6: self._unicode8,
+            0xB8: self._unicode16,
+            0xBA: self._unicode32,
+            0xBC: self._qname,
+        }
+
+    # -- primitives --
+
+    def _need(self, pos: int, size: int) -> int:
+        end = pos + size
+        if end > self.end:
+            raise DecodeError("nbfx_truncated", f"record needs {size} bytes, {self.end - pos} left", pos)
+        return end
+
+    def _mb31(self, pos: int) -> tuple[int, int]:
+        value, after = read_mb31(self.data, pos, self.end)
+        if after < 0:
+            raise DecodeError("nbfx_truncated", "document ends inside a length", pos)
+        return value, after
+
+    def _string(self, pos: int) -> tuple[str, int]:
+        """[MC-NBFX] 2.1.3 String: MB31 byte count + UTF-8."""
+        n = self.data[pos]
+        if n < 0x80:
+            pos += 1
+        else:
+            n, pos = self._mb31(pos)
+        end = pos + n
+        if end > self.end:
+            raise DecodeError("nbfx_truncated", f"string of {n} bytes runs past the end", pos)
+        return self.data[pos:end].decode("utf-8"), end
+
+    def _dictionary_string(self, pos: int) -> tuple[str, int]:
+        """[MC-NBFX] 2.1.4 DictionaryString: MB31 id, even = static, odd = session."""
+        key = self.data[pos]
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = self._mb31(pos)
+        if not key & 1:
+            if key >> 1 >= len(STATIC_DICTIONARY):
+                raise DecodeError("nbfx_bad_dictionary_id", f"static id {key} beyond [MC-NBFS]", pos)
+            return STATIC_DICTIONARY[key >> 1], pos
+        index = (key - self.base_id) >> 1
+        if 0 <= index < len(self.session):
+            return self.session[index], pos
+        self.unresolved += 1
+        return f"session:{key}", pos
+
+    # -- text records: each returns (node, position after it) --
+
+    def _zero(self, pos: int) -> tuple[Text, int]:
+        return _ZERO, pos
+
+    def _one(self, pos: int) -> tuple[Text, int]:
+        return _ONE, pos
+
+    def _false(self, pos: int) -> tuple[Text, int]:
+        return _FALSE, pos
+
+    def _true(self, pos: int) -> tuple[Text, int]:
+        return _TRUE, pos
+
+    def _bool(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 1)
+        byte = self.data[pos]
+        if byte > 1:
+            raise DecodeError("nbfx_bad_value", f"BoolText byte 0x{byte:02x} is neither 0 nor 1", pos)
+        return (_TRUE if byte else _FALSE), end
+
+    def _int8(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 1)
+        return _INT8[_I8.unpack_from(self.data, pos)[0] + 128], end
+
+    def _integer(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
+        end = self._need(pos, fmt.size)
+        value = fmt.unpack_from(self.data, pos)[0]
+        return Text(str(value), "int", value), end
+
+    def _int16(self, pos: int) -> tuple[Text, int]:
+        return self._integer(pos, _I16)
+
+    def _int32(self, pos: int) -> tuple[Text, int]:
+        return self._integer(pos, _I32)
+
+    def _int64(self, pos: int) -> tuple[Text, int]:
+        return self._integer(pos, _I64)
+
+    def _uint64(self, pos: int) -> tuple[Text, int]:
+        return self._integer(pos, _U64)
+
+    def _float(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 4)
+        value = _F32.unpack_from(self.data, pos)[0]
+        text = format_float(value)
+        return Text(text, "float", value if text[-1].isdigit() else text), end
+
+    def _double(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 8)
+        value = _F64.unpack_from(self.data, pos)[0]
+        text = format_double(value)
+        return Text(text, "float", value if text[-1].isdigit() else text), end
+
+    def _decimal(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 16)
+        text = _format_decimal(self.data[pos:end])
+        return Text(text, "decimal", text), end
+
+    def _datetime(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 8)
+        text = _format_datetime(_U64.unpack_from(self.data, pos)[0])
+        return Text(text, "datetime", text), end
+
+    def _timespan(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 8)
+        text = format_timespan(_I64.unpack_from(self.data, pos)[0])
+        return Text(text, "timespan", text), end
+
+    def _uuid(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 16)
+        text = _format_guid(self.data[pos:end])
+        return Text(text, "guid", text), end
+
+    def _unique_id(self, pos: int) -> tuple[Text, int]:
+        end = self._need(pos, 16)
+        text = "urn:uuid:" + _format_guid(self.data[pos:end])
+        return Text(text, "uniqueid", text), end
+
+    def _sized(self, pos: int, fmt: struct.Struct) -> tuple[int, int]:
+        """(start, end) of a payload prefixed by a ``fmt`` length."""
+        start = self._need(pos, fmt.size)
+        length = fmt.unpack_from(self.data, pos)[0]
+        if length < 0:
+            raise DecodeError("nbfx_bad_value", f"negative length {length}", pos)
+        return start, self._need(start, length)
+
+    def _chars(self, pos: int, fmt: struct.Struct) -> tuple[str, int]:
+        start, end = self._sized(pos, fmt)
+        return self.data[start:end].decode("utf-8"), end
+
+    def _chars8(self, pos: int) -> tuple[str, int]:
+        return self._chars(pos, _U8)
+
+    def _chars16(self, pos: int) -> tuple[str, int]:
+        return self._chars(pos, _U16)
+
+    def _chars32(self, pos: int) -> tuple[str, int]:
+        return self._chars(pos, _I32)
+
+    def _unicode(self, pos: int, fmt: struct.Struct) -> tuple[str, int]:
+        start, end = self._sized(pos, fmt)
+        if (end - start) & 1:
+            raise DecodeError("nbfx_bad_text", "UTF-16 text of odd byte length", pos)
+        return self.data[start:end].decode("utf-16-le"), end
+
+    def _unicode8(self, pos: int) -> tuple[str, int]:
+        return self._unicode(pos, _U8)
+
+    def _unicode16(self, pos: int) -> tuple[str, int]:
+        return self._unicode(pos, _U16)
+
+    def _unicode32(self, pos: int) -> tuple[str, int]:
+        return self._unicode(pos, _I32)
+
+    def _bytes(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
+        start, end = self._sized(pos, fmt)
+        text = base64.b64encode(self.data[start:end]).decode("ascii")
+        return Text(text, "bytes", text), end
+
+    def _bytes8(self, pos: int) -> tuple[Text, int]:
+        return self._bytes(pos, _U8)
+
+    def _bytes16(self, pos: int) -> tuple[Text, int]:
+        return self._bytes(pos, _U16)
+
+    def _bytes32(self, pos: int) -> tuple[Text, int]:
+        return self._bytes(pos, _I32)
+
+    def _empty(self, pos: int) -> tuple[str, int]:
+        return "", pos
+
+    def _dictionary_text(self, pos: int) -> tuple[str, int]:
+        return self._dictionary_string(pos)
+
+    def _qname(self, pos: int) -> tuple[Text, int]:
+        """QNameDictionaryText: prefix byte 0-25 (a-z) + dictionary string."""
+        self._need(pos, 1)
+        prefix = self.data[pos]
+        if prefix > 25:
+            raise DecodeError("nbfx_bad_value", f"QName prefix index {prefix} beyond 'z'", pos)
+        name, pos = self._dictionary_string(pos + 1)
+        text = f"{_LETTERS[prefix]}:{name}"
+        return Text(text, "qname", text), pos
+
+    def _list(self, pos: int) -> tuple[Text, int]:
+        """StartListText … EndListText: items rendered space-separated (XmlUTF8NodeWriter)."""
+        texts: list[str] = []
+        values: list[object] = []
+        data = self.data
+        while True:
+            if pos >= self.end:
+                raise DecodeError("nbfx_truncated", "document ends inside a list", pos)
+            record = data[pos]
+            if record == 0xA6:
+                text = " ".join(texts)
+                return Text(text, "list", values), pos + 1
+            reader = self.text_readers.get(record)
+            if reader is None or record == 0xA4:
+                raise DecodeError("nbfx_unknown_record", f"record 0x{record:02x} inside a list", pos)
+            if len(texts) >= MAX_LIST_ITEMS:
+                raise DecodeError("nbfx_list_too_long", f"more than {MAX_LIST_ITEMS} list items", pos)
+            node, pos = reader(pos + 1)
+            if isinstance(node, str):
+                texts.append(node)
+                values.append(node)
+            else:
+                texts.append(node.text)
+                values.append(node.value)
+
+    # -- structure --
+
+    def _element(self, record: int, pos: int) -> tuple[Element, int]:
+        """An element record (0x40-0x77) and the attribute records after it."""
+        if record >= 0x5E:
+            prefix = _LETTERS[record - 0x5E]
+            name, pos = self._string(pos)
+        elif record >= 0x44:
+            prefix = _LETTERS[record - 0x44]
+            name, pos = self._dictionary_string(pos)
+        elif record == 0x40:
+            prefix = ""
+            name, pos = self._string(pos)
+        elif record == 0x42:
+            prefix = ""
+            name, pos = self._dictionary_string(pos)
+        elif record == 0x41:
+            prefix, pos = self._string(pos)
+            name, pos = self._string(pos)
+        else:  # 0x43
+            prefix, pos = self._string(pos)
+            name, pos = self._dictionary_string(pos)
+        attributes: list[Attribute] = []
+        data = self.data
+        end = self.end
+        while pos < end:
+            record = data[pos]
+            if record < 0x04 or record > 0x3F:
+                break
+            pos += 1
+            if record >= 0x26:  # PrefixAttributeA-Z
+                attr_prefix = _LETTERS[record - 0x26]
+                attr_name, pos = self._string(pos)
+            elif record >= 0x0C:  # PrefixDictionaryAttributeA-Z
+                attr_prefix = _LETTERS[record - 0x0C]
+                attr_name, pos = self._dictionary_string(pos)
+            elif record == 0x04:  # ShortAttribute
+                attr_prefix = ""
+                attr_name, pos = self._string(pos)
+            elif record == 0x05:  # Attribute
+                attr_prefix, pos = self._string(pos)
+                attr_name, pos = self._string(pos)
+            elif record == 0x06:  # ShortDictionaryAttribute
+                attr_prefix = ""
+                attr_name, pos = self._dictionary_string(pos)
+            elif record == 0x07:  # DictionaryAttribute
+                attr_prefix, pos = self._string(pos)
+                attr_name, pos = self._dictionary_string(pos)
+            else:  # 0x08-0x0B: namespace declarations carry no text record
+                if record & 1:  # XmlnsAttribute / DictionaryXmlnsAttribute
+                    declared, pos = self._string(pos)
+                    uri, pos = self._string(pos) if record == 0x09 else self._dictionary_string(pos)
+                    attributes.append(("xmlns", declared, uri))
+                else:  # ShortXmlnsAttribute / ShortDictionaryXmlnsAttribute
+                    uri, pos = self._string(pos) if record == 0x08 else self._dictionary_string(pos)
+                    attributes.append(("", "xmlns", uri))
+                if len(attributes) > MAX_ATTRIBUTES:
+                    raise DecodeError("nbfx_too_many_attributes", f"more than {MAX_ATTRIBUTES}", pos)
+                continue
+            value, pos = self._attribute_value(pos)
+            attributes.append((attr_prefix, attr_name, value))
+            if len(attributes) > MAX_ATTRIBUTES:
+                raise DecodeError("nbfx_too_many_attributes", f"more than {MAX_ATTRIBUTES}", pos)
+        return Element(prefix, name, attributes, []), pos
+
+    def _attribute_value(self, pos: int) -> tuple[str, int]:
+        """An attribute's value: one text record without the end-element bit."""
+        if pos >= self.end:
+            raise DecodeError("nbfx_truncated", "document ends before an attribute value", pos)
+        record = self.data[pos]
+        reader = self.text_readers.get(record)
+        if reader is None:
+            raise DecodeError("nbfx_unknown_record", f"record 0x{record:02x} as attribute value", pos)
+        node, pos = reader(pos + 1)
+        return (node if isinstance(node, str) else node.text), pos
+
+    def _array(self, parent: Element, pos: int) -> int:
+        """Array record: one element record with its attributes, EndElement, item type, MB31 count,
+        then the items; each item is rendered as a copy of the element holding that value."""
+        if pos >= self.end:
+            raise DecodeError("nbfx_truncated", "document ends inside an array", pos)
+        record = self.data[pos]
+        if not 0x40 <= record <= 0x77:
+            raise DecodeError("nbfx_unknown_record", f"array of record 0x{record:02x}, not an element", pos)
+        template, pos = self._element(record, pos + 1)
+        self._need(pos, 2)
+        if self.data[pos] != 0x01:
+            raise DecodeError("nbfx_unknown_record", "array element not closed by EndElement", pos)
+        item_type = self.data[pos + 1]
+        size = _ARRAY_ITEM_SIZE.get(item_type)
+        if size is None:
+            raise DecodeError("nbfx_unknown_record", f"array item type 0x{item_type:02x}", pos + 1)
+        count, pos = self._mb31(pos + 2)
+        if count > MAX_ARRAY_ITEMS:
+            raise DecodeError("nbfx_array_too_long", f"{count} items, limit {MAX_ARRAY_ITEMS}", pos)
+        self._need(pos, count * size)
+        reader = self.text_readers[item_type & 0xFE]
+        children = parent.children
+        for _ in range(count):
+            node, pos = reader(pos)
+            children.append(Element(template.prefix, template.name, template.attributes, [node]))
+        return pos
+
+    def run(self, pos: int) -> Document:
+        data = self.data
+        end = self.end
+        text_readers = self.text_readers
+        nodes: list = []
+        stack: list[Element] = []
+        root: Element | None = None
+        current: Element | None = None
+        while pos < end:
+            record = data[pos]
+            pos += 1
+            if record >= 0x80:
+                if current is None:
+                    raise DecodeError("nbfx_bad_structure", "text outside the root element", pos - 1)
+                if record <= 0x99 and record >= 0x98:  # Chars8Text, inline: the most common record
+                    start = pos + 1
+                    if start > end:
+                        raise DecodeError("nbfx_truncated", "document ends inside Chars8Text", pos)
+                    pos = start + data[pos]
+                    if pos > end:
+                        raise DecodeError("nbfx_truncated", "Chars8Text runs past the end", start)
+                    current.children.append(data[start:pos].decode("utf-8"))
+                else:
+                    reader = text_readers.get(record & 0xFE)
+                    if reader is None or record == 0xA5:
+                        raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
+                    node, pos = reader(pos)
+                    current.children.append(node)
+                if record & 1:  # *WithEndElement
+                    stack.pop()
+                    current = stack[-1] if stack else None
+            elif record >= 0x40:
+                if record > 0x77:
+                    raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
+                element, pos = self._element(record, pos)
+                if current is not None:
+                    current.children.append(element)
+                elif root is None:
+                    root = element
+                    nodes.append(element)
+                else:
+                    raise DecodeError("nbfx_bad_structure", "a second root element", pos)
+                if len(stack) >= MAX_DEPTH:
+                    raise DecodeError("nbfx_too_deep", f"more than {MAX_DEPTH} nested elements", pos)
+                stack.append(element)
+                current = element
+            elif record == 0x01:
+                if current is None:
+                    raise DecodeError("nbfx_bad_structure", "EndElement with no open element", pos - 1)
+                stack.pop()
+                current = stack[-1] if stack else None
+            elif record == 0x02:
+                comment, pos = self._string(pos)
+                (current.children if current is not None else nodes).append(Comment(comment))
+            elif record == 0x03:
+                if current is None:
+                    raise DecodeError("nbfx_bad_structure", "array outside the root element", pos - 1)
+                pos = self._array(current, pos)
+            else:
+                raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x} here", pos - 1)
+        if stack:
+            raise DecodeError("nbfx_truncated", f"document ends with {len(stack)} elements open", end)
+        if root is None:
+            raise DecodeError("nbfx_truncated", "no root element", end)
+        return Document(root, self.unresolved, nodes)
+
+
+def decode(
+    payload: bytes | memoryview, pos: int = 0, session: SessionStrings | None = None, *, base_id: int = 1
+) -> Document:
+    """Decode one NBFX document from ``pos`` to the end of ``payload``.
+
+    ``session`` resolves odd dictionary ids ([MC-NBFSE]); ``base_id`` is the wire id of its first
+    string (1 in WCF). An id not known (no session, mid-session capture, missed table) is rendered
+    as the placeholder ``session:<id>`` and counted in ``Document.unresolved``, never an error.
+    Raises DecodeError (nbfx_* or mb31_invalid).
+    """
+    data = payload if isinstance(payload, bytes) else bytes(payload)
+    if len(data) - pos > MAX_DOCUMENT_BYTES:
+        raise DecodeError("nbfx_too_large", f"{len(data) - pos} bytes, limit {MAX_DOCUMENT_BYTES}", pos)
+    if not base_id & 1:
+        raise ValueError("base_id must be odd: session strings have odd ids")
+    decoder = _Decoder(data, session._known if session is not None else [], base_id)
+    try:
+        return decoder.run(pos)
+    except UnicodeDecodeError as exc:
+        raise DecodeError("nbfx_bad_text", f"invalid {exc.encoding} in a string: {exc.reason}") from None
+    except IndexError:
+        # data[pos] one past the end: a record cut short (explicit checks cover multi-byte fields)
+        raise DecodeError("nbfx_truncated", "document ends inside a record", len(data)) from None
