@@ -1,0 +1,40 @@
+"""Shared fixtures for the capture-side tests; capture recipes live in ``torture.py``."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from torture import View, view
+
+from wirecap.pipeline import collect_streams
+
+REPO = Path(__file__).resolve().parent.parent
+# The CLI as a user runs it, in a child process (stdin, stdout, exit codes and pipes are real), whether
+# or not the package is installed in the environment.
+WIRECAP = [sys.executable, "-c", "import sys; from wirecap.cli import main; sys.argv[0] = 'wirecap'; main()"]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture
+def reassemble() -> Callable[..., list[View]]:
+    """wirecap's reassembly of capture files, in the orientation-free form ``torture.tshark_follow`` gives."""
+
+    def run(*paths: Path) -> list[View]:
+        streams = collect_streams([str(p) for p in paths])
+        return sorted(view(s.orig, s.resp, s.data, s.gaps) for s in streams)
+
+    return run
+
+
+@pytest.fixture
+def wirecap(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """Run ``wirecap ARGS...`` to completion in ``tmp_path`` (60 s at most), capturing stdout/stderr."""
+
+    def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        cmd = [*WIRECAP, *args]
+        return subprocess.run(cmd, input=stdin, capture_output=True, cwd=tmp_path, env=ENV, timeout=60, check=False)
+
+    return run
