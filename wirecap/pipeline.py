@@ -17,13 +17,25 @@ from decoders.detect import PROBE_WINDOW, Decoder, DecoderOptions, Protocol, Und
 from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, DirectionStats, Event, TcpGap
 
 from .flow import community_id, endpoint, make_uid
-from .packets import TCP_ACK, TCP_SYN, PacketParser
+from .packets import (
+    ETH_IPV4_TCP,
+    ETH_IPV4_TCP_MIN,
+    ETHERTYPE_IPV4,
+    IPPROTO_TCP,
+    LINKTYPE_ETHERNET,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    PacketParser,
+)
 from .reassembly import BufferBudget, Connection
 from .source import META, Batch, CaptureSource
 
 SECOND = 1_000_000_000
 TOMBSTONE_NS = 120 * SECOND  # how long a closed connection absorbs stray packets (late ACKs, FIN retransmits)
 WELL_KNOWN_PORT_LIMIT = 1024
+CONTROL_FLAGS = TCP_SYN | TCP_FIN | TCP_RST  # segments with these take the general path
 
 DecoderFactory = Callable[[ConnFields, DecoderOptions], Decoder]
 
@@ -206,26 +218,49 @@ class Pipeline:
         self._idle_ns = int(self.options.idle_timeout * SECOND)
 
     def process_batch(self, linktype: int, buf: bytes, meta: bytes) -> None:
-        """The hot loop: one call per batch of packets from a source."""
+        """The hot loop: one call per batch of packets from a source.
+
+        Ethernet/IPv4/TCP frames are unpacked with one ``struct`` call and in-order segments are handed
+        straight to their stream; every other frame or segment takes the general path
+        (``PacketParser.parse`` and ``Connection.packet``).
+        """
         parse = self.parser.parse
+        unpack_common = ETH_IPV4_TCP.unpack_from
+        ethernet = linktype == LINKTYPE_ETHERNET
         table = self.table
         stats = self.stats
+        stats.packets += len(meta) // META.size
+        clock = self.clock
         for sec, usec, off, caplen in META.iter_unpack(meta):
             ts = sec * SECOND + usec * 1000
-            if ts < self.clock:
+            if ts < clock:
                 self._time_backwards(ts)
-                ts = self.clock
+                ts = clock
             elif ts >= self._next_sweep:
                 self._sweep(ts)
-            self.clock = ts
-            stats.packets += 1
+            self.clock = clock = ts
             stats.bytes += caplen
-            segment = parse(linktype, buf, off, off + caplen, ts)
-            if self.parser.anomalies:
-                self._packet_anomalies(ts)
-            if segment is None:
-                continue
-            src, dst, sport, dport, seq, ack, flags, data, missing = segment
+            missing = 0
+            if ethernet and caplen >= ETH_IPV4_TCP_MIN:
+                (etype, vihl, _tos, total, _ident, frag, _ttl, proto, _csum, src, dst,
+                 sport, dport, seq, ack, doff, flags) = unpack_common(buf, off + 12)  # fmt: skip
+                start = off + 34 + (doff >> 4) * 4
+                ip_end = off + 14 + total
+                common = (
+                    etype == ETHERTYPE_IPV4 and vihl == 0x45 and proto == IPPROTO_TCP and not frag & 0x3FFF
+                    and doff >= 0x50 and start <= ip_end <= off + caplen
+                )  # fmt: skip
+            else:
+                common = False
+            if common:
+                data = buf[start:ip_end]
+            else:
+                segment = parse(linktype, buf, off, off + caplen, ts)
+                if self.parser.anomalies:
+                    self._packet_anomalies(ts)
+                if segment is None:
+                    continue
+                src, dst, sport, dport, seq, ack, flags, data, missing = segment
             entry = table.get((src, sport, dst, dport))
             if entry is None or (entry[0].closed and flags & (TCP_SYN | TCP_ACK) == TCP_SYN):
                 entry = self._open(src, dst, sport, dport, flags, ts)
@@ -235,6 +270,15 @@ class Pipeline:
             if state.closed:
                 continue  # a stray packet of a finished connection
             conn = state.conn
+            half = conn.halves[from_resp]
+            if not flags & CONTROL_FLAGS and seq == half.next_seq and not half.ooo and not missing and not half.eof:
+                conn.last_ts = ts
+                half.packets += 1
+                if data:
+                    half.in_order(seq, data, ts)
+                if flags & TCP_ACK and conn.halves[1 - from_resp].ooo:
+                    conn.halves[1 - from_resp].ack_reached(ack, ts)
+                continue
             conn.packet(from_resp, seq, ack, flags, data, missing, ts)
             if conn.close_reason is not None:
                 self._finish(state, conn.close_reason, ts)

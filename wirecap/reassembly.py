@@ -87,18 +87,7 @@ class HalfStream:
         if self.next_seq is None:  # no SYN seen: the stream starts at the first segment
             self.next_seq = seq
         n = len(data)
-        delta = ((seq - self.next_seq + _HALF) & _MASK) - _HALF
-        if delta == 0 and not self.ooo and not missing:  # the fast path
-            if n:
-                self.last = (self.offset, data)
-                self.offset += n
-                self.next_seq = (seq + n) & _MASK
-                self.handler.data(self.direction, data, ts)
-            if fin:
-                self.fin_offset = self.offset
-                self._finish(ts)
-            return
-        start = self.offset + delta
+        start = self.offset + ((seq - self.next_seq + _HALF) & _MASK) - _HALF
         if fin:
             self.fin_offset = start + n + missing
         if n:
@@ -115,6 +104,14 @@ class HalfStream:
                 ts,
             )
             self.skip_hole(ts)
+
+    def in_order(self, seq: int, data: bytes, ts: int) -> None:
+        """Deliver the next bytes of the stream: ``seq`` is ``next_seq`` and nothing is buffered."""
+        n = len(data)
+        self.last = (self.offset, data)
+        self.offset += n
+        self.next_seq = (seq + n) & _MASK
+        self.handler.data(self.direction, data, ts)
 
     def ack_reached(self, ack: int, ts: int) -> None:
         """The peer acknowledged ``ack``: any hole below it will never be filled in this capture."""
@@ -207,10 +204,8 @@ class HalfStream:
             if data is None:
                 self._skip_to(end, ts)
                 continue
-            data = data[self.offset - start :]
-            self.last = (self.offset, data)
-            self._advance(len(data))
-            self.handler.data(self.direction, data, ts)
+            assert self.next_seq is not None
+            self.in_order(self.next_seq, data[self.offset - start :], ts)
         self._finish(ts)
 
     def _finish(self, ts: int, force: bool = False) -> None:
