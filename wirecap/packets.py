@@ -147,7 +147,7 @@ class PacketParser:
         if end - off < 40:
             self.anomalies.append(("ip_truncated", f"{end - off} bytes, shorter than an IPv6 header"))
             return None
-        vtc, _flow, plen, nxt, _hlim, src, dst = _IPV6.unpack_from(buf, off)
+        vtc, plen, nxt, _hlim, src, dst = _IPV6.unpack_from(buf, off)
         if vtc >> 28 != 6:
             self.anomalies.append(("ip_bad_header", f"IPv6 version {vtc >> 28}"))
             return None
