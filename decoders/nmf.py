@@ -264,14 +264,6 @@ def _mtom_root(payload: bytes) -> bytes:
     return payload[body + 4 : close]
 
 
-def new_session(mid_session: bool) -> nbfx.SessionStrings:
-    """A [MC-NBFSE] string table for one direction of one session."""
-    session = nbfx.SessionStrings()
-    if mid_session:
-        session.mark_mid_session()
-    return session
-
-
 def decode_document(payload: bytes, codec: Codec, session: nbfx.SessionStrings, limit: int) -> nbfx.Document:
     """An envelope payload → NBFX/XML document, updating the direction's session strings."""
     if codec.compression:
@@ -287,6 +279,11 @@ def decode_document(payload: bytes, codec: Codec, session: nbfx.SessionStrings, 
     raise DecodeError("nmf_unsupported_encoding", f"cannot read envelopes of {codec.label}", 0)
 
 
+def _table_size(session: nbfx.SessionStrings) -> int:
+    """Strings read into a direction's table so far, numbered or not."""
+    return len(session) + len(session.unanchored)
+
+
 # --- one direction -----------------------------------------------------------------------------------
 
 
@@ -299,7 +296,7 @@ class _Flow:
         self.buf = Buffer()
         self.state = State.START
         self.codec = SESSION_CODEC  # replaced by the preamble's encoding when it is seen
-        self.session = new_session(mid_session=False)
+        self.session = nbfx.SessionStrings()
         # preamble fields, reported on PreambleEnd / UpgradeRequest
         self.version = ""
         self.mode = ""
@@ -487,9 +484,7 @@ class NmfDecoder:
             except DecodeError as err:
                 events.append(self._anomaly(flow, ts, err.name, err.detail, err.offset))
                 flow.drop_envelope()
-                buf.rollback()
-                buf.advance(1)  # look for the next record after the first byte of the bad one
-                buf.commit()
+                buf.rollback()  # the search starts at the bad record itself: it may be a good envelope
                 self._start_resync(flow)
 
     def _collect(self, flow: _Flow, data: bytes) -> bytes:
@@ -536,7 +531,7 @@ class NmfDecoder:
         flow.version = f"{raw[0]}.{raw[1]}"
         if flow.state is State.ENDED:  # a new session: fresh string tables for both directions
             for each in self._flows.values():
-                each.session = new_session(mid_session=False)
+                each.session = nbfx.SessionStrings()
         return True
 
     def _read_mode(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
@@ -645,7 +640,7 @@ class NmfDecoder:
 
     def _read_preamble_ack(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
         if flow.state is State.ENDED:
-            flow.session = new_session(mid_session=False)
+            flow.session = nbfx.SessionStrings()
         return True
 
     def _read_preamble_end(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
@@ -655,14 +650,16 @@ class NmfDecoder:
     # --- resynchronisation -------------------------------------------------------------------------
 
     def _start_resync(self, flow: _Flow) -> None:
+        """Search for the next envelope; string tables sent meanwhile are lost, so later ids are unknown."""
+        flow.session.lost()
         flow.state = State.RESYNC
         flow.resync_from = flow.scan_from = flow.buf.offset
 
     def _scan(self, flow: _Flow, ts: int, events: list[Event]) -> bool:
         """Find the next SizedEnvelope that decodes; True if one was consumed, False: need more bytes.
 
-        Candidates must pass ``envelope_start``; the whole envelope is then decoded with a fresh
-        mid-session string table, which the direction keeps only if decoding succeeds.
+        Candidates must pass ``envelope_start``; the whole envelope must then decode. The direction's
+        string table is un-anchored by now, so a failed candidate's table cannot corrupt known ids.
         """
         buf = flow.buf
         data = buf.data
@@ -686,9 +683,9 @@ class NmfDecoder:
                     flow.scan_from = base + pos
                     return False
                 payload = bytes(data[payload_pos : payload_pos + size])
-                session = new_session(mid_session=True)
+                before = _table_size(flow.session)
                 try:
-                    document = decode_document(payload, flow.codec, session, self._max_envelope)
+                    document = decode_document(payload, flow.codec, flow.session, self._max_envelope)
                     message = soap.message_from_document(document)
                 except DecodeError:
                     pos += 1
@@ -699,10 +696,10 @@ class NmfDecoder:
                     events.append(self._anomaly(flow, ts, "nmf_resync", detail, flow.resync_from))
                 buf.advance(payload_pos + size - buf.pos)
                 buf.commit()
-                flow.session = session
                 flow.state = State.ESTABLISHED
                 flow.envelope_offset, flow.payload_offset = base + pos, base + payload_pos
-                self._message_events(flow, document, message, size, len(session), ts, events)
+                added = _table_size(flow.session) - before
+                self._message_events(flow, document, message, size, added, ts, events)
                 return True
             pos += 1
 
@@ -710,7 +707,7 @@ class NmfDecoder:
 
     def _message(self, flow: _Flow, payload: bytes, ts: int, events: list[Event]) -> None:
         """Decode one complete envelope payload; a bad payload is an anomaly, framing goes on."""
-        before = len(flow.session)
+        before = _table_size(flow.session)
         try:
             document = decode_document(payload, flow.codec, flow.session, self._max_envelope)
             message = soap.message_from_document(document)
@@ -719,7 +716,8 @@ class NmfDecoder:
             offset = flow.payload_offset + (err.offset or 0)
             events.append(self._anomaly(flow, ts, err.name, err.detail, offset, source=source))
             return
-        self._message_events(flow, document, message, len(payload), len(flow.session) - before, ts, events)
+        added = _table_size(flow.session) - before
+        self._message_events(flow, document, message, len(payload), added, ts, events)
 
     def _message_events(
         self,
