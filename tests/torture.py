@@ -428,9 +428,9 @@ def _ip_fragments() -> Scenario:
     return Scenario("ip-fragments", timed(pkts), [_whole(c, req, rsp)])
 
 
-def interleaved(n: int = 3) -> Scenario:
-    """``n`` connections (IPv4 and IPv6 alternating) whose packets are interleaved round-robin."""
-    conns = [(v6_conn if i % 2 else v4_conn)(cport=40000 + i) for i in range(n)]
+def interleaved(n: int = 3, *, v6: bool = True) -> Scenario:
+    """``n`` connections (IPv4 and, with ``v6``, IPv6 alternating) whose packets are interleaved round-robin."""
+    conns = [(v6_conn if v6 and i % 2 else v4_conn)(cport=40000 + i) for i in range(n)]
     lists, expected = [], []
     for i, c in enumerate(conns):
         req, rsp = payload(250 + 10 * i, 120 + i), payload(330 + 10 * i, 130 + i)

@@ -1,0 +1,262 @@
+"""``wirecap replay`` and ``wirecap schema`` as a user runs them: real processes, pipes and files.
+
+The output contract (every line valid against the published schema, ``seq`` 1, 2, 3…, ``ts`` never
+decreasing, byte-identical reruns) is checked on every torture capture at once, merged.
+"""
+
+import ipaddress
+import json
+import re
+import select
+import signal
+import struct
+import subprocess
+from pathlib import Path
+
+import communityid
+import jsonschema
+import pytest
+from conftest import ENV, WIRECAP
+from torture import (
+    DIVERGENCES,
+    LINKS,
+    SCENARIOS,
+    STEP,
+    T0,
+    Conn,
+    frames,
+    interleaved,
+    timed,
+    write_pcap,
+    write_pcapng,
+)
+
+ETHERNET = LINKS["ethernet"][0]
+
+
+def events(stdout: bytes) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def ok(run: subprocess.CompletedProcess[bytes]) -> bytes:
+    assert run.returncode == 0, run.stderr.decode()
+    assert b"Traceback" not in run.stderr
+    return run.stdout
+
+
+def v4_capture(tmp_path: Path, name: str = "v4.pcap", shift: int = 0) -> Path:
+    """Three interleaved IPv4 connections on port 8506, optionally ``shift`` ns later."""
+    pkts = [(ts + shift, p) for ts, p in interleaved(v6=False).packets]
+    return write_pcap(tmp_path / name, frames(pkts), ETHERNET)
+
+
+def test_stdin_gives_the_same_output_as_the_file(tmp_path: Path, wirecap) -> None:
+    path = v4_capture(tmp_path)
+    from_file = ok(wirecap("replay", "-q", str(path)))
+    assert from_file
+    assert ok(wirecap("replay", "-q", "-", stdin=path.read_bytes())) == from_file
+
+
+def test_output_file(tmp_path: Path, wirecap) -> None:
+    path = v4_capture(tmp_path)
+    assert ok(wirecap("replay", "-q", "-o", "out.jsonl", str(path))) == b""
+    assert (tmp_path / "out.jsonl").read_bytes() == ok(wirecap("replay", "-q", str(path)))
+
+
+def test_live_pipe_emits_events_before_the_input_ends(tmp_path: Path) -> None:
+    """Half a capture written to stdin (the pipe stays open) must already produce a line."""
+    data = v4_capture(tmp_path).read_bytes()
+    first_packets = _records(data)[8]  # the global header and 8 records
+    proc = subprocess.Popen(
+        [*WIRECAP, "replay", "-q", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
+    )
+    try:
+        proc.stdin.write(data[:first_packets])
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "no event within 20 s while the input was still open"
+        first = json.loads(proc.stdout.readline())
+        assert (first["seq"], first["kind"]) == (1, "conn.open")
+        proc.stdin.close()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.fixture
+def torture_files(tmp_path: Path) -> list[Path]:
+    """Every torture capture as its own file; they all start at the same instant and reuse 4-tuples."""
+    scenarios = [*SCENARIOS, *(d.scenario for d in DIVERGENCES)]
+    return [sc.write(tmp_path / f"{i:02d}-{sc.name}.pcap") for i, sc in enumerate(scenarios)]
+
+
+def test_output_contract(torture_files: list[Path], wirecap) -> None:
+    schema = json.loads(ok(wirecap("schema")))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    args = ("replay", "-q", "--any-port", *map(str, torture_files))
+    out = ok(wirecap(*args))
+    lines = events(out)
+    for line in lines:
+        validator.validate(line)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["ts"])
+    assert [e["seq"] for e in lines] == list(range(1, len(lines) + 1))
+    assert [e["ts"] for e in lines] == sorted(e["ts"] for e in lines)
+    assert {"conn.open", "conn.close", "tcp.gap"} <= {e["kind"] for e in lines}
+    assert ok(wirecap(*args)) == out
+
+
+def test_several_files_merge_into_one_time_ordered_stream(tmp_path: Path, wirecap) -> None:
+    """Two captures of interleaved times give what one file holding all their packets gives."""
+    a = v4_capture(tmp_path, "a.pcap")
+    lone = Conn("10.0.0.7", 47000, "10.0.0.9", 8080)
+    pkts = timed(lone.handshake() + lone.segments("orig", b"x" * 500, 100) + lone.close({"orig": 500}))
+    pkts = [(ts + STEP // 2, p) for ts, p in pkts]  # half a step after each packet of a.pcap
+    b = write_pcap(tmp_path / "b.pcap", frames(pkts), ETHERNET)
+    merged = sorted(interleaved(v6=False).packets + pkts, key=lambda tp: tp[0])
+    one = write_pcap(tmp_path / "one.pcap", frames(merged), ETHERNET)
+    expected = ok(wirecap("replay", "-q", str(one)))
+    assert ok(wirecap("replay", "-q", str(a), str(b))) == expected
+    assert ok(wirecap("replay", "-q", str(b), str(a))) == expected
+    assert len({e["uid"] for e in events(expected)}) == 4
+
+
+@pytest.fixture
+def many_events(tmp_path: Path) -> Path:
+    """250 short connections (SYN, SYN-ACK, ACK, RST): about 500 lines, far more than a pipe buffer."""
+    pkts = []
+    for i in range(250):
+        c = Conn("10.2.0.1", 20000 + i, "10.2.0.2", 8506)
+        pkts += [*c.handshake(), c.packet("orig", "RA")]
+    return write_pcap(tmp_path / "many.pcap", frames(timed(pkts)), ETHERNET)
+
+
+def test_reader_going_away_is_quiet(many_events: Path) -> None:
+    """``wirecap replay F | head -1``: no traceback, no error, when the reader closes early."""
+    proc = subprocess.Popen(
+        [*WIRECAP, "replay", "-q", str(many_events)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
+    )
+    assert json.loads(proc.stdout.readline())["seq"] == 1
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert err == b""
+    assert proc.returncode in (0, -signal.SIGPIPE)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["replay"],
+        ["replay", "--no-such-option", "x.pcap"],
+        ["replay", "--port", "0", "x.pcap"],
+        ["replay", "--idle-timeout", "-1", "x.pcap"],
+        ["replay", "-", "-"],
+        ["no-such-command"],
+    ],
+    ids=["no-input", "unknown-option", "bad-port", "bad-timeout", "stdin-twice", "unknown-command"],
+)
+def test_bad_usage_exits_2(args: list[str], tmp_path: Path, wirecap) -> None:
+    write_pcap(tmp_path / "x.pcap", [], ETHERNET)
+    run = wirecap(*args, stdin=b"")
+    assert run.returncode == 2
+    assert run.stdout == b""
+    assert b"Traceback" not in run.stderr
+
+
+def _records(data: bytes) -> list[int]:
+    """Offsets of the packet records of a little-endian pcap, or of the blocks after a pcapng's first two."""
+    pcapng = data[:4] == b"\x0a\x0d\x0d\x0a"
+    pos, out = 0 if pcapng else 24, []
+    while pos < len(data):
+        out.append(pos)
+        pos += struct.unpack_from("<I", data, pos + 4)[0] if pcapng else 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    return out[2:] if pcapng else out  # pcapng: section header and interface description first
+
+
+# name -> (format, damage done at the offset of the 31st packet record)
+DAMAGE = {
+    "pcap-truncated-record": ("pcap", lambda data, at: data[: at + 30]),
+    "pcap-bogus-caplen": ("pcap", lambda data, at: data[: at + 8] + struct.pack("<I", 0x7FFFFFFF) + data[at + 12 :]),
+    "pcapng-truncated-block": ("pcapng", lambda data, at: data[: at + 40]),
+    "pcapng-bad-block-length": ("pcapng", lambda data, at: data[: at + 4] + struct.pack("<I", 13) + data[at + 8 :]),
+}
+
+
+@pytest.mark.parametrize(("fmt", "damage"), DAMAGE.values(), ids=DAMAGE.keys())
+def test_damaged_input_exits_1_after_every_event_before_the_damage(fmt, damage, tmp_path: Path, wirecap) -> None:
+    """Output equals that of the intact part alone; stderr is one line naming the file and the offset."""
+    recs = frames(interleaved(v6=False).packets)
+    whole = tmp_path / f"whole.{fmt}"
+    if fmt == "pcap":
+        write_pcap(whole, recs, ETHERNET)
+    else:
+        write_pcapng(whole, recs, [ETHERNET])
+    data = whole.read_bytes()
+    at = _records(data)[30]
+    damaged = damage(data, at)
+    bad, intact = tmp_path / f"bad.{fmt}", tmp_path / f"intact.{fmt}"
+    bad.write_bytes(damaged)
+    intact.write_bytes(damaged[:at])
+    run = wirecap("replay", "-q", str(bad))
+    assert run.returncode == 1
+    assert run.stdout == ok(wirecap("replay", "-q", str(intact)))
+    [line] = run.stderr.decode().splitlines()
+    assert str(bad) in line
+    assert str(at) in line.replace(str(bad), "")
+
+
+def _ports_capture(tmp_path: Path) -> Path:
+    """One connection to 8506 and one to 9999, interleaved."""
+    a, b = Conn("10.3.0.1", 41000, "10.3.0.2", 8506), Conn("10.3.0.1", 41001, "10.3.0.2", 9999)
+    pkts = [p for pair in zip(a.handshake() + a.close({}), b.handshake() + b.close({}), strict=True) for p in pair]
+    return write_pcap(tmp_path / "ports.pcap", frames(timed(pkts)), ETHERNET)
+
+
+@pytest.mark.parametrize(
+    ("args", "resp_ports"),
+    [
+        ([], {8506}),
+        (["--port", "9999"], {9999}),
+        (["--port", "9999", "--port", "8506"], {8506, 9999}),
+        (["--any-port"], {8506, 9999}),
+        (["--any-port", "--filter", "tcp port 9999"], {9999}),
+    ],
+    ids=["default", "port", "ports", "any-port", "filter"],
+)
+def test_port_selection(args: list[str], resp_ports: set[int], tmp_path: Path, wirecap) -> None:
+    out = events(ok(wirecap("replay", "-q", *args, str(_ports_capture(tmp_path)))))
+    assert {int(e["resp"].rsplit(":", 1)[1]) for e in out if e["kind"] == "conn.open"} == resp_ports
+
+
+def test_idle_timeout_closes_a_silent_connection(tmp_path: Path, wirecap) -> None:
+    """A connection silent for 10 s of capture time while another one talks is closed as timed out."""
+    quiet, busy = Conn("10.4.0.1", 42000, "10.4.0.2", 8506), Conn("10.4.0.1", 42001, "10.4.0.2", 8506)
+    talk = busy.handshake() + busy.segments("orig", b"y" * 1000, 100) + busy.close({"orig": 1000})
+    pkts = timed(quiet.handshake()) + timed(talk, start=T0 + 10**9, step=10**9)  # one packet a second
+    path = write_pcap(tmp_path / "idle.pcap", frames(pkts), ETHERNET)
+    out = events(ok(wirecap("replay", "-q", "--idle-timeout", "5", str(path))))
+    reasons = {e["orig"]: e["reason"] for e in out if e["kind"] == "conn.close"}
+    assert reasons == {quiet.orig: "timeout", busy.orig: "fin"}
+
+
+def _split(endpoint: str) -> tuple[str, int]:
+    host, port = endpoint.rsplit(":", 1)
+    return str(ipaddress.ip_address(host.strip("[]"))), int(port)
+
+
+def _reference_community_id(orig: str, resp: str) -> str:
+    """Community ID of a TCP flow by the reference implementation (the ``communityid`` package)."""
+    (saddr, sport), (daddr, dport) = (_split(orig), _split(resp))
+    return communityid.CommunityID().calc(communityid.FlowTuple.make_tcp(saddr, daddr, sport, dport))
+
+
+def test_community_id_matches_the_reference_implementation(tmp_path: Path, wirecap) -> None:
+    """IPv4 and IPv6 flows (interleaved() alternates them), on every connection-bound line."""
+    path = write_pcap(tmp_path / "mixed.pcap", frames(interleaved(4).packets), ETHERNET)
+    out = [e for e in events(ok(wirecap("replay", "-q", str(path)))) if "community_id" in e and e.get("uid")]
+    assert {e["orig"].startswith("[") for e in out} == {True, False}
+    for e in out:
+        assert e["community_id"] == _reference_community_id(e["orig"], e["resp"])
