@@ -23,7 +23,6 @@ import base64
 import datetime
 import re
 import struct
-import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -107,7 +106,7 @@ exactly as its qualified name reads, so attributes and declarations keep their w
 class Element:
     __slots__ = ("attributes", "children", "name", "prefix")
 
-    def __init__(self, prefix: str, name: str, attributes: list[Attribute], children: list) -> None:
+    def __init__(self, prefix: str, name: str, attributes: tuple[Attribute, ...], children: list) -> None:
         self.prefix = prefix
         self.name = name  # local name
         self.attributes = attributes
@@ -362,7 +361,7 @@ def format_timespan(ticks: int) -> str:
 
 def _format_guid(raw: bytes) -> str:
     """Guid.ToString(): 16 bytes in .NET order (first three fields little-endian), lower-case "D"."""
-    return str(uuid.UUID(bytes_le=raw))
+    return f"{raw[3::-1].hex()}-{raw[5:3:-1].hex()}-{raw[7:5:-1].hex()}-{raw[8:10].hex()}-{raw[10:16].hex()}"
 
 
 # --- [MC-NBFSE] session strings ---------------------------------------------------------------------
@@ -437,7 +436,6 @@ class SessionStrings:
 
 _INF = float("inf")
 _U8 = struct.Struct("<B")
-_I8 = struct.Struct("<b")
 _I16 = struct.Struct("<h")
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
@@ -451,7 +449,9 @@ _ZERO = Text("0", "int", 0)
 _ONE = Text("1", "int", 1)
 _FALSE = Text("false", "bool", False)
 _TRUE = Text("true", "bool", True)
-_INT8 = tuple(Text(str(v), "int", v) for v in range(-128, 128))  # index v + 128, shared (immutable)
+_INT8 = tuple(Text(str(v), "int", v) for v in (*range(128), *range(-128, 0)))  # by unsigned byte; shared
+_CONSTANT_TEXT = (_ZERO, _ONE, _FALSE, _TRUE)  # records 0x80-0x87, by (record >> 1) & 3
+_NO_ATTRIBUTES: tuple[Attribute, ...] = ()
 
 # Array ([MC-NBFX] 2.2.3.31): allowed item record types and their fixed sizes.
 _ARRAY_ITEM_SIZE = {0xB5: 1, 0x8B: 2, 0x8D: 4, 0x8F: 8, 0x91: 4, 0x93: 8, 0x95: 16, 0x97: 8, 0xAF: 8, 0xB1: 16}
@@ -460,7 +460,7 @@ _ARRAY_ITEM_SIZE = {0xB5: 1, 0x8B: 2, 0x8D: 4, 0x8F: 8, 0x91: 4, 0x93: 8, 0x95: 
 class _Decoder:
     """State of one document decode; methods share the buffer and the session table."""
 
-    __slots__ = ("base_id", "data", "end", "session", "text_readers", "unresolved")
+    __slots__ = ("base_id", "data", "end", "repeated", "session", "text_readers", "unresolved")
 
     def __init__(self, data: bytes, session: list[str], base_id: int) -> None:
         self.data = data
@@ -468,6 +468,7 @@ class _Decoder:
         self.session = session
         self.base_id = base_id
         self.unresolved = 0
+        self.repeated: dict[tuple[int, bytes], Text] = {}  # decimal/DateTime values repeat (prices, dates)
         self.text_readers = {
             0x80: self._zero,
             0x82: self._one,
@@ -567,7 +568,7 @@ class _Decoder:
 
     def _int8(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 1)
-        return _INT8[_I8.unpack_from(self.data, pos)[0] + 128], end
+        return _INT8[self.data[pos]], end
 
     def _integer(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
         end = self._need(pos, fmt.size)
@@ -600,13 +601,21 @@ class _Decoder:
 
     def _decimal(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 16)
-        text = _format_decimal(self.data[pos:end])
-        return Text(text, "decimal", text), end
+        raw = self.data[pos:end]
+        node = self.repeated.get((0x94, raw))
+        if node is None:
+            text = _format_decimal(raw)
+            node = self.repeated[0x94, raw] = Text(text, "decimal", text)
+        return node, end
 
     def _datetime(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 8)
-        text = _format_datetime(_U64.unpack_from(self.data, pos)[0])
-        return Text(text, "datetime", text), end
+        raw = self.data[pos:end]
+        node = self.repeated.get((0x96, raw))
+        if node is None:
+            text = _format_datetime(_U64.unpack_from(raw)[0])
+            node = self.repeated[0x96, raw] = Text(text, "datetime", text)
+        return node, end
 
     def _timespan(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 8)
@@ -716,26 +725,26 @@ class _Decoder:
 
     # -- structure --
 
-    def _element(self, record: int, pos: int) -> tuple[Element, int]:
-        """An element record (0x40-0x77) and the attribute records after it."""
-        if record >= 0x5E:
-            prefix = _LETTERS[record - 0x5E]
+    def _element_name(self, record: int, pos: int) -> tuple[str, str, int]:
+        """(prefix, local name, position) of an element record 0x40-0x77."""
+        if record >= 0x5E:  # PrefixElementA-Z
             name, pos = self._string(pos)
-        elif record >= 0x44:
-            prefix = _LETTERS[record - 0x44]
+            return _LETTERS[record - 0x5E], name, pos
+        if record >= 0x44:  # PrefixDictionaryElementA-Z
             name, pos = self._dictionary_string(pos)
-        elif record == 0x40:
-            prefix = ""
+            return _LETTERS[record - 0x44], name, pos
+        if record == 0x40:  # ShortElement
             name, pos = self._string(pos)
-        elif record == 0x42:
-            prefix = ""
+            return "", name, pos
+        if record == 0x42:  # ShortDictionaryElement
             name, pos = self._dictionary_string(pos)
-        elif record == 0x41:
-            prefix, pos = self._string(pos)
-            name, pos = self._string(pos)
-        else:  # 0x43
-            prefix, pos = self._string(pos)
-            name, pos = self._dictionary_string(pos)
+            return "", name, pos
+        prefix, pos = self._string(pos)  # Element (0x41) / DictionaryElement (0x43)
+        name, pos = self._string(pos) if record == 0x41 else self._dictionary_string(pos)
+        return prefix, name, pos
+
+    def _attributes(self, pos: int) -> tuple[tuple[Attribute, ...], int]:
+        """The attribute records (0x04-0x3F) following an element record."""
         attributes: list[Attribute] = []
         data = self.data
         end = self.end
@@ -743,26 +752,28 @@ class _Decoder:
             record = data[pos]
             if record < 0x04 or record > 0x3F:
                 break
+            if len(attributes) >= MAX_ATTRIBUTES:
+                raise DecodeError("nbfx_too_many_attributes", f"more than {MAX_ATTRIBUTES}", pos)
             pos += 1
             if record >= 0x26:  # PrefixAttributeA-Z
-                attr_prefix = _LETTERS[record - 0x26]
-                attr_name, pos = self._string(pos)
+                prefix = _LETTERS[record - 0x26]
+                name, pos = self._string(pos)
             elif record >= 0x0C:  # PrefixDictionaryAttributeA-Z
-                attr_prefix = _LETTERS[record - 0x0C]
-                attr_name, pos = self._dictionary_string(pos)
+                prefix = _LETTERS[record - 0x0C]
+                name, pos = self._dictionary_string(pos)
             elif record == 0x04:  # ShortAttribute
-                attr_prefix = ""
-                attr_name, pos = self._string(pos)
+                prefix = ""
+                name, pos = self._string(pos)
             elif record == 0x05:  # Attribute
-                attr_prefix, pos = self._string(pos)
-                attr_name, pos = self._string(pos)
+                prefix, pos = self._string(pos)
+                name, pos = self._string(pos)
             elif record == 0x06:  # ShortDictionaryAttribute
-                attr_prefix = ""
-                attr_name, pos = self._dictionary_string(pos)
+                prefix = ""
+                name, pos = self._dictionary_string(pos)
             elif record == 0x07:  # DictionaryAttribute
-                attr_prefix, pos = self._string(pos)
-                attr_name, pos = self._dictionary_string(pos)
-            else:  # 0x08-0x0B: namespace declarations carry no text record
+                prefix, pos = self._string(pos)
+                name, pos = self._dictionary_string(pos)
+            else:  # 0x08-0x0B, namespace declarations: no text record follows
                 if record & 1:  # XmlnsAttribute / DictionaryXmlnsAttribute
                     declared, pos = self._string(pos)
                     uri, pos = self._string(pos) if record == 0x09 else self._dictionary_string(pos)
@@ -770,14 +781,10 @@ class _Decoder:
                 else:  # ShortXmlnsAttribute / ShortDictionaryXmlnsAttribute
                     uri, pos = self._string(pos) if record == 0x08 else self._dictionary_string(pos)
                     attributes.append(("", "xmlns", uri))
-                if len(attributes) > MAX_ATTRIBUTES:
-                    raise DecodeError("nbfx_too_many_attributes", f"more than {MAX_ATTRIBUTES}", pos)
                 continue
             value, pos = self._attribute_value(pos)
-            attributes.append((attr_prefix, attr_name, value))
-            if len(attributes) > MAX_ATTRIBUTES:
-                raise DecodeError("nbfx_too_many_attributes", f"more than {MAX_ATTRIBUTES}", pos)
-        return Element(prefix, name, attributes, []), pos
+            attributes.append((prefix, name, value))
+        return tuple(attributes), pos
 
     def _attribute_value(self, pos: int) -> tuple[str, int]:
         """An attribute's value: one text record without the end-element bit."""
@@ -790,7 +797,7 @@ class _Decoder:
         node, pos = reader(pos + 1)
         return (node if isinstance(node, str) else node.text), pos
 
-    def _array(self, parent: Element, pos: int) -> int:
+    def _array(self, children: list, pos: int) -> int:
         """Array record: one element record with its attributes, EndElement, item type, MB31 count,
         then the items; each item is rendered as a copy of the element holding that value."""
         if pos >= self.end:
@@ -798,7 +805,8 @@ class _Decoder:
         record = self.data[pos]
         if not 0x40 <= record <= 0x77:
             raise DecodeError("nbfx_unknown_record", f"array of record 0x{record:02x}, not an element", pos)
-        template, pos = self._element(record, pos + 1)
+        prefix, name, pos = self._element_name(record, pos + 1)
+        attributes, pos = self._attributes(pos)
         self._need(pos, 2)
         if self.data[pos] != 0x01:
             raise DecodeError("nbfx_unknown_record", "array element not closed by EndElement", pos)
@@ -811,49 +819,82 @@ class _Decoder:
             raise DecodeError("nbfx_array_too_long", f"{count} items, limit {MAX_ARRAY_ITEMS}", pos)
         self._need(pos, count * size)
         reader = self.text_readers[item_type & 0xFE]
-        children = parent.children
         for _ in range(count):
             node, pos = reader(pos)
-            children.append(Element(template.prefix, template.name, template.attributes, [node]))
+            children.append(Element(prefix, name, attributes, [node]))
         return pos
 
+    def _small_ids(self) -> list[str | None]:
+        """Names of the one-byte dictionary ids 0-127 (None: unknown, take the slow path to count it)."""
+        small: list[str | None] = []
+        for key in range(0x80):
+            if key & 1:
+                index = (key - self.base_id) >> 1
+                small.append(self.session[index] if 0 <= index < len(self.session) else None)
+            else:
+                small.append(STATIC_DICTIONARY[key >> 1])
+        return small
+
     def run(self, pos: int) -> Document:
+        """The record loop. Common records (dictionary and short elements without attributes, Chars8,
+        small ints, booleans, dictionary text) are decoded inline; the rest through the methods above.
+        ``stack`` holds the children lists of the open elements."""
         data = self.data
         end = self.end
         text_readers = self.text_readers
+        small = self._small_ids()
+        letters = _LETTERS
+        int8 = _INT8
+        constants = _CONSTANT_TEXT
+        no_attributes = _NO_ATTRIBUTES
         nodes: list = []
-        stack: list[Element] = []
+        stack: list[list] = []
+        children: list | None = None  # of the innermost open element
         root: Element | None = None
-        current: Element | None = None
         while pos < end:
             record = data[pos]
             pos += 1
-            if record >= 0x80:
-                if current is None:
+            if record >= 0x80:  # text
+                if children is None:
                     raise DecodeError("nbfx_bad_structure", "text outside the root element", pos - 1)
-                if record <= 0x99 and record >= 0x98:  # Chars8Text, inline: the most common record
+                if record == 0x99 or record == 0x98:  # Chars8Text
                     start = pos + 1
-                    if start > end:
-                        raise DecodeError("nbfx_truncated", "document ends inside Chars8Text", pos)
                     pos = start + data[pos]
                     if pos > end:
                         raise DecodeError("nbfx_truncated", "Chars8Text runs past the end", start)
-                    current.children.append(data[start:pos].decode("utf-8"))
+                    children.append(data[start:pos].decode("utf-8"))
+                elif record < 0x88:  # Zero, One, False, True
+                    children.append(constants[(record >> 1) & 3])
+                elif record == 0x89 or record == 0x88:  # Int8Text
+                    children.append(int8[data[pos]])
+                    pos += 1
                 else:
                     reader = text_readers.get(record & 0xFE)
                     if reader is None or record == 0xA5:
                         raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
                     node, pos = reader(pos)
-                    current.children.append(node)
+                    children.append(node)
                 if record & 1:  # *WithEndElement
                     stack.pop()
-                    current = stack[-1] if stack else None
-            elif record >= 0x40:
+                    children = stack[-1] if stack else None
+            elif record >= 0x40:  # element
                 if record > 0x77:
                     raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
-                element, pos = self._element(record, pos)
-                if current is not None:
-                    current.children.append(element)
+                key = data[pos]
+                dictionary_name = record == 0x42 or 0x44 <= record <= 0x5D
+                name = small[key] if dictionary_name and key < 0x80 else None
+                if name is None:
+                    prefix, name, pos = self._element_name(record, pos)
+                else:
+                    prefix = "" if record == 0x42 else letters[record - 0x44]
+                    pos += 1
+                if pos < end and 0x04 <= data[pos] <= 0x3F:
+                    attributes, pos = self._attributes(pos)
+                else:
+                    attributes = no_attributes
+                element = Element(prefix, name, attributes, [])
+                if children is not None:
+                    children.append(element)
                 elif root is None:
                     root = element
                     nodes.append(element)
@@ -861,20 +902,20 @@ class _Decoder:
                     raise DecodeError("nbfx_bad_structure", "a second root element", pos)
                 if len(stack) >= MAX_DEPTH:
                     raise DecodeError("nbfx_too_deep", f"more than {MAX_DEPTH} nested elements", pos)
-                stack.append(element)
-                current = element
-            elif record == 0x01:
-                if current is None:
+                children = element.children
+                stack.append(children)
+            elif record == 0x01:  # EndElement
+                if children is None:
                     raise DecodeError("nbfx_bad_structure", "EndElement with no open element", pos - 1)
                 stack.pop()
-                current = stack[-1] if stack else None
-            elif record == 0x02:
+                children = stack[-1] if stack else None
+            elif record == 0x02:  # Comment
                 comment, pos = self._string(pos)
-                (current.children if current is not None else nodes).append(Comment(comment))
-            elif record == 0x03:
-                if current is None:
+                (children if children is not None else nodes).append(Comment(comment))
+            elif record == 0x03:  # Array
+                if children is None:
                     raise DecodeError("nbfx_bad_structure", "array outside the root element", pos - 1)
-                pos = self._array(current, pos)
+                pos = self._array(children, pos)
             else:
                 raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x} here", pos - 1)
         if stack:
