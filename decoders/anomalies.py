@@ -23,11 +23,9 @@ class DecodeError(Exception):
 
 _NAMES: dict[str, str] = {
     # --- capture input (wirecap.source) ---
-    "pcap_truncated_record": "A capture record ends before its declared length; the file is cut short.",
-    "pcap_bad_block": "A pcapng block is malformed (length, type or interface id out of range).",
     "pcap_time_went_backwards": "A packet is older than one already processed in the same input; "
     "its events are stamped with the latest time seen so that output time never decreases.",
-    "pcap_unknown_linktype": "An interface uses a link type wirecap cannot parse; its packets are counted, not decoded.",
+    "pcap_unknown_linktype": "An interface uses a link type wirecap cannot parse; its packets are counted only.",
     # --- link / network layer (wirecap.packets) ---
     "ip_truncated": "An IP packet is shorter than its headers or its total length says.",
     "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, extension chain).",
@@ -91,7 +89,6 @@ _NAMES: dict[str, str] = {
     "soap_forbidden_xml": "A text XML message uses a DTD or entity declarations, refused for safety (defusedxml).",
     "soap_too_deep": "A text XML message nests elements deeper than the decoder's limit.",
     # --- generic decoder outcomes (wirecap.pipeline) ---
-    "decoder_stopped": "A decoder gave up on a direction after unrecoverable input; later bytes are counted only.",
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "
     "from then on. Please report it with the capture.",
 }

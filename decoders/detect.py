@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
+from . import remoting
 from .events import ConnFields, Direction, Event
 
 PROBE_WINDOW = 64  # bytes of each direction a probe may ask for before detection gives up
@@ -76,7 +77,9 @@ class Undecoded:
         return []
 
 
-PROTOCOLS: tuple[Protocol, ...] = ()
+PROTOCOLS: tuple[Protocol, ...] = (
+    Protocol("remoting", remoting.probe, remoting.RemotingDecoder),
+)
 
 
 def detect(

@@ -118,6 +118,7 @@ class PacketParser:
             etype = ETHERTYPE_IPV4 if family == 2 else ETHERTYPE_IPV6 if family in NULL_AF_IPV6 else 0
             off += 4
         else:
+            self.anomalies.append(("pcap_unknown_linktype", f"link type {linktype}"))
             return None
         if etype == ETHERTYPE_IPV4:
             return self._ipv4(buf, off, end, ts)

@@ -1,0 +1,5 @@
+"""``python -m wirecap`` runs the CLI."""
+
+from .cli import main
+
+main()
