@@ -19,11 +19,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import TYPE_CHECKING
 
 from . import nbfx, soap
 from ._buffer import Buffer, read_mb31
 from .anomalies import DecodeError
-from .detect import DecoderOptions
 from .events import (
     Anomaly,
     ConnFields,
@@ -37,6 +37,9 @@ from .events import (
     WcfMessage,
 )
 from .nns import SecuredStream
+
+if TYPE_CHECKING:  # detect imports this module to register it
+    from .detect import DecoderOptions
 
 
 class RecordType(IntEnum):
@@ -217,6 +220,12 @@ class Codec:
     label: str  # known encoding name, else the content type
     family: str  # binary-session | binary | text | mtom | unknown
     compression: str | None  # gzip | deflate (.NET 4.5 binary encoder compression)
+    charset: str | None  # Python codec of a text encoding without BOM
+
+
+# content type charset -> Python codec, as .NET names them ("utf-16" is little-endian, code page 1200;
+# "unicodeFFFE" big-endian, code page 1201)
+CHARSETS = {"utf-8": "utf-8", "utf-16": "utf-16-le", "unicodefffe": "utf-16-be"}
 
 
 def codec_for(content_type: str, label: str | None = None) -> Codec:
@@ -225,7 +234,9 @@ def codec_for(content_type: str, label: str | None = None) -> Codec:
     for suffix in ("gzip", "deflate"):
         if base.endswith("+" + suffix):
             base, compression = base[: -len(suffix) - 1], suffix
-    media = base.split(";")[0].strip()
+    media, _, params = base.partition(";")
+    media = media.strip()
+    charset = params.partition("charset=")[2].split(";")[0].strip().strip('"') or None
     family = {
         "application/soap+msbinsession1": "binary-session",
         "application/soap+msbin1": "binary",
@@ -233,7 +244,7 @@ def codec_for(content_type: str, label: str | None = None) -> Codec:
         "application/soap+xml": "text",
         "multipart/related": "mtom",
     }.get(media, "unknown")
-    return Codec(label or content_type, family, compression)
+    return Codec(label or content_type, family, compression, CHARSETS.get(charset or "", charset))
 
 
 SESSION_CODEC = codec_for(SESSION_ENCODING[1], SESSION_ENCODING[0])
@@ -273,7 +284,7 @@ def decode_document(payload: bytes, codec: Codec, session: nbfx.SessionStrings, 
     if codec.family == "binary":
         return nbfx.decode(payload)
     if codec.family == "text":
-        return soap.parse_text_xml(payload)
+        return soap.parse_text_xml(payload, codec.charset)
     if codec.family == "mtom":
         return soap.parse_text_xml(_mtom_root(payload))
     raise DecodeError("nmf_unsupported_encoding", f"cannot read envelopes of {codec.label}", 0)
@@ -345,7 +356,7 @@ class NmfDecoder:
     def __init__(
         self,
         conn: ConnFields,
-        options: DecoderOptions,
+        options: "DecoderOptions",
         *,
         max_envelope: int = MAX_ENVELOPE,
         max_scan: int = MAX_SCAN,
