@@ -6,6 +6,7 @@ the connection negotiated the session encoding), then decode the document. One s
 direction of a connection, as the spec requires.
 """
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,12 +60,16 @@ def wcf() -> Decoder:
     """ERNW's ``wcf``. It has no notion of a session dictionary: its record classes look every
     dictionary id up in the module-global ``wcf.dictionary.dictionary``, which holds the static
     [MC-NBFS] strings at even ids. Session string n of a direction is id 2n+1 ([MC-NBFSE] 2.2), so
-    we write each table's strings there before parsing the document and remove them after the flow."""
+    we write each table's strings there before parsing the document and remove them after the flow.
+    Its warnings (one "Possible false interpretation" per decimal) are silenced: writing them to the
+    terminal would be charged to wcf."""
     import wcf.records.attributes
     import wcf.records.elements
     import wcf.records.text  # noqa: F401 -- importing the record modules registers their types
     from wcf.dictionary import dictionary
     from wcf.records.base import Record
+
+    logging.getLogger("wcf").setLevel(logging.ERROR)
 
     def run(fs: Sequence[Flow]) -> int:
         failures = 0

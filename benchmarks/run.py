@@ -231,6 +231,8 @@ def main() -> int:
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target failed or was not measured")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 5)
+    if runs < 1:
+        ap.error("--runs must be at least 1")
     sizes = (20_000, 100_000) if args.quick else (100_000, 1_000_000)
 
     report = Report([f"### Benchmarks{' (quick)' if args.quick else ''}\n", machine(runs), ""], [])
@@ -238,7 +240,7 @@ def main() -> int:
     sessions = streams.load_sessions()
     bench_nbfx(report, sessions, runs, 0.3 if args.quick else 1.0)
     bench_pipeline(report, sessions, sizes[-1], runs)
-    report.lines.append("**Targets**\n")
+    report.lines += [f"Load average at the end: {os.getloadavg()[0]:.2f}.", "", "**Targets**\n"]
     report.table(["target", "measured", "result"],
                  [[t, m, {True: "PASS", False: "FAIL", None: "n/a"}[p]] for t, m, p in report.checks])
 

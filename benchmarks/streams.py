@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = sorted((ROOT / "captures").glob("wcf_*.pcap"))
 
-VERSION, MODE, VIA, KNOWN_ENCODING, EXTENSIBLE_ENCODING = 0x00, 0x01, 0x02, 0x03, 0x04
+VERSION, MODE, VIA, KNOWN_ENCODING, EXTENSIBLE_ENCODING, UNSIZED_ENVELOPE = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05
 SIZED_ENVELOPE, END, FAULT, UPGRADE_REQUEST, UPGRADE_RESPONSE = 0x06, 0x07, 0x08, 0x09, 0x0A
 PREAMBLE_ACK, PREAMBLE_END = 0x0B, 0x0C
 BINARY_SESSION = 0x08  # KnownEncoding: binary XML with the in-band [MC-NBFSE] session dictionary
@@ -40,9 +40,8 @@ def mb31(data: bytes, pos: int) -> tuple[int, int]:
 @dataclass(frozen=True, slots=True)
 class Record:
     type: int
-    start: int  # offset of the record type byte in the stream
-    end: int  # offset just past the record
-    body: int  # offset of the payload (after the size prefix, if any)
+    end: int  # offset just past the record in the stream
+    envelope: bytes = b""  # the message of a sized or unsized envelope record
 
 
 def records(data: bytes) -> Iterator[Record]:
@@ -50,19 +49,30 @@ def records(data: bytes) -> Iterator[Record]:
     pos = 0
     while pos < len(data):
         t = data[pos]
+        envelope = b""
         try:
             if t in FIXED:
-                body, end = pos + 1, pos + 1 + FIXED[t]
+                end = pos + 1 + FIXED[t]
             elif t in SIZED:
                 size, body = mb31(data, pos + 1)
                 end = body + size
+                if t == SIZED_ENVELOPE:
+                    envelope = data[body:end]
+            elif t == UNSIZED_ENVELOPE:  # chunks of MB31 size + bytes, ended by a zero size
+                chunks, end = [], pos + 1
+                while (chunk := mb31(data, end))[0]:
+                    size, end = chunk
+                    chunks.append(data[end:end + size])
+                    end += size
+                end = chunk[1]
+                envelope = b"".join(chunks)
             else:
                 return
         except IndexError:
             return
         if end > len(data):
             return
-        yield Record(t, pos, end, body)
+        yield Record(t, end, envelope)
         pos = end
 
 
@@ -77,7 +87,7 @@ class Session:
     def envelopes(self, direction: str) -> list[bytes]:
         """The SizedEnvelope payloads of ``direction`` (each side keeps its own session dictionary)."""
         data = self.orig if direction == "orig" else self.resp
-        return [data[r.body:r.end] for r in records(data) if r.type == SIZED_ENVELOPE]
+        return [r.envelope for r in records(data) if r.type in (SIZED_ENVELOPE, UNSIZED_ENVELOPE)]
 
     def turns(self) -> list[tuple[str, bytes]]:
         """The conversation as alternating turns: the client's preamble, the server's ack, then each
@@ -85,7 +95,7 @@ class Session:
         def units(data: bytes, first_end: int) -> list[bytes]:
             out, start = [], 0
             for r in records(data):
-                if r.type in (first_end, SIZED_ENVELOPE, END, FAULT):
+                if r.type in (first_end, SIZED_ENVELOPE, UNSIZED_ENVELOPE, END, FAULT):
                     out.append(data[start:r.end])
                     start = r.end
             return out
@@ -98,7 +108,7 @@ def session(orig: bytes, resp: bytes) -> Session | None:
     """A Session if ``orig`` starts with an [MC-NMF] preamble (version record 1.0), else None."""
     if not orig.startswith(b"\x00\x01\x00"):
         return None
-    encoding = next((orig[r.body] for r in records(orig) if r.type == KNOWN_ENCODING), -1)
+    encoding = next((orig[r.end - 1] for r in records(orig) if r.type == KNOWN_ENCODING), -1)
     return Session(orig, resp, encoding)
 
 
