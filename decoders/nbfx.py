@@ -23,7 +23,9 @@ import base64
 import datetime
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 
 from ._buffer import read_mb31
@@ -469,36 +471,37 @@ class _Decoder:
         self.base_id = base_id
         self.unresolved = 0
         self.repeated: dict[tuple[int, bytes], Text] = {}  # decimal/DateTime values repeat (prices, dates)
-        self.text_readers = {
+        # text record type (even) -> reader(pos) -> (node, position after)
+        self.text_readers: dict[int, Callable[[int], tuple[Text | str, int]]] = {
             0x80: self._zero,
             0x82: self._one,
             0x84: self._false,
             0x86: self._true,
             0x88: self._int8,
-            0x8A: self._int16,
-            0x8C: self._int32,
-            0x8E: self._int64,
+            0x8A: partial(self._integer, fmt=_I16),
+            0x8C: partial(self._integer, fmt=_I32),
+            0x8E: partial(self._integer, fmt=_I64),
             0x90: self._float,
             0x92: self._double,
             0x94: self._decimal,
             0x96: self._datetime,
-            0x98: self._chars8,
-            0x9A: self._chars16,
-            0x9C: self._chars32,
-            0x9E: self._bytes8,
-            0xA0: self._bytes16,
-            0xA2: self._bytes32,
+            0x98: partial(self._chars, fmt=_U8),
+            0x9A: partial(self._chars, fmt=_U16),
+            0x9C: partial(self._chars, fmt=_I32),
+            0x9E: partial(self._bytes, fmt=_U8),
+            0xA0: partial(self._bytes, fmt=_U16),
+            0xA2: partial(self._bytes, fmt=_I32),
             0xA4: self._list,
             0xA8: self._empty,
             0xAA: self._dictionary_text,
             0xAC: self._unique_id,
             0xAE: self._timespan,
             0xB0: self._uuid,
-            0xB2: self._uint64,
+            0xB2: partial(self._integer, fmt=_U64),
             0xB4: self._bool,
-            0xB6: self._unicode8,
-            0xB8: self._unicode16,
-            0xBA: self._unicode32,
+            0xB6: partial(self._unicode, fmt=_U8),
+            0xB8: partial(self._unicode, fmt=_U16),
+            0xBA: partial(self._unicode, fmt=_I32),
             0xBC: self._qname,
         }
 
@@ -575,18 +578,6 @@ class _Decoder:
         value = fmt.unpack_from(self.data, pos)[0]
         return Text(str(value), "int", value), end
 
-    def _int16(self, pos: int) -> tuple[Text, int]:
-        return self._integer(pos, _I16)
-
-    def _int32(self, pos: int) -> tuple[Text, int]:
-        return self._integer(pos, _I32)
-
-    def _int64(self, pos: int) -> tuple[Text, int]:
-        return self._integer(pos, _I64)
-
-    def _uint64(self, pos: int) -> tuple[Text, int]:
-        return self._integer(pos, _U64)
-
     def _float(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 4)
         value = _F32.unpack_from(self.data, pos)[0]
@@ -644,43 +635,16 @@ class _Decoder:
         start, end = self._sized(pos, fmt)
         return self.data[start:end].decode("utf-8"), end
 
-    def _chars8(self, pos: int) -> tuple[str, int]:
-        return self._chars(pos, _U8)
-
-    def _chars16(self, pos: int) -> tuple[str, int]:
-        return self._chars(pos, _U16)
-
-    def _chars32(self, pos: int) -> tuple[str, int]:
-        return self._chars(pos, _I32)
-
     def _unicode(self, pos: int, fmt: struct.Struct) -> tuple[str, int]:
         start, end = self._sized(pos, fmt)
         if (end - start) & 1:
             raise DecodeError("nbfx_bad_text", "UTF-16 text of odd byte length", pos)
         return self.data[start:end].decode("utf-16-le"), end
 
-    def _unicode8(self, pos: int) -> tuple[str, int]:
-        return self._unicode(pos, _U8)
-
-    def _unicode16(self, pos: int) -> tuple[str, int]:
-        return self._unicode(pos, _U16)
-
-    def _unicode32(self, pos: int) -> tuple[str, int]:
-        return self._unicode(pos, _I32)
-
     def _bytes(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
         start, end = self._sized(pos, fmt)
         text = base64.b64encode(self.data[start:end]).decode("ascii")
         return Text(text, "bytes", text), end
-
-    def _bytes8(self, pos: int) -> tuple[Text, int]:
-        return self._bytes(pos, _U8)
-
-    def _bytes16(self, pos: int) -> tuple[Text, int]:
-        return self._bytes(pos, _U16)
-
-    def _bytes32(self, pos: int) -> tuple[Text, int]:
-        return self._bytes(pos, _I32)
 
     def _empty(self, pos: int) -> tuple[str, int]:
         return "", pos
