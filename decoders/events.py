@@ -211,7 +211,8 @@ class WcfFault(WcfEnvelope):
     """A SOAP fault carried in an [MC-NMF] envelope."""
 
     kind: Literal["wcf.fault"] = "wcf.fault"
-    code: str | None
+    code: str | None  # as written, e.g. "s:Sender" or a custom code
+    subcode: str | None  # SOAP 1.2 Code/Subcode/Value
     reason: str | None
     detail: Any
 

@@ -769,7 +769,9 @@ class NmfDecoder:
         }
         if message.fault is not None:
             fault = message.fault
-            events.append(WcfFault(**common, code=fault.code, reason=fault.reason, detail=fault.detail))
+            events.append(
+                WcfFault(**common, code=fault.code, subcode=fault.subcode, reason=fault.reason, detail=fault.detail)
+            )
         else:
             events.append(WcfMessage(**common, body=message.body, body_element=message.body_element))
 
