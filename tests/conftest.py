@@ -1,5 +1,6 @@
 """Shared fixtures for the capture-side tests; capture recipes live in ``torture.py``."""
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,18 @@ REPO = Path(__file__).resolve().parent.parent
 # or not the package is installed in the environment.
 WIRECAP = [sys.executable, "-c", "import sys; from wirecap.cli import main; sys.argv[0] = 'wirecap'; main()"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def ok(run: subprocess.CompletedProcess[bytes]) -> bytes:
+    """stdout of a run that must have succeeded without a traceback."""
+    assert run.returncode == 0, run.stderr.decode()
+    assert b"Traceback" not in run.stderr
+    return run.stdout
+
+
+def events(run: subprocess.CompletedProcess[bytes]) -> list[dict]:
+    """The JSON lines of a successful run."""
+    return [json.loads(line) for line in ok(run).splitlines()]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import communityid
 import jsonschema
 import pytest
-from conftest import ENV, WIRECAP
+from conftest import ENV, WIRECAP, events, ok
 from torture import (
     DIVERGENCES,
     LINKS,
@@ -32,16 +32,6 @@ from torture import (
 )
 
 ETHERNET = LINKS["ethernet"][0]
-
-
-def events(stdout: bytes) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines()]
-
-
-def ok(run: subprocess.CompletedProcess[bytes]) -> bytes:
-    assert run.returncode == 0, run.stderr.decode()
-    assert b"Traceback" not in run.stderr
-    return run.stdout
 
 
 def v4_capture(tmp_path: Path, name: str = "v4.pcap", shift: int = 0) -> Path:
@@ -98,8 +88,8 @@ def test_output_contract(torture_files: list[Path], wirecap) -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     args = ("replay", "-q", "--any-port", *map(str, torture_files))
-    out = ok(wirecap(*args))
-    lines = events(out)
+    run = wirecap(*args)
+    out, lines = ok(run), events(run)
     for line in lines:
         validator.validate(line)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["ts"])
@@ -118,10 +108,10 @@ def test_several_files_merge_into_one_time_ordered_stream(tmp_path: Path, wireca
     b = write_pcap(tmp_path / "b.pcap", frames(pkts), ETHERNET)
     merged = sorted(interleaved(v6=False).packets + pkts, key=lambda tp: tp[0])
     one = write_pcap(tmp_path / "one.pcap", frames(merged), ETHERNET)
-    expected = ok(wirecap("replay", "-q", str(one)))
-    assert ok(wirecap("replay", "-q", str(a), str(b))) == expected
-    assert ok(wirecap("replay", "-q", str(b), str(a))) == expected
-    assert len({e["uid"] for e in events(expected)}) == 4
+    single = wirecap("replay", "-q", str(one))
+    assert len({e["uid"] for e in events(single)}) == 4
+    assert ok(wirecap("replay", "-q", str(a), str(b))) == single.stdout
+    assert ok(wirecap("replay", "-q", str(b), str(a))) == single.stdout
 
 
 @pytest.fixture
@@ -227,7 +217,7 @@ def _ports_capture(tmp_path: Path) -> Path:
     ids=["default", "port", "ports", "any-port", "filter"],
 )
 def test_port_selection(args: list[str], resp_ports: set[int], tmp_path: Path, wirecap) -> None:
-    out = events(ok(wirecap("replay", "-q", *args, str(_ports_capture(tmp_path)))))
+    out = events(wirecap("replay", "-q", *args, str(_ports_capture(tmp_path))))
     assert {int(e["resp"].rsplit(":", 1)[1]) for e in out if e["kind"] == "conn.open"} == resp_ports
 
 
@@ -237,7 +227,7 @@ def test_idle_timeout_closes_a_silent_connection(tmp_path: Path, wirecap) -> Non
     talk = busy.handshake() + busy.segments("orig", b"y" * 1000, 100) + busy.close({"orig": 1000})
     pkts = timed(quiet.handshake()) + timed(talk, start=T0 + 10**9, step=10**9)  # one packet a second
     path = write_pcap(tmp_path / "idle.pcap", frames(pkts), ETHERNET)
-    out = events(ok(wirecap("replay", "-q", "--idle-timeout", "5", str(path))))
+    out = events(wirecap("replay", "-q", "--idle-timeout", "5", str(path)))
     reasons = {e["orig"]: e["reason"] for e in out if e["kind"] == "conn.close"}
     assert reasons == {quiet.orig: "timeout", busy.orig: "fin"}
 
@@ -256,7 +246,7 @@ def _reference_community_id(orig: str, resp: str) -> str:
 def test_community_id_matches_the_reference_implementation(tmp_path: Path, wirecap) -> None:
     """IPv4 and IPv6 flows (interleaved() alternates them), on every connection-bound line."""
     path = write_pcap(tmp_path / "mixed.pcap", frames(interleaved(4).packets), ETHERNET)
-    out = [e for e in events(ok(wirecap("replay", "-q", str(path)))) if "community_id" in e and e.get("uid")]
+    out = [e for e in events(wirecap("replay", "-q", str(path))) if "community_id" in e and e.get("uid")]
     assert {e["orig"].startswith("[") for e in out} == {True, False}
     for e in out:
         assert e["community_id"] == _reference_community_id(e["orig"], e["resp"])

@@ -4,10 +4,13 @@ Each recipe is first checked against tshark (so a wrong recipe cannot pass), the
 tshark: every byte of every direction, and every hole Wireshark marks, must be the same.
 """
 
+from collections import Counter, defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from torture import DIVERGENCES, SCENARIOS, Divergence, Scenario, expected_views, tshark_follow
+from conftest import events
+from torture import DIVERGENCES, SCENARIOS, Divergence, Scenario, expected_views, tshark, tshark_follow
 
 from wirecap.pipeline import collect_streams
 
@@ -15,7 +18,7 @@ from wirecap.pipeline import collect_streams
 @pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.name)
 def test_same_bytes_and_holes_as_wireshark(sc: Scenario, tmp_path: Path, reassemble) -> None:
     path = sc.write(tmp_path / f"{sc.name}.pcap")
-    truth = tshark_follow(path, len(sc.expected))
+    truth = sorted(tshark_follow(path, len(sc.expected)))
     assert truth == expected_views(sc.expected), "recipe and Wireshark disagree: fix the recipe"
     assert reassemble(path) == truth
 
@@ -40,5 +43,52 @@ def test_orig_is_the_connecting_side(sc: Scenario, tmp_path: Path) -> None:
 @pytest.mark.parametrize("div", DIVERGENCES, ids=lambda d: d.scenario.name)
 def test_where_wireshark_differs(div: Divergence, tmp_path: Path, reassemble) -> None:
     path = div.scenario.write(tmp_path / "d.pcap")
-    assert tshark_follow(path, len(div.wireshark)) == expected_views(div.wireshark)
+    assert sorted(tshark_follow(path, len(div.wireshark))) == expected_views(div.wireshark)
     assert reassemble(path) == expected_views(div.scenario.expected)
+
+
+FIELDS = ("frame.time_epoch", "tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.flags.fin", "tcp.flags.reset")
+
+
+def _dissected(path: Path) -> list[dict]:
+    """Per TCP stream (in tshark's order), from its dissection: packets per sender, FIN senders, RST, times."""
+    out = tshark("-r", str(path), "-T", "fields", "-E", "separator=,", *(x for f in FIELDS for x in ("-e", f)))
+    conns: dict[int, dict] = {}
+    for line in out.splitlines():
+        epoch, stream, ip4, ip6, port, fin, rst = line.split(",")
+        if not stream:  # an IPv4 fragment before the last: the reassembled packet is counted once
+            continue
+        src = f"{ip4}:{port}" if ip4 else f"[{ip6}]:{port}"
+        c = conns.setdefault(int(stream), {"packets": Counter(), "fin": set(), "rst": False, "times": []})
+        c["packets"][src] += 1
+        if fin == "1":
+            c["fin"].add(src)
+        c["rst"] |= rst == "1"
+        c["times"].append(Decimal(epoch))
+    return [conns[i] for i in sorted(conns)]
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.name)
+def test_connection_events_agree_with_wireshark(sc: Scenario, tmp_path: Path, wirecap) -> None:
+    """conn.close (reason, duration, per-direction bytes/packets/holes) and tcp.gap against tshark."""
+    path = sc.write(tmp_path / "c.pcap")
+    lines = events(wirecap("replay", "-q", "--any-port", str(path)))
+    opened = [e["uid"] for e in lines if e["kind"] == "conn.open"]  # first-packet order, like tshark's
+    closes = {e["uid"]: e for e in lines if e["kind"] == "conn.close"}
+    holes = defaultdict(list)
+    for e in lines:
+        if e["kind"] == "tcp.gap":
+            holes[e["uid"], e["dir"]].append((e["offset"], e["length"]))
+    dissected, followed = _dissected(path), tshark_follow(path, len(sc.expected))
+    assert len(opened) == len(closes) == len(dissected) == len(followed)
+    for uid, seen, follow in zip(opened, dissected, followed, strict=True):
+        close = closes[uid]
+        by_sender = {ep: (data, gaps) for ep, data, gaps in follow}
+        for d in ("orig", "resp"):
+            data, gaps = by_sender[close[d]]
+            stats = {"bytes": len(data), "packets": seen["packets"][close[d]], "gaps": len(gaps)}
+            assert close[f"{d}_stats"] == {**stats, "gap_bytes": sum(n for _, n in gaps)}
+            assert holes[uid, d] == list(gaps)
+        ends = {close["orig"], close["resp"]}
+        assert close["reason"] == ("rst" if seen["rst"] else "fin" if seen["fin"] == ends else "end-of-input")
+        assert close["duration"] == pytest.approx(float(max(seen["times"]) - min(seen["times"])), abs=1e-6)

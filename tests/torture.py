@@ -481,13 +481,13 @@ def expected_views(expected: Iterable[Expected]) -> list[View]:
 
 
 def tshark_follow(path: Path, count: int) -> list[View]:
-    """TCP streams 0..``count`` of ``path`` as Wireshark's Follow TCP Stream (raw) reassembles them.
+    """TCP streams 0..``count`` of ``path`` as Wireshark's Follow TCP Stream (raw) reassembles them, in order.
 
     One more than the ``count`` expected is asked for, in the same tshark run: a stream that does not
     exist comes back with no endpoints and is left out, so an unexpected extra stream still shows.
     """
     out = tshark("-r", str(path), "-q", *(f"-zfollow,tcp,raw,{n}" for n in range(count + 1)))
-    views = []
+    views = {}
     for block in out.split("=" * 67):
         lines = block.strip("\n").split("\n")
         if not lines[0].startswith("Follow: tcp,raw"):
@@ -505,8 +505,9 @@ def tshark_follow(path: Path, count: int) -> list[View]:
                 gaps[d].append((len(data[d]) + sum(n for _, n in gaps[d]), int(hole[1])))
             else:
                 data[d] += chunk
-        views.append(view(nodes[0], nodes[1], {d: bytes(b) for d, b in data.items()}, gaps))
-    return sorted(views)
+        index = int(lines[1].rsplit(" ", 1)[1])  # "Filter: tcp.stream eq N"; tshark prints the last first
+        views[index] = view(nodes[0], nodes[1], {d: bytes(b) for d, b in data.items()}, gaps)
+    return [views[i] for i in sorted(views)]
 
 
 def tshark(*args: str) -> str:
