@@ -33,6 +33,7 @@ from .reassembly import BufferBudget, Connection
 from .source import META, Batch, CaptureSource
 
 SECOND = 1_000_000_000
+CLOSE_LINGER_NS = 5 * SECOND  # after both FINs, how long to wait for the last ACK (Zeek's tcp_close_delay)
 TOMBSTONE_NS = 120 * SECOND  # how long a closed connection absorbs stray packets (late ACKs, FIN retransmits)
 WELL_KNOWN_PORT_LIMIT = 1024
 CONTROL_FLAGS = TCP_SYN | TCP_FIN | TCP_RST  # segments with these take the general path
@@ -271,13 +272,15 @@ class Pipeline:
                 continue  # a stray packet of a finished connection
             conn = state.conn
             half = conn.halves[from_resp]
-            if not flags & CONTROL_FLAGS and seq == half.next_seq and not half.ooo and not missing and not half.eof:
+            other = conn.halves[1 - from_resp]
+            if (
+                not flags & CONTROL_FLAGS and seq == half.next_seq and not missing
+                and not half.ooo and not half.eof and not other.ooo and not other.eof
+            ):  # fmt: skip
                 conn.last_ts = ts
                 half.packets += 1
                 if data:
                     half.in_order(seq, data, ts)
-                if flags & TCP_ACK and conn.halves[1 - from_resp].ooo:
-                    conn.halves[1 - from_resp].ack_reached(ack, ts)
                 continue
             conn.packet(from_resp, seq, ack, flags, data, missing, ts)
             if conn.close_reason is not None:
@@ -325,8 +328,11 @@ class Pipeline:
         """Close idle connections and forget long-closed ones (once per second of capture time)."""
         self._next_sweep = ts + SECOND
         idle_before = ts - self._idle_ns
-        for state in [s for s in self.live.values() if s.conn.last_ts < idle_before]:
-            self._finish(state, "timeout", ts)
+        linger_before = ts - CLOSE_LINGER_NS
+        for state in list(self.live.values()):
+            conn = state.conn
+            if conn.last_ts < idle_before or (conn.fin_closed and conn.last_ts < linger_before):
+                self._finish(state, "timeout", ts)
         forget_before = ts - TOMBSTONE_NS
         stale = [key for key, (s, _) in self.table.items() if s.closed and s.conn.last_ts < forget_before]
         for key in stale:

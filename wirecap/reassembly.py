@@ -45,6 +45,7 @@ class HalfStream:
         "budget",
         "direction",
         "eof",
+        "fin_acked",
         "fin_offset",
         "gap_bytes",
         "gaps",
@@ -69,6 +70,7 @@ class HalfStream:
         self.ooo_bytes = 0
         self.last: tuple[int, bytes] = (0, b"")  # last in-order chunk, to check retransmissions
         self.fin_offset: int | None = None
+        self.fin_acked = False  # the peer acknowledged our FIN: nothing more can come this way
         self.eof = False
         self.packets = 0
         self.gaps = 0
@@ -115,10 +117,12 @@ class HalfStream:
 
     def ack_reached(self, ack: int, ts: int) -> None:
         """The peer acknowledged ``ack``: any hole below it will never be filled in this capture."""
-        if not self.ooo or self.next_seq is None:
+        if self.next_seq is None:
             return
         target = self.offset + (((ack - self.next_seq + _HALF) & _MASK) - _HALF)
-        if target > self.offset:
+        if self.eof and self.fin_offset is not None and target > self.fin_offset:
+            self.fin_acked = True
+        if self.ooo and target > self.offset:
             self._skip_to(min(target, self.ooo[0][0]), ts)
             self._drain(ts)
 
@@ -264,11 +268,16 @@ class Connection:
                 half.segment(seq, data, missing, bool(flags & TCP_FIN), ts)
         if flags & TCP_ACK:
             self.halves[1 - from_resp].ack_reached(ack, ts)
-        if self.halves[0].eof and self.halves[1].eof:
+        if self.halves[0].fin_acked and self.halves[1].fin_acked:
             self.close("fin", ts)
+
+    @property
+    def fin_closed(self) -> bool:
+        """Both sides sent FIN and all their bytes are in: only the last ACKs may still come."""
+        return self.halves[0].eof and self.halves[1].eof
 
     def close(self, reason: str, ts: int) -> None:
         if self.close_reason is None:
-            self.close_reason = reason
+            self.close_reason = "fin" if self.fin_closed else reason
             for half in self.halves:
                 half.flush(ts)
