@@ -88,6 +88,20 @@ _NAMES: dict[str, str] = {
     "soap_bad_xml": "A text-encoded SOAP/XML message is not well-formed XML.",
     "soap_forbidden_xml": "A text XML message uses a DTD or entity declarations, refused for safety (defusedxml).",
     "soap_too_deep": "A text XML message nests elements deeper than the decoder's limit.",
+    # --- HTTP / iikoRMS server link (decoders.http) ---
+    "http_bad_request": "Client bytes are not an HTTP/1.x request h11 accepts; the client side resynchronises "
+    "at the next request line.",
+    "http_bad_response": "Server bytes are not an HTTP/1.x response h11 accepts; the awaited call is emitted "
+    "without a response and later server bytes are skipped until the next request.",
+    "http_resync": "Client bytes skipped before a request line (a capture that starts mid-connection, or after "
+    "a gap or a bad request).",
+    "http_response_before_request": "Server bytes arrived while no request awaited a response; they are skipped.",
+    "http_message_lost": "A gap hit a request or response in progress; its body is lost.",
+    "http_truncated": "A direction ended inside a request or response.",
+    "http_too_many_pending": "More than 100 requests on one connection await a response; the oldest is emitted "
+    "without one.",
+    "http_body_too_large": "A body is larger than 16 MiB on the wire or after decoding; only its size is kept.",
+    "http_decompress_failed": "A gzip/deflate body does not inflate, or uses another content coding.",
     # --- generic decoder outcomes (wirecap.pipeline) ---
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "
     "from then on. Please report it with the capture.",

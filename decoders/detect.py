@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
-from . import nmf, remoting
+from . import http, nmf, remoting
 from .events import ConnFields, Direction, Event
 
 PROBE_WINDOW = 64  # bytes of each direction a probe may ask for before detection gives up
@@ -79,6 +79,7 @@ class Undecoded:
 
 PROTOCOLS: tuple[Protocol, ...] = (
     Protocol("remoting", remoting.probe, remoting.RemotingDecoder),
+    Protocol("http", http.probe, http.HttpDecoder, ports=frozenset({8080})),
     Protocol("nmf", nmf.probe, nmf.NmfDecoder, ports=frozenset({8506})),
 )
 

@@ -221,3 +221,129 @@ NMF_EVENTS: tuple[type[Event], ...] = (NmfPreamble, NmfUpgrade, NmfFault, NmfEnd
 
 
 ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS + NMF_EVENTS
+
+
+# --- HTTP / iikoRMS server link (decoders.http) ----------------------------------------------------
+
+
+class RmsCall(ConnEvent):
+    """One HTTP request and its response (iikoRMS: ``POST /resto/services/<service>?methodName=<m>``).
+
+    Emitted when the response ends, or when a gap, an error or the end of the capture cuts it short
+    (``complete`` false; ``status`` None if no response was seen, e.g. a long poll still waiting).
+    """
+
+    kind: Literal["rms.call"] = "rms.call"
+    method: str
+    uri: str
+    service: str | None  # <service> of /resto/services/<service>
+    method_name: str | None  # methodName= of the query
+    terminal_id: str | None  # X-Resto-TerminalId
+    login_name: str | None  # X-Resto-LoginName
+    correlation_id: str | None  # X-Resto-CorrelationId
+    request_headers: dict[str, str]  # lower-cased names; password hash and credentials redacted
+    status: int | None
+    reason: str | None
+    success: bool | None  # <result><success> of the reply
+    error_string: str | None  # <result><errorString>
+    request_ts: Timestamp  # when the request head arrived
+    duration_ms: float | None  # request head to end of response
+    request_body_bytes: int  # as transferred (de-chunked, still content-coded)
+    request_decoded_bytes: int | None  # after gzip/deflate; None if not decoded
+    response_body_bytes: int
+    response_decoded_bytes: int | None
+    response_headers: dict[str, str]
+    complete: bool
+    request: Any = None  # XML body as JSON: {"root": {"child": "text", "@attr": …, "#text": …}}
+    response: Any = None
+
+
+HTTP_EVENTS: tuple[type[Event], ...] = (RmsCall,)
+
+
+# --- iiko orders (decoders.iiko) -------------------------------------------------------------------
+
+
+class IikoSource(BaseModel):
+    """The decoded message an iiko event was recognised in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uid: str
+    seq: int
+    transport: Literal["wcf", "http", "remoting"]
+
+
+class IikoOrder(BaseModel):
+    """An order's header, normalised from iikoFront, SDK or journal field names (None: not in the message)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str | None = None
+    number: str | None = None
+    table: str | None = None
+    waiter: str | None = None
+    guests: int | None = None
+    status: str | None = None
+    sum: float | None = None
+    open_time: str | None = None
+    terminal: str | None = None
+
+
+class IikoItem(BaseModel):
+    """An order line (dish), normalised like ``IikoOrder``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    position_id: str | None = None
+    product_id: str | None = None
+    product: str | None = None
+    amount: float | None = None
+    price: float | None = None
+    sum: float | None = None
+    deleted: bool | None = None
+    printed: bool | None = None
+
+
+class IikoEvent(ConnEvent):
+    """An iiko UserEvent (journal type id verbatim), or one derived from two snapshots of an order."""
+
+    kind: Literal["iiko.event"] = "iiko.event"
+    type: str  # orderOpened, addItemToOrder, deletedPrintedItems, … (changedItemAmount when derived)
+    order: IikoOrder
+    items: list[IikoItem]
+    attributes: dict[str, Any]  # every field as received
+    source: IikoSource
+    derived: bool = False  # True: computed from successive order snapshots, not sent by iiko
+
+
+class IikoOrderSnapshot(ConnEvent):
+    """A whole order as a terminal sent it (terminal sync, server entities)."""
+
+    kind: Literal["iiko.order_snapshot"] = "iiko.order_snapshot"
+    order: IikoOrder
+    items: list[IikoItem]
+    revision: str | None
+    source: IikoSource
+
+
+class IikoLockChange(ConnEvent):
+    """Fields of an order lock or unlock: a terminal takes or releases an order for editing."""
+
+    order_id: str | None
+    terminal: str | None
+    operation: str  # the action or element name that said so (contains "Lock")
+    source: IikoSource
+
+
+class IikoOrderLock(IikoLockChange):
+    kind: Literal["iiko.order_lock"] = "iiko.order_lock"
+
+
+class IikoOrderUnlock(IikoLockChange):
+    kind: Literal["iiko.order_unlock"] = "iiko.order_unlock"
+
+
+IIKO_EVENTS: tuple[type[Event], ...] = (IikoEvent, IikoOrderSnapshot, IikoOrderLock, IikoOrderUnlock)
+
+ALL_EVENTS += HTTP_EVENTS + IIKO_EVENTS

@@ -1,0 +1,431 @@
+"""HTTP/1.1 (RFC 9112) as the iikoRMS server link uses it: one ``rms.call`` per request/response pair.
+
+iikoFront talks to the iiko server (Tomcat, port 8080) with ``POST /resto/services/<service>?methodName=<m>``,
+an XML ``<args>`` body and an XML ``<result><success/><errorString/>…</result>`` reply, often gzip in both
+directions, identified by ``X-Resto-*`` headers. h11 parses; a passive observer needs two of its
+connections: a SERVER-role one fed the client's bytes yields requests, a CLIENT-role one fed the server's
+bytes yields responses once it has been told which request to expect (HEAD has no body, ``Connection:
+close`` ends the cycle). After each request we answer the SERVER-role connection with an empty synthetic
+response so that it accepts the next (keep-alive, pipelining).
+
+A capture that starts mid-connection, a gap, or bytes h11 rejects make the request side resynchronise at
+the next request line; response bytes that no request awaits are skipped, and after a response h11
+rejects the server side resumes at the next status line. Bodies are kept up to
+``MAX_BODY`` bytes on the wire and after gzip/deflate decoding (bomb-proof); XML bodies become JSON
+(``decoders.soap``'s DataContract shape, as for WCF bodies, so one set of iiko rules reads both).
+The password hash header is never copied into events.
+"""
+
+import re
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import h11
+
+from . import soap
+from .anomalies import DecodeError
+from .events import Anomaly, ConnFields, Direction, Event, RmsCall
+
+if TYPE_CHECKING:
+    from .detect import DecoderOptions
+
+MAX_BODY = 16 << 20  # bytes kept per body, on the wire and decoded
+MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
+MAX_SCAN = 64 << 10  # bytes kept while looking for the next request line
+REDACTED = "<redacted>"
+SECRET_HEADERS = frozenset({"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"})
+RESTO_SERVICE = re.compile(r"/resto/services/([^/?]+)")
+METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE")
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9] ")
+REQUEST_LINE = re.compile(rb"(?:" + b"|".join(METHODS) + rb") [!-~]+ HTTP/1\.[01]\r?\n")  # may follow a body
+
+
+def probe(orig_head: bytes, resp_head: bytes) -> bool | None:
+    """True for a request line in the client's first bytes, or a status line in the server's (mid-stream)."""
+    if resp_head.startswith(b"HTTP/1."):
+        return True
+    if not orig_head:
+        return None if not resp_head else False
+    space = orig_head.find(b" ")
+    if space < 0:
+        return None if len(orig_head) < 8 and any(m.startswith(orig_head) for m in METHODS) else False
+    if orig_head[:space] not in METHODS:
+        return False
+    line_end = orig_head.find(b"\n")
+    if line_end < 0:
+        return None if len(orig_head) < 64 else False
+    return orig_head[:line_end].rstrip(b"\r").endswith((b" HTTP/1.1", b" HTTP/1.0"))
+
+
+@dataclass
+class _Body:
+    """A message body as it arrives: content-coded bytes, kept up to MAX_BODY."""
+
+    wire: bytearray = field(default_factory=bytearray)
+    size: int = 0  # bytes as transferred (after de-chunking, before content decoding)
+    complete: bool = False
+
+    def add(self, data: bytes) -> None:
+        self.size += len(data)
+        if len(self.wire) < MAX_BODY:
+            self.wire += data[: MAX_BODY - len(self.wire)]
+
+
+@dataclass
+class _Exchange:
+    """One request and, once it arrives, its response."""
+
+    ts: int
+    method: str
+    target: str
+    http_version: str
+    headers: dict[str, str]
+    request: _Body = field(default_factory=_Body)
+    status: int | None = None
+    reason: str | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response: _Body = field(default_factory=_Body)
+    sent: bool = False  # told to the CLIENT-role parser
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-cased header names; repeated headers joined with ", " as RFC 9110 allows."""
+    out: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        out[key] = f"{out[key]}, {text}" if key in out else text
+    return out
+
+
+def _redacted(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def decode_content(body: bytes, encoding: str | None) -> bytes:
+    """Undo gzip/deflate (RFC 9110 §8.4.1), refusing output larger than MAX_BODY."""
+    coding = (encoding or "identity").strip().lower()
+    if coding in ("identity", ""):
+        return body
+    if coding in ("gzip", "x-gzip"):
+        window_bits = (16 + zlib.MAX_WBITS,)
+    elif coding == "deflate":  # zlib-wrapped per the RFC; raw deflate from some servers
+        window_bits = (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+    else:
+        raise DecodeError("http_decompress_failed", f"unsupported content coding {coding!r}")
+    for bits in window_bits:
+        inflater = zlib.decompressobj(bits)
+        try:
+            out = inflater.decompress(body, MAX_BODY + 1)
+        except zlib.error:
+            continue
+        if len(out) > MAX_BODY:
+            raise DecodeError("http_body_too_large", f"{coding} body inflates beyond {MAX_BODY} bytes")
+        return out
+    raise DecodeError("http_decompress_failed", f"{coding} body does not inflate")
+
+
+def xml_to_json(body: bytes, content_type: str) -> Any:
+    """An XML body as {root name: content} in the DataContract JSON shape the WCF decoder uses."""
+    charset = re.search(r"charset=\"?([\w.-]+)", content_type, re.IGNORECASE)
+    document = soap.parse_text_xml(body, charset.group(1) if charset else None)
+    return {document.root.name: soap.element_to_json(document.root)}
+
+
+def _is_xml(content_type: str, body: bytes) -> bool:
+    return "xml" in content_type or body.lstrip()[:1] == b"<"
+
+
+def _result_fields(response: Any) -> tuple[bool | None, str | None]:
+    """iikoRMS's ``<result><success/><errorString/>`` verdict, when the reply has that shape."""
+    result = response.get("result") if isinstance(response, dict) else None
+    if not isinstance(result, dict):
+        return None, None
+    success = result.get("success")
+    error = result.get("errorString")
+    verdict = success.strip().lower() == "true" if isinstance(success, str) else None
+    return verdict, error if isinstance(error, str) else None
+
+
+class HttpDecoder:
+    """Both directions of one HTTP/1.x connection, observed passively."""
+
+    name = "http"
+    wants_data = True
+
+    def __init__(self, conn: ConnFields, options: "DecoderOptions") -> None:
+        self.conn = conn
+        self.requests = h11.Connection(h11.SERVER)  # fed the client's bytes
+        self.responses = h11.Connection(h11.CLIENT)  # fed the server's bytes
+        self.pending: deque[_Exchange] = deque()  # oldest first; pending[0] is the one being answered
+        self.current: _Exchange | None = None  # request whose body is still arriving
+        self.scan: bytearray | None = bytearray()  # not None: looking for a request line (start, resync)
+        self.seen_request = False
+        self.offset: dict[Direction, int] = {"orig": 0, "resp": 0}
+        self.resp_skipping = False  # inside a run of response bytes no request awaits
+
+    # --- decoder protocol ---
+
+    def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
+        events: list[Event] = []
+        if not data:
+            return events
+        start = self.offset[direction]
+        self.offset[direction] += len(data)
+        if direction == "orig":
+            self._feed_requests(data, start, ts, events)
+        else:
+            self._feed_responses(data, start, ts, events)
+        return events
+
+    def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
+        events: list[Event] = []
+        self.offset[direction] += length
+        if direction == "orig":
+            if self.current is not None:
+                self._anomaly(events, "http_message_lost", "gap inside a request", direction, ts)
+                self.current = None
+            self.requests = h11.Connection(h11.SERVER)
+            self.scan = bytearray()
+        elif self.pending and self.pending[0].sent and self.pending[0].status is not None:
+            self._anomaly(events, "http_message_lost", "gap inside a response", direction, ts)
+            self._finish_exchange(events, ts)
+            self.responses = h11.Connection(h11.CLIENT)
+        return events
+
+    def eof(self, direction: Direction, ts: int) -> list[Event]:
+        events: list[Event] = []
+        if direction == "orig":
+            if self.current is not None:
+                self._anomaly(events, "http_truncated", "client side ended inside a request", direction, ts)
+                self.current = None
+            return events
+        if self.pending and self.pending[0].sent:
+            self.responses.receive_data(b"")  # a response framed by the connection close ends here
+            try:
+                self._drain_responses(ts, events)
+            except h11.RemoteProtocolError as exc:
+                self._anomaly(events, "http_truncated", f"server side ended: {exc}", direction, ts)
+        while self.pending:  # unanswered requests, long polls cut by the end of the capture
+            self._finish_exchange(events, ts)
+        return events
+
+    # --- requests (client → server) ---
+
+    def _feed_requests(self, data: bytes, start: int, ts: int, events: list[Event]) -> None:
+        if self.scan is not None:
+            data = self._resync(data, start, ts, events)
+            if not data:
+                return
+        self.requests.receive_data(data)
+        try:
+            self._drain_requests(ts, events)
+        except h11.RemoteProtocolError as exc:
+            leftover, offset = self._rejected(self.requests, "orig", "http_bad_request", exc, ts, events)
+            self.current = None
+            self.requests = h11.Connection(h11.SERVER)
+            self.scan = bytearray()
+            self._feed_requests(leftover[1:], offset + 1, ts, events)
+
+    def _resync(self, data: bytes, start: int, ts: int, events: list[Event]) -> bytes:
+        """Bytes from the next request line on; before the first request (mid-stream) or after an error."""
+        assert self.scan is not None
+        scan_start = start - len(self.scan)
+        self.scan += data
+        match = REQUEST_LINE.search(self.scan)
+        if match is None:
+            if len(self.scan) > MAX_SCAN:
+                del self.scan[: len(self.scan) - MAX_SCAN]
+            return b""
+        skipped = match.start()
+        if skipped:
+            detail = f"{skipped} bytes before a request line"
+            self._anomaly(events, "http_resync", detail, "orig", ts, scan_start)
+        rest = bytes(self.scan[skipped:])
+        self.scan = None
+        return rest
+
+    def _drain_requests(self, ts: int, events: list[Event]) -> None:
+        conn = self.requests
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                self._request_head(event, ts, events)
+            elif isinstance(event, h11.Data) and self.current is not None:
+                self.current.request.add(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                if self.current is not None:
+                    self.current.request.complete = True
+                    self.current = None
+                conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+                conn.send(h11.EndOfMessage())
+                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                    conn.start_next_cycle()
+            elif isinstance(event, h11.ConnectionClosed):
+                return
+
+    def _request_head(self, request: h11.Request, ts: int, events: list[Event]) -> None:
+        self.seen_request = True
+        exchange = _Exchange(
+            ts=ts,
+            method=request.method.decode("ascii", "replace"),
+            target=request.target.decode("latin-1"),
+            http_version=request.http_version.decode("ascii"),
+            headers=_headers(request.headers),
+        )
+        self.current = exchange
+        self.pending.append(exchange)
+        if len(self.pending) > MAX_PENDING:
+            self._anomaly(events, "http_too_many_pending", f"over {MAX_PENDING} unanswered requests", "orig", ts)
+            self._finish_exchange(events, ts)
+            self.responses = h11.Connection(h11.CLIENT)
+        self._announce_next()
+
+    def _announce_next(self) -> None:
+        """Tell the CLIENT-role parser which request the next response answers."""
+        conn = self.responses
+        if not self.pending or self.pending[0].sent or conn.our_state is not h11.IDLE:
+            return
+        exchange = self.pending[0]
+        headers = [(b"Host", exchange.headers.get("host", "-").encode("latin-1") or b"-")]
+        if "close" in exchange.headers.get("connection", "").lower() or exchange.http_version == "1.0":
+            headers.append((b"Connection", b"close"))
+        target = exchange.target.encode("latin-1")  # as received: h11 already accepted it
+        conn.send(h11.Request(method=exchange.method, target=target, headers=headers))
+        conn.send(h11.EndOfMessage())
+        exchange.sent = True
+
+    # --- responses (server → client) ---
+
+    def _feed_responses(self, data: bytes, start: int, ts: int, events: list[Event]) -> None:
+        if not (self.pending and self.pending[0].sent):
+            if not self.resp_skipping:
+                detail = f"{len(data)} bytes" + (" before any request" if not self.seen_request else "")
+                self._anomaly(events, "http_response_before_request", detail, "resp", ts, start)
+                self.resp_skipping = True
+            return
+        self.resp_skipping = False
+        self.responses.receive_data(data)
+        try:
+            self._drain_responses(ts, events)
+        except h11.RemoteProtocolError as exc:
+            leftover, offset = self._rejected(self.responses, "resp", "http_bad_response", exc, ts, events)
+            self._finish_exchange(events, ts)
+            self.responses = h11.Connection(h11.CLIENT)
+            self._announce_next()
+            status_line = STATUS_LINE.search(leftover, 1)
+            if status_line is not None:
+                self._feed_responses(leftover[status_line.start() :], offset + status_line.start(), ts, events)
+
+    def _drain_responses(self, ts: int, events: list[Event]) -> None:
+        conn = self.responses
+        while self.pending:
+            exchange = self.pending[0]
+            event = conn.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                return
+            if isinstance(event, h11.Response):
+                exchange.status = event.status_code
+                exchange.reason = event.reason.decode("latin-1")
+                exchange.response_headers = _headers(event.headers)
+            elif isinstance(event, h11.Data):
+                exchange.response.add(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                exchange.response.complete = True
+                self._finish_exchange(events, ts)
+                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                    conn.start_next_cycle()
+                    self._announce_next()
+                else:
+                    return  # the server closes after this response
+
+    # --- events ---
+
+    def _rejected(
+        self, conn: h11.Connection, direction: Direction, name: str, exc: Exception, ts: int, events: list[Event]
+    ) -> tuple[bytes, int]:
+        """Note bytes h11 refused; return them (from the refused message on) and their stream offset."""
+        leftover = bytes(conn.trailing_data[0])
+        offset = self.offset[direction] - len(leftover)
+        self._anomaly(events, name, str(exc), direction, ts, offset)
+        return leftover, offset
+
+    def _finish_exchange(self, events: list[Event], ts: int) -> None:
+        """Emit the oldest exchange as it stands (complete, or cut by a gap, an error or the end)."""
+        exchange = self.pending.popleft()
+        if exchange is self.current:
+            self.current = None
+        request_json, request_size = self._body_json(exchange.request, exchange.headers, "orig", ts, events)
+        response_json, response_size = (None, None)
+        if exchange.status is not None:
+            response_json, response_size = self._body_json(
+                exchange.response, exchange.response_headers, "resp", ts, events
+            )
+        success, error_string = _result_fields(response_json)
+        url = urlsplit(exchange.target)
+        service = RESTO_SERVICE.search(url.path)
+        method_name = parse_qs(url.query).get("methodName")
+        headers = exchange.headers
+        events.append(
+            RmsCall(
+                ts=ts,
+                **self.conn,
+                method=exchange.method,
+                uri=exchange.target,
+                service=service.group(1) if service else None,
+                method_name=method_name[0] if method_name else None,
+                terminal_id=headers.get("x-resto-terminalid"),
+                login_name=headers.get("x-resto-loginname"),
+                correlation_id=headers.get("x-resto-correlationid"),
+                request_headers=_redacted(headers),
+                status=exchange.status,
+                reason=exchange.reason,
+                success=success,
+                error_string=error_string,
+                request_ts=exchange.ts,
+                duration_ms=(ts - exchange.ts) / 1e6 if exchange.response.complete else None,
+                request_body_bytes=exchange.request.size,
+                request_decoded_bytes=request_size,
+                response_body_bytes=exchange.response.size,
+                response_decoded_bytes=response_size,
+                response_headers=_redacted(exchange.response_headers),
+                complete=exchange.request.complete and exchange.response.complete,
+                request=request_json,
+                response=response_json,
+            )
+        )
+
+    def _body_json(
+        self, body: _Body, headers: dict[str, str], direction: Direction, ts: int, events: list[Event]
+    ) -> tuple[Any, int | None]:
+        """(JSON of an XML body or None, decoded size or None), anomalies noted on the way."""
+        if not body.complete or not body.size:
+            return None, None
+        if body.size > len(body.wire):
+            self._anomaly(events, "http_body_too_large", f"{body.size} bytes, kept none", direction, ts)
+            return None, None
+        try:
+            plain = decode_content(bytes(body.wire), headers.get("content-encoding"))
+            content_type = headers.get("content-type", "")
+            return (xml_to_json(plain, content_type) if _is_xml(content_type, plain) else None), len(plain)
+        except DecodeError as exc:
+            self._anomaly(events, exc.name, exc.detail, direction, ts)
+            return None, None
+
+    def _anomaly(
+        self,
+        events: list[Event],
+        name: str,
+        detail: str,
+        direction: Direction,
+        ts: int,
+        offset: int | None = None,
+    ) -> None:
+        events.append(
+            Anomaly(ts=ts, name=name, detail=detail, source="http", offset=offset, dir=direction, **self.conn)
+        )

@@ -1,0 +1,212 @@
+"""decoders.http against a real peer: http.server/http.client over loopback, captured by tcpdump.
+
+``captures/rms_session.pcap`` and its ground truth come from ``tests/interop/rms/gen_rms.py``: keep-alive,
+gzip request and response bodies, a chunked request, HEAD, GET, a one-second long poll and a
+``Connection: close`` call whose reply reports an error.
+"""
+
+import gzip
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from decoders.detect import DecoderOptions
+from decoders.events import Anomaly, ConnFields, Event, RmsCall
+from decoders.http import HttpDecoder, probe
+from wirecap.pipeline import Options, Pipeline, collect_streams, run
+from wirecap.source import CaptureSource
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+PCAP = CAPTURES / "rms_session.pcap"
+TRUTH = [json.loads(line) for line in (CAPTURES / "rms_session.truth.jsonl").read_text().splitlines()]
+CONN = ConnFields(uid="C1", community_id="1:x", orig="127.0.0.1:40000", resp="127.0.0.3:8080")
+STREAM = collect_streams([str(PCAP)])[0].data
+
+
+def replay(path: Path) -> list[Event]:
+    out: list[Event] = []
+    run([CaptureSource(str(path))], Pipeline(Options()), out.extend)
+    return out
+
+
+def calls(events: list[Event]) -> list[RmsCall]:
+    return [e for e in events if isinstance(e, RmsCall)]
+
+
+def anomalies(events: list[Event]) -> list[str]:
+    return [e.name for e in events if isinstance(e, Anomaly)]
+
+
+def decode(orig_pieces: list[bytes], resp_pieces: list[bytes]) -> list[Event]:
+    """All client bytes, then all server bytes (as if every request were pipelined), then both eofs."""
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events: list[Event] = []
+    for piece in orig_pieces:
+        events += decoder.feed("orig", piece, 1)
+    events += decoder.eof("orig", 2)
+    for piece in resp_pieces:
+        events += decoder.feed("resp", piece, 3)
+    return events + decoder.eof("resp", 4)
+
+
+def stable(events: list[Event]) -> list[dict]:
+    """Events without timing, which depends on how the bytes were cut."""
+    return [e.model_dump(exclude={"ts", "duration_ms", "request_ts"}) for e in events]
+
+
+def test_capture_matches_what_the_client_sent_and_received() -> None:
+    events = replay(PCAP)
+    got = calls(events)
+    assert anomalies(events) == []
+    assert [(c.method, c.uri, c.status, c.correlation_id) for c in got] == [
+        (t["method"], t["uri"], t["status"], t["correlation_id"]) for t in TRUTH
+    ]
+    for call, truth in zip(got, TRUTH, strict=True):
+        assert call.complete
+        assert call.request_body_bytes == truth["request_wire_bytes"]
+        assert call.response_body_bytes == (0 if call.method == "HEAD" else truth["response_wire_bytes"])
+        if truth["request_xml"] is not None:
+            assert call.request_decoded_bytes == len(truth["request_xml"].encode())
+            sent = ET.fromstring(truth["request_xml"])
+            assert list(call.request["args"]) == [child.tag for child in sent]
+        if truth["response_body"].startswith("<?xml"):
+            reply = ET.fromstring(truth["response_body"])
+            assert call.success == (reply.findtext("success") == "true")
+            assert (call.error_string or "") == (reply.findtext("errorString") or "")
+        assert call.terminal_id == "6f1b2c3d-0000-4a5b-8c9d-0e1f2a3b4c5d"
+        assert call.login_name == "ivanova"
+    assert [c.service for c in got][:2] == ["authorization", "events"]
+    assert got[1].method_name == "saveUserEvents"
+    assert got[-1].success is False and got[-1].error_string == "Unknown method badMethod"
+    long_poll = got[5]
+    assert long_poll.method_name == "waitEntitiesUpdate" and long_poll.duration_ms > 1000
+    assert long_poll.response["result"]["entitiesUpdate"]["items"]["i"]["type"] == "Order"
+
+
+def test_password_hash_never_reaches_the_output() -> None:
+    dumped = "".join(e.model_dump_json() for e in replay(PCAP))
+    assert "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8" not in dumped
+    assert all(c.request_headers["x-resto-passwordhash"] == "<redacted>" for c in calls(replay(PCAP)))
+
+
+def test_requests_and_status_codes_agree_with_tshark() -> None:
+    fields = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(PCAP),
+            "-Y",
+            "http",
+            "-T",
+            "fields",
+            "-e",
+            "http.request.method",
+            "-e",
+            "http.request.uri",
+            "-e",
+            "http.response.code",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    rows = [line.split("\t") for line in fields]
+    requests = [(r[0], r[1]) for r in rows if r[0]]
+    codes = [int(r[2]) for r in rows if r[2]]
+    got = calls(replay(PCAP))
+    assert [(c.method, c.uri) for c in got] == requests
+    assert [c.status for c in got] == codes
+
+
+def test_any_split_gives_the_same_events() -> None:
+    orig, resp = STREAM["orig"], STREAM["resp"]
+    whole = stable(decode([orig], [resp]))
+    assert len(calls(decode([orig], [resp]))) == len(TRUTH)
+    for cut in range(1, max(len(orig), len(resp)), 7):
+        assert stable(decode([orig[:cut], orig[cut:]], [resp[:cut], resp[cut:]])) == whole
+    assert stable(decode([bytes([b]) for b in orig], [bytes([b]) for b in resp])) == whole
+
+
+def test_capture_starting_mid_connection_resyncs_at_the_next_request() -> None:
+    orig, resp = STREAM["orig"], STREAM["resp"]
+    request_2, request_3 = orig.index(b"POST", 1), orig.index(b"POST", orig.index(b"POST", 1) + 1)
+    response_2, response_3 = resp.index(b"HTTP/1.1", 1), resp.index(b"HTTP/1.1", resp.index(b"HTTP/1.1", 1) + 1)
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", orig[request_2 + 10 : request_3], 1)
+    events += decoder.feed("resp", resp[response_2 + 5 : response_3], 2)
+    events += decoder.feed("orig", orig[request_3:], 3) + decoder.feed("resp", resp[response_3:], 4)
+    events += decoder.eof("orig", 5) + decoder.eof("resp", 5)
+    assert anomalies(events) == ["http_response_before_request", "http_resync"]
+    assert [c.correlation_id for c in calls(events)] == [t["correlation_id"] for t in TRUTH[2:]]
+    assert [c.complete for c in calls(events)] == [True] * (len(TRUTH) - 2)
+
+
+def test_garbage_before_a_request_line_is_skipped_and_reported() -> None:
+    orig, resp = STREAM["orig"], STREAM["resp"]
+    events = decode([b"\x17\x03\x03 not http\r\n" + orig], [resp])
+    assert anomalies(events) == ["http_resync"]
+    assert events[0].offset == 0
+    assert len(calls(events)) == len(TRUTH)
+
+
+def test_gap_inside_a_request_loses_only_that_request() -> None:
+    orig, resp = STREAM["orig"], STREAM["resp"]
+    inside_body = orig.index(b"\r\n\r\n", orig.index(b"POST", 1)) + 100
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", orig[:inside_body], 1)
+    events += decoder.gap("orig", 20, 2)
+    events += decoder.feed("orig", orig[inside_body + 20 :], 3)
+    events += decoder.feed("resp", resp, 4) + decoder.eof("orig", 5) + decoder.eof("resp", 5)
+    assert anomalies(events)[0] == "http_message_lost"
+    got = calls(events)
+    assert [c.correlation_id for c in got] == [t["correlation_id"] for t in TRUTH]
+    assert [c.complete for c in got] == [True, False] + [True] * (len(TRUTH) - 2)
+    assert got[1].request is None and got[1].status == 200
+
+
+def test_long_poll_cut_by_the_end_of_the_capture_is_emitted_without_response() -> None:
+    orig = STREAM["orig"]
+    poll = orig.index(b"POST /resto/services/update")
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", orig[poll : orig.index(b"POST", poll + 1)], 1)
+    events += decoder.eof("orig", 2) + decoder.eof("resp", 3)
+    (call,) = calls(events)
+    assert call.method_name == "waitEntitiesUpdate" and call.status is None and not call.complete
+    assert call.request == {"args": {"client-type": "FRONT", "entities-version": "41"}}
+
+
+def test_gzip_bomb_is_refused_by_size() -> None:
+    bomb = gzip.compress(b"<" + b" " * (40 << 20), mtime=0)
+    head = "POST /resto/services/x?methodName=y HTTP/1.1\r\nHost: h\r\nContent-Encoding: gzip\r\n"
+    head += f"Content-Length: {len(bomb)}\r\n\r\n"
+    events = decode([head.encode() + bomb], [b"HTTP/1.1 204 No Content\r\n\r\n"])
+    assert anomalies(events) == ["http_body_too_large"]
+    (call,) = calls(events)
+    assert call.request is None and call.request_body_bytes == len(bomb) and call.status == 204
+
+
+def test_probe() -> None:
+    assert probe(b"POST /resto/services/events?methodName=x HTTP/1.1\r\n", b"") is True
+    assert probe(b"", b"HTTP/1.1 200 OK\r\n") is True
+    assert probe(b"POS", b"") is None
+    assert probe(b"", b"") is None
+    assert probe(b"\x00\x01\x00\x01\x02", b"") is False
+    assert probe(b"GET / SSH-2.0\r\n", b"") is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_mutated_streams_never_raise(data: st.DataObject) -> None:
+    streams = []
+    for raw in (STREAM["orig"], STREAM["resp"]):
+        mutated = bytearray(raw)
+        for _ in range(data.draw(st.integers(1, 8))):
+            mutated[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+        cut = data.draw(st.integers(0, len(raw)))
+        streams.append([bytes(mutated[:cut]), bytes(mutated[cut:])])
+    for event in decode(*streams):
+        assert not isinstance(event, Anomaly) or event.name.startswith(("http_", "soap_"))
