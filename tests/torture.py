@@ -281,7 +281,7 @@ def _whole(c: Conn, req: bytes, rsp: bytes, gaps: dict[str, list[tuple[int, int]
     return Expected(c.orig, c.resp, {"orig": req, "resp": rsp}, gaps or {"orig": [], "resp": []})
 
 
-def _except(data: bytes, holes: list[tuple[int, int]]) -> bytes:
+def without(data: bytes, holes: list[tuple[int, int]]) -> bytes:
     """``data`` with the (offset, length) holes cut out: what reassembly delivers around a gap."""
     out, pos = [], 0
     for off, n in holes:
@@ -363,7 +363,7 @@ def _dropped() -> Scenario:
     del back[6:8], back[2]
     holes = [(200, 100), (600, 200)]
     pkts = c.handshake() + fwd + back + c.close({"orig": len(req), "resp": len(rsp)})
-    exp = Expected(c.orig, c.resp, {"orig": req, "resp": _except(rsp, holes)}, {"orig": [], "resp": holes})
+    exp = Expected(c.orig, c.resp, {"orig": req, "resp": without(rsp, holes)}, {"orig": [], "resp": holes})
     return Scenario("dropped", timed(pkts), [exp])
 
 
@@ -562,7 +562,7 @@ def _pending_at_end() -> Divergence:
     req = payload(300, 160)
     pkts = timed([*c.handshake(), c.data("orig", 0, req[:100]), c.data("orig", 200, req[200:])])
     hole = {"orig": [(100, 100)]}
-    sc = Scenario("pending-at-end", pkts, [_whole(c, _except(req, hole["orig"]), b"", hole)])
+    sc = Scenario("pending-at-end", pkts, [_whole(c, without(req, hole["orig"]), b"", hole)])
     return Divergence(sc, [_whole(c, req[:100], b"")])
 
 
