@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
+from operator import itemgetter
 
 from ._buffer import read_mb31
 from .anomalies import DecodeError
@@ -57,12 +58,13 @@ STATIC_DICTIONARY: tuple[str, ...] = _load_static_dictionary()
 """[MC-NBFS]: index i is wire id 2*i (487 entries; id 162 is "", id 424 starts with a space)."""
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_new_tuple = tuple.__new__
 
 
 # --- the tree ---------------------------------------------------------------------------------------
 
 
-class Text:
+class Text(tuple):
     """A typed text value: ``text`` as .NET renders it, ``type`` and a JSON-able ``value``.
 
     Plain strings (Chars*, UnicodeChars*, Dictionary, Empty text) are stored as ``str`` children
@@ -73,20 +75,18 @@ class Text:
     local — see ``_format_datetime`` — none for unspecified).
     """
 
-    __slots__ = ("text", "type", "value")
+    # A tuple subclass: built by tuple.__new__ (C) in the record loop, no Python __init__ per value.
+    __slots__ = ()
 
-    def __init__(self, text: str, type_: str, value: object) -> None:
-        self.text = text
-        self.type = type_
-        self.value = value
+    def __new__(cls, text: str, type_: str, value: object) -> Text:
+        return _new_tuple(cls, (text, type_, value))
+
+    text: str = property(itemgetter(0))  # type: ignore[assignment]
+    type: str = property(itemgetter(1))  # type: ignore[assignment]
+    value: object = property(itemgetter(2))
 
     def __repr__(self) -> str:
         return f"Text({self.text!r}, {self.type!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Text) and (self.text, self.type) == (other.text, other.type)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 class Comment:
@@ -105,14 +105,21 @@ exactly as its qualified name reads, so attributes and declarations keep their w
 
 
 
-class Element:
-    __slots__ = ("attributes", "children", "name", "prefix")
+class Element(tuple):
+    """An element: prefix, local name, attributes (in wire order) and children (Element, Text,
+    Comment or str). A tuple subclass for the same reason as Text; ``children`` is a mutable list."""
 
-    def __init__(self, prefix: str, name: str, attributes: tuple[Attribute, ...], children: list) -> None:
-        self.prefix = prefix
-        self.name = name  # local name
-        self.attributes = attributes
-        self.children = children  # Element | Text | Comment | str
+    __slots__ = ()
+
+    def __new__(
+        cls, prefix: str, name: str, attributes: tuple[Attribute, ...] = (), children: list | None = None
+    ) -> Element:
+        return _new_tuple(cls, (prefix, name, attributes, [] if children is None else children))
+
+    prefix: str = property(itemgetter(0))  # type: ignore[assignment]
+    name: str = property(itemgetter(1))  # type: ignore[assignment]
+    attributes: tuple[Attribute, ...] = property(itemgetter(2))  # type: ignore[assignment]
+    children: list = property(itemgetter(3))  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Element({self.qname!r}, {len(self.attributes)} attrs, {len(self.children)} children)"
@@ -178,39 +185,44 @@ def escape_attribute(s: str) -> str:
 
 
 def _render(element: Element, out: list[str]) -> None:
-    qname = f"{element.prefix}:{element.name}" if element.prefix else element.name
-    out.append("<" + qname)
-    for prefix, name, value in element.attributes:
-        out.append(f' {prefix}:{name}="' if prefix else f' {name}="')
-        out.append(escape_attribute(value) + '"')
-    children = element.children
-    if not children:
-        out.append("/>")
+    prefix, name, attributes, children = element
+    qname = f"{prefix}:{name}" if prefix else name
+    start = "<" + qname
+    if attributes:
+        start += "".join(
+            f' {a_prefix + ":" if a_prefix else ""}{a_name}="{escape_attribute(value)}"'
+            for a_prefix, a_name, value in attributes
+        )
+    if len(children) == 1 and type(children[0]) is not Element:  # the common leaf: one text child
+        child = children[0]
+        if type(child) is Comment:
+            out.append(f"{start}><!--{child.text}--></{qname}>")
+            return
+        text = child if type(child) is str else child[0]  # Text.text
+        if text:
+            out.append(f"{start}>{escape_text(text)}</{qname}>")
+        else:
+            out.append(start + "/>")
         return
     opened = False
     for child in children:
-        if isinstance(child, str):
-            if not child:
-                continue
-            text = child
-        elif isinstance(child, Text):
-            text = child.text
-            if not text:
-                continue
-        else:
+        kind = type(child)
+        if kind is Element or kind is Comment:
             if not opened:
-                out.append(">")
+                out.append(start + ">")
                 opened = True
-            if isinstance(child, Element):
+            if kind is Element:
                 _render(child, out)
             else:
                 out.append(f"<!--{child.text}-->")
             continue
-        if not opened:
-            out.append(">")
-            opened = True
-        out.append(escape_text(text))
-    out.append(f"</{qname}>" if opened else "/>")
+        text = child if kind is str else child[0]
+        if text:
+            if not opened:
+                out.append(start + ">")
+                opened = True
+            out.append(escape_text(text))
+    out.append(f"</{qname}>" if opened else start + "/>")
 
 
 # --- value formatting (XmlConverter / XmlConvert) ---------------------------------------------------
@@ -363,7 +375,8 @@ def format_timespan(ticks: int) -> str:
 
 def _format_guid(raw: bytes) -> str:
     """Guid.ToString(): 16 bytes in .NET order (first three fields little-endian), lower-case "D"."""
-    return f"{raw[3::-1].hex()}-{raw[5:3:-1].hex()}-{raw[7:5:-1].hex()}-{raw[8:10].hex()}-{raw[10:16].hex()}"
+    h = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:16]).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --- [MC-NBFSE] session strings ---------------------------------------------------------------------
@@ -454,6 +467,15 @@ _TRUE = Text("true", "bool", True)
 _INT8 = tuple(Text(str(v), "int", v) for v in (*range(128), *range(-128, 0)))  # by unsigned byte; shared
 _CONSTANT_TEXT = (_ZERO, _ONE, _FALSE, _TRUE)  # records 0x80-0x87, by (record >> 1) & 3
 _NO_ATTRIBUTES: tuple[Attribute, ...] = ()
+# element records whose name is a dictionary string -> their prefix: ShortDictionaryElement (0x42) "",
+# PrefixDictionaryElementA-Z (0x44-0x5D) "a"-"z"; None for the others.
+_DICTIONARY_ELEMENT_PREFIX = tuple(
+    "" if record == 0x42 else _LETTERS[record - 0x44] if 0x44 <= record <= 0x5D else None for record in range(256)
+)
+# element records whose name is inline: ShortElement (0x40) "", PrefixElementA-Z (0x5E-0x77) "a"-"z".
+_INLINE_ELEMENT_PREFIX = tuple(
+    "" if record == 0x40 else _LETTERS[record - 0x5E] if 0x5E <= record <= 0x77 else None for record in range(256)
+)
 
 # Array ([MC-NBFX] 2.2.3.31): allowed item record types and their fixed sizes.
 _ARRAY_ITEM_SIZE = {0xB5: 1, 0x8B: 2, 0x8D: 4, 0x8F: 8, 0x91: 4, 0x93: 8, 0x95: 16, 0x97: 8, 0xAF: 8, 0xB1: 16}
@@ -470,7 +492,7 @@ class _Decoder:
         self.session = session
         self.base_id = base_id
         self.unresolved = 0
-        self.repeated: dict[tuple[int, bytes], Text] = {}  # decimal/DateTime values repeat (prices, dates)
+        self.repeated: dict[tuple[int, bytes], Text] = {}  # (record, raw) -> value: decimals, dates, Guids
         # text record type (even) -> reader(pos) -> (node, position after)
         self.text_readers: dict[int, Callable[[int], tuple[Text | str, int]]] = {
             0x80: self._zero,
@@ -576,19 +598,19 @@ class _Decoder:
     def _integer(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
         end = self._need(pos, fmt.size)
         value = fmt.unpack_from(self.data, pos)[0]
-        return Text(str(value), "int", value), end
+        return _new_tuple(Text, (str(value), "int", value)), end
 
     def _float(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 4)
         value = _F32.unpack_from(self.data, pos)[0]
         text = format_float(value)
-        return Text(text, "float", value if text[-1].isdigit() else text), end
+        return _new_tuple(Text, (text, "float", value if text[-1].isdigit() else text)), end
 
     def _double(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 8)
         value = _F64.unpack_from(self.data, pos)[0]
         text = format_double(value)
-        return Text(text, "float", value if text[-1].isdigit() else text), end
+        return _new_tuple(Text, (text, "float", value if text[-1].isdigit() else text)), end
 
     def _decimal(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 16)
@@ -596,7 +618,7 @@ class _Decoder:
         node = self.repeated.get((0x94, raw))
         if node is None:
             text = _format_decimal(raw)
-            node = self.repeated[0x94, raw] = Text(text, "decimal", text)
+            node = self.repeated[0x94, raw] = _new_tuple(Text, (text, "decimal", text))
         return node, end
 
     def _datetime(self, pos: int) -> tuple[Text, int]:
@@ -605,23 +627,27 @@ class _Decoder:
         node = self.repeated.get((0x96, raw))
         if node is None:
             text = _format_datetime(_U64.unpack_from(raw)[0])
-            node = self.repeated[0x96, raw] = Text(text, "datetime", text)
+            node = self.repeated[0x96, raw] = _new_tuple(Text, (text, "datetime", text))
         return node, end
 
     def _timespan(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 8)
         text = format_timespan(_I64.unpack_from(self.data, pos)[0])
-        return Text(text, "timespan", text), end
+        return _new_tuple(Text, (text, "timespan", text)), end
 
     def _uuid(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 16)
-        text = _format_guid(self.data[pos:end])
-        return Text(text, "guid", text), end
+        raw = self.data[pos:end]
+        node = self.repeated.get((0xB0, raw))
+        if node is None:  # ids of products, tables, users… repeat within a message
+            text = _format_guid(raw)
+            node = self.repeated[0xB0, raw] = _new_tuple(Text, (text, "guid", text))
+        return node, end
 
     def _unique_id(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 16)
         text = "urn:uuid:" + _format_guid(self.data[pos:end])
-        return Text(text, "uniqueid", text), end
+        return _new_tuple(Text, (text, "uniqueid", text)), end
 
     def _sized(self, pos: int, fmt: struct.Struct) -> tuple[int, int]:
         """(start, end) of a payload prefixed by a ``fmt`` length."""
@@ -644,7 +670,7 @@ class _Decoder:
     def _bytes(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
         start, end = self._sized(pos, fmt)
         text = base64.b64encode(self.data[start:end]).decode("ascii")
-        return Text(text, "bytes", text), end
+        return _new_tuple(Text, (text, "bytes", text)), end
 
     def _empty(self, pos: int) -> tuple[str, int]:
         return "", pos
@@ -660,7 +686,7 @@ class _Decoder:
             raise DecodeError("nbfx_bad_value", f"QName prefix index {prefix} beyond 'z'", pos)
         name, pos = self._dictionary_string(pos + 1)
         text = f"{_LETTERS[prefix]}:{name}"
-        return Text(text, "qname", text), pos
+        return _new_tuple(Text, (text, "qname", text)), pos
 
     def _list(self, pos: int) -> tuple[Text, int]:
         """StartListText … EndListText: items rendered space-separated (XmlUTF8NodeWriter)."""
@@ -785,7 +811,7 @@ class _Decoder:
         reader = self.text_readers[item_type & 0xFE]
         for _ in range(count):
             node, pos = reader(pos)
-            children.append(Element(prefix, name, attributes, [node]))
+            children.append(_new_tuple(Element, (prefix, name, attributes, [node])))
         return pos
 
     def _small_ids(self) -> list[str | None]:
@@ -800,26 +826,30 @@ class _Decoder:
         return small
 
     def run(self, pos: int) -> Document:
-        """The record loop. Common records (dictionary and short elements without attributes, Chars8,
-        small ints, booleans, dictionary text) are decoded inline; the rest through the methods above.
-        ``stack`` holds the children lists of the open elements."""
+        """The record loop. Common records (dictionary elements, Chars8, small ints, booleans) are
+        decoded inline; the rest through the methods above. ``stack`` holds the children lists of the
+        open elements above the document level (``nodes``); reading one byte past the end raises
+        IndexError, which ``decode`` reports as nbfx_truncated."""
         data = self.data
         end = self.end
         text_readers = self.text_readers
         small = self._small_ids()
-        letters = _LETTERS
+        dictionary_prefix = _DICTIONARY_ELEMENT_PREFIX
+        inline_prefix = _INLINE_ELEMENT_PREFIX
         int8 = _INT8
         constants = _CONSTANT_TEXT
         no_attributes = _NO_ATTRIBUTES
+        new = _new_tuple
+        max_stack = MAX_DEPTH + 1
         nodes: list = []
-        stack: list[list] = []
-        children: list | None = None  # of the innermost open element
+        stack: list[list] = [nodes]
+        children = nodes  # of the innermost open element, or the document level
         root: Element | None = None
         while pos < end:
             record = data[pos]
             pos += 1
             if record >= 0x80:  # text
-                if children is None:
+                if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "text outside the root element", pos - 1)
                 if record == 0x99 or record == 0x98:  # Chars8Text
                     start = pos + 1
@@ -840,50 +870,53 @@ class _Decoder:
                     children.append(node)
                 if record & 1:  # *WithEndElement
                     stack.pop()
-                    children = stack[-1] if stack else None
+                    children = stack[-1]
             elif record >= 0x40:  # element
-                if record > 0x77:
-                    raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
+                prefix = dictionary_prefix[record]
                 key = data[pos]
-                dictionary_name = record == 0x42 or 0x44 <= record <= 0x5D
-                name = small[key] if dictionary_name and key < 0x80 else None
-                if name is None:
-                    prefix, name, pos = self._element_name(record, pos)
-                else:
-                    prefix = "" if record == 0x42 else letters[record - 0x44]
+                if prefix is not None and key < 0x80 and (name := small[key]) is not None:
                     pos += 1
-                if pos < end and 0x04 <= data[pos] <= 0x3F:
+                elif (prefix := inline_prefix[record]) is not None and key < 0x80:  # short inline name
+                    start = pos + 1
+                    pos = start + key
+                    name = data[start:pos].decode("utf-8")  # cut short: data[pos] below raises
+                else:
+                    if record > 0x77:
+                        raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
+                    prefix, name, pos = self._element_name(record, pos)
+                if 0x04 <= data[pos] <= 0x3F:
                     attributes, pos = self._attributes(pos)
                 else:
                     attributes = no_attributes
-                element = Element(prefix, name, attributes, [])
-                if children is not None:
-                    children.append(element)
-                elif root is None:
-                    root = element
-                    nodes.append(element)
+                if children is nodes:
+                    if root is not None:
+                        raise DecodeError("nbfx_bad_structure", "a second root element", pos)
+                    root = new(Element, (prefix, name, attributes, []))
+                    children.append(root)
+                    children = root[3]
                 else:
-                    raise DecodeError("nbfx_bad_structure", "a second root element", pos)
-                if len(stack) >= MAX_DEPTH:
-                    raise DecodeError("nbfx_too_deep", f"more than {MAX_DEPTH} nested elements", pos)
-                children = element.children
+                    inner: list = []
+                    children.append(new(Element, (prefix, name, attributes, inner)))
+                    children = inner
                 stack.append(children)
+                if len(stack) > max_stack:
+                    raise DecodeError("nbfx_too_deep", f"more than {MAX_DEPTH} nested elements", pos)
             elif record == 0x01:  # EndElement
-                if children is None:
+                if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "EndElement with no open element", pos - 1)
                 stack.pop()
-                children = stack[-1] if stack else None
+                children = stack[-1]
             elif record == 0x02:  # Comment
                 comment, pos = self._string(pos)
-                (children if children is not None else nodes).append(Comment(comment))
+                children.append(Comment(comment))
             elif record == 0x03:  # Array
-                if children is None:
+                if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "array outside the root element", pos - 1)
                 pos = self._array(children, pos)
             else:
                 raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x} here", pos - 1)
-        if stack:
-            raise DecodeError("nbfx_truncated", f"document ends with {len(stack)} elements open", end)
+        if len(stack) > 1:
+            raise DecodeError("nbfx_truncated", f"document ends with {len(stack) - 1} elements open", end)
         if root is None:
             raise DecodeError("nbfx_truncated", "no root element", end)
         return Document(root, self.unresolved, nodes)

@@ -403,6 +403,11 @@ def test_element_and_attribute_record_forms():
     )
 
 
+def test_comments():
+    doc = bytes.fromhex("02 01 61 400172 400161 0201 78 01 400162 98 01 79 0201 7a 99 01 79 01 02 01 62")
+    assert decode(doc).to_xml() == "<!--a--><r><a><!--x--></a><b>y<!--z-->y</b></r><!--b-->"
+
+
 def test_array_record():
     # Array: element a with attribute, EndElement, Int32TextWithEndElement items, count 3
     doc = bytes.fromhex("400172 03 400161 0401 78 98 01 79 01 8d 03 01000000 02000000 feffffff 01")
@@ -493,7 +498,7 @@ def test_malformed(payload, name):
 
 def test_limits():
     with pytest.raises(DecodeError) as exc:
-        decode(bytes.fromhex("400161" * (nbfx.MAX_DEPTH + 1)))
+        decode(bytes.fromhex("400161" * (nbfx.MAX_DEPTH + 1) + "01" * (nbfx.MAX_DEPTH + 1)))
     assert exc.value.name == "nbfx_too_deep"
     decode(bytes.fromhex("400161" * nbfx.MAX_DEPTH + "01" * nbfx.MAX_DEPTH)).to_xml()
     with pytest.raises(DecodeError) as exc:
