@@ -6,7 +6,8 @@
 # SCENARIO: buffered | streamed | callback | concurrent.  Needs root (tcpdump), mono, mcs.
 # When it may, the script re-runs itself in a fresh network namespace whose loopback has a 1500-byte
 # MTU: segments then look like a LAN's (a 400 KB envelope spans ~300 segments instead of 7) and
-# parallel runs cannot collide on port 8506. Without that privilege it uses the host's lo as is.
+# parallel runs cannot collide on port 8506. Without that privilege (or without iproute2's `ip`) it
+# uses the host's lo as is: same bytes, but in 64 KB segments.
 set -euo pipefail
 
 usage() { echo "usage: $0 buffered|streamed|callback|concurrent OUTDIR" >&2; exit 2; }
@@ -16,7 +17,7 @@ outdir=$2
 case $scenario in buffered | streamed | callback | concurrent) ;; *) usage ;; esac
 
 if [[ -z ${WCF_NETNS:-} ]]; then
-    if unshare --net true 2>/dev/null; then
+    if command -v ip >/dev/null && unshare --net true 2>/dev/null; then
         WCF_NETNS=1 exec unshare --net "$0" "$@"
     fi
     echo "run_wcf.sh: no network namespace available, capturing on the host's lo" >&2
@@ -61,12 +62,15 @@ wait_for() {
     return 1
 }
 
-# Compile to a private file and rename, so concurrent runs never execute a half-written peer.exe.
-mcs -nologo -debug -out:"$work/peer.exe" -r:System.ServiceModel.dll -r:System.Runtime.Serialization.dll \
-    -r:System.Xml.dll "$here"/*.cs
-mv -f "$work/peer.exe" "$here/build/peer.exe"
-mv -f "$work/peer.exe.mdb" "$here/build/peer.exe.mdb" 2>/dev/null || true
+# (Re)compile when a source is newer than peer.exe; into a private file, then renamed, so concurrent
+# runs never execute a half-written peer.exe.
 peer=$here/build/peer.exe
+if [[ ! -f $peer || -n $(find "$here" -maxdepth 1 -name '*.cs' -newer "$peer") ]]; then
+    mcs -nologo -debug -out:"$work/peer.exe" -r:System.ServiceModel.dll -r:System.Runtime.Serialization.dll \
+        -r:System.Xml.dll "$here"/*.cs
+    mv -f "$work/peer.exe.mdb" "$here/build/peer.exe.mdb"
+    mv -f "$work/peer.exe" "$peer"
+fi
 
 export TZ=Europe/Moscow  # local DateTimes carry a +03:00 offset, as in iiko's home market
 mono --debug "$peer" server "$scenario" "$port" "$work" >"$work/server.log" 2>&1 &
