@@ -5,28 +5,45 @@ tshark: every byte of every direction, and every hole Wireshark marks, must be t
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from conftest import events
-from torture import DIVERGENCES, SCENARIOS, Divergence, Scenario, expected_views, tshark, tshark_follow
+from torture import DIVERGENCES, SCENARIOS, Divergence, Scenario, View, expected_views, tshark, tshark_follow
 
 from wirecap.pipeline import collect_streams
 
+Followed = Callable[[Scenario], tuple[Path, list[View]]]
+
+
+@pytest.fixture(scope="module")
+def wireshark(tmp_path_factory: pytest.TempPathFactory) -> Followed:
+    """A scenario's capture file and tshark's Follow output of it, made once for all tests here."""
+    done: dict[str, tuple[Path, list[View]]] = {}
+
+    def get(sc: Scenario) -> tuple[Path, list[View]]:
+        if sc.name not in done:
+            path = sc.write(tmp_path_factory.mktemp(sc.name) / "c.pcap")
+            done[sc.name] = path, tshark_follow(path, len(sc.expected))
+        return done[sc.name]
+
+    return get
+
 
 @pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.name)
-def test_same_bytes_and_holes_as_wireshark(sc: Scenario, tmp_path: Path, reassemble) -> None:
-    path = sc.write(tmp_path / f"{sc.name}.pcap")
-    truth = sorted(tshark_follow(path, len(sc.expected)))
+def test_same_bytes_and_holes_as_wireshark(sc: Scenario, wireshark: Followed, reassemble) -> None:
+    path, followed = wireshark(sc)
+    truth = sorted(followed)
     assert truth == expected_views(sc.expected), "recipe and Wireshark disagree: fix the recipe"
     assert reassemble(path) == truth
 
 
 @pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.name)
-def test_orig_is_the_connecting_side(sc: Scenario, tmp_path: Path) -> None:
+def test_orig_is_the_connecting_side(sc: Scenario, wireshark: Followed) -> None:
     """orig is the SYN's sender (or, mid-stream, the client talking to the well-known port)."""
-    streams = collect_streams([str(sc.write(tmp_path / "c.pcap"))])
+    streams = collect_streams([str(wireshark(sc)[0])])
     assert sorted((s.orig, s.resp) for s in streams) == sorted((e.orig, e.resp) for e in sc.expected)
 
 
@@ -69,9 +86,9 @@ def _dissected(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.name)
-def test_connection_events_agree_with_wireshark(sc: Scenario, tmp_path: Path, wirecap) -> None:
+def test_connection_events_agree_with_wireshark(sc: Scenario, wireshark: Followed, wirecap) -> None:
     """conn.close (reason, duration, per-direction bytes/packets/holes) and tcp.gap against tshark."""
-    path = sc.write(tmp_path / "c.pcap")
+    path, followed = wireshark(sc)
     lines = events(wirecap("replay", "-q", "--any-port", str(path)))
     opened = [e["uid"] for e in lines if e["kind"] == "conn.open"]  # first-packet order, like tshark's
     closes = {e["uid"]: e for e in lines if e["kind"] == "conn.close"}
@@ -79,7 +96,7 @@ def test_connection_events_agree_with_wireshark(sc: Scenario, tmp_path: Path, wi
     for e in lines:
         if e["kind"] == "tcp.gap":
             holes[e["uid"], e["dir"]].append((e["offset"], e["length"]))
-    dissected, followed = _dissected(path), tshark_follow(path, len(sc.expected))
+    dissected = _dissected(path)
     assert len(opened) == len(closes) == len(dissected) == len(followed)
     for uid, seen, follow in zip(opened, dissected, followed, strict=True):
         close = closes[uid]
