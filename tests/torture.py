@@ -16,7 +16,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from scapy.layers.inet import IP, TCP, fragment
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet
 
@@ -397,6 +397,16 @@ def _ipv6() -> Scenario:
     return sc
 
 
+def _ipv6_extension_headers() -> Scenario:
+    """IPv6 with a hop-by-hop and a destination options header before TCP on every packet."""
+    sc = basic(v6_conn(), seed=85)
+    for i, (ts, p) in enumerate(sc.packets):
+        ip = p[IPv6]
+        sc.packets[i] = ts, IPv6(src=ip.src, dst=ip.dst, hlim=64) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / ip[TCP]
+    sc.name = "ipv6-extension-headers"
+    return sc
+
+
 def _mid_stream() -> Scenario:
     """The capture starts inside a connection: no SYN, data from both sides, then the FINs."""
     c = v4_conn()
@@ -451,6 +461,7 @@ SCENARIOS: list[Scenario] = [
     _delayed(),
     _seq_wrap(),
     _ipv6(),
+    _ipv6_extension_headers(),
     _mid_stream(),
     _reuse("fin"),
     _reuse("rst"),
