@@ -148,9 +148,9 @@ namespace Wirecap.Interop
             var table = new Table { Num = 7, Name = "Веранда" };
             Session(factory, store =>
             {
-                Truth.Expect(c.Index, c.NextCall(), false, Args().Add("Table", J.Table(table)));
+                Truth.Expect(c.Index, c.NextCall(), false, J.Table(table));
                 var reply = store.Raw(Message.CreateMessage(MessageVersion.Soap12WSAddressing10, "urn:wirecap/Raw", table));
-                Truth.Reply(Args().Add("string", reply.GetBody<string>()));
+                Truth.Reply(reply.GetBody<string>());
             });
             factory.Close();
         }

@@ -46,7 +46,7 @@ namespace Wirecap.Interop
             return list;
         }
 
-        public static object Table(Table t)
+        public static JObj Table(Table t)
         {
             return t == null ? null : new JObj().Add("Num", t.Num).Add("Name", t.Name);
         }
@@ -189,7 +189,7 @@ namespace Wirecap.Interop
 
         public static void Close() { lock (Gate) writer.Dispose(); }
 
-        public static void Expect(int conn, int call, bool oneWay, JObj body)
+        public static void Expect(int conn, int call, bool oneWay, object body)
         {
             pending = new Pending { Conn = conn, Call = call, OneWay = oneWay, Body = body };
         }
