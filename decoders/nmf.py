@@ -90,6 +90,7 @@ class State(Enum):
     ENDED = "ended"
     FAULTED = "faulted"
     RESYNC = "resync"
+    NOT_NMF = "not-nmf"  # no framing found: only chunks that start like an envelope are tried
 
 
 R = RecordType
@@ -125,6 +126,11 @@ del R
 MAX_ENVELOPE = 64 * 2**20  # larger envelopes are skipped (nmf_envelope_too_large)
 MAX_STRING = 64 * 2**10  # Via, content type, fault and upgrade strings
 MAX_SCAN = 2**20  # bytes kept while searching for an envelope to resynchronise on
+# A direction that never showed valid framing (no preamble, no envelope that decoded) stops scanning
+# byte by byte after this many bytes: it may not speak [MC-NMF] at all (Zeek's DPD rule). From then on
+# only a chunk that starts with a plausible SizedEnvelope is tried — after an idle pause a new message
+# starts at a segment boundary, so a genuine session is still picked up, at almost no cost per packet.
+MAX_UNCONFIRMED_SCAN = 16 * 2**10
 MAX_PENDING = 1024  # outstanding request MessageIDs remembered per connection for latency
 MIN_ENVELOPE = 4  # smallest plausible binary envelope: table length, element, name, end
 
@@ -327,6 +333,8 @@ class _Flow:
         self.resync_from = 0  # stream offset where the current search began
         self.scan_from = 0  # stream offset from which to look for the next 0x06
         self.upgraded: SecuredStream | None = None
+        self.confirmed = False  # a preamble completed or an envelope decoded in this direction
+        self.scan_limit = MAX_UNCONFIRMED_SCAN  # bytes an unconfirmed search may slide over
 
     def start_envelope(self, offset: int, payload_offset: int, *, unsized: bool) -> None:
         self.envelope_offset = offset
@@ -389,6 +397,12 @@ class NmfDecoder:
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         flow = self._flows[direction]
         events: list[Event] = []
+        if flow.state is State.NOT_NMF:
+            if not data or data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
+                flow.buf.skip_stream(len(data))
+                return events
+            self._start_resync(flow)
+            flow.scan_limit = 0  # this chunk's first byte or nothing
         if flow.upgraded is not None:
             self._feed_upgraded(flow, data, ts, events)
             return events
@@ -402,6 +416,9 @@ class NmfDecoder:
 
     def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
         flow = self._flows[direction]
+        if flow.state is State.NOT_NMF:
+            flow.buf.skip_stream(length)
+            return []
         if flow.upgraded is not None:
             flow.upgraded.lose(length)
             return []
@@ -488,6 +505,8 @@ class NmfDecoder:
                     return
                 buf.commit()
                 flow.state = next_state
+                if next_state is State.ESTABLISHED or next_state is State.UPGRADED:
+                    flow.confirmed = True
                 if next_state is State.UPGRADED:
                     flow.upgraded = SecuredStream(self._upgrade_protocol or "", buf.offset)
                     if flow.dir == "resp":
@@ -666,6 +685,17 @@ class NmfDecoder:
         flow.state = State.RESYNC
         flow.resync_from = flow.scan_from = flow.buf.offset
 
+    def _keep_scanning(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
+        """False (and the direction given up) once an unconfirmed search has passed its limit."""
+        if flow.confirmed or offset - flow.resync_from <= flow.scan_limit:
+            return True
+        if flow.scan_limit:  # the first search of this direction: say so once
+            detail = f"no [MC-NMF] framing in {offset - flow.resync_from} bytes; only envelope-like chunks are tried"
+            events.append(self._anomaly(flow, ts, "nmf_no_sync", detail, flow.resync_from))
+        flow.state = State.NOT_NMF
+        flow.buf.skip_stream(0)
+        return False
+
     def _scan(self, flow: _Flow, ts: int, events: list[Event]) -> bool:
         """Find the next SizedEnvelope that decodes; True if one was consumed, False: need more bytes.
 
@@ -680,9 +710,13 @@ class NmfDecoder:
             pos = data.find(RecordType.SIZED_ENVELOPE, pos)
             if pos < 0:
                 flow.scan_from = base + len(data)
+                if not self._keep_scanning(flow, base + len(data), ts, events):
+                    return False
                 if len(buf) > self._max_scan:  # nothing to wait for: let the bytes go
                     buf.advance(len(buf))
                     buf.commit()
+                return False
+            if not self._keep_scanning(flow, base + pos, ts, events):
                 return False
             verdict = envelope_start(data, pos, self._max_envelope, flow.codec.family)
             if verdict is None:
@@ -690,6 +724,9 @@ class NmfDecoder:
                 return False
             if verdict:
                 size, payload_pos = read_mb31(data, pos + 1, len(data))
+                if payload_pos + size - pos > self._max_scan:
+                    pos += 1  # too big to hold while unsure it is an envelope at all
+                    continue
                 if payload_pos + size > len(data):
                     flow.scan_from = base + pos
                     return False
@@ -708,6 +745,7 @@ class NmfDecoder:
                 buf.advance(payload_pos + size - buf.pos)
                 buf.commit()
                 flow.state = State.ESTABLISHED
+                flow.confirmed = True
                 flow.envelope_offset, flow.payload_offset = base + pos, base + payload_pos
                 added = _table_size(flow.session) - before
                 self._message_events(flow, document, message, size, added, ts, events)
