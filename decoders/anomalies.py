@@ -56,6 +56,8 @@ _NAMES: dict[str, str] = {
     "decompression); its bytes are skipped.",
     "nmf_decompress_failed": "A gzip/deflate-compressed envelope does not inflate.",
     "nmf_bad_mtom": "An MTOM envelope is not a MIME multipart with a terminated root part.",
+    "nmf_no_sync": "A direction with no [MC-NMF] preamble showed no decodable envelope in its first 16 KiB; "
+    "from then on only segments that start like an envelope are tried.",
     "nmf_record_lost": "A gap hit a record in progress; the partial record is dropped and the direction "
     "resynchronises.",
     "nmf_resync": "Bytes skipped while looking for the next envelope that decodes (after a gap, bad framing, "
