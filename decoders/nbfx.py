@@ -604,7 +604,8 @@ class _Decoder:
         end = self._need(pos, 4)
         value = _F32.unpack_from(self.data, pos)[0]
         text = format_float(value)
-        return _new_tuple(Text, (text, "float", value if text[-1].isdigit() else text)), end
+        # JSON gets the number .NET prints (0.1), not the single widened to double (0.10000000149…)
+        return _new_tuple(Text, (text, "float", float(text) if text[-1].isdigit() else text)), end
 
     def _double(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 8)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,14 +81,17 @@ def namespace_of(element: Element, scope: Mapping[str, str]) -> str | None:
 # --- element tree -> JSON ---------------------------------------------------------------------------
 
 
-def element_to_json(element: Element, scope: Mapping[str, str] | None = None) -> Any:
+def element_to_json(
+    element: Element, scope: Mapping[str, str] | None = None, *, collections: Collection[str] = ()
+) -> Any:
     """Convert an element's content to JSON after DataContractSerializer conventions.
 
     * Child elements become keys (local names) in document order; a repeated name becomes a list.
       An element whose children are all one name (two or more of them), whose children are in the
       Serialization/Arrays namespace, or that carries z:Size, is a collection and becomes a list.
-      Limitation: a one-item collection of a custom type cannot be told from an object with one
-      member; it appears as {"Item": {...}}.
+      A one-item collection of a custom type cannot be told from an object with one member by the
+      XML alone; callers that know their contracts name such elements in ``collections`` (local
+      names, always lists), otherwise it appears as {"Item": {...}}.
     * Text: typed NBFX values keep their JSON type (int, bool, float; non-finite floats as the strings
       "INF", "-INF", "NaN"); decimal, DateTime, TimeSpan, Guid, UniqueId, base64 bytes and QNames are
       strings as .NET renders them. Plain text stays a string; an empty element is "".
@@ -100,7 +103,7 @@ def element_to_json(element: Element, scope: Mapping[str, str] | None = None) ->
       elements stays {"@ref": "i1"}. z:Size is dropped.
     ``scope`` is the namespace scope around ``element`` (defaults to none declared).
     """
-    return _JsonBuilder().convert(element, _ROOT_SCOPE if scope is None else scope)
+    return _JsonBuilder(collections).convert(element, _ROOT_SCOPE if scope is None else scope)
 
 
 def _simple_value(children: list) -> Any:
@@ -113,9 +116,10 @@ def _simple_value(children: list) -> Any:
 
 
 class _JsonBuilder:
-    __slots__ = ("budget", "converted", "ids")
+    __slots__ = ("budget", "collections", "converted", "ids")
 
-    def __init__(self) -> None:
+    def __init__(self, collections: Collection[str]) -> None:
+        self.collections = collections
         self.ids: dict[str, tuple[Any, int]] = {}  # z:Id -> (JSON, elements in it)
         self.converted = 0
         self.budget = MAX_REF_EXPANSION
@@ -149,13 +153,16 @@ class _JsonBuilder:
         if nil:
             return None
         elements = [c for c in element.children if isinstance(c, Element)]
-        if not elements:
+        if not elements and element.name in self.collections and not element.text.strip():
+            result = {**attributes, "#items": []} if attributes else []
+        elif not elements:
             value = _simple_value(element.children)
             result: Any = {**attributes, "#text": value} if attributes else value
         else:
             names = {c.name for c in elements}
             collection = (
                 collection
+                or element.name in self.collections
                 or (len(elements) > 1 and len(names) == 1)
                 or all(declare(c, scope).get(c.prefix) == ARRAYS_NS for c in elements)
             )
@@ -212,8 +219,12 @@ def _find(
     return None
 
 
-def message_from_document(doc: Document) -> SoapMessage:
-    """The SOAP view of a decoded envelope. Raises DecodeError("soap_not_envelope")."""
+def message_from_document(doc: Document, *, collections: Collection[str] = ()) -> SoapMessage:
+    """The SOAP view of a decoded envelope. Raises DecodeError("soap_not_envelope").
+
+    ``body`` is element_to_json of the Body (``collections`` as there), except that an empty
+    operation element (a void reply such as <DeleteOrderResponse/>) is {} rather than "": the
+    children of Body are operation wrappers holding parameters, i.e. objects."""
     root = doc.root
     scope = declare(root, _ROOT_SCOPE)
     envelope_ns = scope.get(root.prefix)
@@ -247,10 +258,19 @@ def message_from_document(doc: Document) -> SoapMessage:
         relates_to=headers["RelatesTo"],
         to=headers["To"],
         reply_to=headers["ReplyTo"],
-        body=element_to_json(body, scope),
+        body=_body_json(body, body_scope, collections),
         body_element=first[0].name if first else None,
         fault=fault,
     )
+
+
+def _body_json(body: Element, scope: Mapping[str, str], collections: Collection[str]) -> Any:
+    converted = element_to_json(body, scope, collections=collections)
+    if isinstance(converted, dict):
+        for child in body.children:
+            if isinstance(child, Element) and not child.children and converted.get(child.name) == "":
+                converted[child.name] = {}
+    return converted
 
 
 def _fault(fault: Element, scope: Mapping[str, str], soap_ns: str, version: str) -> SoapFault:

@@ -1,13 +1,16 @@
 """decoders.soap over .NET's own envelopes (shared/reference/net_tcp_vectors.txt), the XML text .NET
 wrote for them, and SOAP/DataContract examples."""
 
+import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from decoders._buffer import read_mb31
 from decoders.anomalies import ANOMALIES, DecodeError
 from decoders.nbfx import MAX_DEPTH, SessionStrings, decode
 from decoders.soap import (
@@ -17,8 +20,10 @@ from decoders.soap import (
     message_from_document,
     parse_text_xml,
 )
+from wirecap.pipeline import collect_streams
 
 VECTORS = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "net_tcp_vectors.txt").read_text()
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 MESSAGE_ID = "urn:uuid:c92b8486-cefb-4201-8a89-22bcd24b699e"  # see tests/test_nbfx.py C2S_MESSAGE_ID
 
@@ -165,6 +170,21 @@ def test_element_to_json_data_contract_conventions():
     }
 
 
+def test_element_to_json_named_collections():
+    root = parse_text_xml(b"<o><Tables><Table><Num>3</Num></Table></Tables><Items/><Name>x</Name></o>").root
+    assert element_to_json(root) == {"Tables": {"Table": {"Num": "3"}}, "Items": "", "Name": "x"}
+    named = element_to_json(root, collections={"Tables", "Items"})
+    assert named == {"Tables": [{"Num": "3"}], "Items": [], "Name": "x"}
+
+
+def test_void_reply_body_is_an_object():
+    envelope = (
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
+        b'<s:Body><DeleteResponse xmlns="urn:t"/></s:Body></s:Envelope>'
+    )
+    assert message_from_document(parse_text_xml(envelope)).body == {"DeleteResponse": {}}
+
+
 def test_element_to_json_repeated_members_and_cycles():
     z = b'xmlns:z="http://schemas.microsoft.com/2003/10/Serialization/"'
     root = parse_text_xml(b"<r " + z + b'><n z:Id="i1"><up z:Ref="i1"/></n><k>1</k><k>2</k><m>x</m></r>').root
@@ -207,3 +227,121 @@ def test_mutated_text_envelopes_raise_only_named_anomalies(data):
         message_from_document(document)
     except DecodeError as exc:
         assert exc.name in ANOMALIES
+
+
+# --- Mono WCF peers: captures/wcf_*.pcap and what the peers themselves logged (*.truth.jsonl) ---------
+
+
+def _envelopes(stream: bytes) -> tuple[int, list[bytes]]:
+    """KnownEncoding and envelope payloads of one [MC-NMF] direction: SizedEnvelope (0x06) and the
+    chunks of an UnsizedEnvelope (0x05, MB31-sized chunks up to a zero-length one)."""
+    payloads, pos, encoding = [], 0, 0x08  # a reply direction has no preamble: the session's encoding
+    while pos < len(stream):
+        record = stream[pos]
+        pos += 1
+        if record == 0x00:  # Version
+            pos += 2
+        elif record == 0x01:  # Mode
+            pos += 1
+        elif record == 0x03:  # KnownEncoding: 0x07 msbin1, 0x08 msbinsession1
+            encoding = stream[pos]
+            pos += 1
+        elif record in (0x02, 0x04, 0x06):  # Via, ExtensibleEncoding, SizedEnvelope
+            size, pos = read_mb31(stream, pos, len(stream))
+            if record == 0x06:
+                payloads.append(stream[pos : pos + size])
+            pos += size
+        elif record == 0x05:
+            chunks = []
+            while (chunk := read_mb31(stream, pos, len(stream)))[0]:
+                size, pos = chunk
+                chunks.append(stream[pos : pos + size])
+                pos += size
+            pos = chunk[1]
+            payloads.append(b"".join(chunks))
+        else:
+            assert record in (0x07, 0x0B, 0x0C), hex(record)  # End, PreambleAck, PreambleEnd
+    return encoding, payloads
+
+
+# List<T> members of tests/interop/Contracts.cs: one-item collections are lists only if named
+COLLECTIONS = frozenset({"Items", "Tables", "OpenNumbers", "Tags"})
+
+
+def _capture_messages(name: str) -> list:
+    messages = []
+    for capture in collect_streams([str(CAPTURES / f"{name}.pcap")]):
+        encoding, _ = _envelopes(capture.data["orig"])
+        for direction in ("orig", "resp"):
+            session = SessionStrings()  # one table per connection direction
+            for payload in _envelopes(capture.data.get(direction, b""))[1]:
+                start = session.read_table(payload) if encoding == 0x08 else 0
+                document = decode(payload, start, session)
+                assert document.unresolved == 0
+                messages.append(message_from_document(document, collections=COLLECTIONS))
+    return messages
+
+
+_DATETIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,7}))?(Z|[+-]\d\d:\d\d)?")
+
+
+def _comparable(value):
+    """DateTimes as (UTC instant in ticks, kind): the peer logs ToString("o") in its own zone, .NET's
+    XmlConvert (and we) print differently; the instant and the kind must agree."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if isinstance(value, str) and (match := _DATETIME.fullmatch(value)):
+        wall, fraction, zone = match.groups()
+        ticks = int(datetime.fromisoformat(wall).replace(tzinfo=UTC).timestamp()) * 10**7
+        ticks += int((fraction or "").ljust(7, "0"))
+        if zone and zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            ticks -= sign * (int(zone[1:3]) * 60 + int(zone[4:6])) * 60 * 10**7
+        return ticks, {None: "unspecified", "Z": "utc"}.get(zone, "local")
+    return value
+
+
+def _same(ours, truth, path="") -> None:
+    """ours == truth, except that a number the peer logged may reach us as untyped text: Mono writes
+    a UInt64 above Int64.MaxValue as characters, and untyped text stays a string by design."""
+    if isinstance(truth, dict) and isinstance(ours, dict):
+        assert ours.keys() == truth.keys(), path
+        for key in truth:
+            _same(ours[key], truth[key], f"{path}.{key}")
+    elif isinstance(truth, list) and isinstance(ours, list):
+        assert len(ours) == len(truth), path
+        for index, (mine, theirs) in enumerate(zip(ours, truth, strict=True)):
+            _same(mine, theirs, f"{path}[{index}]")
+    elif isinstance(ours, str) and isinstance(truth, int) and not isinstance(truth, bool):
+        assert ours == str(truth), path
+    else:
+        assert ours == truth, (path, ours, truth)
+        numbers = (int, float)  # the peer logs a double 3.0 as the JSON number 3
+        assert type(ours) is type(truth) or (type(ours) in numbers and type(truth) in numbers), path
+
+
+@pytest.mark.parametrize("scenario", ["wcf_buffered", "wcf_streamed", "wcf_callback", "wcf_concurrent"])
+def test_mono_captures_match_peer_truth(scenario):
+    messages = _capture_messages(scenario)
+    truth = [json.loads(line) for line in (CAPTURES / f"{scenario}.truth.jsonl").read_text().splitlines()]
+    assert len(messages) == len(truth)
+    for record in truth:
+        if record["dir"] == "fault":
+            found = [m for m in messages if m.fault and m.action == record["action"]]
+            fault = found[0].fault
+            expected = record["body"]
+            assert (fault.code, fault.subcode) == (expected["code"], expected["subcode"])
+            assert fault.reason == expected["reason"]
+            assert fault.detail == expected["detail"]
+            continue
+        found = [
+            m
+            for m in messages
+            if m.action == record["action"]
+            and (m.message_id == record["message_id"] if record["message_id"] else m.relates_to == record["relates_to"])
+        ]
+        assert len(found) == 1, record
+        body = found[0].body[found[0].body_element]
+        _same(_comparable(body), _comparable(record["body"]), f"{scenario} call {record['call']}")
