@@ -1,0 +1,97 @@
+"""wirecap.pipeline: time order, filters, decoder failures and anomaly accounting."""
+
+from pathlib import Path
+
+from torture import T0, Conn, frames, timed, write_pcap
+
+from decoders.detect import Protocol
+from decoders.events import Event
+from wirecap.pipeline import Options, Pipeline, run
+from wirecap.source import CaptureSource
+
+LINKTYPE_ETHERNET = 1
+
+
+def replay(path: Path, options: Options | None = None, bpf: str | None = None) -> list[Event]:
+    events: list[Event] = []
+    run([CaptureSource(str(path), bpf)], Pipeline(options), events.extend)
+    return events
+
+
+def conversation(conn: Conn, request: bytes = b"ping", reply: bytes = b"pong") -> list:
+    return [
+        *conn.handshake(),
+        conn.data("orig", 0, request),
+        conn.data("resp", 0, reply),
+        *conn.close({"orig": len(request), "resp": len(reply)}),
+    ]
+
+
+def test_a_packet_older_than_its_predecessor_keeps_output_time_monotonic(tmp_path: Path) -> None:
+    packets = timed(conversation(Conn("10.0.0.1", 40000, "10.0.0.2", 8506)))
+    late_ts, late = packets[3]
+    packets[3] = (late_ts - 5_000_000_000, late)  # 5 s in the past, in file order
+    events = replay(write_pcap(tmp_path / "t.pcap", frames(packets), LINKTYPE_ETHERNET))
+    stamps = [e.ts for e in events]
+    assert stamps == sorted(stamps)
+    backwards = [e for e in events if e.kind == "anomaly" and e.name == "pcap_time_went_backwards"]
+    assert len(backwards) == 1
+    assert [e.kind for e in events if e.kind != "anomaly"] == ["conn.open", "conn.close"]
+
+
+def test_bpf_filter_is_applied_by_libpcap(tmp_path: Path) -> None:
+    one = conversation(Conn("10.0.0.1", 40000, "10.0.0.2", 8506))
+    two = conversation(Conn("10.0.0.3", 40001, "10.0.0.2", 8506))
+    path = write_pcap(tmp_path / "t.pcap", frames(timed(one + two)), LINKTYPE_ETHERNET)
+    assert len([e for e in replay(path) if e.kind == "conn.open"]) == 2
+    kept = [e for e in replay(path, bpf="host 10.0.0.3") if e.kind == "conn.open"]
+    assert [e.orig for e in kept] == ["10.0.0.3:40001"]
+
+
+class Exploding:
+    """A decoder with a bug: the pipeline must survive it and say so."""
+
+    name = "exploding"
+    wants_data = True
+
+    def __init__(self, conn: object, options: object) -> None:
+        pass
+
+    def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
+        raise ZeroDivisionError("a bug")
+
+    gap = eof = feed
+
+
+def test_a_decoder_bug_is_an_anomaly_and_the_capture_goes_on(tmp_path: Path) -> None:
+    exploding = Protocol("exploding", lambda orig, resp: True, Exploding)
+    packets = conversation(Conn("10.0.0.1", 40000, "10.0.0.2", 8506))
+    packets += conversation(Conn("10.0.0.1", 40001, "10.0.0.2", 8506))
+    path = write_pcap(tmp_path / "t.pcap", frames(timed(packets)), LINKTYPE_ETHERNET)
+    events = replay(path, Options(protocols=(exploding,)))
+    errors = [e for e in events if e.kind == "anomaly"]
+    assert [e.name for e in errors] == ["decoder_error", "decoder_error"]  # one per connection
+    assert "ZeroDivisionError" in errors[0].detail
+    closes = [e for e in events if e.kind == "conn.close"]
+    assert [c.orig_stats.bytes for c in closes] == [4, 4] and [c.reason for c in closes] == ["fin", "fin"]
+
+
+def test_repeated_anomalies_are_written_once_and_counted_in_full(tmp_path: Path) -> None:
+    conn = Conn("10.0.0.1", 40000, "10.0.0.2", 8506)
+    packets = [*conn.handshake(), conn.data("orig", 0, b"abcdef")]
+    packets += [conn.data("orig", 0, b"XYZ" + bytes([i])) for i in range(3)]  # three differing copies
+    packets += conn.close({"orig": 6, "resp": 0})
+    path = write_pcap(tmp_path / "t.pcap", frames(timed(packets)), LINKTYPE_ETHERNET)
+    events = replay(path, Options(protocols=()))  # transport anomalies only
+    mismatches = [e for e in events if e.kind == "anomaly" and e.name == "tcp_overlap_mismatch"]
+    assert len(mismatches) == 1 and mismatches[0].uid and mismatches[0].dir == "orig"
+    (close,) = [e for e in events if e.kind == "conn.close"]
+    assert close.anomalies == {"tcp_overlap_mismatch": 3}
+
+
+def test_capture_time_is_the_packet_time(tmp_path: Path) -> None:
+    packets = timed(conversation(Conn("10.0.0.1", 40000, "10.0.0.2", 8506)))
+    events = replay(write_pcap(tmp_path / "t.pcap", frames(packets), LINKTYPE_ETHERNET))
+    opened, closed = events[0], events[-1]
+    assert opened.ts == packets[0][0] == T0
+    assert closed.ts == packets[-1][0]  # the last ACK completes the close
