@@ -38,6 +38,7 @@ MAX_ATTRIBUTES = 512  # attributes (incl. xmlns) on one element
 MAX_DOCUMENT_BYTES = 64 << 20  # one envelope payload
 MAX_ARRAY_ITEMS = 1 << 20  # items in one Array record
 MAX_LIST_ITEMS = 1 << 16  # items between StartListText and EndListText
+MAX_SESSION_STRINGS = 1 << 16  # per direction; WCF's own MaxSessionSize defaults to 2048
 
 
 def _load_static_dictionary() -> tuple[str, ...]:
@@ -440,6 +441,9 @@ class SessionStrings:
                 except UnicodeDecodeError as exc:
                     raise DecodeError("nbfx_bad_text", f"session string is not UTF-8: {exc.reason}", pos) from None
                 pos += length
+            kept = len(self._known) + len(self._unanchored) + len(strings)
+            if kept > MAX_SESSION_STRINGS:
+                raise DecodeError("nbfx_bad_session_table", f"more than {MAX_SESSION_STRINGS} session strings", pos)
         except DecodeError:
             self.anchored = False
             raise

@@ -152,6 +152,15 @@ def test_strings_before_a_loss_keep_resolving():
     assert doc.to_xml() == "<session:13/>" and doc.unresolved == 1
 
 
+def test_session_size_limit(monkeypatch):
+    monkeypatch.setattr(nbfx, "MAX_SESSION_STRINGS", 7)
+    session = SessionStrings()
+    session.read_table(BLOCK2[0])  # 6 strings
+    with pytest.raises(DecodeError) as exc:
+        session.read_table(bytes.fromhex("04 0161 0162"))
+    assert exc.value.name == "nbfx_bad_session_table" and not session.anchored and len(session) == 6
+
+
 def test_sessionless_odd_id_is_a_placeholder():
     doc = decode(bytes.fromhex("4203 01"))
     assert doc.to_xml() == "<session:3/>" and doc.unresolved == 1
