@@ -14,7 +14,11 @@ import click
 
 from decoders.detect import DecoderOptions
 from decoders.events import json_schema
+from decoders.iiko import OrderTracker
 
+from .inspect import inspect as inspect_command
+from .orders import orders as orders_command
+from .orders import read_rules, rules_option
 from .pipeline import Options, Pipeline, Stats, run
 from .sink import JsonlSink
 from .source import CaptureError, CaptureSource
@@ -47,6 +51,7 @@ def main() -> None:
 @click.option("--xml", is_flag=True, help="Add each SOAP envelope as XML text to wcf.message events.")
 @click.option("--progress", is_flag=True, help="Show a progress bar on stderr while reading files.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@rules_option
 def replay(
     inputs: tuple[str, ...],
     output: str | None,
@@ -57,6 +62,7 @@ def replay(
     xml: bool,
     progress: bool,
     quiet: bool,
+    rules_files: tuple[str, ...],
 ) -> None:
     """Decode PCAP files (pcap or pcapng; - for a pcap stream on stdin) into JSONL events.
 
@@ -77,7 +83,7 @@ def replay(
     )
     pipeline = Pipeline(options)
     out: IO[str] = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
-    sink = JsonlSink(out, flush_each=streaming)
+    sink = JsonlSink(out, flush_each=streaming, analyzers=(OrderTracker(read_rules(rules_files)),))
     started = time.perf_counter()
     bar = _progress_bar(sources) if progress and not streaming else None
     error: CaptureError | None = None
@@ -147,3 +153,7 @@ def _quiet_broken_pipe() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(0)
+
+
+main.add_command(inspect_command)
+main.add_command(orders_command)
