@@ -11,8 +11,23 @@ from pathlib import Path
 
 import pytest
 from conftest import events
-from torture import DIVERGENCES, SCENARIOS, Divergence, Scenario, View, expected_views, tshark, tshark_follow
+from torture import (
+    DIVERGENCES,
+    LINKS,
+    SCENARIOS,
+    Conn,
+    Divergence,
+    Scenario,
+    View,
+    basic,
+    expected_views,
+    frames,
+    tshark,
+    tshark_follow,
+    write_pcap,
+)
 
+from decoders.events import format_ts
 from wirecap.pipeline import collect_streams
 
 Followed = Callable[[Scenario], tuple[Path, list[View]]]
@@ -109,3 +124,24 @@ def test_connection_events_agree_with_wireshark(sc: Scenario, wireshark: Followe
         ends = {close["orig"], close["resp"]}
         assert close["reason"] == ("rst" if seen["rst"] else "fin" if seen["fin"] == ends else "end-of-input")
         assert close["duration"] == pytest.approx(float(max(seen["times"]) - min(seen["times"])), abs=1e-6)
+        if close["reason"] != "end-of-input":  # stamped by the packet that ended it
+            assert close["ts"] == format_ts(int(max(seen["times"]) * 10**9))
+
+
+HOLES_BEFORE_FIN = [sc for sc in SCENARIOS if sc.name == "dropped"]
+HOLES_BEFORE_FIN += [d.scenario for d in DIVERGENCES if d.scenario.name == "hole-before-fin"]
+
+
+@pytest.mark.parametrize("sc", HOLES_BEFORE_FIN, ids=lambda s: s.name)
+def test_fins_close_a_connection_despite_holes(sc: Scenario, tmp_path: Path, wirecap) -> None:
+    """A teardown seen on both sides ends the connection there, whatever bytes were lost before it.
+
+    Another connection talks 200 s later: the first must not wait for it (or the end of the input) to
+    close, nor stay open to take in a later connection on its 4-tuple.
+    """
+    later = basic(Conn("10.9.0.1", 40000, "10.9.0.2", 8506))
+    pkts = sc.packets + [(ts + 200 * 10**9, p) for ts, p in later.packets]
+    path = write_pcap(tmp_path / "c.pcap", frames(pkts), LINKS["ethernet"][0])
+    closes = {e["orig"]: e for e in events(wirecap("replay", "-q", str(path))) if e["kind"] == "conn.close"}
+    first = closes[sc.expected[0].orig]
+    assert (first["reason"], first["ts"]) == ("fin", format_ts(sc.packets[-1][0]))

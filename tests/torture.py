@@ -592,6 +592,6 @@ def _hole_before_fin() -> Divergence:
 DIVERGENCES: list[Divergence] = [
     _ooo_overlap_diff(),
     _ooo_covered_diff(),
-    _pending_at_end(),
     _hole_before_fin(),
+    _pending_at_end(),  # last: its connection never closes
 ]
