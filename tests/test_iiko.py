@@ -1,0 +1,263 @@
+"""decoders.iiko: what the default rules recognise in messages real peers sent, and how rules files change it.
+
+Real peers: ``captures/rms_session.pcap`` (http.client posting journal-shaped UserEvents as gzip XML,
+``tests/interop/rms/gen_rms.py``) and the Mono WCF captures (``captures/wcf_*.pcap``, orders with
+SDK-style names ``Id``/``Number``/``Items``/``Product``…, truth written by the Mono peer itself).
+"""
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from decoders.events import (
+    IikoEvent,
+    IikoItem,
+    IikoOrderLock,
+    IikoOrderSnapshot,
+    IikoOrderUnlock,
+    WcfMessage,
+)
+from decoders.iiko import OrderTracker, RulesError, default_rules_text, item_changes, load_rules
+from wirecap.pipeline import Options, Pipeline, run
+from wirecap.sink import JsonlSink
+from wirecap.source import CaptureSource
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+RULES = load_rules([default_rules_text()])
+CONN = {"uid": "C1", "community_id": "1:x", "orig": "10.0.0.5:50000", "resp": "10.0.0.1:8506"}
+
+
+def tracked(pcap: Path, rules_texts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The JSONL lines ``wirecap replay`` writes for a capture, with the iiko analyzer in the sink."""
+    out = io.StringIO()
+    sink = JsonlSink(out, analyzers=(OrderTracker(load_rules([default_rules_text(), *rules_texts])),))
+    run([CaptureSource(str(pcap))], Pipeline(Options()), sink.write)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def wcf(body: Any, action: str = "http://tempuri.org/ISync/Save", seq: int = 7) -> WcfMessage:
+    return WcfMessage(
+        ts=1,
+        seq=seq,
+        dir="orig",
+        **CONN,
+        action=action,
+        message_id=None,
+        relates_to=None,
+        to=None,
+        reply_to=None,
+        size=0,
+        soap_version="1.2",
+        encoding="binary",
+        unresolved=0,
+        session_strings_added=0,
+        body=body,
+        body_element=next(iter(body)) if isinstance(body, dict) and body else None,
+    )
+
+
+def test_user_events_posted_over_http_match_what_the_client_sent() -> None:
+    lines = tracked(CAPTURES / "rms_session.pcap")
+    got = [e for e in lines if e["kind"] == "iiko.event"]
+    sent = []
+    for truth in map(json.loads, (CAPTURES / "rms_session.truth.jsonl").read_text().splitlines()):
+        if truth["request_xml"]:
+            sent += ET.fromstring(truth["request_xml"]).iter("UserEvent")
+    assert [e["type"] for e in got] == [u.findtext("type") for u in sent]
+    for event, user_event in zip(got, sent, strict=True):
+        pairs = {a.findtext("name"): a.findtext("value") for a in user_event.iter("attribute")}
+        assert {k: event["attributes"][k] for k in pairs} == pairs
+        assert event["order"]["id"] == pairs["orderId"] and event["order"]["number"] == pairs["orderNum"]
+        assert event["order"]["table"] == pairs["tableNum"] and event["order"]["waiter"] == pairs["waiter"]
+        source = next(line for line in lines if line["seq"] == event["source"]["seq"])
+        assert source["kind"] == "rms.call" and event["source"]["transport"] == "http"
+        assert event["uid"] == source["uid"] and event["seq"] > source["seq"]
+        if "dishes" in pairs:
+            (item,) = event["items"]
+            assert (item["product"], item["amount"]) == (pairs["dishes"], float(pairs["rowCount"]))
+        else:
+            assert event["items"] == []
+    assert [e["order"]["guests"] for e in got if e["type"] == "changedOrderGuestCount"] == [3]
+
+
+def test_order_entity_in_a_long_poll_reply_is_a_snapshot() -> None:
+    (snapshot,) = [e for e in tracked(CAPTURES / "rms_session.pcap") if e["kind"] == "iiko.order_snapshot"]
+    assert snapshot["order"]["number"] == "17" and snapshot["order"]["status"] == "BILL"
+    assert snapshot["order"]["table"] == "5" and snapshot["revision"] == "42"
+    assert snapshot["order"]["terminal"] == "6f1b2c3d-0000-4a5b-8c9d-0e1f2a3b4c5d"
+    assert snapshot["items"] == [
+        IikoItem(position_id="pos-1", product="Borscht", amount=2, price=250, deleted=False, printed=True).model_dump()
+    ]
+
+
+def _truth_orders(name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "Items" in value and "Id" in value:
+                found.append(value)
+                return
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    for line in (CAPTURES / f"{name}.truth.jsonl").read_text().splitlines():
+        walk(json.loads(line)["body"])
+    return found
+
+
+@pytest.mark.parametrize("name", ["wcf_buffered", "wcf_concurrent"])
+def test_orders_synced_over_wcf_by_a_mono_peer_are_snapshots(name: str) -> None:
+    lines = tracked(CAPTURES / f"{name}.pcap")
+    snapshots = [e for e in lines if e["kind"] == "iiko.order_snapshot"]
+    truth = _truth_orders(name)
+    assert sorted(s["order"]["id"] for s in snapshots) == sorted(t["Id"] for t in truth)
+    by_id = {t["Id"]: t for t in truth}
+    for snapshot in snapshots:
+        order, sent = snapshot["order"], by_id[snapshot["order"]["id"]]
+        assert order["number"] == str(sent["Number"]) and order["waiter"] == sent["Waiter"]
+        assert order["guests"] == sent["Guests"] and order["status"] == sent["Status"]
+        assert order["sum"] == pytest.approx(float(sent["Sum"]))
+        assert order["table"] == (str(sent["Tables"][0]["Num"]) if sent["Tables"] else None)
+        assert snapshot["revision"] == str(sent["Revision"])
+        assert [(i["position_id"], i["product"], i["amount"], i["price"], i["deleted"]) for i in snapshot["items"]] == [
+            (i["Id"], i["Product"], float(i["Amount"]), float(i["Price"]), i["Deleted"]) for i in sent["Items"]
+        ]
+        assert [bool(i["printed"]) for i in snapshot["items"]] == [i["PrintTime"] is not None for i in sent["Items"]]
+        assert snapshot["source"]["transport"] == "wcf"
+    assert not [e for e in lines if e["kind"] == "iiko.event"]  # the same order sent again changes nothing
+
+
+def _order(items: list[dict[str, Any]], status: str = "New") -> dict[str, Any]:
+    return {"SaveOrder": {"order": {"Id": "o-1", "Number": 5, "Status": status, "Items": items}}}
+
+
+def test_item_events_are_derived_from_successive_snapshots() -> None:
+    tracker = OrderTracker(RULES)
+    soup = {"Id": "p1", "Product": "Borscht", "Amount": "1", "Price": "250", "Deleted": False, "PrintTime": "t"}
+    tea = {"Id": "p2", "Product": "Tea", "Amount": "1", "Price": "50", "Deleted": False, "PrintTime": None}
+    assert [e.kind for e in tracker.observe(wcf(_order([soup])))] == ["iiko.order_snapshot"]
+    out = tracker.observe(wcf(_order([{**soup, "Amount": "2"}, tea]), seq=9))
+    derived = [(e.type, e.items[0].product) for e in out if isinstance(e, IikoEvent)]
+    assert derived == [("changedItemAmount", "Borscht"), ("addItemToOrder", "Tea")]
+    assert all(e.derived and e.source.seq == 9 for e in out if isinstance(e, IikoEvent))
+    out = tracker.observe(wcf(_order([{**soup, "Amount": "2", "Deleted": True}])))
+    assert [(e.type, e.items[0].product) for e in out if isinstance(e, IikoEvent)] == [
+        ("deletedPrintedItems", "Borscht"),
+        ("deletedNewItems", "Tea"),
+    ]
+
+
+def test_item_changes_match_lines_without_position_ids_by_product() -> None:
+    before = [IikoItem(product="Tea", amount=1)]
+    assert item_changes(before, [IikoItem(product="Tea", amount=3)]) == [
+        ("changedItemAmount", IikoItem(product="Tea", amount=3))
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Resto.Front.Data.UserEvent": {"Id": "e1", "Type": "orderPaid", "OrderId": "o-1", "Sum": "12.5"}},
+        {"Events": [{"@type": "d4p1:UserEvent", "EventType": "orderPaid", "OrderId": "o-1", "Sum": 12.5}]},
+        {"x:userevent": {"type": "orderPaid", "attributes": {"attribute": [{"name": "orderId", "value": "o-1"}]}}},
+    ],
+)
+def test_user_event_spellings(body: dict[str, Any]) -> None:
+    (event,) = OrderTracker(RULES).observe(wcf(body))
+    assert isinstance(event, IikoEvent) and event.type == "orderPaid" and event.order.id == "o-1"
+
+
+def test_lock_and_unlock_from_the_action() -> None:
+    tracker = OrderTracker(RULES)
+    (lock,) = tracker.observe(wcf({"LockOrder": {"orderId": "o-1"}}, action="http://iiko/IFront/LockOrder"))
+    (unlock,) = tracker.observe(wcf({"UnlockOrder": {"orderId": "o-1"}}, action="http://iiko/IFront/UnlockOrder"))
+    assert isinstance(lock, IikoOrderLock) and lock.order_id == "o-1" and lock.operation == "LockOrder"
+    assert isinstance(unlock, IikoOrderUnlock) and unlock.order_id == "o-1"
+    assert tracker.observe(wcf({"GetClock": {"orderId": "o-1"}}, action="http://iiko/IFront/GetClock")) == []
+
+
+def test_rules_file_extends_and_overrides_the_defaults() -> None:
+    body = {"Custom": {"kind": "orderCombined", "orderId": "o-1", "cashierName": "Petrova"}}
+    assert OrderTracker(RULES).observe(wcf(body)) == []
+    extra = """
+[extend.user_event]
+types = ["orderCombined"]
+type_fields = ["kind"]
+[extend.order]
+waiter = ["cashierName"]
+"""
+    (event,) = OrderTracker(load_rules([default_rules_text(), extra])).observe(wcf(body))
+    assert isinstance(event, IikoEvent) and event.type == "orderCombined" and event.order.waiter == "Petrova"
+    only = load_rules([default_rules_text(), '[user_event]\ntypes = ["orderCombined"]\n'])
+    assert OrderTracker(only).observe(wcf({"e": {"type": "orderPaid", "orderId": "o-1"}})) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[order]\nwaiter = 'x'\n", "must be a list"),
+        ("[orders]\nid = []\n", "unknown section"),
+        ("[order]\nwaitress = []\n", "unknown key"),
+        ("[order\n", "rules file 2"),
+        ("[lock]\nlock = '('\n", "[lock]"),
+    ],
+)
+def test_bad_rules_are_reported(text: str, message: str) -> None:
+    with pytest.raises(RulesError, match=message.replace("[", r"\[")):
+        load_rules([default_rules_text(), text])
+
+
+def test_snapshot_of_a_user_event_capture_stays_a_user_event() -> None:
+    body = {"UserEvent": {"type": "addItemToOrder", "orderId": "o-1", "items": [{"product": "Tea", "amount": 1}]}}
+    (event,) = OrderTracker(RULES).observe(wcf(body))
+    assert isinstance(event, IikoEvent) and event.items == [IikoItem(product="Tea", amount=1)]
+    assert not isinstance(event, IikoOrderSnapshot)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "Id",
+                    "orderId",
+                    "Items",
+                    "items",
+                    "Product",
+                    "amount",
+                    "UserEvent",
+                    "attribute",
+                    "name",
+                    "value",
+                    "@type",
+                    "tables",
+                    "waiter",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_any_json_body_never_raises(body: Any) -> None:
+    for event in OrderTracker(RULES).observe(wcf({"Body": body})):
+        assert event.kind.startswith("iiko.")
