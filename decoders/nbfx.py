@@ -833,7 +833,8 @@ class _Decoder:
     def run(self, pos: int) -> Document:
         """The record loop. Common records (dictionary elements, Chars8, small ints, booleans) are
         decoded inline; the rest through the methods above. ``stack`` holds the children lists of the
-        open elements above the document level (``nodes``); reading one byte past the end raises
+        open elements above the document level (``nodes``), except a leaf element (element record then
+        a text *WithEndElement* record), which never enters it; reading one byte past the end raises
         IndexError, which ``decode`` reports as nbfx_truncated."""
         data = self.data
         end = self.end
@@ -849,6 +850,7 @@ class _Decoder:
         nodes: list = []
         stack: list[list] = [nodes]
         children = nodes  # of the innermost open element, or the document level
+        leaf_parent: list | None = None  # set while reading the one text record of a leaf element
         root: Element | None = None
         while pos < end:
             record = data[pos]
@@ -874,8 +876,12 @@ class _Decoder:
                     node, pos = reader(pos)
                     children.append(node)
                 if record & 1:  # *WithEndElement
-                    stack.pop()
-                    children = stack[-1]
+                    if leaf_parent is not None:
+                        children = leaf_parent
+                        leaf_parent = None
+                    else:
+                        stack.pop()
+                        children = stack[-1]
             elif record >= 0x40:  # element
                 prefix = dictionary_prefix[record]
                 key = data[pos]
@@ -902,6 +908,11 @@ class _Decoder:
                 else:
                     inner: list = []
                     children.append(new(Element, (prefix, name, attributes, inner)))
+                    if data[pos] & 0x81 == 0x81 and len(stack) < max_stack:
+                        # a leaf: the next record is text *WithEndElement*; skip the stack
+                        leaf_parent = children
+                        children = inner
+                        continue
                     children = inner
                 stack.append(children)
                 if len(stack) > max_stack:
