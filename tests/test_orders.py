@@ -1,0 +1,84 @@
+"""``wirecap orders`` and ``wirecap inspect`` as a user runs them, on captures of real peers.
+
+``rms_session.pcap``: http.client posting UserEvents for order 17 (opened, Borscht ×2 and Kompot added,
+Kompot deleted, guests 2 → 3, prechequed), then a long poll returning the order entity. The Mono WCF
+captures: orders saved and fetched with SDK-style names; their truth says which end open.
+"""
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import events, ok
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+RMS = str(CAPTURES / "rms_session.pcap")
+TERMINAL = "6f1b2c3d-0000-4a5b-8c9d-0e1f2a3b4c5d"
+Run = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+def open_orders(wirecap: Run, *args: str) -> list[dict[str, Any]]:
+    return json.loads(ok(wirecap("orders", "--json", *args)))
+
+
+def test_open_order_at_the_end_of_the_capture(wirecap: Run) -> None:
+    (order,) = open_orders(wirecap, RMS)
+    assert (order["number"], order["table"], order["waiter"], order["guests"]) == ("17", "5", "Ivanova A.", 3)
+    assert order["status"] == "BILL" and order["sum"] == 450.0  # orderSumAfterDiscount of the precheque
+    assert [(i["product"], i["amount"]) for i in order["items"]] == [("Borscht", 2.0)]
+    assert order["changed_by"] == TERMINAL
+
+
+def test_open_order_at_an_earlier_time(wirecap: Run) -> None:
+    posts = [e["ts"] for e in events(wirecap("replay", RMS)) if e.get("method_name") == "saveUserEvents"]
+    (order,) = open_orders(wirecap, RMS, "--at", posts[0])
+    assert [(i["product"], i["amount"]) for i in order["items"]] == [("Borscht", 2.0), ("Kompot", 1.0)]
+    assert (order["status"], order["guests"]) == ("NEW", 2)
+    (order,) = open_orders(wirecap, RMS, "--at", posts[1])
+    assert [(i["product"], i["amount"]) for i in order["items"]] == [("Borscht", 2.0)]
+    assert (order["status"], order["guests"]) == ("BILL", 3)
+    assert open_orders(wirecap, RMS, "--at", "2000-01-01T00:00:00") == []
+
+
+def test_orders_open_after_mono_terminal_sync(wirecap: Run) -> None:
+    last: dict[str, dict[str, Any]] = {}
+    for line in (CAPTURES / "wcf_concurrent.truth.jsonl").read_text().splitlines():
+        order = json.loads(line)["body"].get("order") or {}
+        if "Items" in order:
+            last[order["Id"]] = order
+    expected = sorted(str(o["Number"]) for o in last.values() if o["Status"] not in ("Closed", "Deleted"))
+    got = open_orders(wirecap, str(CAPTURES / "wcf_concurrent.pcap"))
+    assert sorted(o["number"] for o in got) == expected
+    table = ok(wirecap("orders", str(CAPTURES / "wcf_concurrent.pcap"))).decode()
+    assert table.splitlines()[0].split()[:4] == ["number", "table", "waiter", "guests"]
+    assert len(table.splitlines()) == 1 + len(expected)
+
+
+def test_no_orders_is_said_on_stderr(wirecap: Run) -> None:
+    run = wirecap("orders", str(CAPTURES / "wcf_streamed.pcap"))
+    assert ok(run) == b"" and b"no open orders" in run.stderr
+
+
+def test_inspect_lists_methods_fields_and_what_is_recognised(wirecap: Run) -> None:
+    text = ok(wirecap("inspect", RMS)).decode()
+    assert "http events.saveUserEvents" in text
+    assert 'request/args/events[]/attribute[]{orderNum}  e.g. "17"' in text
+    assert "iiko.event orderOpened" in text and "iiko.order_snapshot" in text
+    shapes = json.loads(ok(wirecap("inspect", "--json", str(CAPTURES / "wcf_buffered.pcap"))))
+    assert shapes["messages"]["wcf http://tempuri.org/IOrderSync/SaveOrder"] == 11
+    paths = {(p["message"], p["path"]) for p in shapes["paths"]}
+    assert ("wcf http://tempuri.org/IOrderSync/SaveOrder", "body/SaveOrder/order/Items[]/Product") in paths
+
+
+def test_rules_files_reach_every_command(wirecap: Run, tmp_path: Path) -> None:
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text('[order]\nnumber = ["tableNum"]\n')
+    (order,) = open_orders(wirecap, RMS, "--rules", str(renamed))
+    assert order["number"] == "5"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[orders]\n")
+    for command in ("replay", "orders", "inspect"):
+        run = wirecap(command, RMS, "--rules", str(bad))
+        assert run.returncode == 2 and b"unknown section [orders]" in run.stderr
