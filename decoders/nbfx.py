@@ -810,6 +810,8 @@ class _Decoder:
         if size is None:
             raise DecodeError("nbfx_unknown_record", f"array item type 0x{item_type:02x}", pos + 1)
         count, pos = self._mb31(pos + 2)
+        if count == 0:  # XmlBinaryReader.ReadArray rejects it too
+            raise DecodeError("nbfx_bad_value", "array of zero items", pos)
         if count > MAX_ARRAY_ITEMS:
             raise DecodeError("nbfx_array_too_long", f"{count} items, limit {MAX_ARRAY_ITEMS}", pos)
         self._need(pos, count * size)

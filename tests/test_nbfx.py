@@ -495,6 +495,8 @@ def test_random_bytes_raise_only_named_anomalies(payload):
         ("400161 bd 1a 02", "nbfx_bad_value"),
         ("400161 03 400162 01 8d 01 01", "nbfx_truncated"),  # array count larger than the data
         ("400161 03 400162 01 99 01 00", "nbfx_unknown_record"),  # Chars8 arrays are not allowed
+        ("400161 03 400162 01 8d 00 01", "nbfx_bad_value"),  # XmlBinaryReader rejects empty arrays
+        ("400161 03 03 400162 01 8d 01 00000000 01", "nbfx_unknown_record"),  # no array of arrays
         ("42 ffffffff7f", "mb31_invalid"),
         ("", "nbfx_truncated"),
     ],
