@@ -125,6 +125,11 @@ class _JsonBuilder:
         self.budget = MAX_REF_EXPANSION
 
     def convert(self, element: Element, outer: Mapping[str, str]) -> Any:
+        children = element.children
+        if not element.attributes and len(children) == 1 and type(children[0]) in _SIMPLE:
+            self.converted += 1  # the common leaf, <Amount>1.50</Amount>: its one value
+            child = children[0]
+            return child if type(child) is str else child.value
         scope = declare(element, outer)
         first = self.converted
         self.converted += 1
@@ -195,6 +200,9 @@ class _JsonBuilder:
             return {"@ref": reference}
         self.budget -= target[1]
         return target[0]
+
+
+_SIMPLE = (str, Text)
 
 
 class _Repeated(list):
