@@ -102,8 +102,14 @@ class ConnState:
                 self.heads[direction] = head + data[: PROBE_WINDOW - len(head)]
             full = max(len(self.heads["orig"]), len(self.heads["resp"])) >= PROBE_WINDOW
             self._detect(final=full)
-        elif decoder.wants_data:
-            self._run(decoder.feed, direction, data, ts)
+        elif decoder.wants_data:  # the per-segment path: no generic wrapper here
+            try:
+                events = decoder.feed(direction, data, ts)
+            except Exception as exc:  # a decoder bug must not take the capture down with it
+                self._decoder_failed(exc, ts)
+                return
+            if events:
+                self._emit(events)
 
     def gap(self, direction: Direction, offset: int, length: int, ts: int) -> None:
         self.pipeline.events.append(TcpGap(ts=ts, dir=direction, offset=offset, length=length, **self.fields))
@@ -155,18 +161,16 @@ class ConnState:
         except Exception as exc:  # a decoder bug must not take the capture down with it
             ts = args[-1]
             assert isinstance(ts, int)
-            self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
-            events = [
-                Anomaly(
-                    ts=ts,
-                    name="decoder_error",
-                    detail=f"{self.service}: {exc!r}",
-                    source=self.service or "?",
-                    **self.fields,
-                )
-            ]
+            self._decoder_failed(exc, ts)
+            return
         if events:
             self._emit(events)
+
+    def _decoder_failed(self, exc: Exception, ts: int) -> None:
+        """Replace a decoder that raised (a wirecap bug) by the counting fallback, and say so."""
+        self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
+        detail = f"{self.service}: {exc!r}"
+        self._emit([Anomaly(ts=ts, name="decoder_error", detail=detail, source=self.service or "?", **self.fields)])
 
     def _emit(self, events: list[Event]) -> None:
         out = self.pipeline.events
