@@ -148,24 +148,41 @@ def test_reader_going_away_is_quiet(many_events: Path) -> None:
     assert proc.returncode in (0, -signal.SIGPIPE)
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["replay"],
-        ["replay", "--no-such-option", "x.pcap"],
-        ["replay", "--port", "0", "x.pcap"],
-        ["replay", "--idle-timeout", "-1", "x.pcap"],
-        ["replay", "-", "-"],
-        ["no-such-command"],
-    ],
-    ids=["no-input", "unknown-option", "bad-port", "bad-timeout", "stdin-twice", "unknown-command"],
-)
+BAD_USAGE = {
+    "no-input": ["replay"],
+    "unknown-option": ["replay", "--no-such-option", "x.pcap"],
+    "bad-port": ["replay", "--port", "0", "x.pcap"],
+    "bad-timeout": ["replay", "--idle-timeout", "-1", "x.pcap"],
+    "stdin-twice": ["replay", "-", "-"],
+    "missing-file": ["replay", "no-such.pcap"],
+    "bpf-syntax-error": ["replay", "--filter", "tcp port", "x.pcap"],
+    "output-in-missing-dir": ["replay", "-o", "no-such-dir/out.jsonl", "x.pcap"],
+    "unknown-command": ["no-such-command"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_USAGE.values(), ids=BAD_USAGE.keys())
 def test_bad_usage_exits_2(args: list[str], tmp_path: Path, wirecap) -> None:
+    """A wrong command line is refused before any output, with a message and no traceback."""
     write_pcap(tmp_path / "x.pcap", [], ETHERNET)
     run = wirecap(*args, stdin=b"")
-    assert run.returncode == 2
-    assert run.stdout == b""
+    assert (run.returncode, run.stdout) == (2, b"")
+    assert run.stderr
     assert b"Traceback" not in run.stderr
+
+
+NOT_CAPTURES = {"empty": b"", "garbage": b"hello, world\n" * 4, "short-header": b"\xd4\xc3\xb2\xa1\x02\x00"}
+
+
+@pytest.mark.parametrize("content", NOT_CAPTURES.values(), ids=NOT_CAPTURES.keys())
+def test_not_a_capture_exits_1(content: bytes, tmp_path: Path, wirecap) -> None:
+    path = tmp_path / "in.pcap"
+    path.write_bytes(content)
+    run = wirecap("replay", "-q", str(path))
+    assert (run.returncode, run.stdout) == (1, b"")
+    [line] = run.stderr.decode().splitlines()
+    assert str(path) in line
+    assert re.search(r"\b0\b", line.replace(str(path), ""))
 
 
 def _records(data: bytes) -> list[int]:
