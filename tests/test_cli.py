@@ -112,14 +112,15 @@ def test_output_contract(torture_files: list[Path], wirecap) -> None:
 
 
 def test_several_files_merge_into_one_time_ordered_stream(tmp_path: Path, wirecap) -> None:
-    """Two captures of interleaved times give what one file holding all their packets gives."""
+    """A pcap and a pcapng (SLL2) of interleaved times give what one file holding all their packets gives."""
     a = v4_capture(tmp_path, "a.pcap")
     lone = Conn("10.0.0.7", 47000, "10.0.0.9", 8080)
     pkts = timed(lone.handshake() + lone.segments("orig", b"x" * 500, 100) + lone.close({"orig": 500}))
     pkts = [(ts + STEP // 2, p) for ts, p in pkts]  # half a step after each packet of a.pcap
-    b = write_pcap(tmp_path / "b.pcap", frames(pkts), ETHERNET)
-    merged = sorted(interleaved(v6=False).packets + pkts, key=lambda tp: tp[0])
-    one = write_pcap(tmp_path / "one.pcap", frames(merged), ETHERNET)
+    sll2 = LINKS["sll2"][0]
+    b = write_pcapng(tmp_path / "b.pcapng", frames(pkts, "sll2"), [sll2])
+    merged = sorted(frames(interleaved(v6=False).packets) + frames(pkts, "sll2", iface=1), key=lambda f: f.ts)
+    one = write_pcapng(tmp_path / "one.pcapng", merged, [ETHERNET, sll2])
     single = wirecap("replay", "-q", str(one))
     assert len({e["uid"] for e in events(single)}) == 4
     assert ok(wirecap("replay", "-q", str(a), str(b))) == single.stdout

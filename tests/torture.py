@@ -319,12 +319,13 @@ def _reordered() -> Scenario:
 
 
 def _duplicated() -> Scenario:
-    """Every segment twice (back to back), and the first few once more at the end."""
+    """Every packet twice, back to back (SYN and SYN-ACK retransmitted too); the first few segments
+    once more at the end."""
     c = v4_conn()
     req, rsp = payload(600, 20), payload(800, 21)
     fwd, back = _conv(c, req, rsp, 100)
-    data = [p for s in fwd + back for p in (s, s.copy())] + fwd[:2] + back[:2]
-    pkts = c.handshake() + data + c.close({"orig": len(req), "resp": len(rsp)})
+    pkts = [p for s in c.handshake() + fwd + back for p in (s, s.copy())] + fwd[:2] + back[:2]
+    pkts += c.close({"orig": len(req), "resp": len(rsp)})
     return Scenario("duplicated", timed(pkts), [_whole(c, req, rsp)])
 
 
