@@ -408,13 +408,22 @@ def _ipv6_extension_headers() -> Scenario:
     return sc
 
 
-def _mid_stream() -> Scenario:
-    """The capture starts inside a connection: no SYN, data from both sides, then the FINs."""
+def _mid_stream(first: str) -> Scenario:
+    """The capture starts inside a connection: no SYN, data from both sides, then the FINs.
+
+    ``first`` says who is heard first: the client (its second segment), the server (the client's
+    data is all missed), or the server's SYN-ACK (the SYN is missed). In each, orig is the client.
+    """
     c = v4_conn()
     req, rsp = payload(300, 90), payload(300, 91)
     fwd, back = _conv(c, req, rsp, 100)
-    pkts = fwd[1:] + back + c.close({"orig": len(req), "resp": len(rsp)})
-    return Scenario("mid-stream", timed(pkts), [_whole(c, req[100:], rsp)])
+    end = c.close({"orig": len(req), "resp": len(rsp)})
+    if first == "client":
+        return Scenario("mid-stream", timed(fwd[1:] + back + end), [_whole(c, req[100:], rsp)])
+    if first == "server":
+        return Scenario("mid-stream-server-first", timed(back + end), [_whole(c, b"", rsp)])
+    pkts = c.handshake()[1:] + fwd + back + end
+    return Scenario("from-syn-ack", timed(pkts), [_whole(c, req, rsp)])
 
 
 def _reuse(end: str) -> Scenario:
@@ -463,7 +472,9 @@ SCENARIOS: list[Scenario] = [
     _seq_wrap(),
     _ipv6(),
     _ipv6_extension_headers(),
-    _mid_stream(),
+    _mid_stream("client"),
+    _mid_stream("server"),
+    _mid_stream("syn-ack"),
     _reuse("fin"),
     _reuse("rst"),
     _ip_fragments(),
