@@ -396,13 +396,13 @@ class NmfDecoder:
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         flow = self._flows[direction]
-        events: list[Event] = []
-        if flow.state is State.NOT_NMF:
-            if not data or data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
+        if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
+            if data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
                 flow.buf.skip_stream(len(data))
-                return events
+                return []
             self._start_resync(flow)
             flow.scan_limit = 0  # this chunk's first byte or nothing
+        events: list[Event] = []
         if flow.upgraded is not None:
             self._feed_upgraded(flow, data, ts, events)
             return events

@@ -29,7 +29,7 @@ from .packets import (
     TCP_SYN,
     PacketParser,
 )
-from .reassembly import BufferBudget, Connection
+from .reassembly import BufferBudget, Connection, HalfStream
 from .source import META, Batch, CaptureSource
 
 SECOND = 1_000_000_000
@@ -204,8 +204,11 @@ class ConnState:
         )
 
 
-def _stats(half: "object") -> DirectionStats:
-    return DirectionStats(bytes=half.delivered, packets=half.packets, gaps=half.gaps, gap_bytes=half.gap_bytes)  # type: ignore[attr-defined]
+TableEntry = tuple[ConnState, HalfStream, HalfStream, int]
+
+
+def _stats(half: HalfStream) -> DirectionStats:
+    return DirectionStats(bytes=half.delivered, packets=half.packets, gaps=half.gaps, gap_bytes=half.gap_bytes)
 
 
 class Pipeline:
@@ -213,7 +216,8 @@ class Pipeline:
         self.options = options or Options()
         self.parser = PacketParser()
         self.budget = BufferBudget(self.options.max_ooo_total)
-        self.table: dict[tuple[bytes, int, bytes, int], tuple[ConnState, int]] = {}
+        # directional 4-tuple -> (connection, the sending half, the other half, 0 from orig / 1 from resp)
+        self.table: dict[tuple[bytes, int, bytes, int], TableEntry] = {}
         self.live: dict[int, ConnState] = {}
         self.events: list[Event] = []
         self.stats = Stats()
@@ -233,22 +237,25 @@ class Pipeline:
         unpack_common = ETH_IPV4_TCP.unpack_from
         ethernet = linktype == LINKTYPE_ETHERNET
         table = self.table
-        stats = self.stats
-        stats.packets += len(meta) // META.size
+        self.stats.packets += len(meta) // META.size
+        captured = 0
         clock = self.clock
+        next_sweep = self._next_sweep
         for sec, usec, off, caplen in META.iter_unpack(meta):
             ts = sec * SECOND + usec * 1000
             if ts < clock:
                 self._time_backwards(ts)
                 ts = clock
-            elif ts >= self._next_sweep:
+            elif ts >= next_sweep:
                 self._sweep(ts)
-            self.clock = clock = ts
-            stats.bytes += caplen
+                next_sweep = self._next_sweep
+            clock = ts
+            captured += caplen
             missing = 0
             if ethernet and caplen >= ETH_IPV4_TCP_MIN:
-                (etype, vihl, _tos, total, _ident, frag, _ttl, proto, _csum, src, dst,
-                 sport, dport, seq, ack, doff, flags) = unpack_common(buf, off + 12)  # fmt: skip
+                etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = unpack_common(
+                    buf, off + 12
+                )
                 start = off + 34 + (doff >> 4) * 4
                 ip_end = off + 14 + total
                 common = (
@@ -268,31 +275,30 @@ class Pipeline:
                 src, dst, sport, dport, seq, ack, flags, data, missing = segment
             entry = table.get((src, sport, dst, dport))
             if entry is None or (entry[0].closed and flags & (TCP_SYN | TCP_ACK) == TCP_SYN):
+                self.clock = clock
                 entry = self._open(src, dst, sport, dport, flags, ts)
                 if entry is None:
                     continue
-            state, from_resp = entry
+            state, half, other, from_resp = entry
             if state.closed:
                 continue  # a stray packet of a finished connection
-            conn = state.conn
-            half = conn.halves[from_resp]
-            other = conn.halves[1 - from_resp]
             if (
                 not flags & CONTROL_FLAGS and seq == half.next_seq and not missing
                 and not half.ooo and not half.eof and not other.ooo and not other.eof
             ):  # fmt: skip
-                conn.last_ts = ts
+                state.conn.last_ts = ts
                 half.packets += 1
                 if data:
                     half.in_order(seq, data, ts)
                 continue
+            conn = state.conn
             conn.packet(from_resp, seq, ack, flags, data, missing, ts)
             if conn.close_reason is not None:
                 self._finish(state, conn.close_reason, ts)
+        self.clock = clock
+        self.stats.bytes += captured
 
-    def _open(
-        self, src: bytes, dst: bytes, sport: int, dport: int, flags: int, ts: int
-    ) -> tuple[ConnState, int] | None:
+    def _open(self, src: bytes, dst: bytes, sport: int, dport: int, flags: int, ts: int) -> "TableEntry | None":
         opts = self.options
         if not opts.any_port and sport not in opts.ports and dport not in opts.ports:
             return None
@@ -314,12 +320,13 @@ class Pipeline:
             resp=resp,
         )
         state = ConnState(self, fields, r_port, ts, mid_stream)
-        self.table[(o_addr, o_port, r_addr, r_port)] = (state, 0)
-        self.table[(r_addr, r_port, o_addr, o_port)] = (state, 1)
+        orig_half, resp_half = state.conn.halves
+        from_orig = self.table[(o_addr, o_port, r_addr, r_port)] = (state, orig_half, resp_half, 0)
+        from_resp = self.table[(r_addr, r_port, o_addr, o_port)] = (state, resp_half, orig_half, 1)
         self.live[id(state)] = state
         self.stats.connections += 1
         self.events.append(ConnOpen(ts=ts, mid_stream=mid_stream, **fields))
-        return (state, 0) if sender_is_orig else (state, 1)
+        return from_orig if sender_is_orig else from_resp
 
     def _is_server_port(self, port: int) -> bool:
         return port in self.options.ports or port < WELL_KNOWN_PORT_LIMIT
@@ -338,7 +345,7 @@ class Pipeline:
             if conn.last_ts < idle_before or (conn.fin_closed and conn.last_ts < linger_before):
                 self._finish(state, "timeout", ts)
         forget_before = ts - TOMBSTONE_NS
-        stale = [key for key, (s, _) in self.table.items() if s.closed and s.conn.last_ts < forget_before]
+        stale = [key for key, entry in self.table.items() if entry[0].closed and entry[0].conn.last_ts < forget_before]
         for key in stale:
             del self.table[key]
 
