@@ -438,13 +438,17 @@ def _reuse(end: str) -> Scenario:
 
 
 def _ip_fragments() -> Scenario:
-    """A 600-byte segment sent as IPv4 fragments (last one first), between ordinary segments."""
+    """Two request segments sent as IPv4 fragments whose fragments interleave (same addresses, other
+    IP ids): 600 bytes in 128-byte fragments, last one first, and 500 bytes with one fragment twice."""
     c = v4_conn()
-    req, rsp = payload(800, 110), payload(100, 111)
-    frags = fragments(c.data("orig", 100, req[100:700]), 128)
-    frags.insert(0, frags.pop())
-    fwd = [c.data("orig", 0, req[:100]), *frags, c.data("orig", 700, req[700:])]
-    pkts = c.handshake() + fwd + [c.data("resp", 0, rsp)] + c.close({"orig": len(req), "resp": len(rsp)})
+    req, rsp = payload(1300, 110), payload(100, 111)
+    a = fragments(c.data("orig", 100, req[100:700]), 128)
+    a.insert(0, a.pop())
+    b = fragments(c.data("orig", 700, req[700:1200]), 128)
+    b.insert(2, b[1])
+    mixed = [p for pair in zip_longest(a, b) for p in pair if p is not None]
+    pkts = [*c.handshake(), c.data("orig", 0, req[:100]), *mixed, c.data("orig", 1200, req[1200:])]
+    pkts += [c.data("resp", 0, rsp), *c.close({"orig": len(req), "resp": len(rsp)})]
     return Scenario("ip-fragments", timed(pkts), [_whole(c, req, rsp)])
 
 
