@@ -154,13 +154,22 @@ def local_name(name: str) -> str:
     return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
 
 
+_QUALIFIED = re.compile(r"[}:.@]")
+
+
 def _fields(obj: dict[str, Any]) -> dict[str, Any]:
     """An object's fields by matching name; child elements win over XML attributes of the same name."""
     out: dict[str, Any] = {}
-    for attributes in (False, True):
-        for key, value in obj.items():
-            if key.startswith("@") == attributes:
-                out.setdefault(local_name(key), value)
+    attributes: list[tuple[str, Any]] = []
+    for key, value in obj.items():
+        if not _QUALIFIED.search(key):  # the common case: a plain member name
+            out.setdefault(key.lower(), value)
+        elif key.startswith("@"):
+            attributes.append((key, value))
+        else:
+            out.setdefault(local_name(key), value)
+    for key, value in attributes:
+        out.setdefault(local_name(key), value)
     return out
 
 
@@ -273,7 +282,8 @@ class Recogniser:
         if _first(fields, self.rules.order.get("id", ())) is None:
             return False
         lines = _as_list(_first(fields, self.rules.item_lists))
-        return bool(lines) and all(isinstance(line, dict) and self._is_item(_fields(line)) for line in lines)
+        # Lines of one list share a shape: the first decides, the rest need only be objects.
+        return bool(lines) and all(isinstance(line, dict) for line in lines) and self._is_item(_fields(lines[0]))
 
     def _is_item(self, fields: dict[str, Any]) -> bool:
         product, amount = self.item_marks
