@@ -21,7 +21,7 @@ from .orders import orders as orders_command
 from .orders import read_rules, rules_option
 from .pipeline import Options, Pipeline, Stats, run
 from .sink import JsonlSink
-from .source import CaptureError, CaptureSource
+from .source import CaptureError, CaptureSource, check_filter
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,6 +73,13 @@ def replay(
     for path in inputs:
         if path != "-" and not os.path.isfile(path):
             raise click.BadParameter(f"no such file: {path}", param_hint="PCAP")
+    if bpf is not None:
+        try:
+            check_filter(bpf)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="'--filter'") from None
+    if output and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        raise click.BadParameter(f"no such directory for {output}", param_hint="'-o'")
     sources = [CaptureSource(path, bpf) for path in inputs]
     streaming = "-" in inputs
     options = Options(

@@ -120,11 +120,12 @@ class HalfStream:
         if self.next_seq is None:
             return
         target = self.offset + (((ack - self.next_seq + _HALF) & _MASK) - _HALF)
+        if target > self.offset and (self.ooo or self.fin_offset is not None):
+            # the sender has moved on (later data buffered, or its FIN seen): the hole is lost
+            self._skip_to(min(target, self.ooo[0][0] if self.ooo else self.fin_offset), ts)  # type: ignore[type-var]
+            self._drain(ts)
         if self.eof and self.fin_offset is not None and target > self.fin_offset:
             self.fin_acked = True
-        if self.ooo and target > self.offset:
-            self._skip_to(min(target, self.ooo[0][0]), ts)
-            self._drain(ts)
 
     def skip_hole(self, ts: int) -> None:
         """Give up waiting for the first hole: report it as a gap and deliver what follows."""

@@ -114,6 +114,14 @@ class CaptureSource:
         return None if self.stream else locate_damage(self.path)
 
 
+def check_filter(bpf: str) -> None:
+    """Compile ``bpf`` once up front so that a typo is caught before reading; ValueError if bad."""
+    try:
+        pcapy.compile(pcapy.DLT_EN10MB, 262144, bpf, 1, 0)
+    except (pcapy.PcapError, pcapy.BPFError) as err:
+        raise ValueError(f"{bpf!r}: {err}") from None
+
+
 # --- pcapng, read by ourselves where libpcap refuses -------------------------------------------------
 
 SECTION_HEADER = Struct(
