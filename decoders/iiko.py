@@ -52,7 +52,7 @@ SECTIONS: dict[str, dict[str, type]] = {
     "item": {k: list for k in IikoItem.model_fields},
     "display": {"table": list, "default": list},
     "snapshot": {"item_lists": list},
-    "lock": {"lock": str, "unlock": str},
+    "lock": {"lock": str, "unlock": str, "ignore": str},
 }
 
 
@@ -82,6 +82,7 @@ class Rules:
     item_lists: tuple[str, ...]
     lock: re.Pattern[str]
     unlock: re.Pattern[str]
+    not_lock: re.Pattern[str]
 
 
 def default_rules_text() -> str:
@@ -125,7 +126,7 @@ def _checked(number: int, where: str, values: Any, section: str | None = None) -
 def _build(merged: dict[str, dict[str, Any]]) -> Rules:
     user_event, lock = merged["user_event"], merged["lock"]
     try:
-        lock_re, unlock_re = re.compile(lock.get("lock", "$^")), re.compile(lock.get("unlock", "$^"))
+        lock_re, unlock_re, not_lock_re = (re.compile(lock.get(key, "$^")) for key in ("lock", "unlock", "ignore"))
     except re.error as exc:
         raise RulesError(f"[lock]: {exc}") from None
     return Rules(
@@ -143,6 +144,7 @@ def _build(merged: dict[str, dict[str, Any]]) -> Rules:
         item_lists=_names(merged["snapshot"].get("item_lists", [])),
         lock=lock_re,
         unlock=unlock_re,
+        not_lock=not_lock_re,
     )
 
 
@@ -351,6 +353,8 @@ class Recogniser:
     def lock_change(self, names: list[str]) -> tuple[bool, str] | None:
         """(is_unlock, the name that said so) for the first name matching the lock rules."""
         for name in names:
+            if self.rules.not_lock.search(name):
+                continue
             if self.rules.unlock.search(name):
                 return True, name
             if self.rules.lock.search(name):
@@ -441,7 +445,10 @@ class OrderTracker:
         )
         out: list[Event] = [snapshot]
         order_id = snapshot.order.id or ""
-        previous = self.last.pop(order_id, None)
+        previous = self.last.get(order_id)
+        if previous is not None and _older(snapshot.revision, previous.revision):
+            return out  # a stale copy (e.g. a terminal's list at registration): nothing changed since
+        self.last.pop(order_id, None)
         if previous is not None:
             out += [
                 IikoEvent(type=kind, order=snapshot.order, items=[line], attributes={}, derived=True, **common)
@@ -474,6 +481,14 @@ class OrderTracker:
                     return order
                 stack.extend(reversed(list(value.values())))
         return IikoOrder()
+
+
+def _older(revision: str | None, than: str | None) -> bool:
+    """Whether a snapshot's revision is below the last one seen (both numeric), i.e. stale."""
+    try:
+        return revision is not None and than is not None and int(revision) < int(than)
+    except ValueError:
+        return False
 
 
 def item_changes(before: list[IikoItem], after: list[IikoItem]) -> list[tuple[str, IikoItem]]:

@@ -157,6 +157,18 @@ def test_item_events_are_derived_from_successive_snapshots() -> None:
     ]
 
 
+def test_a_stale_copy_of_an_order_derives_nothing() -> None:
+    tracker = OrderTracker(RULES)
+    tea = {"Id": "p2", "Product": "Tea", "Amount": "1"}
+    newer = _order([tea, {**tea, "Id": "p3"}])
+    newer["SaveOrder"]["order"]["SyncRevision"] = 8
+    older = _order([tea])
+    older["SaveOrder"]["order"]["SyncRevision"] = 7
+    tracker.observe(wcf(newer))
+    assert [e.kind for e in tracker.observe(wcf(older))] == ["iiko.order_snapshot"]
+    assert [e.kind for e in tracker.observe(wcf(newer))] == ["iiko.order_snapshot"]
+
+
 def test_item_changes_match_lines_without_position_ids_by_product() -> None:
     before = [IikoItem(product="Tea", amount=1)]
     assert item_changes(before, [IikoItem(product="Tea", amount=3)]) == [
@@ -184,6 +196,8 @@ def test_lock_and_unlock_from_the_action() -> None:
     assert isinstance(lock, IikoOrderLock) and lock.order_id == "o-1" and lock.operation == "LockOrder"
     assert isinstance(unlock, IikoOrderUnlock) and unlock.order_id == "o-1"
     assert tracker.observe(wcf({"GetClock": {"orderId": "o-1"}}, action="http://iiko/IFront/GetClock")) == []
+    reply = {"LockOrderResponse": {"LockOrderResult": True}}
+    assert tracker.observe(wcf(reply, action="http://iiko/IFront/LockOrderResponse")) == []
 
 
 def test_rules_file_extends_and_overrides_the_defaults() -> None:
