@@ -157,13 +157,15 @@ class OrderBook:
 
 
 def _remove_line(items: list[IikoItem], gone: IikoItem) -> None:
-    """Drop the line a deletion names: same position id, else the first with the same product."""
-    for index, item in enumerate(items):
-        if (gone.position_id and item.position_id == gone.position_id) or (
-            not gone.position_id and item.product == gone.product
-        ):
+    """Drop the lines a deletion names: the same position id, else by product (the journal's ``dishes``
+    lists several products as "A, B": one line of each goes)."""
+    if gone.position_id:
+        items[:] = [item for item in items if item.position_id != gone.position_id]
+        return
+    for product in (gone.product or "").split(", "):
+        index = next((i for i, item in enumerate(items) if item.product == product), None)
+        if index is not None:
             del items[index]
-            return
 
 
 def parse_time(text: str) -> int:
