@@ -185,15 +185,20 @@ namespace Wirecap.Interop
             c.OneWay(watch, "IOrderWatch", "Touch", Args().Add("orderId", J.Guid(Data.Id(7))), () => watch.Touch(Data.Id(7)));
             if (!events.Touched.WaitOne(TimeSpan.FromSeconds(10)))
                 throw new TimeoutException("no callback after Touch");
-            // Mono's DuplexClientRuntimeChannel.OnClose sends End and closes the socket, then never returns
-            // (it waits on its callback receive loop): bound it and abort what is left.
+            CloseDuplex((IClientChannel)watch, factory);
+        }
+
+        // Mono's DuplexClientRuntimeChannel.OnClose sends End and closes the socket, then never returns
+        // (it waits on its callback receive loop): bound it and abort what is left.
+        public static void CloseDuplex(IClientChannel channel, ChannelFactory factory)
+        {
             try
             {
-                ((IClientChannel)watch).Close(TimeSpan.FromMilliseconds(300));
+                channel.Close(TimeSpan.FromMilliseconds(300));
             }
             catch (TimeoutException)
             {
-                ((IClientChannel)watch).Abort();
+                channel.Abort();
             }
             factory.Abort();
         }

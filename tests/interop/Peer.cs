@@ -1,6 +1,7 @@
 // Entry point: `peer.exe server|client SCENARIO PORT WORKDIR`. A scenario names which service the
 // server hosts and which conversation the client holds. In WORKDIR the client writes truth.jsonl, the
-// server sent_faults.tsv; the server stops when a file named "stop" appears there.
+// server sent_faults.tsv; the server stops when a file named "stop" appears there. The "store" scenario
+// (StoreEvening.cs) is a main cash (server) and two terminals (client) with truth of their own.
 using System;
 using System.IO;
 using System.ServiceModel;
@@ -79,6 +80,15 @@ namespace Wirecap.Interop
             throw new ArgumentException("unknown scenario " + scenario);
         }
 
+        // Hosts until a file named "stop" appears in WORKDIR.
+        public static void Serve(ServiceHost host, string work)
+        {
+            host.Open();
+            Console.WriteLine("listening " + host.Description.Endpoints[0].Address.Uri);
+            while (!File.Exists(System.IO.Path.Combine(work, "stop"))) Thread.Sleep(20);
+            host.Close(TimeSpan.FromSeconds(5));
+        }
+
         public static int Main(string[] args)
         {
             if (args.Length != 4)
@@ -87,15 +97,12 @@ namespace Wirecap.Interop
                 return 2;
             }
             string role = args[0], scenario = args[1], work = args[3];
+            if (scenario == "store") return Store.Evening.Run(role, args[2], work);
             var uri = "net.tcp://127.0.0.1:" + args[2] + "/" + Path(scenario);
             var faultLog = System.IO.Path.Combine(work, "sent_faults.tsv");
             if (role == "server")
             {
-                var host = Host(scenario, uri, faultLog);
-                host.Open();
-                Console.WriteLine("listening " + uri);
-                while (!File.Exists(System.IO.Path.Combine(work, "stop"))) Thread.Sleep(20);
-                host.Close(TimeSpan.FromSeconds(5));
+                Serve(Host(scenario, uri, faultLog), work);
                 return 0;
             }
             Truth.FaultLog = faultLog;
