@@ -183,15 +183,16 @@ class HttpDecoder:
 
     def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
         events: list[Event] = []
+        start = self.offset[direction]
         self.offset[direction] += length
         if direction == "orig":
             if self.current is not None:
-                self._anomaly(events, "http_message_lost", "gap inside a request", direction, ts)
+                self._anomaly(events, "http_message_lost", "gap inside a request", direction, ts, start)
                 self.current = None
             self.requests = h11.Connection(h11.SERVER)
             self.scan = bytearray()
         elif self.pending and self.pending[0].sent and self.pending[0].status is not None:
-            self._anomaly(events, "http_message_lost", "gap inside a response", direction, ts)
+            self._anomaly(events, "http_message_lost", "gap inside a response", direction, ts, start)
             self._finish_exchange(events, ts)
             self.responses = h11.Connection(h11.CLIENT)
         return events

@@ -145,6 +145,30 @@ def test_capture_starting_mid_connection_resyncs_at_the_next_request() -> None:
     assert [c.complete for c in calls(events)] == [True] * (len(TRUTH) - 2)
 
 
+def editcap(tmp_path: Path, packets: str, keep: bool = False) -> Path:
+    """The session capture without (or, with ``keep``, with only) ``packets``, cut by Wireshark's editcap."""
+    out = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", *(["-r"] if keep else []), str(PCAP), str(out), packets], check=True)
+    return out
+
+
+def test_capture_started_inside_a_request_body(tmp_path: Path) -> None:
+    events = replay(editcap(tmp_path, "13-1000", keep=True))  # from the second request's body segment on
+    assert anomalies(events) == ["http_response_before_request", "http_resync"]
+    assert [c.correlation_id for c in calls(events)] == [t["correlation_id"] for t in TRUTH[2:]]
+
+
+def test_lost_segment_inside_a_chunked_request(tmp_path: Path) -> None:
+    events = replay(editcap(tmp_path, "22"))  # a middle chunk of the chunked third request
+    assert [e.kind for e in events if e.kind == "tcp.gap"] == ["tcp.gap"]
+    assert anomalies(events) == ["http_message_lost", "http_resync"]  # the rest of the request is skipped
+    assert events[[e.kind for e in events].index("anomaly")].offset == 1703
+    got = calls(events)
+    assert [c.correlation_id for c in got] == [t["correlation_id"] for t in TRUTH]
+    assert [c.complete for c in got] == [True, True, False, True, True, True, True]
+    assert got[2].status == 200 and got[2].request is None
+
+
 def test_garbage_before_a_request_line_is_skipped_and_reported() -> None:
     orig, resp = STREAM["orig"], STREAM["resp"]
     events = decode([b"\x17\x03\x03 not http\r\n" + orig], [resp])
