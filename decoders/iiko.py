@@ -281,11 +281,17 @@ class Recogniser:
         return own[0] if own else "UserEvent"
 
     def _is_snapshot(self, fields: dict[str, Any]) -> bool:
-        if _first(fields, self.rules.order.get("id", ())) is None:
+        rules = self.rules
+        if _first(fields, rules.order.get("id", ())) is None:
             return False
-        lines = _as_list(_first(fields, self.rules.item_lists))
+        present = [fields[name] for name in rules.item_lists if name in fields]
+        if not present:
+            return False
+        lines = [line for line in _as_list(present[0]) if line != ""]
+        if not lines:  # an order with no lines yet (an empty element): its number or status must show it
+            return any(_first(fields, rules.order.get(key, ())) is not None for key in ("number", "status"))
         # Lines of one list share a shape: the first decides, the rest need only be objects.
-        return bool(lines) and all(isinstance(line, dict) for line in lines) and self._is_item(_fields(lines[0]))
+        return all(isinstance(line, dict) for line in lines) and self._is_item(_fields(lines[0]))
 
     def _is_item(self, fields: dict[str, Any]) -> bool:
         product, amount = self.item_marks

@@ -275,3 +275,68 @@ json_values = st.recursive(
 def test_any_json_body_never_raises(body: Any) -> None:
     for event in OrderTracker(RULES).observe(wcf({"Body": body})):
         assert event.kind.startswith("iiko.")
+
+
+# --- the store: Mono terminals syncing with a main cash (WCF) and posting UserEvents (HTTP) ------------
+
+STORE = [json.loads(line) for line in (CAPTURES / "store.truth.jsonl").read_text().splitlines()]
+
+
+def _expected_item_changes() -> list[tuple[str, str]]:
+    """Item events between successive states of each order, as the store's script recorded them."""
+    last: dict[str, dict[str, Any]] = {}
+    out: list[tuple[str, str]] = []
+    for step in STORE:
+        after = step["order_after"]
+        before = last.get(after["id"])
+        last[after["id"]] = after
+        if before is None:
+            continue
+        old = {i["id"]: i for i in before["items"]}
+        for line in after["items"]:
+            was = old.get(line["id"])
+            if was is None and not line["deleted"]:
+                out.append(("addItemToOrder", line["product"]))
+            elif was is not None and line["deleted"] and not was["deleted"]:
+                out.append(("deletedPrintedItems" if line["printed"] else "deletedNewItems", line["product"]))
+            elif was is not None and line["amount"] != was["amount"]:
+                out.append(("changedItemAmount", line["product"]))
+    return out
+
+
+def test_store_user_events_locks_and_derived_items_match_the_script() -> None:
+    lines = tracked(CAPTURES / "store.pcap")
+    posted = [e for e in lines if e["kind"] == "iiko.event" and not e["derived"]]
+    sent = [step["user_event"] for step in STORE if step["user_event"]]
+    assert [(e["type"], e["order"]["id"]) for e in posted] == [(u["type"], u["attributes"]["orderId"]) for u in sent]
+    for event, user_event in zip(posted, sent, strict=True):
+        assert {k: event["attributes"][k] for k in user_event["attributes"]} == user_event["attributes"]
+    derived = [(e["type"], e["items"][0]["product"]) for e in lines if e["kind"] == "iiko.event" and e["derived"]]
+    assert derived == _expected_item_changes()
+    locks = [(e["kind"], e["order_id"]) for e in lines if e["kind"] in ("iiko.order_lock", "iiko.order_unlock")]
+    requested = [(f"iiko.order_{s['lock']}", s["order_id"]) for s in STORE if s["lock"]]
+    assert locks[::2] == requested == locks[1::2]  # the terminal's request, then the main cash's push to the other
+
+
+def test_store_snapshots_end_in_the_scripted_state() -> None:
+    final: dict[str, dict[str, Any]] = {}
+    for event in tracked(CAPTURES / "store.pcap"):
+        if event["kind"] == "iiko.order_snapshot":
+            final[event["order"]["id"]] = event
+    expected = {step["order_after"]["id"]: step["order_after"] for step in STORE}
+    assert final.keys() == expected.keys()
+    for order_id, want in expected.items():
+        got = final[order_id]
+        assert (got["order"]["number"], got["order"]["status"], got["order"]["table"]) == (
+            str(want["number"]),
+            want["status"],
+            str(want["table"]),
+        )
+        assert (got["order"]["waiter"], got["order"]["guests"], got["revision"]) == (
+            want["waiter"],
+            want["guests"],
+            str(want["revision"]),
+        )
+        assert [(i["position_id"], i["product"], i["amount"], i["deleted"]) for i in got["items"]] == [
+            (i["id"], i["product"], float(i["amount"]), i["deleted"]) for i in want["items"]
+        ]

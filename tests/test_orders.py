@@ -82,3 +82,22 @@ def test_rules_files_reach_every_command(wirecap: Run, tmp_path: Path) -> None:
     for command in ("replay", "orders", "inspect"):
         run = wirecap(command, RMS, "--rules", str(bad))
         assert run.returncode == 2 and b"unknown section [orders]" in run.stderr
+
+
+def test_store_open_orders_match_the_main_cash(wirecap: Run) -> None:
+    main_cash = json.loads((CAPTURES / "store.orders.json").read_text())
+    got = {o["id"]: o for o in open_orders(wirecap, str(CAPTURES / "store.pcap"))}
+    assert got.keys() == {o["id"] for o in main_cash}
+    for want in main_cash:
+        order = got[want["id"]]
+        assert (order["number"], order["table"], order["waiter"], order["guests"], order["status"]) == (
+            str(want["number"]),
+            str(want["table"]),
+            want["waiter"],
+            want["guests"],
+            want["status"],
+        )
+        assert order["sum"] == float(want["sum"]) and order["changed_by"] == want["last_changed_terminal_id"]
+        assert [(i["position_id"], i["product"], i["amount"], i["price"], i["printed"]) for i in order["items"]] == [
+            (i["id"], i["product"], float(i["amount"]), float(i["price"]), i["printed"]) for i in want["items"]
+        ]

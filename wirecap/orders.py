@@ -157,15 +157,17 @@ class OrderBook:
 
 
 def _remove_line(items: list[IikoItem], gone: IikoItem) -> None:
-    """Drop the lines a deletion names: the same position id, else by product (the journal's ``dishes``
-    lists several products as "A, B": one line of each goes)."""
+    """Drop the lines a deletion names: the same position id, else by product name; the journal's
+    ``dishes`` may list several products as "A, B" (one line of each goes), but a name may hold a comma."""
     if gone.position_id:
         items[:] = [item for item in items if item.position_id != gone.position_id]
         return
-    for product in (gone.product or "").split(", "):
-        index = next((i for i, item in enumerate(items) if item.product == product), None)
-        if index is not None:
-            del items[index]
+    name = gone.product or ""
+    products = [item.product for item in items]
+    for product in [name] if name in products else name.split(", "):
+        if product in products:
+            index = products.index(product)
+            del items[index], products[index]
 
 
 def parse_time(text: str) -> int:
