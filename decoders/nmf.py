@@ -91,6 +91,7 @@ class State(Enum):
     FAULTED = "faulted"
     RESYNC = "resync"
     NOT_NMF = "not-nmf"  # no framing found: only chunks that start like an envelope are tried
+    FOREIGN = "foreign"  # not net.tcp: the direction's bytes are only counted
 
 
 R = RecordType
@@ -131,6 +132,9 @@ MAX_SCAN = 2**20  # bytes kept while searching for an envelope to resynchronise 
 # only a chunk that starts with a plausible SizedEnvelope is tried — after an idle pause a new message
 # starts at a segment boundary, so a genuine session is still picked up, at almost no cost per packet.
 MAX_UNCONFIRMED_SCAN = 16 * 2**10
+# ... and after this many more segments with no envelope-like start it is not tried again; once every
+# direction that spoke has given up, the decoder asks for no more data (the pipeline skips it).
+MAX_UNCONFIRMED_SEGMENTS = 256
 MAX_PENDING = 1024  # outstanding request MessageIDs remembered per connection for latency
 MIN_ENVELOPE = 4  # smallest plausible binary envelope: table length, element, name, end
 
@@ -335,6 +339,7 @@ class _Flow:
         self.upgraded: SecuredStream | None = None
         self.confirmed = False  # a preamble completed or an envelope decoded in this direction
         self.scan_limit = MAX_UNCONFIRMED_SCAN  # bytes an unconfirmed search may slide over
+        self.segments_left = MAX_UNCONFIRMED_SEGMENTS  # envelope-like chunk starts still worth a try
 
     def start_envelope(self, offset: int, payload_offset: int, *, unsized: bool) -> None:
         self.envelope_offset = offset
@@ -396,9 +401,14 @@ class NmfDecoder:
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         flow = self._flows[direction]
+        if flow.state is State.FOREIGN:
+            return []
         if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
             if data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
                 flow.buf.skip_stream(len(data))
+                flow.segments_left -= 1
+                if flow.segments_left <= 0:
+                    self._give_up(flow)
                 return []
             self._start_resync(flow)
             flow.scan_limit = 0  # this chunk's first byte or nothing
@@ -416,7 +426,7 @@ class NmfDecoder:
 
     def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
         flow = self._flows[direction]
-        if flow.state is State.NOT_NMF:
+        if flow.state is State.NOT_NMF or flow.state is State.FOREIGN:
             flow.buf.skip_stream(length)
             return []
         if flow.upgraded is not None:
@@ -695,6 +705,12 @@ class NmfDecoder:
         flow.state = State.NOT_NMF
         flow.buf.skip_stream(0)
         return False
+
+    def _give_up(self, flow: _Flow) -> None:
+        """Stop trying a direction that is not net.tcp; stop being fed once no direction is left."""
+        flow.state = State.FOREIGN
+        if all(each.state is State.FOREIGN or each.buf.offset == 0 for each in self._flows.values()):
+            self.wants_data = False
 
     def _scan(self, flow: _Flow, ts: int, events: list[Event]) -> bool:
         """Find the next SizedEnvelope that decodes; True if one was consumed, False: need more bytes.

@@ -526,3 +526,32 @@ def test_mutated_streams_never_raise(stream, flips, cut, splits, gap_at):
     for direction in ("orig", "resp"):
         for event in d.eof(direction, 0):
             assert event.kind != "anomaly" or event.name in ANOMALIES
+
+
+def foreign_segments(count: int, size: int = 1460) -> list[bytes]:
+    """Bytes that are not [MC-NMF]: no 0x06 anywhere, so no SizedEnvelope can start in them."""
+    return [bytes((7 * i + j) % 256 or 1 for j in range(size)).replace(b"\x06", b"\x07") for i in range(count)]
+
+
+def test_foreign_bytes_give_up_the_search_and_then_the_connection():
+    d = decoder()
+    events = []
+    for segment in foreign_segments(12):  # > 16 KiB: the byte-by-byte search stops
+        events += d.feed("orig", segment, 0)
+    assert [e.name for e in events] == ["nmf_no_sync"] and events[0].offset == 0
+    assert d.wants_data  # still trying segments that start like an envelope
+    for segment in foreign_segments(256):
+        assert d.feed("orig", segment, 0) == []
+    assert not d.wants_data  # the only direction that spoke gave up: stop feeding this decoder
+
+
+def test_a_genuine_envelope_after_foreign_bytes_is_found_at_a_segment_start():
+    """A capture that starts inside a long envelope: the next message begins a segment of its own."""
+    d = decoder()
+    events = []
+    for segment in foreign_segments(20):
+        events += d.feed("orig", segment, 0)
+    events += d.feed("orig", C2S[C2S_MSG2:], 0)
+    got = dump(events)
+    assert kinds(got) == ["nmf_no_sync", "wcf.message", "nmf.end"]
+    assert got[1]["message_id"] == ID2 and got[1]["unresolved"] > 0
