@@ -101,3 +101,21 @@ def test_store_open_orders_match_the_main_cash(wirecap: Run) -> None:
         assert [(i["position_id"], i["product"], i["amount"], i["price"], i["printed"]) for i in order["items"]] == [
             (i["id"], i["product"], float(i["amount"]), float(i["price"]), i["printed"]) for i in want["items"]
         ]
+
+
+def test_store_user_events_alone_give_the_same_open_orders(wirecap: Run) -> None:
+    """Only the server link (8080): the orders come from UserEvents, line sums from their ``sum``."""
+    main_cash = json.loads((CAPTURES / "store.orders.json").read_text())
+    got = {o["id"]: o for o in open_orders(wirecap, str(CAPTURES / "store.pcap"), "--port", "8080")}
+    assert got.keys() == {o["id"] for o in main_cash}
+    for want in main_cash:
+        order = got[want["id"]]
+        assert (order["number"], order["table"], order["guests"], order["sum"]) == (
+            str(want["number"]),
+            str(want["table"]),
+            want["guests"],
+            float(want["sum"]),
+        )
+        assert [(i["product"], i["amount"]) for i in order["items"]] == [
+            (i["product"], float(i["amount"])) for i in want["items"]
+        ]

@@ -15,8 +15,7 @@ import click
 from decoders.events import Event, IikoEvent, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 
-from .orders import analyse, read_rules, rules_option
-from .pipeline import Options
+from .orders import analyse, capture_options, port_options, read_rules, rules_option
 
 MAX_SAMPLES = 3
 MAX_SAMPLE_CHARS = 60
@@ -113,11 +112,13 @@ class ShapeCollector:
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False), metavar="PCAP...")
-@click.option("--any-port", is_flag=True, help="Track every TCP connection, not only 8506 and 8080.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+@port_options
 @rules_option
-def inspect(inputs: tuple[str, ...], any_port: bool, as_json: bool, rules_files: tuple[str, ...]) -> None:
+def inspect(
+    inputs: tuple[str, ...], as_json: bool, ports: tuple[int, ...], any_port: bool, rules_files: tuple[str, ...]
+) -> None:
     """Message shapes in PCAP files (actions, service methods, field paths with samples) for writing rules."""
     shapes = ShapeCollector()
-    analyse(inputs, (OrderTracker(read_rules(rules_files)), shapes), Options(any_port=any_port))
+    analyse(inputs, (OrderTracker(read_rules(rules_files)), shapes), capture_options(ports, any_port))
     click.echo(json.dumps(shapes.as_json(), ensure_ascii=False, indent=2) if as_json else shapes.render())

@@ -51,6 +51,24 @@ def rules_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def port_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--port`` / ``--any-port`` as ``wirecap replay`` has them, to look at one side (e.g. 8080 only)."""
+    command = click.option(
+        "--any-port", is_flag=True, help="Track every TCP connection and detect its protocol from its bytes."
+    )(command)
+    return click.option(
+        "--port",
+        "ports",
+        type=click.IntRange(1, 65535),
+        multiple=True,
+        help="Decode connections on this TCP port (repeatable; replaces the default 8506 and 8080).",
+    )(command)
+
+
+def capture_options(ports: tuple[int, ...], any_port: bool) -> Options:
+    return Options(ports=frozenset(ports) if ports else Options().ports, any_port=any_port)
+
+
 def read_rules(paths: Iterable[str]) -> Rules:
     """The shipped rules extended by the analyst's files; a bad file is a usage error."""
     try:
@@ -213,11 +231,19 @@ def render_table(orders: list[OpenOrder]) -> str:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False), metavar="PCAP...")
 @click.option("--at", "at", metavar="TIME", help="Orders open at this time (ISO-8601, UTC), not at the end.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document for tools instead of a table.")
+@port_options
 @rules_option
-def orders(inputs: tuple[str, ...], at: str | None, as_json: bool, rules_files: tuple[str, ...]) -> None:
+def orders(
+    inputs: tuple[str, ...],
+    at: str | None,
+    as_json: bool,
+    ports: tuple[int, ...],
+    any_port: bool,
+    rules_files: tuple[str, ...],
+) -> None:
     """The open iiko orders in PCAP files: number, table, waiter, guests, items, sum, last change."""
     book = OrderBook(parse_time(at) if at else None)
-    analyse(inputs, (OrderTracker(read_rules(rules_files)), book))
+    analyse(inputs, (OrderTracker(read_rules(rules_files)), book), capture_options(ports, any_port))
     found = book.open_orders()
     if as_json:
         click.echo(json.dumps([o.as_json() for o in found], ensure_ascii=False, indent=2))
