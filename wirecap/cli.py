@@ -112,7 +112,7 @@ def replay(
     except BrokenPipeError:
         _quiet_broken_pipe()
     if not quiet:
-        click.echo(_summary(pipeline.stats, time.perf_counter() - started), err=True)
+        click.echo(_summary(pipeline.stats, sink.seq, time.perf_counter() - started), err=True)
     if error is not None:
         click.echo(f"wirecap: error: {error}", err=True)
         sys.exit(1)
@@ -159,12 +159,12 @@ def _tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _summary(stats: Stats, elapsed: float) -> str:
+def _summary(stats: Stats, events: int, elapsed: float) -> str:
     anomalies = sum(stats.anomalies.values())
     rate = stats.packets / elapsed if elapsed > 0 else 0.0
     return (
         f"wirecap: {stats.packets:,} packets, {stats.bytes:,} bytes, {stats.connections:,} connections, "
-        f"{stats.events:,} events, {anomalies:,} anomalies in {elapsed:.2f} s ({rate:,.0f} packets/s)"
+        f"{events:,} events, {anomalies:,} anomalies in {elapsed:.2f} s ({rate:,.0f} packets/s)"
     )
 
 

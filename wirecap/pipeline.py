@@ -58,7 +58,6 @@ class Stats:
     packets: int = 0
     bytes: int = 0
     connections: int = 0
-    events: int = 0
     anomalies: dict[str, int] = field(default_factory=dict)
 
 
@@ -382,7 +381,6 @@ class Pipeline:
 
     def drain(self) -> list[Event]:
         events, self.events = self.events, []
-        self.stats.events += len(events)
         return events
 
 
