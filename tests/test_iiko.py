@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from decoders.events import (
     IikoOrderSnapshot,
     IikoOrderUnlock,
     WcfMessage,
+    json_schema,
 )
 from decoders.iiko import OrderTracker, RulesError, default_rules_text, item_changes, load_rules
 from wirecap.pipeline import Options, Pipeline, run
@@ -340,3 +342,12 @@ def test_store_snapshots_end_in_the_scripted_state() -> None:
         assert [(i["position_id"], i["product"], i["amount"], i["deleted"]) for i in got["items"]] == [
             (i["id"], i["product"], float(i["amount"]), i["deleted"]) for i in want["items"]
         ]
+
+
+def test_store_output_validates_against_the_published_schema() -> None:
+    validator = jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker())
+    lines = tracked(CAPTURES / "store.pcap")
+    for line in lines:
+        validator.validate(line)
+    kinds = {line["kind"] for line in lines}
+    assert {"rms.call", "iiko.event", "iiko.order_snapshot", "iiko.order_lock", "iiko.order_unlock"} <= kinds
