@@ -5,19 +5,18 @@ the whole order, OrderLocked/OrderUnlocked/OrderChanged pushed to the other term
 posted with HttpWebRequest to an http.server link on 8080 (``tests/interop/run_store.sh``). The truth is
 one line per step, written by the terminals; ``store.orders.json`` is the main cash's open orders at the
 end. Both are deterministic (only MessageIDs and times change between runs), so a fresh run must
-reproduce them exactly.
+reproduce them exactly. ``wirecap orders`` against ``store.orders.json`` is in ``test_orders.py``.
 """
 
 import json
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ENV, events, ok
+from conftest import ENV, events
 from interop.store import run_store
 from scapy.layers.inet import TCP
 from scapy.utils import PcapReader
@@ -51,7 +50,6 @@ EVENING = [
     ("T2", 13, "changedOrderGuestCount", "lock"),
     ("T2", 13, "addItemToOrder", "unlock"),
 ]
-Run = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -156,28 +154,3 @@ def test_iiko_events_are_the_user_events_the_terminals_posted(replayed: list[dic
         assert {k: event["attributes"][k] for k in attributes} == attributes
         assert event["order"]["number"] == attributes["orderNum"]
         assert event["order"]["table"] == attributes["tableNum"]
-
-
-def test_orders_open_at_the_end_are_the_main_cash_ones(wirecap: Run) -> None:
-    got = sorted(json.loads(ok(wirecap("orders", str(PCAP), "--json"))), key=lambda o: int(o["number"]))
-    expected = [
-        {
-            "id": o["id"],
-            "number": str(o["number"]),
-            "table": str(o["table"]),
-            "waiter": o["waiter"],
-            "guests": o["guests"],
-            "status": o["status"],
-            "sum": float(o["sum"]),
-            "items": [(i["product"], float(i["amount"]), float(i["price"])) for i in o["items"]],
-            "changed_by": o["last_changed_terminal_id"],
-        }
-        for o in ORDERS
-    ]
-    assert [
-        {
-            **{k: o[k] for k in ("id", "number", "table", "waiter", "guests", "status", "sum", "changed_by")},
-            "items": [(i["product"], i["amount"], i["price"]) for i in o["items"]],
-        }
-        for o in got
-    ] == expected
