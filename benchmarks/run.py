@@ -174,7 +174,7 @@ def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, m
                 rates[name].append(decode.measure(d, fs, min_seconds))
     mbps = {name: statistics.median(r.mb_per_s for r in rs) for name, rs in rates.items() if rs}
     report.lines.append(f"**Binary XML decoding** ({count} envelopes, {size / 1e3:.0f} kB, from "
-                        f"{len(sessions)} net.tcp sessions of `captures/wcf_*.pcap`)\n")
+                        f"{len(sessions)} net.tcp sessions of `captures/*.pcap`)\n")
     report.table(["decoder", "MB/s", "failed envelopes"],
                  [[name, f"{mbps[name]:.2f}", str(rates[name][-1].failures)] if name in mbps
                   else [name, "n/a", "n/a"] for name in ("decoders.nbfx", "wcf 0.5.5")])
@@ -192,7 +192,7 @@ def bench_pipeline(report: Report, sessions: Sequence[streams.Session], n: int, 
     """wirecap replay on a capture whose 200 connections replay the genuine sessions."""
     target = f"pipeline ≥ {k(MIN_PIPELINE_PPS)} packets/s ({k(n)} replayed net.tcp)"
     if not sessions:
-        report.check(target, "n/a (no net.tcp sessions in captures/wcf_*.pcap)", None)
+        report.check(target, "n/a (no net.tcp sessions in captures/*.pcap)", None)
         return
     path = gen_capture.cached(n, [s.turns() for s in sessions])
     cmd = wirecap_replay(path)

@@ -14,7 +14,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CAPTURES = sorted((ROOT / "captures").glob("wcf_*.pcap"))
+CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))  # streams without a preamble are skipped
 
 VERSION, MODE, VIA, KNOWN_ENCODING, EXTENSIBLE_ENCODING, UNSIZED_ENVELOPE = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05
 SIZED_ENVELOPE, END, FAULT, UPGRADE_REQUEST, UPGRADE_RESPONSE = 0x06, 0x07, 0x08, 0x09, 0x0A
