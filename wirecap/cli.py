@@ -1,4 +1,5 @@
-"""``wirecap``: replay captures into one ordered JSONL event stream; print the event schema.
+"""``wirecap``: replay captures into one ordered JSONL event stream (``replay``), print the event schema
+(``schema``), list the open iiko orders (``orders``) and the message shapes seen (``inspect``).
 
 Exit status: 0 done; 2 bad usage; 1 unreadable or corrupt input (after every event up to the damage
 was written, with a one-line error naming the file and the byte offset).
@@ -94,7 +95,7 @@ def replay(
     out: IO[str] = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     sink = JsonlSink(out, flush_each=streaming, analyzers=(OrderTracker(read_rules(rules_files)),))
     started = time.perf_counter()
-    bar = _progress_bar(sources) if progress and not streaming else None
+    bar = _ProgressBar(sources) if progress and not streaming else None
     error: CaptureError | None = None
     try:
         run(sources, pipeline, sink.write, bar.tick if bar else None)
@@ -142,10 +143,6 @@ class _ProgressBar:
 
     def close(self) -> None:
         self.bar.__exit__(None, None, None)
-
-
-def _progress_bar(sources: list[CaptureSource]) -> _ProgressBar:
-    return _ProgressBar(sources)
 
 
 def _tune_gc() -> None:
