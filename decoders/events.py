@@ -10,6 +10,7 @@ Connection-bound events carry ``uid`` (Zeek-style connection id), ``community_id
 """
 
 import time
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
@@ -220,9 +221,6 @@ class WcfFault(WcfEnvelope):
 NMF_EVENTS: tuple[type[Event], ...] = (NmfPreamble, NmfUpgrade, NmfFault, NmfEnd, WcfMessage, WcfFault)
 
 
-ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS + NMF_EVENTS
-
-
 # --- HTTP / iikoRMS server link (decoders.http) ----------------------------------------------------
 
 
@@ -285,7 +283,7 @@ class IikoOrder(BaseModel):
     waiter: str | None = None
     guests: int | None = None
     status: str | None = None
-    sum: float | None = None
+    sum: Decimal | None = None  # decimals travel as strings in JSON: scale kept, nothing rounded
     open_time: str | None = None
     terminal: str | None = None
 
@@ -298,9 +296,9 @@ class IikoItem(BaseModel):
     position_id: str | None = None
     product_id: str | None = None
     product: str | None = None
-    amount: float | None = None
-    price: float | None = None
-    sum: float | None = None
+    amount: Decimal | None = None
+    price: Decimal | None = None
+    sum: Decimal | None = None
     deleted: bool | None = None
     printed: bool | None = None
 
@@ -346,4 +344,4 @@ class IikoOrderUnlock(IikoLockChange):
 
 IIKO_EVENTS: tuple[type[Event], ...] = (IikoEvent, IikoOrderSnapshot, IikoOrderLock, IikoOrderUnlock)
 
-ALL_EVENTS += HTTP_EVENTS + IIKO_EVENTS
+ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS + NMF_EVENTS + HTTP_EVENTS + IIKO_EVENTS

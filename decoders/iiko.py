@@ -16,6 +16,7 @@ still yields the item stream. Sans-I/O: the caller reads the rules files.
 import re
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from typing import Any
 
@@ -212,16 +213,20 @@ def _text(value: Any, display: tuple[str, ...]) -> str | None:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any) -> Decimal | None:
+    """Money and amounts as Decimal: the scale iiko sent is kept and nothing is rounded."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the shortest text that reads back as this double
     if isinstance(value, str):
         try:
-            return float(value.replace(",", ".").replace("\u00a0", "").replace(" ", ""))
-        except ValueError:
+            number = Decimal(value.replace(",", ".").replace("\u00a0", "").replace(" ", ""))
+        except InvalidOperation:
             return None
+        return number if number.is_finite() else None
     return None
 
 

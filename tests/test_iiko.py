@@ -82,7 +82,7 @@ def test_user_events_posted_over_http_match_what_the_client_sent() -> None:
         assert event["uid"] == source["uid"] and event["seq"] > source["seq"]
         if "dishes" in pairs:
             (item,) = event["items"]
-            assert (item["product"], item["amount"]) == (pairs["dishes"], float(pairs["rowCount"]))
+            assert (item["product"], item["amount"]) == (pairs["dishes"], str(pairs["rowCount"]))
         else:
             assert event["items"] == []
     assert [e["order"]["guests"] for e in got if e["type"] == "changedOrderGuestCount"] == [3]
@@ -94,7 +94,10 @@ def test_order_entity_in_a_long_poll_reply_is_a_snapshot() -> None:
     assert snapshot["order"]["table"] == "5" and snapshot["revision"] == "42"
     assert snapshot["order"]["terminal"] == "6f1b2c3d-0000-4a5b-8c9d-0e1f2a3b4c5d"
     assert snapshot["items"] == [
-        IikoItem(position_id="pos-1", product="Borscht", amount=2, price=250, deleted=False, printed=True).model_dump()
+        {
+            "position_id": "pos-1", "product_id": None, "product": "Borscht", "amount": "2", "price": "250",
+            "sum": None, "deleted": False, "printed": True,
+        }  # fmt: skip
     ]
 
 
@@ -128,11 +131,11 @@ def test_orders_synced_over_wcf_by_a_mono_peer_are_snapshots(name: str) -> None:
         order, sent = snapshot["order"], by_id[snapshot["order"]["id"]]
         assert order["number"] == str(sent["Number"]) and order["waiter"] == sent["Waiter"]
         assert order["guests"] == sent["Guests"] and order["status"] == sent["Status"]
-        assert order["sum"] == pytest.approx(float(sent["Sum"]))
+        assert order["sum"] == str(sent["Sum"])
         assert order["table"] == (str(sent["Tables"][0]["Num"]) if sent["Tables"] else None)
         assert snapshot["revision"] == str(sent["Revision"])
         assert [(i["position_id"], i["product"], i["amount"], i["price"], i["deleted"]) for i in snapshot["items"]] == [
-            (i["Id"], i["Product"], float(i["Amount"]), float(i["Price"]), i["Deleted"]) for i in sent["Items"]
+            (i["Id"], i["Product"], str(i["Amount"]), str(i["Price"]), i["Deleted"]) for i in sent["Items"]
         ]
         assert [bool(i["printed"]) for i in snapshot["items"]] == [i["PrintTime"] is not None for i in sent["Items"]]
         assert snapshot["source"]["transport"] == "wcf"
@@ -340,7 +343,7 @@ def test_store_snapshots_end_in_the_scripted_state() -> None:
             str(want["revision"]),
         )
         assert [(i["position_id"], i["product"], i["amount"], i["deleted"]) for i in got["items"]] == [
-            (i["id"], i["product"], float(i["amount"]), i["deleted"]) for i in want["items"]
+            (i["id"], i["product"], str(i["amount"]), i["deleted"]) for i in want["items"]
         ]
 
 

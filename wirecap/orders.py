@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})
 CLOSED_STATUSES = frozenset({"closed", "deleted"})
 ITEM_REMOVALS = frozenset({"deletedNewItems", "deletedPrintedItems", "emergencyItemsDeletion"})
 STATUS_AFTER = {"orderOpened": "NEW", "orderPrechequed": "BILL", "orderCancelPrecheque": "NEW"}
+
+CENT = Decimal("0.01")
 
 
 def rules_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,20 +104,24 @@ class OpenOrder:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            **self.order.model_dump(),
-            "sum": self.total(),
-            "items": [item.model_dump() for item in self.items],
+            **self.order.model_dump(mode="json"),
+            "sum": None if (total := self.total()) is None else str(total),
+            "items": [item.model_dump(mode="json") for item in self.items],
             "last_change": format_ts(self.last_change),
             "changed_by": self.changed_by,
             "locked_by": self.locked_by,
         }
 
-    def total(self) -> float | None:
-        """The order's own sum when iiko sent one, else the lines' sums (or price × amount)."""
+    def total(self) -> Decimal | None:
+        """The order's own sum when iiko sent one, else the lines' sums (or price × amount), exactly."""
         if self.order.sum is not None:
             return self.order.sum
-        sums = [i.sum if i.sum is not None else (i.price or 0.0) * (i.amount or 0.0) for i in self.items]
-        return round(sum(sums), 2) if sums else None
+        sums = [i.sum if i.sum is not None else (i.price or 0) * (i.amount or 0) for i in self.items]
+        if not sums:
+            return None
+        total = sum(sums, Decimal(0))
+        cents = total.quantize(CENT)
+        return cents if cents == total else total  # 500.00, not 500.00000; never rounded
 
 
 class OrderBook:
