@@ -95,9 +95,15 @@ def test_order_entity_in_a_long_poll_reply_is_a_snapshot() -> None:
     assert snapshot["order"]["terminal"] == "6f1b2c3d-0000-4a5b-8c9d-0e1f2a3b4c5d"
     assert snapshot["items"] == [
         {
-            "position_id": "pos-1", "product_id": None, "product": "Borscht", "amount": "2", "price": "250",
-            "sum": None, "deleted": False, "printed": True,
-        }  # fmt: skip
+            "position_id": "pos-1",
+            "product_id": None,
+            "product": "Borscht",
+            "amount": "2",
+            "price": "250",
+            "sum": None,
+            "deleted": False,
+            "printed": True,
+        }
     ]
 
 
