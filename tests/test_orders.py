@@ -13,6 +13,10 @@ from typing import Any
 
 from conftest import events, ok
 
+from decoders.events import Event, IikoEvent
+from decoders.iiko import OrderTracker
+from wirecap.orders import OrderBook, analyse, read_rules
+
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 RMS = str(CAPTURES / "rms_session.pcap")
 TERMINAL = "6f1b2c3d-0000-4a5b-8c9d-0e1f2a3b4c5d"
@@ -85,8 +89,35 @@ def test_rules_files_reach_every_command(wirecap: Run, tmp_path: Path) -> None:
 
 
 def test_store_open_orders_match_the_main_cash(wirecap: Run) -> None:
+    assert_main_cash_orders(open_orders(wirecap, str(CAPTURES / "store.pcap")))
+
+
+def test_user_events_posted_after_the_sync_are_not_applied_twice() -> None:
+    """iikoFront posts its journal in batches, after it synced the order: replay the store's own events
+    with every UserEvent moved behind all the snapshots; the open orders must not change."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+
+        def observe(self, event: Event) -> list[Event]:
+            self.events.append(event)
+            return []
+
+    recorder = Recorder()
+    analyse([str(CAPTURES / "store.pcap")], (OrderTracker(read_rules(())), recorder))
+    journal = [e for e in recorder.events if isinstance(e, IikoEvent) and not e.derived]
+    late = [e for e in recorder.events if e not in journal] + journal
+    book = OrderBook()
+    for event in late:
+        book.observe(event)
+    assert_main_cash_orders([o.as_json() for o in book.open_orders()])
+
+
+def assert_main_cash_orders(orders: list[dict[str, Any]]) -> None:
+    """The open orders equal what the store's main cash held when it stopped."""
     main_cash = json.loads((CAPTURES / "store.orders.json").read_text())
-    got = {o["id"]: o for o in open_orders(wirecap, str(CAPTURES / "store.pcap"))}
+    got = {o["id"]: o for o in orders}
     assert got.keys() == {o["id"] for o in main_cash}
     for want in main_cash:
         order = got[want["id"]]

@@ -101,6 +101,7 @@ class OpenOrder:
     changed_by: str | None = None  # terminal id, else the client address of the connection that said so
     locked_by: str | None = None
     closed: bool = False
+    synced: bool = False  # lines come from a whole-order snapshot: item UserEvents must not apply again
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -162,6 +163,7 @@ class OrderBook:
     def _snapshot(self, event: IikoOrderSnapshot) -> None:
         known = self._touch(event.order, event)
         if known is not None:
+            known.synced = True
             known.items = [item for item in event.items if not item.deleted]
             known.closed = (known.order.status or "").lower() in CLOSED_STATUSES
 
@@ -174,6 +176,8 @@ class OrderBook:
             return
         if event.type in CLOSING:
             known.closed = True
+        elif known.synced:
+            return  # iikoFront posts its journal later than it syncs: the snapshot already has this change
         elif event.type == "addItemToOrder":
             known.items += event.items
         elif event.type in ITEM_REMOVALS:
