@@ -412,6 +412,7 @@ class OrderTracker:
     def __init__(self, rules: Rules) -> None:
         self.recogniser = Recogniser(rules)
         self.last: dict[str, IikoOrderSnapshot] = {}  # order id → latest snapshot, insertion-ordered
+        self.locked: dict[str, bool] = {}  # order id → locked, to report each lock once
 
     def observe(self, event: Event) -> list[Event]:
         transport = _transport(event)
@@ -476,6 +477,13 @@ class OrderTracker:
             return []
         is_unlock, operation = change
         order = self._order_in(payloads)
+        if order.id is not None:
+            if self.locked.get(order.id) == (not is_unlock):
+                return []  # no change: e.g. the main cash telling the other terminal of a lock already seen
+            self.locked.pop(order.id, None)
+            self.locked[order.id] = not is_unlock
+            if len(self.locked) > MAX_ORDERS:
+                del self.locked[next(iter(self.locked))]
         cls = IikoOrderUnlock if is_unlock else IikoOrderLock
         return [cls(order_id=order.id, terminal=order.terminal, operation=operation, **common)]
 
