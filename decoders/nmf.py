@@ -199,6 +199,34 @@ def envelope_start(
     return True if strings else None
 
 
+PREFIX_CHECK = 4096  # bytes of a waiting candidate's document decoded to refute it early
+
+
+def _refuted(data: bytearray, payload_pos: int, family: str) -> bool:
+    """Whether the buffered start of a candidate envelope's payload already fails to decode.
+
+    A plausible-looking 0x06 in foreign bytes may declare a payload of hundreds of KB; rather than
+    buffer all of it, decode what is there: random bytes fail within a few records. Only an error
+    other than "the document goes on past these bytes" refutes; the session table is not touched.
+    """
+    if family not in ("binary", "binary-session"):
+        return False
+    doc = payload_pos
+    if family == "binary-session":
+        try:
+            table_len, doc = read_mb31(data, payload_pos, len(data))
+        except DecodeError:
+            return True
+        if doc < 0 or doc + table_len >= len(data):
+            return False  # the table is not all here yet: cannot tell
+        doc += table_len
+    try:
+        nbfx.decode(bytes(data[doc : doc + PREFIX_CHECK]))
+    except DecodeError as err:
+        return err.name != "nbfx_truncated"
+    return False
+
+
 def _printable(chunk: bytes) -> bool:
     """Valid UTF-8 (a character may be cut at the end) with no control characters."""
     text = chunk.decode("utf-8", errors="ignore")
@@ -336,6 +364,7 @@ class _Flow:
         # resynchronisation
         self.resync_from = 0  # stream offset where the current search began
         self.scan_from = 0  # stream offset from which to look for the next 0x06
+        self.prefix_checked = -1  # stream offset of the last candidate whose buffered start was decoded
         self.upgraded: SecuredStream | None = None
         self.confirmed = False  # a preamble completed or an envelope decoded in this direction
         self.scan_limit = MAX_UNCONFIRMED_SCAN  # bytes an unconfirmed search may slide over
@@ -744,6 +773,11 @@ class NmfDecoder:
                     pos += 1  # too big to hold while unsure it is an envelope at all
                     continue
                 if payload_pos + size > len(data):
+                    if flow.prefix_checked != base + pos:
+                        flow.prefix_checked = base + pos
+                        if _refuted(data, payload_pos, flow.codec.family):
+                            pos += 1
+                            continue
                     flow.scan_from = base + pos
                     return False
                 payload = bytes(data[payload_pos : payload_pos + size])

@@ -555,3 +555,12 @@ def test_a_genuine_envelope_after_foreign_bytes_is_found_at_a_segment_start():
     got = dump(events)
     assert kinds(got) == ["nmf_no_sync", "wcf.message", "nmf.end"]
     assert got[1]["message_id"] == ID2 and got[1]["unresolved"] > 0
+
+
+def test_a_fake_envelope_start_does_not_hold_up_the_search():
+    """0x06, a 300 KB size and a document that breaks at once: the search moves on to the genuine
+    envelope right after it instead of waiting for 300 KB that will never make sense."""
+    fake = b"\x06" + mb31(300_000) + b"\x00" + b"\x56\x02" + b"\x05" * 40  # element, then a bad record
+    events = dump(decoder().feed("orig", fake + C2S[C2S_MSG2:], 0))
+    assert kinds(events) == ["nmf_resync", "wcf.message", "nmf.end"]
+    assert events[1]["message_id"] == ID2
