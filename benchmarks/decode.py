@@ -33,8 +33,9 @@ Decoder = Callable[[Sequence[Flow]], int]  # decodes every flow once, returns th
 
 
 def flows(sessions: Sequence[Session]) -> list[Flow]:
-    return [Flow(envs, s.encoding == BINARY_SESSION)
-            for s in sessions for d in ("orig", "resp") if (envs := s.envelopes(d))]
+    return [
+        Flow(envs, s.encoding == BINARY_SESSION) for s in sessions for d in ("orig", "resp") if (envs := s.envelopes(d))
+    ]
 
 
 def ours() -> Decoder:
@@ -84,7 +85,7 @@ def wcf() -> Decoder:
                             end = pos + size
                             while pos < end:
                                 n, pos = mb31(payload, pos)
-                                dictionary[next_id] = payload[pos:pos + n].decode()
+                                dictionary[next_id] = payload[pos : pos + n].decode()
                                 next_id += 2
                                 pos += n
                         Record.parse(BytesIO(payload[pos:]))

@@ -65,19 +65,22 @@ class Side:
     ip_id: int
 
     @classmethod
-    def make(cls, src_mac: bytes, dst_mac: bytes, src: bytes, dst: bytes, ports: tuple[int, int],
-             rng: random.Random) -> "Side":
-        return cls(dst_mac + src_mac + b"\x08\x00", src, dst, ports[0], ports[1],
-                   src + dst + b"\x00\x06", rng.randrange(65536))
+    def make(
+        cls, src_mac: bytes, dst_mac: bytes, src: bytes, dst: bytes, ports: tuple[int, int], rng: random.Random
+    ) -> "Side":
+        return cls(
+            dst_mac + src_mac + b"\x08\x00", src, dst, ports[0], ports[1], src + dst + b"\x00\x06", rng.randrange(65536)
+        )
 
 
 def synthetic_turns(rng: random.Random, pool: bytes) -> Iterator[Turn]:
     """Endless conversation: mostly client bursts of full segments, now and then a server reply."""
+
     def segments(count: int) -> list[bytes]:
         out = []
         for _ in range(count):
             o = rng.randrange(len(pool) - MSS)
-            out.append(pool[o:o + MSS])
+            out.append(pool[o : o + MSS])
         return out
 
     while True:
@@ -88,7 +91,7 @@ def synthetic_turns(rng: random.Random, pool: bytes) -> Iterator[Turn]:
 
 def split_turns(turns: Sequence[tuple[str, bytes]]) -> list[Turn]:
     """Cut each turn's bytes into MSS segments."""
-    return [(d, [b[i:i + MSS] for i in range(0, len(b), MSS)]) for d, b in turns if b]
+    return [(d, [b[i : i + MSS] for i in range(0, len(b), MSS)]) for d, b in turns if b]
 
 
 def repeat_turns(session: list[Turn]) -> Iterator[Turn]:
@@ -136,8 +139,7 @@ def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterat
     yield "orig", ACK, nxt["orig"], nxt["resp"], b""
 
 
-def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes]]] = (),
-          seed: int = SEED) -> Path:
+def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes]]] = (), seed: int = SEED) -> Path:
     """Generate the capture into ``path`` (atomically). With ``sessions``, connection i replays
     session i mod len(sessions); otherwise payload comes from a seeded random pool."""
     if packets < 8 * CONNECTIONS:

@@ -85,8 +85,14 @@ def run_interleaved(cmds: dict[str, list[str]], runs: int) -> dict[str, Run]:
     for _ in range(runs):
         for name, cmd in cmds.items():
             samples[name].append(run_once(cmd))
-    return {name: Run(statistics.median(r.wall for r in rs), statistics.median(r.cpu for r in rs),
-                      statistics.median(r.rss_mb for r in rs)) for name, rs in samples.items()}
+    return {
+        name: Run(
+            statistics.median(r.wall for r in rs),
+            statistics.median(r.cpu for r in rs),
+            statistics.median(r.rss_mb for r in rs),
+        )
+        for name, rs in samples.items()
+    }
 
 
 def warm(path: Path) -> None:
@@ -101,8 +107,10 @@ def wirecap() -> tuple[str, ...] | None:
     """How to start wirecap: the venv's entry point, else its click ``main`` through this python (the
     entry point exists only once the package is installed); None while ``wirecap replay`` does not."""
     for cmd in ((str(WIRECAP),), (sys.executable, "-c", "from wirecap.cli import main; main()")):
-        if Path(cmd[0]).exists() and subprocess.run([*cmd, "replay", "--help"], capture_output=True,
-                                                    cwd=ROOT).returncode == 0:
+        if (
+            Path(cmd[0]).exists()
+            and subprocess.run([*cmd, "replay", "--help"], capture_output=True, cwd=ROOT).returncode == 0
+        ):
             return cmd
     return None
 
@@ -134,25 +142,37 @@ def bench_replay(report: Report, sizes: Sequence[int], runs: int) -> None:
         peer = res["tshark"]
         for name in ("wirecap", "tshark"):
             r = res.get(name)
-            figures = [f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{peer.wall / r.wall:.1f}×",
-                       f"{r.rss_mb:.0f}"] if r else ["n/a"] * 5
+            figures = (
+                [f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{peer.wall / r.wall:.1f}×", f"{r.rss_mb:.0f}"]
+                if r
+                else ["n/a"] * 5
+            )
             rows.append([label, name, *figures])
         rss[n] = res.get("wirecap")
         speed = res.get("wirecap"), res["tshark"]
-    report.lines.append("**Replay** (`wirecap replay FILE -q -o /dev/null` vs "
-                        "`tshark -r FILE -T fields -e tcp.stream -e tcp.len`)\n")
+    report.lines.append(
+        "**Replay** (`wirecap replay FILE -q -o /dev/null` vs `tshark -r FILE -T fields -e tcp.stream -e tcp.len`)\n"
+    )
     report.table(["capture", "tool", "wall s", "CPU s", "packets/s", "speed vs tshark", "peak RSS MB"], rows)
 
     ours, peer = speed
     n = sizes[-1]
-    report.check(f"wirecap ≥ {k(MIN_PPS)} packets/s ({k(n)})",
-                 k(n / ours.wall) if ours else "n/a", n / ours.wall >= MIN_PPS if ours else None)
-    report.check(f"wirecap ≥ {MIN_TSHARK_RATIO}× tshark ({k(n)})",
-                 f"{peer.wall / ours.wall:.1f}×" if ours else "n/a",
-                 peer.wall / ours.wall >= MIN_TSHARK_RATIO if ours else None)
+    report.check(
+        f"wirecap ≥ {k(MIN_PPS)} packets/s ({k(n)})",
+        k(n / ours.wall) if ours else "n/a",
+        n / ours.wall >= MIN_PPS if ours else None,
+    )
+    report.check(
+        f"wirecap ≥ {MIN_TSHARK_RATIO}× tshark ({k(n)})",
+        f"{peer.wall / ours.wall:.1f}×" if ours else "n/a",
+        peer.wall / ours.wall >= MIN_TSHARK_RATIO if ours else None,
+    )
     for n, r in rss.items():
-        report.check(f"wirecap peak RSS < {MAX_RSS_MB} MB ({k(n)})", f"{r.rss_mb:.0f} MB" if r else "n/a",
-                     r.rss_mb < MAX_RSS_MB if r else None)
+        report.check(
+            f"wirecap peak RSS < {MAX_RSS_MB} MB ({k(n)})",
+            f"{r.rss_mb:.0f} MB" if r else "n/a",
+            r.rss_mb < MAX_RSS_MB if r else None,
+        )
 
 
 def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, min_seconds: float) -> None:
@@ -173,19 +193,30 @@ def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, m
             for name, d in decoders.items():
                 rates[name].append(decode.measure(d, fs, min_seconds))
     mbps = {name: statistics.median(r.mb_per_s for r in rs) for name, rs in rates.items() if rs}
-    report.lines.append(f"**Binary XML decoding** ({count} envelopes, {size / 1e3:.0f} kB, from "
-                        f"{len(sessions)} net.tcp sessions of `captures/*.pcap`)\n")
-    report.table(["decoder", "MB/s", "failed envelopes"],
-                 [[name, f"{mbps[name]:.2f}", str(rates[name][-1].failures)] if name in mbps
-                  else [name, "n/a", "n/a"] for name in ("decoders.nbfx", "wcf 0.5.5")])
+    report.lines.append(
+        f"**Binary XML decoding** ({count} envelopes, {size / 1e3:.0f} kB, from "
+        f"{len(sessions)} net.tcp sessions of `captures/*.pcap`)\n"
+    )
+    report.table(
+        ["decoder", "MB/s", "failed envelopes"],
+        [
+            [name, f"{mbps[name]:.2f}", str(rates[name][-1].failures)] if name in mbps else [name, "n/a", "n/a"]
+            for name in ("decoders.nbfx", "wcf 0.5.5")
+        ],
+    )
     report.lines += [f"- not measured: {m}" for m in missing] + ([""] if missing else [])
     ours, peer = mbps.get("decoders.nbfx"), mbps.get("wcf 0.5.5")
     failed = rates["decoders.nbfx"][-1].failures if ours else 0  # a decoder that gives up early is fast
-    report.check(f"NBFX decoding ≥ {MIN_NBFX_MBPS} MB/s, no envelope failing",
-                 f"{ours:.1f} MB/s, {failed} failed" if ours else "n/a",
-                 ours >= MIN_NBFX_MBPS and not failed if ours else None)
-    report.check(f"NBFX decoding ≥ {MIN_WCF_RATIO}× wcf", f"{ours / peer:.1f}×" if ours and peer else "n/a",
-                 ours / peer >= MIN_WCF_RATIO if ours and peer else None)
+    report.check(
+        f"NBFX decoding ≥ {MIN_NBFX_MBPS} MB/s, no envelope failing",
+        f"{ours:.1f} MB/s, {failed} failed" if ours else "n/a",
+        ours >= MIN_NBFX_MBPS and not failed if ours else None,
+    )
+    report.check(
+        f"NBFX decoding ≥ {MIN_WCF_RATIO}× wcf",
+        f"{ours / peer:.1f}×" if ours and peer else "n/a",
+        ours / peer >= MIN_WCF_RATIO if ours and peer else None,
+    )
 
 
 def bench_pipeline(report: Report, sessions: Sequence[streams.Session], n: int, runs: int) -> None:
@@ -202,26 +233,39 @@ def bench_pipeline(report: Report, sessions: Sequence[streams.Session], n: int, 
     warm(path)
     r = run_interleaved({"wirecap": cmd}, runs)["wirecap"]
     mb = path.stat().st_size / 1e6
-    report.lines.append(f"**Whole pipeline** (`wirecap replay` on {k(n)} packets, {mb:.0f} MB: "
-                        f"{len(sessions)} genuine net.tcp sessions replayed over 200 connections)\n")
-    report.table(["wall s", "CPU s", "packets/s", "peak RSS MB"],
-                 [[f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{r.rss_mb:.0f}"]])
+    report.lines.append(
+        f"**Whole pipeline** (`wirecap replay` on {k(n)} packets, {mb:.0f} MB: "
+        f"{len(sessions)} genuine net.tcp sessions replayed over 200 connections)\n"
+    )
+    report.table(
+        ["wall s", "CPU s", "packets/s", "peak RSS MB"],
+        [[f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{r.rss_mb:.0f}"]],
+    )
     report.check(target, k(n / r.wall), n / r.wall >= MIN_PIPELINE_PPS)
 
 
 def machine(runs: int) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     ts = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split()[2]
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     try:
         wcf = metadata.version("wcf")
     except metadata.PackageNotFoundError:
         wcf = "not installed"
-    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}; {len(os.sched_getaffinity(0))} CPUs "
-            f"({cpu}), load average {os.getloadavg()[0]:.2f} at start; Python {platform.python_version()}; "
-            f"TShark {ts}; wcf {wcf}. Medians of {runs} runs each.")
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}; {len(os.sched_getaffinity(0))} CPUs "
+        f"({cpu}), load average {os.getloadavg()[0]:.2f} at start; Python {platform.python_version()}; "
+        f"TShark {ts}; wcf {wcf}. Medians of {runs} runs each."
+    )
 
 
 def main() -> int:
@@ -241,8 +285,10 @@ def main() -> int:
     bench_nbfx(report, sessions, runs, 0.3 if args.quick else 1.0)
     bench_pipeline(report, sessions, sizes[-1], runs)
     report.lines += [f"Load average at the end: {os.getloadavg()[0]:.2f}.", "", "**Targets**\n"]
-    report.table(["target", "measured", "result"],
-                 [[t, m, {True: "PASS", False: "FAIL", None: "n/a"}[p]] for t, m, p in report.checks])
+    report.table(
+        ["target", "measured", "result"],
+        [[t, m, {True: "PASS", False: "FAIL", None: "n/a"}[p]] for t, m, p in report.checks],
+    )
 
     text = "\n".join(report.lines)
     print(text)

@@ -20,8 +20,7 @@ VERSION, MODE, VIA, KNOWN_ENCODING, EXTENSIBLE_ENCODING, UNSIZED_ENVELOPE = 0x00
 SIZED_ENVELOPE, END, FAULT, UPGRADE_REQUEST, UPGRADE_RESPONSE = 0x06, 0x07, 0x08, 0x09, 0x0A
 PREAMBLE_ACK, PREAMBLE_END = 0x0B, 0x0C
 BINARY_SESSION = 0x08  # KnownEncoding: binary XML with the in-band [MC-NBFSE] session dictionary
-FIXED = {VERSION: 2, MODE: 1, KNOWN_ENCODING: 1, END: 0, UPGRADE_RESPONSE: 0, PREAMBLE_ACK: 0,
-         PREAMBLE_END: 0}
+FIXED = {VERSION: 2, MODE: 1, KNOWN_ENCODING: 1, END: 0, UPGRADE_RESPONSE: 0, PREAMBLE_ACK: 0, PREAMBLE_END: 0}
 SIZED = {VIA, EXTENSIBLE_ENCODING, SIZED_ENVELOPE, FAULT, UPGRADE_REQUEST}
 
 
@@ -62,7 +61,7 @@ def records(data: bytes) -> Iterator[Record]:
                 chunks, end = [], pos + 1
                 while (chunk := mb31(data, end))[0]:
                     size, end = chunk
-                    chunks.append(data[end:end + size])
+                    chunks.append(data[end : end + size])
                     end += size
                 end = chunk[1]
                 envelope = b"".join(chunks)
@@ -92,11 +91,12 @@ class Session:
     def turns(self) -> list[tuple[str, bytes]]:
         """The conversation as alternating turns: the client's preamble, the server's ack, then each
         request followed by its reply — the order a request/reply net.tcp channel produces."""
+
         def units(data: bytes, first_end: int) -> list[bytes]:
             out, start = [], 0
             for r in records(data):
                 if r.type in (first_end, SIZED_ENVELOPE, UNSIZED_ENVELOPE, END, FAULT):
-                    out.append(data[start:r.end])
+                    out.append(data[start : r.end])
                     start = r.end
             return out
 
@@ -123,8 +123,9 @@ def tcp_streams(path: Path) -> list[tuple[bytes, bytes]]:
 
 
 def _tshark_streams(path: Path) -> list[tuple[bytes, bytes]]:
-    ids = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "tcp.stream"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    ids = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", "-e", "tcp.stream"], capture_output=True, text=True, check=True
+    ).stdout.split()
     streams = sorted({int(i) for i in ids if i})
     if not streams:
         return []

@@ -105,7 +105,6 @@ Attribute = tuple[str, str, str]
 exactly as its qualified name reads, so attributes and declarations keep their wire order together."""
 
 
-
 class Element(tuple):
     """An element: prefix, local name, attributes (in wire order) and children (Element, Text,
     Comment or str). A tuple subclass for the same reason as Text; ``children`` is a mutable list."""

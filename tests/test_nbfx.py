@@ -94,7 +94,7 @@ def test_block1_streams_match_dotnet_xml():
     assert c2s[0] == _expected("c2s msg1").replace(placeholder, C2S_MESSAGE_ID)
     assert ">hello1<" in c2s[1]
     s2c = _session_xml(S2C)  # its own table: the directions do not share ids
-    assert "<EchoResponse xmlns=\"urn:DemoService\"><EchoResult>hello0</EchoResult></EchoResponse>" in s2c[0]
+    assert '<EchoResponse xmlns="urn:DemoService"><EchoResult>hello0</EchoResult></EchoResponse>' in s2c[0]
     assert f"<a:RelatesTo>{C2S_MESSAGE_ID}</a:RelatesTo>" in s2c[0]
 
 
@@ -380,8 +380,7 @@ def test_escaping_follows_xml_utf8_node_writer():
     chars = f"98{len(special):02x}{special.hex()}"
     xml = decode(bytes.fromhex(f"400161 0401 78 {chars} {chars} 01".replace(" ", ""))).to_xml()
     assert xml == (
-        "<a x=\"&lt;a&amp;b&gt;&quot;'&#xD;&#x9;&#xA;&#x1;&#xFFFE;\">"
-        "&lt;a&amp;b&gt;\"'&#xD;\t\n&#x1;&#xFFFE;</a>"
+        '<a x="&lt;a&amp;b&gt;&quot;\'&#xD;&#x9;&#xA;&#x1;&#xFFFE;">&lt;a&amp;b&gt;"\'&#xD;\t\n&#x1;&#xFFFE;</a>'
     )
 
 

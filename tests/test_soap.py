@@ -118,7 +118,7 @@ def test_soap11_fault():
     message = message_from_document(
         parse_text_xml(
             b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
-            b"<faultcode>s:Client</faultcode><faultstring xml:lang=\"en-US\">Bad &amp; wrong</faultstring>"
+            b'<faultcode>s:Client</faultcode><faultstring xml:lang="en-US">Bad &amp; wrong</faultstring>'
             b'<detail><Err xmlns="urn:x"><Code>7</Code></Err></detail></s:Fault></s:Body></s:Envelope>'
         )
     )
