@@ -207,6 +207,22 @@ namespace Wirecap.Interop
         // start in conn order, then talk at once. The sequential greeting is a workaround: Mono's
         // SessionInstanceContextProvider registers sessions in an unlocked Dictionary and throws when
         // several sessions send their first message at the same moment.
+        // Mono's dispatcher fills an unlocked Dictionary of serializers on each operation's first use, so
+        // sessions that first call an operation at the same moment can crash the server. One uncaptured
+        // session calls every operation the concurrent clients use before the capture starts; it writes
+        // no truth and touches no order the scenario uses, so the captured conversation is unchanged.
+        public static void WarmUp(string uri)
+        {
+            var factory = new ChannelFactory<IOrderSync>(Peer.Tcp(TransferMode.Buffered), uri);
+            var sync = factory.CreateChannel();  // no TruthInspector: nothing of this goes to the truth
+            ((IClientChannel)sync).Open();
+            sync.Hello("warm-up");
+            sync.SaveOrder(Data.Order(199, 1));
+            sync.Ping("warm-up", 0);
+            sync.GetOrder(Data.Id(199));
+            Close(sync, factory);
+        }
+
         public static void Concurrent(string uri)
         {
             const int clients = 3;

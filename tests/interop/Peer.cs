@@ -105,6 +105,11 @@ namespace Wirecap.Interop
                 Serve(Host(scenario, uri, faultLog), work);
                 return 0;
             }
+            if (role == "warm")
+            {
+                Clients.WarmUp(uri);
+                return 0;
+            }
             Truth.FaultLog = faultLog;
             Truth.Open(System.IO.Path.Combine(work, "truth.jsonl"), scenario);
             try

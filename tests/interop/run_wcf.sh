@@ -76,6 +76,14 @@ export TZ=Europe/Moscow  # local DateTimes carry a +03:00 offset, as in iiko's h
 mono --debug "$peer" server "$scenario" "$port" "$work" >"$work/server.log" 2>&1 &
 server_pid=$!
 wait_for "$work/server.log" "^listening" "$server_pid"
+if [ "$scenario" = concurrent ]; then  # before the capture: see Clients.WarmUp
+    timeout 60 mono --debug "$peer" warm "$scenario" "$port" "$work" >"$work/warm.log" 2>&1
+    for _ in $(seq 100); do  # Mono closes its side lazily: no packet of this session may be captured
+        [ -z "$(ss -Htn state established state fin-wait-1 state fin-wait-2 state close-wait state last-ack \
+                state closing "( sport = :$port or dport = :$port )")" ] && break
+        sleep 0.05
+    done
+fi
 
 tcpdump -i lo -s 0 -B 16384 -Z root -w "$work/capture.pcap" "tcp port $port" 2>"$work/tcpdump.log" &
 tcpdump_pid=$!
