@@ -132,8 +132,8 @@ MAX_SCAN = 2**20  # bytes kept while searching for an envelope to resynchronise 
 # only a chunk that starts with a plausible SizedEnvelope is tried — after an idle pause a new message
 # starts at a segment boundary, so a genuine session is still picked up, at almost no cost per packet.
 MAX_UNCONFIRMED_SCAN = 16 * 2**10
-# ... and after this many more segments with no envelope-like start it is not tried again; once every
-# direction that spoke has given up, the decoder asks for no more data (the pipeline skips it).
+# ... and after this many more segments with no envelope-like start it is not tried again, nor is the
+# other direction unless it proved itself: the decoder asks for no more data (the pipeline skips it).
 MAX_UNCONFIRMED_SEGMENTS = 256
 MAX_PENDING = 1024  # outstanding request MessageIDs remembered per connection for latency
 MIN_ENVELOPE = 4  # smallest plausible binary envelope: table length, element, name, end
@@ -736,9 +736,11 @@ class NmfDecoder:
         return False
 
     def _give_up(self, flow: _Flow) -> None:
-        """Stop trying a direction that is not net.tcp; stop being fed once no direction is left."""
-        flow.state = State.FOREIGN
-        if all(each.state is State.FOREIGN or each.buf.offset == 0 for each in self._flows.values()):
+        """A direction proved foreign: [MC-NMF] frames both directions, so the connection is not net.tcp."""
+        for each in self._flows.values():
+            if not each.confirmed:
+                each.state = State.FOREIGN
+        if all(each.state is State.FOREIGN for each in self._flows.values()):
             self.wants_data = False
 
     def _scan(self, flow: _Flow, ts: int, events: list[Event]) -> bool:

@@ -95,3 +95,35 @@ def test_capture_time_is_the_packet_time(tmp_path: Path) -> None:
     opened, closed = events[0], events[-1]
     assert opened.ts == packets[0][0] == T0
     assert closed.ts == packets[-1][0]  # the last ACK completes the close
+
+
+def test_a_decoder_that_wants_no_more_bytes_is_not_fed_them(tmp_path: Path) -> None:
+    fed: list[str] = []
+
+    class Satisfied:
+        """Has seen enough after its first segment (as NMF has of foreign bytes)."""
+
+        name = "satisfied"
+        wants_data = True
+
+        def __init__(self, conn: object, options: object) -> None:
+            pass
+
+        def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
+            fed.append(direction)
+            self.wants_data = False
+            return []
+
+        def gap(self, direction: str, length: int, ts: int) -> list[Event]:
+            return []
+
+        eof = gap
+
+    conn = Conn("10.0.0.1", 40000, "10.0.0.2", 8506)
+    packets = [*conn.handshake(), *(conn.data("orig", 10 * i, b"0123456789") for i in range(5))]
+    packets += conn.close({"orig": 50, "resp": 0})
+    path = write_pcap(tmp_path / "t.pcap", frames(timed(packets)), LINKTYPE_ETHERNET)
+    events = replay(path, Options(protocols=(Protocol("satisfied", lambda orig, resp: True, Satisfied),)))
+    assert fed == ["orig"]  # the first segment only
+    (close,) = [e for e in events if e.kind == "conn.close"]
+    assert close.orig_stats.bytes == 50 and close.reason == "fin"  # still counted in full

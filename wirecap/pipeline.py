@@ -109,6 +109,9 @@ class ConnState:
                 return
             if events:
                 self._emit(events)
+        else:  # decoders only ever stop wanting bytes: stop handing them over
+            for half in self.conn.halves:
+                half.deliver = False
 
     def gap(self, direction: Direction, offset: int, length: int, ts: int) -> None:
         self.pipeline.events.append(TcpGap(ts=ts, dir=direction, offset=offset, length=length, **self.fields))

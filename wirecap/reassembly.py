@@ -43,6 +43,7 @@ class HalfStream:
 
     __slots__ = (
         "budget",
+        "deliver",
         "direction",
         "eof",
         "fin_acked",
@@ -62,6 +63,7 @@ class HalfStream:
     def __init__(self, direction: Direction, handler: StreamHandler, limit: int, budget: BufferBudget) -> None:
         self.direction = direction
         self.handler = handler
+        self.deliver = True  # False once the consumer wants no more bytes (gaps and eof still go to it)
         self.limit = limit
         self.budget = budget
         self.next_seq: int | None = None  # absolute sequence number expected next
@@ -113,7 +115,8 @@ class HalfStream:
         self.last = (self.offset, data)
         self.offset += n
         self.next_seq = (seq + n) & _MASK
-        self.handler.data(self.direction, data, ts)
+        if self.deliver:
+            self.handler.data(self.direction, data, ts)
 
     def ack_reached(self, ack: int, ts: int) -> None:
         """The peer acknowledged ``ack``: any hole below it will never be filled in this capture."""
