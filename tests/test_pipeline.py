@@ -48,19 +48,32 @@ def test_bpf_filter_is_applied_by_libpcap(tmp_path: Path) -> None:
     assert [e.orig for e in kept] == ["10.0.0.3:40001"]
 
 
-class Exploding:
-    """A decoder with a bug: the pipeline must survive it and say so."""
+class StubDecoder:
+    """A decoder that decodes nothing; tests override ``feed``."""
 
-    name = "exploding"
+    name = "stub"
     wants_data = True
 
     def __init__(self, conn: object, options: object) -> None:
         pass
 
     def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
+        return []
+
+    def gap(self, direction: str, length: int, ts: int) -> list[Event]:
+        return []
+
+    def eof(self, direction: str, ts: int) -> list[Event]:
+        return []
+
+
+class Exploding(StubDecoder):
+    """A decoder with a bug: the pipeline must survive it and say so."""
+
+    def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
         raise ZeroDivisionError("a bug")
 
-    gap = eof = feed
+    gap = eof = feed  # type: ignore[assignment]
 
 
 def test_a_decoder_bug_is_an_anomaly_and_the_capture_goes_on(tmp_path: Path) -> None:
@@ -100,24 +113,13 @@ def test_capture_time_is_the_packet_time(tmp_path: Path) -> None:
 def test_a_decoder_that_wants_no_more_bytes_is_not_fed_them(tmp_path: Path) -> None:
     fed: list[str] = []
 
-    class Satisfied:
+    class Satisfied(StubDecoder):
         """Has seen enough after its first segment (as NMF has of foreign bytes)."""
-
-        name = "satisfied"
-        wants_data = True
-
-        def __init__(self, conn: object, options: object) -> None:
-            pass
 
         def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
             fed.append(direction)
             self.wants_data = False
             return []
-
-        def gap(self, direction: str, length: int, ts: int) -> list[Event]:
-            return []
-
-        eof = gap
 
     conn = Conn("10.0.0.1", 40000, "10.0.0.2", 8506)
     packets = [*conn.handshake(), *(conn.data("orig", 10 * i, b"0123456789") for i in range(5))]
