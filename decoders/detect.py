@@ -5,7 +5,7 @@ of the originator's and responder's streams. A probe answers True (this is mine)
 None (need more bytes). When every probe says False or the probing window is exhausted, a protocol
 whose ``ports`` include the server port is assumed — this is how a capture that starts mid-session
 still reaches the right decoder, which then resynchronises by itself. Otherwise the connection gets
-the byte-counting ``Undecoded`` decoder.
+the ``Undecoded`` fallback (its bytes are still counted in ``conn.close``).
 
 Decoders register in ``PROTOCOLS`` below and nowhere else.
 """
@@ -58,16 +58,15 @@ class Protocol:
 
 
 class Undecoded:
-    """The fallback: decodes nothing, counts what it was given."""
+    """The fallback: decodes nothing. It asks for no bytes; the reassembler counts them (conn.close)."""
 
     name = "undecoded"
     wants_data = False
 
     def __init__(self, conn: ConnFields, options: DecoderOptions) -> None:
-        self.bytes = {"orig": 0, "resp": 0}
+        pass
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
-        self.bytes[direction] += len(data)
         return []
 
     def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:

@@ -51,7 +51,7 @@ class RemotingDecoder:
     wants_data = False
 
     def __init__(self, conn: ConnFields, options: "DecoderOptions") -> None:
-        self.conn = conn
+        pass
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         return []
