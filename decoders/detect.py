@@ -77,7 +77,7 @@ class Undecoded:
 
 
 PROTOCOLS: tuple[Protocol, ...] = (
-    Protocol("remoting", remoting.probe, remoting.RemotingDecoder),
+    Protocol("remoting", remoting.probe, Undecoded),  # recognised and counted; decoded in its own issue
     Protocol("http", http.probe, http.HttpDecoder, ports=frozenset({8080})),
     Protocol("nmf", nmf.probe, nmf.NmfDecoder, ports=frozenset({8506})),
 )

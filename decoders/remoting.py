@@ -5,15 +5,9 @@ opens with a Remoting message frame must be told apart from [MC-NMF] and HTTP. [
 message frame starts with ProtocolId ``.NET`` (0x54454E2E little-endian), MajorVersion 1, MinorVersion 0,
 then OperationType (2 bytes: 0 request, 1 one-way request, 2 reply) and the content distribution
 (2 bytes: 0 sized, 1 chunked). Decoding the frames and their [MS-NRBF] content is a later issue; until
-then the connection is named ``remoting`` and its bytes are counted.
+then the connection is named ``remoting`` (``decoders.detect`` gives it the ``Undecoded`` fallback) and its
+bytes are counted.
 """
-
-from typing import TYPE_CHECKING
-
-from .events import ConnFields, Direction, Event
-
-if TYPE_CHECKING:
-    from .detect import DecoderOptions
 
 PREAMBLE = b".NET\x01\x00"
 OPERATION_TYPES = (0, 1, 2)  # request, one-way request, reply
@@ -42,22 +36,3 @@ def probe(orig_head: bytes, resp_head: bytes) -> bool | None:
     if len(verdicts) == 2 and None not in verdicts:
         return False
     return None
-
-
-class RemotingDecoder:
-    """Names the connection ``remoting`` and counts its bytes until Remoting decoding lands."""
-
-    name = "remoting"
-    wants_data = False
-
-    def __init__(self, conn: ConnFields, options: "DecoderOptions") -> None:
-        pass
-
-    def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
-        return []
-
-    def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
-        return []
-
-    def eof(self, direction: Direction, ts: int) -> list[Event]:
-        return []

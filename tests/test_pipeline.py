@@ -4,7 +4,7 @@ from pathlib import Path
 
 from torture import T0, Conn, frames, timed, write_pcap
 
-from decoders.detect import Protocol
+from decoders.detect import Protocol, Undecoded
 from decoders.events import Event
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.source import CaptureSource
@@ -48,27 +48,10 @@ def test_bpf_filter_is_applied_by_libpcap(tmp_path: Path) -> None:
     assert [e.orig for e in kept] == ["10.0.0.3:40001"]
 
 
-class StubDecoder:
-    """A decoder that decodes nothing; tests override ``feed``."""
-
-    name = "stub"
-    wants_data = True
-
-    def __init__(self, conn: object, options: object) -> None:
-        pass
-
-    def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
-        return []
-
-    def gap(self, direction: str, length: int, ts: int) -> list[Event]:
-        return []
-
-    def eof(self, direction: str, ts: int) -> list[Event]:
-        return []
-
-
-class Exploding(StubDecoder):
+class Exploding(Undecoded):
     """A decoder with a bug: the pipeline must survive it and say so."""
+
+    wants_data = True
 
     def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
         raise ZeroDivisionError("a bug")
@@ -113,8 +96,10 @@ def test_capture_time_is_the_packet_time(tmp_path: Path) -> None:
 def test_a_decoder_that_wants_no_more_bytes_is_not_fed_them(tmp_path: Path) -> None:
     fed: list[str] = []
 
-    class Satisfied(StubDecoder):
+    class Satisfied(Undecoded):
         """Has seen enough after its first segment (as NMF has of foreign bytes)."""
+
+        wants_data = True
 
         def feed(self, direction: str, data: bytes, ts: int) -> list[Event]:
             fed.append(direction)
