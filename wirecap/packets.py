@@ -39,8 +39,11 @@ MAX_DATAGRAMS_IN_REASSEMBLY = 1024
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 # The common frame in one unpack, from the EtherType on: Ethernet type, IPv4 without options, TCP up to
 # its flags. The pipeline's fast path uses it and falls back to ``PacketParser.parse`` for anything else.
-ETH_IPV4_TCP = struct.Struct("!H Bx H 2x H x B 2x 4s4s HHIIBB")  # type, vihl, len, frag, proto, addrs, TCP
+# IPv4's addresses and TCP's ports lie side by side, so they come out as one 12-byte string: source
+# address, destination address, source port, destination port (the pipeline's connection key).
+ETH_IPV4_TCP = struct.Struct("!H Bx H 2x H x B 2x 12s IIBB")  # type, vihl, len, frag, proto, key, TCP
 ETH_IPV4_TCP_MIN = 14 + 20 + 20
+PORTS = struct.Struct("!HH")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIBB")
 _U16 = struct.Struct("!H")
