@@ -204,8 +204,11 @@ DAMAGE = {
 }
 
 
+@pytest.mark.parametrize("reading", ["--read-ahead", "--no-read-ahead"])
 @pytest.mark.parametrize(("fmt", "damage"), DAMAGE.values(), ids=DAMAGE.keys())
-def test_damaged_input_exits_1_after_every_event_before_the_damage(fmt, damage, tmp_path: Path, wirecap) -> None:
+def test_damaged_input_exits_1_after_every_event_before_the_damage(
+    fmt, damage, reading: str, tmp_path: Path, wirecap
+) -> None:
     """Output equals that of the intact part alone; stderr is one line naming the file and the offset."""
     recs = frames(interleaved(v6=False).packets)
     whole = tmp_path / f"whole.{fmt}"
@@ -219,9 +222,9 @@ def test_damaged_input_exits_1_after_every_event_before_the_damage(fmt, damage, 
     bad, intact = tmp_path / f"bad.{fmt}", tmp_path / f"intact.{fmt}"
     bad.write_bytes(damaged)
     intact.write_bytes(damaged[:at])
-    run = wirecap("replay", "-q", str(bad))
+    run = wirecap("replay", "-q", reading, str(bad))
     assert run.returncode == 1
-    assert run.stdout == ok(wirecap("replay", "-q", str(intact)))
+    assert run.stdout == ok(wirecap("replay", "-q", reading, str(intact)))
     [line] = run.stderr.decode().splitlines()
     assert str(bad) in line
     assert str(at) in line.replace(str(bad), "")

@@ -22,8 +22,9 @@ from .inspect import inspect as inspect_command
 from .orders import orders as orders_command
 from .orders import read_rules, rules_option
 from .pipeline import Options, Pipeline, Stats, run
+from .readahead import ReadAhead, read_ahead_by_default
 from .sink import JsonlSink
-from .source import CaptureError, CaptureSource, check_filter
+from .source import CaptureError, CaptureSource, Source, check_filter
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,6 +53,11 @@ def main() -> None:
 )
 @click.option("--xml", is_flag=True, help="Add each SOAP envelope as XML text to wcf.message events.")
 @click.option("--progress", is_flag=True, help="Show a progress bar on stderr while reading files.")
+@click.option(
+    "--read-ahead/--no-read-ahead",
+    default=None,
+    help="Read files in a second process while decoding [default: on with more than one CPU].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @rules_option
 def replay(
@@ -63,6 +69,7 @@ def replay(
     idle_timeout: float,
     xml: bool,
     progress: bool,
+    read_ahead: bool | None,
     quiet: bool,
     rules_files: tuple[str, ...],
 ) -> None:
@@ -82,7 +89,12 @@ def replay(
             raise click.BadParameter(str(err), param_hint="'--filter'") from None
     if output and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
         raise click.BadParameter(f"no such directory for {output}", param_hint="'-o'")
-    sources = [CaptureSource(path, bpf) for path in inputs]
+    if read_ahead is None:
+        read_ahead = read_ahead_by_default()
+    sources: list[Source] = [
+        ReadAhead(CaptureSource(path, bpf)) if read_ahead and path != "-" else CaptureSource(path, bpf)
+        for path in inputs
+    ]
     streaming = "-" in inputs
     options = Options(
         ports=frozenset(ports) if ports else Options().ports,
@@ -128,7 +140,7 @@ def schema() -> None:
 class _ProgressBar:
     """Byte progress over all inputs, drawn by click on stderr."""
 
-    def __init__(self, sources: list[CaptureSource]) -> None:
+    def __init__(self, sources: list[Source]) -> None:
         self.sources = sources
         total = sum(s.progress.size or 0 for s in sources)
         self.bar = click.progressbar(length=total, label="reading", file=sys.stderr, width=30)

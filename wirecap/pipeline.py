@@ -31,7 +31,7 @@ from .packets import (
     PacketParser,
 )
 from .reassembly import SEQ_MASK, BufferBudget, Connection, HalfStream
-from .source import META, Batch, CaptureSource
+from .source import META, Batch, CaptureSource, PacketBuffer, Source
 
 SECOND = 1_000_000_000
 CLOSE_LINGER_NS = 5 * SECOND  # after both FINs, how long to wait for the last ACK (Zeek's tcp_close_delay)
@@ -230,7 +230,7 @@ class Pipeline:
         self._time_reported = False
         self._idle_ns = int(self.options.idle_timeout * SECOND)
 
-    def process_batch(self, linktype: int, buf: bytes, meta: bytes) -> None:
+    def process_batch(self, linktype: int, buf: PacketBuffer, meta: bytes) -> None:
         """The hot loop: one call per batch of packets from a source.
 
         Ethernet/IPv4/TCP frames are unpacked with one ``struct`` call, whose addresses and ports come out
@@ -242,8 +242,11 @@ class Pipeline:
         unpack_common = ETH_IPV4_TCP.unpack_from
         ethernet = linktype == LINKTYPE_ETHERNET
         table = self.table
+        if not meta:
+            return
         self.stats.packets += len(meta) // META.size
-        self.stats.bytes += len(buf)  # the batch's packets, end to end
+        _, _, last_offset, last_caplen = META.unpack_from(meta, len(meta) - META.size)
+        self.stats.bytes += last_offset + last_caplen  # the packets lie end to end
         clock = self.clock
         next_sweep = self._next_sweep
         for sec, usec, off, caplen in META.iter_unpack(meta):
@@ -393,13 +396,13 @@ class Pipeline:
         return events
 
 
-def merged_batches(sources: list[CaptureSource]) -> Iterator[Batch]:
+def merged_batches(sources: list[Source]) -> Iterator[Batch]:
     """Several inputs as one time-ordered sequence (ties: the order the inputs were named)."""
     if len(sources) == 1:
         yield from sources[0].batches()
         return
 
-    def packets(index: int, source: CaptureSource) -> Iterator[tuple[int, int, int, bytes, bytes]]:
+    def packets(index: int, source: Source) -> Iterator[tuple[int, int, int, bytes, bytes]]:
         for linktype, buf, meta in source.batches():
             for sec, usec, off, caplen in META.iter_unpack(meta):
                 yield (
@@ -415,7 +418,7 @@ def merged_batches(sources: list[CaptureSource]) -> Iterator[Batch]:
 
 
 def run(
-    sources: list[CaptureSource],
+    sources: list[Source],
     pipeline: Pipeline,
     write: Callable[[list[Event]], None],
     on_batch: Callable[[], None] | None = None,

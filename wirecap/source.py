@@ -11,13 +11,16 @@ compiles ``--filter`` expressions. Two things it cannot do are handled here:
 
 A source yields batches ``(linktype, packet_bytes, meta)`` where ``meta`` packs one ``=IIII`` record per
 packet — seconds, microseconds, offset into ``packet_bytes``, captured length — as pcapy-ng's
-``next_batch`` does, so the pipeline has one loop for every source.
+``next_batch`` does, so the pipeline has one loop for every source. ``readahead.ReadAhead`` runs a
+source in a second process.
 """
 
+import mmap
 import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import pcapy
 from construct import Const, Int16ul, Int32ul, Int64sl, Struct
@@ -30,7 +33,9 @@ PCAPNG_SHB = 0x0A0D0D0A
 PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MULTI_LINKTYPE_ERROR = "different from the type of the first interface"
 
-Batch = tuple[int, bytes, bytes]
+# The packets of a batch, concatenated from offset 0; a read-ahead slot (an mmap) has stale bytes after them.
+PacketBuffer = bytes | mmap.mmap
+Batch = tuple[int, PacketBuffer, bytes]
 
 
 class CaptureError(Exception):
@@ -41,6 +46,10 @@ class CaptureError(Exception):
         super().__init__(f"{name}{where}: {message}")
         self.name = name
         self.offset = offset
+        self.reason = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, str]]:
+        return CaptureError, (self.name, self.offset, self.reason)  # crosses from the read-ahead process
 
 
 @dataclass
@@ -49,6 +58,15 @@ class Progress:
 
     size: int | None  # file size, None for a stream
     done: int = 0  # bytes of the input consumed (approximate for pcapng: record overheads vary)
+
+
+class Source(Protocol):
+    """What the pipeline reads: a ``CaptureSource``, or one wrapped in ``readahead.ReadAhead``."""
+
+    name: str
+    progress: Progress
+
+    def batches(self) -> Iterator[Batch]: ...
 
 
 class CaptureSource:

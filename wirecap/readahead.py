@@ -1,0 +1,122 @@
+"""Reading ahead in a second process, so that libpcap reads while the pipeline decodes.
+
+Reading a capture file (libpcap copying every packet into a batch, and the page faults behind those
+copies) costs about a quarter of a replay, all of it on the one core the pipeline runs on. ``ReadAhead``
+wraps a ``CaptureSource``: a forked child runs the source's batches and copies each into one of a few
+shared-memory slots; the parent's pipeline reads the packets straight from the slot and hands the slot
+back when it asks for the next batch. The pipeline sees the same batches, in the same order, with the
+same progress and the same ``CaptureError`` after the last good packet.
+
+Files only: a stream on stdin is read packet by packet so that events are not held back, and there a
+second process would add latency and save nothing.
+"""
+
+import contextlib
+import mmap
+import multiprocessing
+import os
+import signal
+import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+
+from .source import META, Batch, CaptureError, CaptureSource
+
+SLOTS = 4  # batches in flight: the child reads up to three ahead of the batch being decoded
+SLOT_SIZE = 16 << 20  # a batch of 4096 full-size Ethernet frames with its metadata is 6 MB
+JOIN_TIMEOUT = 5.0  # seconds to wait for the child to exit before terminating it
+
+
+def read_ahead_by_default() -> bool:
+    """Worth it only with a second CPU to run the reader on."""
+    return len(os.sched_getaffinity(0)) > 1
+
+
+class ReadAhead:
+    """A ``CaptureSource`` read by a child process; used wherever the source would be."""
+
+    def __init__(self, source: CaptureSource) -> None:
+        if source.stream:
+            raise ValueError("read-ahead is for files; a stream is read packet by packet")
+        self.source = source
+        self.name = source.name
+        self.progress = source.progress
+
+    def batches(self) -> Iterator[Batch]:
+        slots = [mmap.mmap(-1, SLOT_SIZE) for _ in range(SLOTS)]  # anonymous and shared: the child inherits them
+        context = multiprocessing.get_context("fork")  # the child needs the slots and the source as they are
+        parent_end, child_end = context.Pipe()
+        child = context.Process(target=_reader, args=(self.source, slots, child_end), daemon=True)
+        child.start()
+        child_end.close()
+        try:
+            while True:
+                try:
+                    message = parent_end.recv()
+                except (EOFError, ConnectionError):
+                    raise CaptureError(self.name, None, "the reader process died") from None
+                tag = message[0]
+                if tag == "slot":
+                    _, index, linktype, buf_size, meta_size, self.progress.done = message
+                    slot = slots[index]
+                    yield linktype, slot, slot[buf_size : buf_size + meta_size]
+                    with contextlib.suppress(ConnectionError):  # the child has finished: it needs no slot back
+                        parent_end.send(index)
+                elif tag == "inline":
+                    _, linktype, buf, meta, self.progress.done = message
+                    yield linktype, buf, meta
+                elif tag == "error":
+                    raise message[1]
+                elif tag == "bug":
+                    raise RuntimeError(f"the reader process of {self.name} failed:\n{message[1]}")
+                else:
+                    return
+        finally:
+            parent_end.close()  # a child waiting for a free slot sees EOF and exits
+            child.join(JOIN_TIMEOUT)
+            if child.exitcode is None:
+                child.terminate()
+                child.join()
+
+
+def _reader(source: CaptureSource, slots: list[mmap.mmap], conn: Connection) -> None:
+    """The child: every batch of ``source`` into a free slot (or, if larger than a slot, through the pipe)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
+    free = list(range(len(slots)))
+    try:
+        for linktype, buf, meta in source.batches():
+            for piece, piece_meta in _pieces(buf, meta):
+                done = source.progress.done
+                if len(piece) + len(piece_meta) > SLOT_SIZE:  # one packet larger than a slot
+                    conn.send(("inline", linktype, piece, piece_meta, done))
+                    continue
+                if not free:
+                    free.append(conn.recv())
+                index = free.pop()
+                slot = slots[index]
+                slot[: len(piece)] = piece
+                slot[len(piece) : len(piece) + len(piece_meta)] = piece_meta
+                conn.send(("slot", index, linktype, len(piece), len(piece_meta), done))
+        conn.send(("end",))
+    except (EOFError, ConnectionError):
+        pass  # the parent stopped reading (an early exit): nothing left to do
+    except CaptureError as err:
+        conn.send(("error", err))
+    except Exception:  # a wirecap bug: the parent reports it
+        conn.send(("bug", traceback.format_exc()))
+
+
+def _pieces(buf: bytes, meta: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """A batch cut into pieces that fit a slot, each with its own offsets (a batch that fits: as it is)."""
+    if len(buf) + len(meta) <= SLOT_SIZE:
+        yield buf, meta
+        return
+    start = 0  # offset in ``buf`` of the piece being gathered
+    records: list[bytes] = []
+    for sec, usec, off, caplen in META.iter_unpack(meta):
+        if records and off + caplen - start + (len(records) + 1) * META.size > SLOT_SIZE:
+            yield buf[start:off], b"".join(records)
+            start, records = off, []
+        records.append(META.pack(sec, usec, off - start, caplen))
+    if records:
+        yield buf[start:], b"".join(records)
