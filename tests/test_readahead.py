@@ -136,3 +136,9 @@ def test_replay_output_is_the_same_with_and_without(path: Path, wirecap) -> None
     ahead = ok(wirecap("replay", "-q", "--read-ahead", str(path)))
     assert ahead
     assert ok(wirecap("replay", "-q", "--no-read-ahead", str(path))) == ahead
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [({0}, False), ({0, 1}, True), ({3, 5, 7}, True)])
+def test_on_by_default_only_with_a_second_usable_cpu(cpus: set[int], expected: bool, monkeypatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus)
+    assert readahead.read_ahead_by_default() is expected

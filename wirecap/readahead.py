@@ -28,8 +28,9 @@ JOIN_TIMEOUT = 5.0  # seconds to wait for the child to exit before terminating i
 
 
 def read_ahead_by_default() -> bool:
-    """Worth it only with a second CPU to run the reader on."""
-    return len(os.sched_getaffinity(0)) > 1
+    """Worth it only with a second CPU to run the reader on (one this process may use, where the OS says)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (usable or 1) > 1
 
 
 class ReadAhead:
