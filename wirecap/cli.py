@@ -154,6 +154,7 @@ class _ProgressBar:
             self.shown = done
 
     def close(self) -> None:
+        self.tick()  # the end of input is known only after the last batch
         self.bar.__exit__(None, None, None)
 
 

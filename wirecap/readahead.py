@@ -70,7 +70,8 @@ class ReadAhead:
                     raise message[1]
                 elif tag == "bug":
                     raise RuntimeError(f"the reader process of {self.name} failed:\n{message[1]}")
-                else:
+                else:  # "end"
+                    self.progress.done = message[1]
                     return
         finally:
             parent_end.close()  # a child waiting for a free slot sees EOF and exits
@@ -98,7 +99,7 @@ def _reader(source: CaptureSource, slots: list[mmap.mmap], conn: Connection) -> 
                 slot[: len(piece)] = piece
                 slot[len(piece) : len(piece) + len(piece_meta)] = piece_meta
                 conn.send(("slot", index, linktype, len(piece), len(piece_meta), done))
-        conn.send(("end",))
+        conn.send(("end", source.progress.done))
     except (EOFError, ConnectionError):
         pass  # the parent stopped reading (an early exit): nothing left to do
     except CaptureError as err:

@@ -94,6 +94,8 @@ class CaptureSource:
                 yield from self._salvage(delivered, size)
                 raise CaptureError(self.name, self._damage_offset(), str(err)) from None
             if not meta:
+                if self.progress.size is not None:
+                    self.progress.done = self.progress.size  # headers included: the whole file is read
                 return
             delivered += len(meta) // META.size
             self.progress.done += len(packets) + 16 * (len(meta) // META.size)
