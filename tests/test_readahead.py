@@ -142,3 +142,12 @@ def test_replay_output_is_the_same_with_and_without(path: Path, wirecap) -> None
 def test_on_by_default_only_with_a_second_usable_cpu(cpus: set[int], expected: bool, monkeypatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus)
     assert readahead.read_ahead_by_default() is expected
+
+
+def test_without_a_second_process_the_source_is_read_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: multiprocessing.process.BaseProcess) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN at a process limit
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    direct, ahead = read_both(REPO / "captures" / "store.pcap")
+    assert ahead == direct

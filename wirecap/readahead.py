@@ -48,7 +48,13 @@ class ReadAhead:
         context = multiprocessing.get_context("fork")  # the child needs the slots and the source as they are
         parent_end, child_end = context.Pipe()
         child = context.Process(target=_reader, args=(self.source, slots, child_end), daemon=True)
-        child.start()
+        try:
+            child.start()
+        except OSError:  # no process to be had (process or memory limits): read here, as without read-ahead
+            parent_end.close()
+            child_end.close()
+            yield from self.source.batches()
+            return
         child_end.close()
         try:
             while True:
