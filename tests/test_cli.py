@@ -126,6 +126,20 @@ def test_several_files_merge_into_one_time_ordered_stream(tmp_path: Path, wireca
     assert ok(wirecap("replay", "-q", str(b), str(a))) == single.stdout
 
 
+@pytest.mark.parametrize("reading", ["--read-ahead", "--no-read-ahead"])
+def test_summary_counts_every_packet_and_byte(reading: str, tmp_path: Path, wirecap) -> None:
+    """The stderr summary of two merged inputs (pcap and pcapng) against their records' captured lengths."""
+    a = v4_capture(tmp_path, "a.pcap")
+    lone = Conn("10.0.0.7", 47000, "10.0.0.9", 8080)
+    b = write_pcapng(tmp_path / "b.pcapng", frames(timed(lone.handshake() + lone.close({}))), [ETHERNET])
+    caplens = [struct.unpack_from("<I", a.read_bytes(), at + 8)[0] for at in _records(a.read_bytes())]
+    caplens += [struct.unpack_from("<I", b.read_bytes(), at + 20)[0] for at in _records(b.read_bytes())]
+    run = wirecap("replay", reading, str(a), str(b))
+    ok(run)
+    [summary] = run.stderr.decode().splitlines()
+    assert f" {len(caplens):,} packets, {sum(caplens):,} bytes, 4 connections," in summary
+
+
 @pytest.fixture
 def many_events(tmp_path: Path) -> Path:
     """250 short connections (SYN, SYN-ACK, ACK, RST): about 500 lines, far more than a pipe buffer."""
