@@ -22,9 +22,9 @@ from .inspect import inspect as inspect_command
 from .orders import orders as orders_command
 from .orders import read_rules, rules_option
 from .pipeline import Options, Pipeline, Stats, run
-from .readahead import ReadAhead, read_ahead_by_default
+from .readahead import open_source
 from .sink import JsonlSink
-from .source import CaptureError, CaptureSource, Source, check_filter
+from .source import CaptureError, Source, check_filter
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,12 +89,7 @@ def replay(
             raise click.BadParameter(str(err), param_hint="'--filter'") from None
     if output and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
         raise click.BadParameter(f"no such directory for {output}", param_hint="'-o'")
-    if read_ahead is None:
-        read_ahead = read_ahead_by_default()
-    sources: list[Source] = [
-        ReadAhead(CaptureSource(path, bpf)) if read_ahead and path != "-" else CaptureSource(path, bpf)
-        for path in inputs
-    ]
+    sources = [open_source(path, bpf, read_ahead) for path in inputs]
     streaming = "-" in inputs
     options = Options(
         ports=frozenset(ports) if ports else Options().ports,

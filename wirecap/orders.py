@@ -31,8 +31,9 @@ from decoders.events import (
 from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
 
 from .pipeline import Options, Pipeline, run
+from .readahead import open_source
 from .sink import Analyzer, JsonlSink
-from .source import CaptureError, CaptureSource
+from .source import CaptureError
 
 CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})
 CLOSED_STATUSES = frozenset({"closed", "deleted"})
@@ -85,7 +86,7 @@ def analyse(inputs: Iterable[str], analyzers: tuple[Analyzer, ...], options: Opt
     with open(os.devnull, "w", encoding="utf-8") as devnull:
         sink = JsonlSink(devnull, analyzers=analyzers)
         try:
-            run([CaptureSource(path) for path in inputs], Pipeline(options or Options()), sink.write)
+            run([open_source(path) for path in inputs], Pipeline(options or Options()), sink.write)
         except CaptureError as exc:
             click.echo(f"wirecap: error: {exc}", err=True)
             sys.exit(1)

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
-from .source import META, Batch, CaptureError, CaptureSource
+from .source import META, Batch, CaptureError, CaptureSource, Source
 
 SLOTS = 4  # batches in flight: the child reads up to three ahead of the batch being decoded
 SLOT_SIZE = 16 << 20  # a batch of 4096 full-size Ethernet frames with its metadata is 6 MB
@@ -31,6 +31,14 @@ def read_ahead_by_default() -> bool:
     """Worth it only with a second CPU to run the reader on (one this process may use, where the OS says)."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (usable or 1) > 1
+
+
+def open_source(path: str, bpf: str | None = None, read_ahead: bool | None = None) -> Source:
+    """A capture file, or ``-`` for stdin; a file is read ahead if ``read_ahead`` (None: where it pays)."""
+    source = CaptureSource(path, bpf)
+    if source.stream or not (read_ahead_by_default() if read_ahead is None else read_ahead):
+        return source
+    return ReadAhead(source)
 
 
 class ReadAhead:
