@@ -238,12 +238,12 @@ class Pipeline:
         straight to their stream; every other frame or segment takes the general path
         (``PacketParser.parse`` and ``Connection.packet``).
         """
+        if not meta:
+            return
         parse = self.parser.parse
         unpack_common = ETH_IPV4_TCP.unpack_from
         ethernet = linktype == LINKTYPE_ETHERNET
         table = self.table
-        if not meta:
-            return
         self.stats.packets += len(meta) // META.size
         _, _, last_offset, last_caplen = META.unpack_from(meta, len(meta) - META.size)
         self.stats.bytes += last_offset + last_caplen  # the packets lie end to end
