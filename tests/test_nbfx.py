@@ -1,4 +1,4 @@
-"""decoders.nbfx against .NET's own bytes (shared/reference/net_tcp_vectors.txt) and .NET's documented
+"""decoders.nbfx against .NET's own bytes (tests/vectors/net_tcp_vectors.txt) and .NET's documented
 value rendering.
 
 Expected strings for single values follow the .NET sources/docs cited at each group; documents come
@@ -18,7 +18,7 @@ from decoders import nbfx
 from decoders.anomalies import ANOMALIES, DecodeError
 from decoders.nbfx import STATIC_DICTIONARY, SessionStrings, decode
 
-VECTORS = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "net_tcp_vectors.txt").read_text()
+VECTORS = (Path(__file__).resolve().parent / "vectors" / "net_tcp_vectors.txt").read_text()
 
 
 def _vector(label: str) -> bytes:

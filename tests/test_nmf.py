@@ -1,7 +1,7 @@
 """decoders.nmf / decoders.nns: [MC-NMF] framing, [MS-NNS] upgrades, wcf.* events. Hex in, events out.
 
 The whole-stream vectors are byte-exact output of Microsoft's .NET WCF stack (block 1 of
-/work/shared/reference/net_tcp_vectors.txt); single records are written by hand from the spec
+tests/vectors/net_tcp_vectors.txt); single records are written by hand from the spec
 sections cited next to them.
 """
 
@@ -21,7 +21,7 @@ from decoders.detect import DecoderOptions
 from decoders.events import ConnFields, Event
 from decoders.nmf import NmfDecoder, envelope_start, probe
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "vectors"
 CONN = ConnFields(uid="Cnmf", community_id="1:test", orig="10.0.0.5:50000", resp="10.0.0.9:8506")
 CONN_KEYS = set(CONN)
 

@@ -1,4 +1,4 @@
-"""decoders.soap over .NET's own envelopes (shared/reference/net_tcp_vectors.txt), the XML text .NET
+"""decoders.soap over .NET's own envelopes (tests/vectors/net_tcp_vectors.txt), the XML text .NET
 wrote for them, and SOAP/DataContract examples."""
 
 import json
@@ -22,7 +22,7 @@ from decoders.soap import (
 )
 from wirecap.pipeline import collect_streams
 
-VECTORS = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "net_tcp_vectors.txt").read_text()
+VECTORS = (Path(__file__).resolve().parent / "vectors" / "net_tcp_vectors.txt").read_text()
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 MESSAGE_ID = "urn:uuid:c92b8486-cefb-4201-8a89-22bcd24b699e"  # see tests/test_nbfx.py C2S_MESSAGE_ID
