@@ -217,7 +217,7 @@ class NnsAuth(DirEvent):
     """One [MS-NNS] 2.2.1 handshake token after an application/negotiate upgrade: package, message, names."""
 
     kind: Literal["nns.auth"] = "nns.auth"
-    handshake: Literal["in_progress", "done"]  # MessageId: HandshakeInProgress or HandshakeDone
+    handshake: Literal["in_progress", "done", "error"]  # MessageId: HandshakeInProgress, -Done, -Error
     size: int  # token bytes
     package: Literal["SPNEGO", "Kerberos", "NTLM"] | None  # the token's own package; None if not recognised
     mech: str | None  # the package doing the work: Kerberos or NTLM inside SPNEGO (else an OID), or package

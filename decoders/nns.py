@@ -46,6 +46,19 @@ TLS_HEADER = struct.Struct(">BHH")  # ContentType, legacy_record_version, length
 MAX_DATA_PAYLOAD = 0xFC30  # [MS-NNS] 2.2.2: at most 64,048 bytes (0xFC30)
 MAX_TLS_RECORD = 2**14 + 2048  # RFC 5246 6.2.3: TLSCiphertext.length limit
 TLS_CONTENT_TYPES = frozenset(range(20, 25))
+# [MS-ERREF] 2.1 HRESULTs a failed SSPI handshake reports (and .NET's ERROR_TRUST_FAILURE default).
+HRESULTS = {
+    0x80090302: "SEC_E_UNSUPPORTED_FUNCTION",
+    0x80090304: "SEC_E_INTERNAL_ERROR",
+    0x80090308: "SEC_E_INVALID_TOKEN",
+    0x8009030C: "SEC_E_LOGON_DENIED",
+    0x8009030E: "SEC_E_NO_CREDENTIALS",
+    0x80090311: "SEC_E_NO_AUTHENTICATING_AUTHORITY",
+    0x80090322: "SEC_E_WRONG_PRINCIPAL",
+    0x80090324: "SEC_E_TIME_SKEW",
+    0x0000051F: "ERROR_NO_LOGON_SERVERS",
+    0x000006FE: "ERROR_TRUST_FAILURE",
+}
 MAX_FRAME = 16 * 2**20  # past this a data message's length is taken for garbage, not an outsized frame
 
 NTLMSSP = b"NTLMSSP\x00"
@@ -178,7 +191,9 @@ class SecuredStream:
                 self._offset += len(self._head)
                 self._head.clear()
         except DecodeError as err:
-            self._framed = False
+            self._framed = False  # the rest is only counted; the bad frame is not one left open
+            self._head.clear()
+            self._skip = 0
             out.append(err)
         return out
 
@@ -211,7 +226,7 @@ class SecuredStream:
         if self._handshake:
             token = bytes(head[5:])
             if head[0] == HandshakeId.ERROR:
-                raise DecodeError("nns_handshake_error", f"HandshakeError payload {token.hex()}", self._offset)
+                raise DecodeError("nns_handshake_error", self._handshake_error(token), self._offset)
             done = head[0] == HandshakeId.DONE
             if done:
                 self._handshake = False
@@ -243,6 +258,17 @@ class SecuredStream:
         if error is not None:
             where = self._offset + 5 + (error.offset or 0)  # the token starts after the 5-byte header
             self._out.append(DecodeError(error.name, error.detail, where))
+
+    def _handshake_error(self, payload: bytes) -> str:
+        """[MS-NNS] 2.2.1: a HandshakeError holds an HRESULT (.NET writes it big-endian into 8 bytes);
+        a peer may send the security package's own error token there instead, which is read as one."""
+        if len(payload) == 8 and not payload[:4].strip(b"\x00"):
+            code = int.from_bytes(payload[4:], "big")
+            name = HRESULTS.get(code)
+            return f"HandshakeError: HRESULT 0x{code:08x}" + (f" ({name})" if name else "")
+        if payload:
+            self._read_token(payload, "error")
+        return f"HandshakeError with a {len(payload)}-byte payload"
 
     def _note_oversized(self, detail: str) -> None:
         """Windows peers may exceed the documented maximum: decode the frame, say so once per direction."""

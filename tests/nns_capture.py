@@ -1,8 +1,9 @@
 """captures/nns_auth.pcap: the handshake tokens real GSS-API peers sent, and tshark's reading of them.
 
-The capture (tests/interop/nns/run_nns.sh) holds four connections to 8506, in this order: SPNEGO over
-Kerberos, bare Kerberos, SPNEGO over NTLM, bare NTLM; MIT Kerberos 1.20 and gss-ntlmssp 1.2 wrote every
-token. The tokens are cut out of the reassembled streams here by a walk of the [MS-NNS] 2.2.1 headers
+The capture (tests/interop/nns/run_nns.sh) holds five connections to 8506, in this order: SPNEGO over
+Kerberos, bare Kerberos, SPNEGO over NTLM, bare NTLM, and bare NTLM with a wrong password (the acceptor
+answers HandshakeError); MIT Kerberos 1.20 and gss-ntlmssp 1.2 wrote every token.
+The tokens are cut out of the reassembled streams here by a walk of the [MS-NNS] 2.2.1 headers
 that is independent of decoders.nns, so the parser tests get the peers' bytes, not ours.
 """
 
@@ -17,7 +18,7 @@ from wirecap.pipeline import collect_streams
 REPO = Path(__file__).resolve().parent.parent
 CAPTURE = REPO / "captures" / "nns_auth.pcap"
 TRUTH = REPO / "captures" / "nns_auth.truth.jsonl"
-SCENARIOS = ("spnego_kerberos", "kerberos", "spnego_ntlm", "ntlm")
+SCENARIOS = ("spnego_kerberos", "kerberos", "spnego_ntlm", "ntlm", "ntlm_bad_password")
 UPGRADE = b"application/negotiate"
 
 
@@ -56,7 +57,7 @@ def tokens() -> list[Token]:
                 message_id, size = data[pos], int.from_bytes(data[pos + 3 : pos + 5], "big")
                 out.append(Token(n, direction, message_id, data[pos + 5 : pos + 5 + size]))
                 pos += 5 + size
-                if message_id == 0x14:  # HandshakeDone: data messages follow
+                if message_id == 0x14 or pos >= len(data):  # HandshakeDone (data follows), or closed
                     break
     return out
 

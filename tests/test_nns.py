@@ -1,6 +1,6 @@
 """decoders.nns: [MS-NNS] after an [MC-NMF] UpgradeRequest: nns.auth per handshake token, frame limits.
 
-Ground truth: captures/nns_auth.pcap, four connections whose every token MIT Kerberos or gss-ntlmssp
+Ground truth: captures/nns_auth.pcap, five connections whose every token MIT Kerberos or gss-ntlmssp
 wrote (tests/interop/nns/), checked against what the peers logged (captures/nns_auth.truth.jsonl) and
 against tshark's ntlmssp/kerberos/spnego fields on the same frames. Framing limits are written by hand
 from [MS-NNS] 2.2.1/2.2.2 and RFC 5246 6.2.3.
@@ -82,6 +82,11 @@ def test_capture_against_peers_truth() -> None:
         for direction in ("orig", "resp"):
             assert final[direction]["auth_mech"] == mech
             assert final[direction]["frames"] == peer[f"{direction}_data_frames"]
+        failed = [e["detail"] for e in conn if e["kind"] == "anomaly" and e["name"] == "nns_handshake_error"]
+        if "handshake_error" in peer:  # who failed to log on is still named
+            assert failed == [f"HandshakeError: HRESULT {peer['handshake_error']} (SEC_E_LOGON_DENIED)"]
+        else:
+            assert failed == []
         first = auth[0]
         if mech == "Kerberos":  # the acceptor's initiator name is the ticket's client; sname the target
             assert first["kerberos"]["realm"] == peer["initiator"].split("@")[1] == "STORE.LOCAL"
@@ -89,7 +94,9 @@ def test_capture_against_peers_truth() -> None:
             assert [e["message"] for e in auth] == ["AP-REQ", "AP-REP"]
         else:
             authenticate = next(e["ntlm"] for e in auth if e["message"] == "AUTHENTICATE")
-            assert f"{authenticate['domain']}\\{authenticate['user']}" == peer["initiator"] == "STORE\\ivanov"
+            user, domain = peer["user"].split("@")  # what the client logged on as
+            assert (authenticate["domain"], authenticate["user"]) == (domain, user) == ("STORE", "ivanov")
+            assert peer.get("initiator", "STORE\\ivanov") == "STORE\\ivanov"  # what the acceptor verified
             assert authenticate["workstation"] == "POS-1"  # run_nns.sh's hostname
             messages = [e["message"] for e in auth][:3]
             assert messages == ["NEGOTIATE", "CHALLENGE", "AUTHENTICATE"]
@@ -107,7 +114,7 @@ def test_capture_against_tshark() -> None:
     package fields, in the same order."""
     rows = tshark_fields(TSHARK_FIELDS, "ntlmssp || kerberos || spnego")
     streams_seen = sorted({int(r["tcp.stream"]) for r in rows})
-    assert streams_seen == [0, 1, 2, 3]
+    assert streams_seen == [0, 1, 2, 3, 4]
     for stream in streams_seen:
         ours = [e for e in CAPTURED[stream] if e["kind"] == "nns.auth"]
         theirs = [r for r in rows if int(r["tcp.stream"]) == stream]
@@ -154,8 +161,8 @@ def test_capture_emits_no_secret() -> None:
     """No cipher text, NT/LM response, session key, server challenge or MIC tshark finds in the tokens
     appears in wirecap's output, as hex or base64."""
     rows = tshark_fields(SECRET_FIELDS, "ntlmssp || kerberos || spnego")
-    secrets = {bytes.fromhex(v) for r in rows for f in SECRET_FIELDS for v in r[f].split(";") if v}
-    assert len(secrets) == 18  # 2 × (ticket, authenticator, AP-REP) ciphers, 2 × (challenge, NT, LM, key,
+    secrets = [bytes.fromhex(v) for r in rows for f in SECRET_FIELDS for v in r[f].split(";") if v]
+    assert len(secrets) == 23  # 2 × (ticket, authenticator, AP-REP) ciphers, 3 × (challenge, NT, LM, key,
     # NTProofStr), 2 mechListMICs
     output = json.dumps([e for conn in CAPTURED for e in conn]).lower()
     for secret in secrets:
@@ -167,7 +174,7 @@ def test_capture_oversized_frames_of_a_real_peer() -> None:
     """MIT's Kerberos wrap of .NET's 0xFC00-byte chunk is 64572 bytes: above [MS-NNS] 2.2.2's 0xFC30,
     decoded anyway and noted once; NTLM's 16-byte signature keeps it within the limit."""
     for conn, scenario in zip(CAPTURED, SCENARIOS, strict=True):
-        noted = [e for e in conn if e["kind"] == "anomaly"]
+        noted = [e for e in conn if e["kind"] == "anomaly" and e["name"] != "nns_handshake_error"]
         if "kerberos" in scenario:
             assert [(e["name"], e["dir"]) for e in noted] == [("nns_oversized_frame", "orig")]
             assert "64572 bytes" in noted[0]["detail"]
@@ -296,3 +303,27 @@ def test_every_truncation_of_every_real_token() -> None:
         for cut in range(len(real)):
             _, error = read_token(real[:cut])
             assert error is None or error.name in ANOMALIES
+
+
+def test_handshake_error_hresult_or_token() -> None:
+    """[MS-NNS] 2.2.1: HandshakeError carries an HRESULT (.NET: 8 bytes, big-endian); a payload that is a
+    token instead (a KRB-ERROR, an SPNEGO reject) is read as one, with handshake "error". Either way the
+    framing stops there and the direction is not left inside a frame."""
+    s, items = stream("application/negotiate", [handshake(0x15, bytes.fromhex("000000008009030c")) + b"\x00" * 9])
+    (error,) = items
+    assert (error.name, error.detail) == (
+        "nns_handshake_error",
+        "HandshakeError: HRESULT 0x8009030c (SEC_E_LOGON_DENIED)",
+    )
+    assert not s.in_frame
+    reject = bytes.fromhex("a1073005a0030a0102")  # NegTokenResp { negState reject(2) }, RFC 4178 4.2.2
+    s, items = stream("application/negotiate", [handshake(0x15, reject)])
+    auth, error = items
+    assert (auth.handshake, auth.package, auth.message, error.name) == (
+        "error",
+        "SPNEGO",
+        "NegTokenResp",
+        "nns_handshake_error",
+    )
+    assert auth.details["spnego"].neg_state == "reject"
+    assert not s.in_frame

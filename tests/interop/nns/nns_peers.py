@@ -28,14 +28,20 @@ SPNEGO = gssapi.OID.from_int_seq("1.3.6.1.5.5.2")
 KRB5 = gssapi.OID.from_int_seq("1.2.840.113554.1.2.2")
 NTLM = gssapi.OID.from_int_seq("1.3.6.1.4.1.311.2.2.10")
 SERVICE = gssapi.Name("host@maincash.store.local", gssapi.NameType.hostbased_service)
-USERS = {"krb": ("ivanov@STORE.LOCAL", b"Passw0rd!"), "ntlm": ("ivanov@STORE", b"Passw0rd!")}
+USERS = {
+    "krb": ("ivanov@STORE.LOCAL", b"Passw0rd!"),
+    "ntlm": ("ivanov@STORE", b"Passw0rd!"),
+    "ntlm_bad": ("ivanov@STORE", b"wrong password"),
+}
 SCENARIOS = {  # name: (mechanism asked for, credentials, mechanisms SPNEGO may offer)
     "spnego_kerberos": (SPNEGO, "krb", [KRB5]),
     "kerberos": (KRB5, "krb", None),
     "spnego_ntlm": (SPNEGO, "ntlm", [NTLM]),
     "ntlm": (NTLM, "ntlm", None),
+    "ntlm_bad_password": (NTLM, "ntlm_bad", None),
 }
-IN_PROGRESS, DONE = 0x16, 0x14
+IN_PROGRESS, DONE, ERROR = 0x16, 0x14, 0x15
+SEC_E_LOGON_DENIED = 0x8009030C
 BIG = 70_000  # the client's envelope: more than one data message
 MAX_PLAIN = 0xFC00  # .NET NegotiateStream's largest plain-text chunk per data message
 
@@ -99,7 +105,14 @@ def server(listener: socket.socket, result: dict) -> None:
         log: list = []
         msg_id, token = recv_handshake(conn)
         while True:
-            out = ctx.step(token)
+            try:
+                out = ctx.step(token)
+            except gssapi.exceptions.GSSError as err:
+                # .NET's NegotiateStream answers a failed AcceptSecurityContext with HandshakeError whose
+                # 8-byte payload is the HRESULT, big-endian ([MS-NNS] 2.2.1)
+                conn.sendall(bytes([ERROR, 1, 0, 0, 8]) + SEC_E_LOGON_DENIED.to_bytes(8, "big"))
+                result.update(acceptor_error=str(err.gen_message()), resp_tokens=log, resp_data_frames=0)
+                return
             send_handshake(conn, ctx, out, log)
             if ctx.complete:
                 if msg_id != DONE:
@@ -127,7 +140,6 @@ def server(listener: socket.socket, result: dict) -> None:
 def client(scenario: str) -> dict:
     mech, user, neg_mechs = SCENARIOS[scenario]
     name, password = USERS[user]
-    inner = KRB5 if user == "krb" else NTLM
     creds = gr.acquire_cred_with_password(
         gssapi.Name(name, gssapi.NameType.user), password, usage="initiate", mechs=[mech]
     ).creds
@@ -153,6 +165,17 @@ def client(scenario: str) -> dict:
         while True:
             send_handshake(sock, ctx, token, log)
             msg_id, incoming = recv_handshake(sock)
+            if msg_id == ERROR:
+                return {
+                    "scenario": scenario,
+                    "mech": mech.dotted_form,
+                    "spnego": False,
+                    "user": name,
+                    "target": str(SERVICE),
+                    "orig_tokens": log,
+                    "orig_data_frames": 0,
+                    "handshake_error": f"0x{int.from_bytes(incoming, 'big'):08x}",
+                }
             if msg_id == DONE and ctx.complete:
                 break
             token = ctx.step(incoming)
@@ -169,7 +192,6 @@ def client(scenario: str) -> dict:
     return {
         "scenario": scenario,
         "mech": ctx.mech.dotted_form,
-        "inner_mech": inner.dotted_form,
         "spnego": mech == SPNEGO,
         "user": name,
         "target": str(SERVICE),

@@ -79,7 +79,7 @@ for _ in $(seq 100); do
 done
 sleep 0.3  # the KDC binds its port
 
-/usr/bin/python3 "$here/nns_peers.py" spnego_kerberos kerberos spnego_ntlm ntlm >"$work/nns_auth.truth.jsonl"
+/usr/bin/python3 "$here/nns_peers.py" spnego_kerberos kerberos spnego_ntlm ntlm ntlm_bad_password >"$work/nns_auth.truth.jsonl"
 
 sleep 0.5
 kill -INT "${pids[1]}"
