@@ -151,8 +151,9 @@ def initial_token(token: bytes) -> tuple[str, int] | None:
 # --- SPNEGO (RFC 4178 4.2) ------------------------------------------------------------------------
 
 
-def spnego(token: bytes, pos: int) -> tuple[SpnegoInfo, bytes | None]:
-    """A NegotiationToken at ``pos``: the SPNEGO fields, and the mechanism token it carries (if any)."""
+def spnego(token: bytes, pos: int) -> tuple[SpnegoInfo, tuple[int, int] | None]:
+    """A NegotiationToken at ``pos``: the SPNEGO fields, and where the mechanism token it carries (if any)
+    starts and ends in ``token``."""
     err = "spnego_bad_token"
     tag, start, stop = tlv(token, pos, len(token), err)
     if tag == 0xA0:  # negTokenInit (or [MS-SPNG] 2.2.1 NegTokenInit2: same fields 0–2)
@@ -182,11 +183,9 @@ def spnego(token: bytes, pos: int) -> tuple[SpnegoInfo, bytes | None]:
     raise DecodeError(err, f"NegotiationToken tag 0x{tag:02x} is neither [0] nor [1]", pos)
 
 
-def _octets(data: bytes, span: tuple[int, int] | None, error: str) -> bytes | None:
-    if span is None:
-        return None
-    start, stop = inner(data, span, OCTET_STRING, error)
-    return data[start:stop]
+def _octets(data: bytes, span: tuple[int, int] | None, error: str) -> tuple[int, int] | None:
+    """Content span of an explicitly tagged OCTET STRING field, if present."""
+    return None if span is None else inner(data, span, OCTET_STRING, error)
 
 
 # --- Kerberos (RFC 4121 4.1, RFC 4120 5.5) ---------------------------------------------------------

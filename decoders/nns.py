@@ -92,58 +92,76 @@ class AuthToken:
 def read_token(token: bytes, handshake: str = "in_progress") -> tuple[AuthToken, DecodeError | None]:
     """Name a handshake token's package and message; a malformed token keeps what was read before the
     fault and returns it as a DecodeError (offsets relative to the token)."""
+    found = _Found()
+    error: DecodeError | None = None
+    try:
+        _read(token, found, nested=False)
+    except DecodeError as err:
+        error = err
+    spnego = found.details.get("spnego")
+    message = found.message or (spnego.message if spnego is not None else None)
+    return AuthToken(handshake, len(token), found.package, found.mech, message, found.details), error
+
+
+@dataclass
+class _Found:
+    """What ``_read`` has learnt so far: kept when a later part of the token turns out malformed."""
+
     package: str | None = None
     mech: str | None = None
     message: str | None = None
-    details: dict = {}
-    error: DecodeError | None = None
+    details: dict = field(default_factory=dict)
+
+
+def _read(token: bytes, found: _Found, *, nested: bool) -> None:
+    """Fill ``found`` from a token; a token inside SPNEGO (``nested``) is read only as NTLM or Kerberos,
+    so that SPNEGO within SPNEGO cannot recurse."""
+    if token.startswith(NTLMSSP):
+        found.package = found.mech = "NTLM"
+        found.details["ntlm"] = info = ntlm.parse(token)
+        found.message = info.message
+    elif token[:1] in (b"\x6e", b"\x6f", b"\x7e"):  # a Kerberos message without GSS-API framing
+        found.package = found.mech = "Kerberos"
+        found.details["kerberos"] = info = gssapi.kerberos(token, 0, tok_id=False)
+        found.message = info.message
+    elif token[:1] in (b"\xa0", b"\xa1"):  # a bare NegotiationToken: SPNEGO after its first token
+        found.package = "SPNEGO"
+        if not nested:
+            _spnego(token, 0, found)
+    else:
+        framed = gssapi.initial_token(token)
+        if framed is None:
+            return
+        oid, pos = framed
+        found.package = found.mech = gssapi.mech_name(oid)
+        if found.package == "SPNEGO":
+            if not nested:
+                _spnego(token, pos, found)
+        elif found.package == "Kerberos":
+            found.details["kerberos"] = info = gssapi.kerberos(token, pos, tok_id=True)
+            found.message = info.message
+        elif found.package != "NTLM":
+            found.package = None  # a mechanism we do not decode: its name or OID stays in ``mech``
+
+
+def _spnego(token: bytes, pos: int, found: _Found) -> None:
+    """RFC 4178 4.2: the SPNEGO fields, then the mechanism token they carry (its package wins)."""
+    info, span = gssapi.spnego(token, pos)
+    found.details["spnego"] = info
+    found.message = info.message
+    found.mech = gssapi.mech_name(info.supported_mech or (info.mech_types[0] if info.mech_types else None))
+    if span is None or span[0] == span[1]:
+        return
+    carried = _Found()
     try:
-        if token.startswith(NTLMSSP):
-            package = mech = "NTLM"
-            details["ntlm"] = info = ntlm.parse(token)
-            message = info.message
-        elif token[:1] in (b"\xa0", b"\xa1"):  # a bare NegotiationToken: SPNEGO after its first token
-            package = "SPNEGO"
-            message, mech, details = _spnego(token, 0)
-        elif token[:1] in (b"\x6e", b"\x6f", b"\x7e"):  # a Kerberos message without GSS-API framing
-            package = mech = "Kerberos"
-            details["kerberos"] = info = gssapi.kerberos(token, 0, tok_id=False)
-            message = info.message
-        else:
-            framed = gssapi.initial_token(token)
-            if framed is not None:
-                oid, pos = framed
-                package = mech = gssapi.mech_name(oid)
-                if package == "SPNEGO":
-                    message, mech, details = _spnego(token, pos)
-                elif package == "Kerberos":
-                    details["kerberos"] = info = gssapi.kerberos(token, pos, tok_id=True)
-                    message = info.message
-                elif package not in ("NTLM", None):
-                    package = None  # a mechanism we do not decode: its OID stays in ``mech``
+        _read(token[span[0] : span[1]], carried, nested=True)
     except DecodeError as err:
-        error = err
-        if details.get("spnego") is not None and message is None:
-            message = details["spnego"].message
-    auth = AuthToken(handshake, len(token), package, mech, message, details)
-    return auth, error
-
-
-def _spnego(token: bytes, pos: int) -> tuple[str, str | None, dict]:
-    """SPNEGO and the token it carries: (innermost message, mechanism, sub-models)."""
-    info, inner = gssapi.spnego(token, pos)
-    details: dict = {"spnego": info}
-    mech = gssapi.mech_name(info.supported_mech or (info.mech_types[0] if info.mech_types else None))
-    message = info.message
-    if inner:
-        carried, error = read_token(inner)
+        raise DecodeError(err.name, err.detail, span[0] + (err.offset or 0)) from None
+    finally:
         if carried.package in ("NTLM", "Kerberos"):
-            mech = carried.package
-            message = carried.message or message
-            details.update(carried.details)
-        if error is not None:
-            raise error
-    return message, mech, details
+            found.mech = carried.package
+            found.message = carried.message or found.message
+            found.details.update(carried.details)
 
 
 class SecuredStream:

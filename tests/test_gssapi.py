@@ -69,16 +69,20 @@ def test_oid_text(content: str, dotted: str) -> None:
 
 def test_spnego_neg_token_init_carries_the_ap_req() -> None:
     oid, pos = initial_token(SPNEGO_INIT)
-    info, inner = spnego(SPNEGO_INIT, pos)
+    info, span = spnego(SPNEGO_INIT, pos)
     assert (oid, info) == ("1.3.6.1.5.5.2", SpnegoInfo(message="NegTokenInit", mech_types=[KRB5]))
-    assert inner is not None and initial_token(inner) == (KRB5, 15)  # 4-byte header, 11-byte OID
+    assert span == (43, len(SPNEGO_INIT))  # the mechToken OCTET STRING's content runs to the end
+    inner = SPNEGO_INIT[span[0] : span[1]]
+    assert initial_token(inner) == (KRB5, 15)  # 4-byte header, 11-byte OID
     assert kerberos(inner, 15, tok_id=True).message == "AP-REQ"
 
 
 def test_spnego_neg_token_resp() -> None:
-    info, inner = spnego(SPNEGO_RESP, 0)
+    info, span = spnego(SPNEGO_RESP, 0)
     assert info == SpnegoInfo(message="NegTokenResp", neg_state="accept-completed", supported_mech=KRB5)
-    assert inner is not None and kerberos(inner, initial_token(inner)[1], tok_id=True).message == "AP-REP"
+    assert span is not None
+    inner = SPNEGO_RESP[span[0] : span[1]]
+    assert kerberos(inner, initial_token(inner)[1], tok_id=True).message == "AP-REP"
 
 
 def test_real_ap_req_and_ap_rep() -> None:

@@ -344,3 +344,28 @@ def test_handshake_error_hresult_or_token() -> None:
     )
     assert auth.details["spnego"].neg_state == "reject"
     assert not s.in_frame
+
+
+def test_bad_token_inside_spnego_keeps_the_spnego_fields() -> None:
+    """A malformed mechToken: the NegTokenInit's mechTypes are still reported, and the anomaly's offset
+    is the bad byte's place in the whole token (TOK_ID at 43 + 15, cf. tests/test_gssapi.py)."""
+    init = token("spnego_kerberos", "orig")
+    bad = init[: 43 + 15] + b"\x09\x00" + init[43 + 17 :]
+    auth, error = read_token(bad)
+    assert (auth.package, auth.mech, auth.message) == ("SPNEGO", "Kerberos", "NegTokenInit")
+    assert auth.details["spnego"].mech_types == ["1.2.840.113554.1.2.2"]
+    assert (error.name, error.offset) == ("kerberos_bad_message", 43 + 15)
+
+
+def test_spnego_inside_spnego_is_not_followed() -> None:
+    """A NegTokenResp whose responseToken is another NegTokenResp, 5000 deep: read one level, no recursion."""
+    nested = bytes.fromhex("a1073005a0030a0100")  # NegTokenResp { negState accept-completed }
+    for _ in range(5000):  # [1] { SEQUENCE { [2] { OCTET STRING nested } } }
+        nested = _der(0xA1, _der(0x30, _der(0xA2, _der(0x04, nested))))
+    auth, error = read_token(nested)
+    assert (auth.package, auth.message, error) == ("SPNEGO", "NegTokenResp", None)
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    return bytes([tag]) + (bytes([n]) if n < 0x80 else bytes([0x84]) + n.to_bytes(4, "big")) + content
