@@ -47,8 +47,8 @@ def by_conn(events: list[dict]) -> list[list[dict]]:
     """Events of each connection, connections in SYN order (the order of their conn.open)."""
     uids = [e["uid"] for e in events if e["kind"] == "conn.open"]
     out: list[list[dict]] = [[] for _ in uids]
-    for e in events:
-        if "uid" in e and e["kind"] != "conn.open":
+    for e in events:  # connection-less lines (pcap_time_went_backwards under a busy tcpdump) are left out
+        if e.get("uid") is not None and e["kind"] != "conn.open":
             out[uids.index(e["uid"])].append(e)
     return out
 
