@@ -67,6 +67,17 @@ _NAMES: dict[str, str] = {
     "the upgraded direction is only counted.",
     "nns_handshake_error": "An [MS-NNS] HandshakeError message: authentication failed.",
     "nns_truncated": "An upgraded direction ended inside a frame.",
+    "nns_oversized_frame": "An [MS-NNS] data message above 0xFC30 bytes (2.2.2) or a TLS record above "
+    "2^14+2048 bytes: decoded anyway (real peers exceed the documented maximum), noted once per direction.",
+    # --- [MS-NNS] handshake tokens (decoders.nns, decoders.gssapi, decoders.ntlm) ---
+    "gssapi_bad_token": "A handshake token starts like an RFC 2743 3.1 InitialContextToken but its DER "
+    "framing or mechanism OID is malformed; the token is reported without package details.",
+    "spnego_bad_token": "An RFC 4178 NegTokenInit/NegTokenResp is malformed; the fields read before the "
+    "fault are reported.",
+    "kerberos_bad_message": "A Kerberos AP-REQ/AP-REP/KRB-ERROR (RFC 4120 5.5, RFC 4121 4.1) is malformed "
+    "or of another type; the fields read before the fault are reported.",
+    "ntlm_bad_message": "An [MS-NLMP] 2.2.1 NTLM message is malformed (unknown type, a field past its end, "
+    "an AV_PAIR list without MsvAvEOL).",
     "wcf_too_many_pending": "More than 1024 request MessageIDs await a reply on one connection; the oldest "
     "is forgotten (its reply gets no latency).",
     # --- [MC-NBFX] binary XML, [MC-NBFSE] session strings (decoders.nbfx) ---

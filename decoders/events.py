@@ -164,9 +164,67 @@ class NmfUpgrade(DirEvent):
     kind: Literal["nmf.upgrade"] = "nmf.upgrade"
     protocol: str  # application/negotiate | application/ssl-tls
     auth_package: Literal["NTLM", "Kerberos", "SPNEGO", "TLS"] | None
+    auth_mech: str | None = None  # the package SPNEGO settled on (NTLM, Kerberos, or an OID); see nns.auth
     frames: int  # [MS-NNS] data messages / TLS records of this direction so far
     bytes: int  # bytes of this direction after the upgrade (encrypted)
     final: bool  # True for the totals at the end of the direction
+
+
+class SpnegoInfo(BaseModel):
+    """RFC 4178 4.2 NegotiationToken fields (the mechListMIC is never shown)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message: Literal["NegTokenInit", "NegTokenResp"]
+    mech_types: list[str] = []  # NegTokenInit mechTypes, dotted OIDs, the initiator's preference first
+    neg_state: str | None = None  # NegTokenResp: accept-completed | accept-incomplete | reject | request-mic
+    supported_mech: str | None = None  # NegTokenResp: the mechanism the acceptor chose, dotted OID
+
+
+class NtlmInfo(BaseModel):
+    """[MS-NLMP] 2.2.1 message fields that name the parties; challenge, responses, MIC and keys never."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message: Literal["NEGOTIATE", "CHALLENGE", "AUTHENTICATE"]
+    flags: str  # NegotiateFlags, [MS-NLMP] 2.2.2.5, as hex: "0xe2088297"
+    domain: str | None = None  # NEGOTIATE (if supplied) / AUTHENTICATE DomainName
+    user: str | None = None  # AUTHENTICATE UserName
+    workstation: str | None = None  # NEGOTIATE (if supplied) / AUTHENTICATE Workstation
+    target: str | None = None  # CHALLENGE TargetName
+    target_info: dict[str, str] | None = None  # CHALLENGE AV pairs: nb_domain, dns_computer, ...
+    version: str | None = None  # the sender's Version field: "10.0.19041 NTLM rev 15"
+    ntlm_version: Literal["v1", "v2", "anonymous"] | None = None  # AUTHENTICATE: the response type sent
+
+
+class KerberosInfo(BaseModel):
+    """RFC 4120 5.5 AP-REQ / AP-REP / KRB-ERROR fields; no cipher text, key or checksum."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message: Literal["AP-REQ", "AP-REP", "KRB-ERROR"]
+    realm: str | None = None  # the ticket's (AP-REQ) or the error's realm
+    sname: str | None = None  # service principal, components joined by "/": "HTTP/pos1.store.local"
+    etype: int | None = None  # RFC 3961 etype of the ticket's enc-part (AP-REQ) or the enc-part (AP-REP)
+    kvno: int | None = None  # key version of that enc-part, if sent
+    authenticator_etype: int | None = None  # AP-REQ: etype of the authenticator (the session key's)
+    mutual: bool | None = None  # AP-REQ: ap-options mutual-required
+    error_code: int | None = None  # KRB-ERROR, RFC 4120 7.5.9
+    error_text: str | None = None  # KRB-ERROR e-text
+
+
+class NnsAuth(DirEvent):
+    """One [MS-NNS] 2.2.1 handshake token after an application/negotiate upgrade: package, message, names."""
+
+    kind: Literal["nns.auth"] = "nns.auth"
+    handshake: Literal["in_progress", "done", "error"]  # MessageId: HandshakeInProgress, -Done, -Error
+    size: int  # token bytes
+    package: Literal["SPNEGO", "Kerberos", "NTLM"] | None  # the token's own package; None if not recognised
+    mech: str | None  # the package doing the work: Kerberos or NTLM inside SPNEGO (else an OID), or package
+    message: str | None  # the innermost message: AP-REQ, CHALLENGE, ..., else NegTokenInit / NegTokenResp
+    spnego: SpnegoInfo | None = None
+    ntlm: NtlmInfo | None = None
+    kerberos: KerberosInfo | None = None
 
 
 class NmfFault(DirEvent):

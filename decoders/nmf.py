@@ -869,18 +869,23 @@ class NmfDecoder:
 
     def _feed_upgraded(self, flow: _Flow, data: bytes, ts: int, events: list[Event]) -> None:
         assert flow.upgraded is not None
-        for err in flow.upgraded.feed(data):
-            events.append(self._anomaly(flow, ts, err.name, err.detail, err.offset, source="nns"))
+        for item in flow.upgraded.feed(data):
+            if isinstance(item, DecodeError):
+                events.append(self._anomaly(flow, ts, item.name, item.detail, item.offset, source="nns"))
+            else:
+                events.append(item.event(ts, self._conn, flow.dir))
 
     def _upgrade_event(self, flow: _Flow, ts: int, *, final: bool) -> NmfUpgrade:
         assert flow.upgraded is not None
         packages = [f.upgraded.auth_package for f in self._flows.values() if f.upgraded is not None]
+        mechs = [f.upgraded.auth_mech for f in (self._flows["resp"], self._flows["orig"]) if f.upgraded is not None]
         return NmfUpgrade(
             ts=ts,
             **self._conn,
             dir=flow.dir,
             protocol=flow.upgraded.protocol,
             auth_package=next((p for p in packages if p), None),
+            auth_mech=next((m for m in mechs if m), None),
             frames=flow.upgraded.frames,
             bytes=flow.upgraded.bytes,
             final=final,
