@@ -16,6 +16,7 @@ from decoders.events import Event, IikoEvent, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 
 from .orders import analyse, capture_options, port_options, read_rules, rules_option
+from .ports import PortSpec
 
 MAX_SAMPLES = 3
 MAX_SAMPLE_CHARS = 60
@@ -116,7 +117,7 @@ class ShapeCollector:
 @port_options
 @rules_option
 def inspect(
-    inputs: tuple[str, ...], as_json: bool, ports: tuple[int, ...], any_port: bool, rules_files: tuple[str, ...]
+    inputs: tuple[str, ...], as_json: bool, ports: tuple[PortSpec, ...], any_port: bool, rules_files: tuple[str, ...]
 ) -> None:
     """Message shapes in PCAP files (actions, service methods, field paths with samples) for writing rules."""
     shapes = ShapeCollector()

@@ -31,6 +31,7 @@ from decoders.events import (
 from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
 
 from .pipeline import Options, Pipeline, run
+from .ports import PortParam, PortSpec, port_settings
 from .readahead import open_source
 from .sink import Analyzer, JsonlSink
 from .source import CaptureError
@@ -63,14 +64,14 @@ def port_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--port",
         "ports",
-        type=click.IntRange(1, 65535),
+        type=PortParam(),
         multiple=True,
-        help="Decode connections on this TCP port (repeatable; replaces the default 8506 and 8080).",
+        help="Decode connections on this TCP port (N or N=nmf|http|remoting; repeatable; replaces 8506 and 8080).",
     )(command)
 
 
-def capture_options(ports: tuple[int, ...], any_port: bool) -> Options:
-    return Options(ports=frozenset(ports) if ports else Options().ports, any_port=any_port)
+def capture_options(ports: tuple[PortSpec, ...], any_port: bool) -> Options:
+    return Options(**port_settings(ports), any_port=any_port)
 
 
 def read_rules(paths: Iterable[str]) -> Rules:
@@ -249,7 +250,7 @@ def orders(
     inputs: tuple[str, ...],
     at: str | None,
     as_json: bool,
-    ports: tuple[int, ...],
+    ports: tuple[PortSpec, ...],
     any_port: bool,
     rules_files: tuple[str, ...],
 ) -> None:
