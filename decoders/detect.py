@@ -58,6 +58,7 @@ class DecoderOptions:
     """Settings the user chose that decoders honour (one instance for the whole run)."""
 
     xml: bool = False  # also emit each SOAP envelope as XML text (wcf.message.xml)
+    keep_secrets: bool = False  # credentials as seen on the wire (--keep-secrets), not redacted
 
 
 @dataclass(frozen=True, slots=True)

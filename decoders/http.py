@@ -37,7 +37,10 @@ MAX_BODY = 16 << 20  # bytes kept per body, on the wire and decoded
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
 MAX_SCAN = 64 << 10  # bytes kept while looking for the next request line
 REDACTED = "<redacted>"
-SECRET_HEADERS = frozenset({"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"})
+SECRET_HEADERS = frozenset(
+    {"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"}
+    | {"set-cookie", "www-authenticate", "proxy-authenticate"}  # cookies set, NTLM/Negotiate challenge tokens
+)
 RESTO_SERVICE = re.compile(r"/resto/services/([^/?]+)")
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE")
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9] ")
@@ -159,6 +162,7 @@ class HttpDecoder:
 
     def __init__(self, conn: ConnFields, options: "DecoderOptions") -> None:
         self.conn = conn
+        self.redacted = (lambda headers: headers) if options.keep_secrets else _redacted
         self.requests = h11.Connection(h11.SERVER)  # fed the client's bytes
         self.responses = h11.Connection(h11.CLIENT)  # fed the server's bytes
         self.pending: deque[_Exchange] = deque()  # oldest first; pending[0] is the one being answered
@@ -419,7 +423,7 @@ class HttpDecoder:
                 terminal_id=headers.get("x-resto-terminalid"),
                 login_name=headers.get("x-resto-loginname"),
                 correlation_id=headers.get("x-resto-correlationid"),
-                request_headers=_redacted(headers),
+                request_headers=self.redacted(headers),
                 status=exchange.status,
                 reason=exchange.reason,
                 success=success,
@@ -430,7 +434,7 @@ class HttpDecoder:
                 request_decoded_bytes=request_size,
                 response_body_bytes=exchange.response.size,
                 response_decoded_bytes=response_size,
-                response_headers=_redacted(exchange.response_headers),
+                response_headers=self.redacted(exchange.response_headers),
                 complete=exchange.request.complete and exchange.response.complete,
                 request=request_json,
                 response=response_json,

@@ -24,6 +24,7 @@ from .orders import read_rules, rules_option
 from .pipeline import Options, Pipeline, Stats, run
 from .ports import PortParam, PortSpec, port_settings
 from .readahead import open_source
+from .redact import keep_secrets_option
 from .sink import JsonlSink
 from .source import CaptureError, Source, check_filter
 
@@ -62,6 +63,7 @@ def main() -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @rules_option
+@keep_secrets_option
 def replay(
     inputs: tuple[str, ...],
     output: str | None,
@@ -74,6 +76,7 @@ def replay(
     read_ahead: bool | None,
     quiet: bool,
     rules_files: tuple[str, ...],
+    keep_secrets: bool,
 ) -> None:
     """Decode PCAP files (pcap or pcapng; - for a pcap stream on stdin) into JSONL events.
 
@@ -97,7 +100,7 @@ def replay(
         **port_settings(ports),
         any_port=any_port,
         idle_timeout=idle_timeout,
-        decoder=DecoderOptions(xml=xml),
+        decoder=DecoderOptions(xml=xml, keep_secrets=keep_secrets),
     )
     pipeline = Pipeline(options)
     _tune_gc()

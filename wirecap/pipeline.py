@@ -33,6 +33,7 @@ from .packets import (
 )
 from .ports import port_services
 from .reassembly import SEQ_MASK, BufferBudget, Connection, HalfStream
+from .redact import redact_events
 from .source import META, Batch, CaptureSource, PacketBuffer, Source
 
 SECOND = 1_000_000_000
@@ -442,7 +443,10 @@ def run(
     """Feed every batch through the pipeline and hand the events to ``write`` as they complete.
 
     A ``CaptureError`` propagates after the connections were closed and every event was written.
+    Credentials in the events are redacted unless the options keep them (``wirecap.redact``).
     """
+    if not pipeline.options.decoder.keep_secrets:
+        write = _redacting(write)
     try:
         for linktype, buf, meta in merged_batches(sources):
             pipeline.process_batch(linktype, buf, meta)
@@ -453,6 +457,10 @@ def run(
     finally:
         pipeline.finish()
         write(pipeline.drain())
+
+
+def _redacting(write: Callable[[list[Event]], None]) -> Callable[[list[Event]], None]:
+    return lambda events: write(redact_events(events))
 
 
 # --- reassembled streams, for tests and analysts -----------------------------------------------------
