@@ -118,6 +118,10 @@ _NAMES: dict[str, str] = {
     # --- generic decoder outcomes (wirecap.pipeline) ---
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "
     "from then on. Please report it with the capture.",
+    "conn_undecoded": "A connection's bytes were taken by no decoder: no protocol was recognised, or the one "
+    "assumed from its port found no framing (``service_guess`` in conn.close). They are counted as skipped.",
+    "bytes_unaccounted": "A decoder's decoded and skipped byte counts do not add up to the bytes the "
+    "reassembler delivered (a wirecap bug); the difference is counted as skipped ``unaccounted``.",
 }
 
 ANOMALIES = MappingProxyType(_NAMES)

@@ -8,15 +8,16 @@ Idle connections are closed by a sweep run once per second of capture time.
 """
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from decoders import detect
 from decoders.anomalies import ANOMALIES
-from decoders.detect import PROBE_WINDOW, Decoder, DecoderOptions, Protocol, Undecoded
-from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, DirectionStats, Event, TcpGap
+from decoders.detect import PROBE_WINDOW, Accounting, Decoder, DecoderOptions, Protocol, Undecoded
+from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, Event, TcpGap
 
 from .flow import community_id, endpoint, make_uid
+from .ledger import close_stats, failed_accounting
 from .packets import (
     ETH_IPV4_TCP,
     ETH_IPV4_TCP_MIN,
@@ -30,7 +31,9 @@ from .packets import (
     TCP_SYN,
     PacketParser,
 )
+from .ports import port_services
 from .reassembly import SEQ_MASK, BufferBudget, Connection, HalfStream
+from .redact import redact_events
 from .source import META, Batch, CaptureSource, PacketBuffer, Source
 
 SECOND = 1_000_000_000
@@ -45,6 +48,7 @@ DecoderFactory = Callable[[ConnFields, DecoderOptions], Decoder]
 @dataclass(frozen=True)
 class Options:
     ports: frozenset[int] = frozenset({8506, 8080})
+    pinned: Mapping[int, str] = field(default_factory=dict)  # port -> protocol taken without probing
     any_port: bool = False
     idle_timeout: float = 3600.0  # seconds of capture time
     max_ooo_per_conn: int = 8 << 20
@@ -69,10 +73,12 @@ class ConnState:
         "closed",
         "conn",
         "decoder",
+        "failed",
         "fields",
         "heads",
         "pending",
         "pipeline",
+        "probed",
         "reported",
         "server_port",
         "service",
@@ -86,6 +92,8 @@ class ConnState:
         self.conn = Connection(self, ts, opts.max_ooo_per_conn, pipeline.budget, mid_stream)
         self.decoder: Decoder | None = None
         self.service: str | None = None
+        self.probed = False  # the protocol was recognised by its probe, not assumed from the port
+        self.failed: dict[Direction, Accounting] | None = None  # a failed decoder's accounting
         self.heads: dict[Direction, bytes] = {"orig": b"", "resp": b""}
         self.pending: list[tuple[str, Direction, bytes | int, int]] = []
         self.reported: dict[str, int] = {}  # anomaly name -> count (the first one is written)
@@ -136,16 +144,19 @@ class ConnState:
     # --- decoders ---
 
     def _detect(self, final: bool) -> None:
-        decided, proto = detect.detect(
+        pipeline = self.pipeline
+        opts = pipeline.options
+        decided, proto, self.probed = detect.detect(
             self.heads["orig"],
             self.heads["resp"],
             self.server_port,
             final=final,
-            protocols=self.pipeline.options.protocols,
+            protocols=opts.protocols,
+            ports=pipeline.port_services,
+            pinned=pipeline.pinned,
         )
         if not decided:
             return
-        opts = self.pipeline.options
         factory = proto.factory if proto is not None else opts.fallback
         self.service = proto.name if proto is not None else None
         self.decoder = factory(self.fields, opts.decoder)
@@ -171,6 +182,8 @@ class ConnState:
 
     def _decoder_failed(self, exc: Exception, ts: int) -> None:
         """Replace a decoder that raised (a wirecap bug) by the counting fallback, and say so."""
+        if self.decoder is not None and self.failed is None:
+            self.failed = failed_accounting(self.decoder)
         self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
         detail = f"{self.service}: {exc!r}"
         self._emit([Anomaly(ts=ts, name="decoder_error", detail=detail, source=self.service or "?", **self.fields)])
@@ -193,14 +206,20 @@ class ConnState:
             self._detect(final=True)
         self.closed = True
         conn = self.conn
+        assert self.decoder is not None
+        stats, service, guess, anomalies = close_stats(
+            self.fields, conn.halves, self.decoder, self.failed, self.service, self.probed, ts
+        )
+        self._emit(anomalies)
         self.pipeline.events.append(
             ConnClose(
                 ts=ts,
                 reason=conn.close_reason or reason,  # type: ignore[arg-type]
                 duration=(conn.last_ts - conn.first_ts) / SECOND,
-                orig_stats=_stats(conn.halves[0]),
-                resp_stats=_stats(conn.halves[1]),
-                service=self.service,
+                orig_stats=stats[0],
+                resp_stats=stats[1],
+                service=service,
+                service_guess=guess,
                 anomalies=dict(sorted(self.reported.items())),
                 **self.fields,
             )
@@ -211,13 +230,11 @@ class ConnState:
 TableEntry = tuple[Connection, HalfStream, int, ConnState]
 
 
-def _stats(half: HalfStream) -> DirectionStats:
-    return DirectionStats(bytes=half.delivered, packets=half.packets, gaps=half.gaps, gap_bytes=half.gap_bytes)
-
-
 class Pipeline:
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
+        self.port_services = port_services(self.options.ports, self.options.pinned)
+        self.pinned = frozenset(self.options.pinned)
         self.parser = PacketParser()
         self.budget = BufferBudget(self.options.max_ooo_total)
         # sender address + receiver address + both ports (``PORTS``) -> TableEntry
@@ -426,7 +443,10 @@ def run(
     """Feed every batch through the pipeline and hand the events to ``write`` as they complete.
 
     A ``CaptureError`` propagates after the connections were closed and every event was written.
+    Credentials in the events are redacted unless the options keep them (``wirecap.redact``).
     """
+    if not pipeline.options.decoder.keep_secrets:
+        write = _redacting(write)
     try:
         for linktype, buf, meta in merged_batches(sources):
             pipeline.process_batch(linktype, buf, meta)
@@ -437,6 +457,10 @@ def run(
     finally:
         pipeline.finish()
         write(pipeline.drain())
+
+
+def _redacting(write: Callable[[list[Event]], None]) -> Callable[[list[Event]], None]:
+    return lambda events: write(redact_events(events))
 
 
 # --- reassembled streams, for tests and analysts -----------------------------------------------------
@@ -474,6 +498,9 @@ class _Collector:
     def eof(self, direction: Direction, ts: int) -> list[Event]:
         self.capture.data[direction] = bytes(self.chunks[direction])
         return []
+
+    def accounting(self, direction: Direction) -> Accounting:
+        return Accounting(decoded=len(self.chunks[direction]))
 
 
 def collect_streams(
