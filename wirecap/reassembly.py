@@ -76,7 +76,7 @@ class HalfStream:
         self.fin_acked = False  # the peer acknowledged our FIN: nothing more can come this way
         self.eof = False
         # True while an in-order segment of this direction needs none of ``Connection.packet``: nothing is
-        # buffered out of order and neither direction has ended. Kept by ``Connection``; the pipeline's
+        # buffered out of order and neither direction has sent its FIN. Kept by ``Connection``; the pipeline's
         # fast path reads this one flag instead of four.
         self.fast = True
         self.packets = 0
@@ -131,8 +131,8 @@ class HalfStream:
         if self.next_seq is None:
             return
         target = self.offset + (((ack - self.next_seq + _HALF) & SEQ_MASK) - _HALF)
-        if target > self.offset and (self.ooo or self.fin_offset is not None):
-            # the sender has moved on (later data buffered, or its FIN seen): the hole is lost
+        while target > self.offset and (self.ooo or (self.fin_offset is not None and not self.eof)):
+            # the sender has moved on (later data buffered, or its FIN seen): every hole below ``target`` is lost
             self._skip_to(min(target, self.ooo[0][0] if self.ooo else self.fin_offset), ts)  # type: ignore[type-var]
             self._drain(ts)
         if self.eof and self.fin_offset is not None and target > self.fin_offset:
@@ -284,7 +284,11 @@ class Connection:
         if orig.fin_acked and resp.fin_acked:
             self.close("fin", ts)
         else:
-            orig.fast = resp.fast = not (orig.ooo or orig.eof or resp.ooo or resp.eof)
+            # a FIN seen (even with bytes still missing before it) needs the general path: an ACK past
+            # it proves the hole, and bytes reaching it end the stream
+            orig.fast = resp.fast = not (
+                orig.ooo or orig.fin_offset is not None or resp.ooo or resp.fin_offset is not None
+            )
 
     @property
     def fin_closed(self) -> bool:
