@@ -28,7 +28,12 @@ _NAMES: dict[str, str] = {
     "pcap_unknown_linktype": "An interface uses a link type wirecap cannot parse; its packets are counted only.",
     # --- link / network layer (wirecap.packets) ---
     "ip_truncated": "An IP packet is shorter than its headers or its total length says.",
-    "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, extension chain).",
+    "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, a total length shorter "
+    "than the header); its packet is dropped, as Wireshark drops it.",
+    "ip_tso_length": "An IPv4 total length or IPv6 payload length of 0: a segment captured on the sending host "
+    "before segmentation offload cut it; the captured bytes are taken as the packet.",
+    "ip_length_past_capture": "An IP length field declares more bytes than were captured (segmentation offload, "
+    "or a snap length); the captured bytes are used and anything cut off becomes a TCP gap once proven.",
     "ip_fragment_overlap": "IPv4 fragments of one datagram overlap with different bytes; the first copy is kept.",
     "ip_fragments_expired": "An IPv4 datagram's fragments did not all arrive within the reassembly timeout.",
     "ip_fragment_limit": "Too many IPv4 datagrams were being reassembled at once; the oldest was dropped.",

@@ -59,7 +59,7 @@ class Direct(Tap):
         self.conn = Connection(self.handler, 0, limit, budget, mid_stream=False)
 
     def packet(self, from_resp: int, seq: int, ack: int, flags: int, data: bytes, ts: int) -> None:
-        self.conn.packet(from_resp, seq, ack, flags, data, 0, ts)
+        self.conn.packet(from_resp, seq, ack, flags, data, ts)
 
 
 class Recorder:
@@ -255,12 +255,3 @@ def test_fin_closes_after_the_last_ack_and_rst_at_once(handshake) -> None:
     assert conn.conn.close_reason == "rst"
     assert handler.gaps == [("orig", 1, 4)] and handler.eofs == ["orig", "resp"]
 
-
-def test_bytes_cut_by_the_snap_length_become_a_gap() -> None:
-    handler = Handler()
-    conn = Connection(handler, 0, 1 << 20, BufferBudget(1 << 30), mid_stream=False)
-    conn.packet(0, ISN - 1, 0, TCP_SYN, b"", 0, 0)
-    conn.packet(0, ISN, 5001, TCP_ACK, b"abc", 7, 1)  # 10 bytes on the wire, 3 captured
-    conn.packet(0, (ISN + 10) & MASK, 5001, TCP_ACK, b"next", 0, 1)
-    assert bytes(handler.streams["orig"]) == b"abcnext"
-    assert handler.gaps == [("orig", 3, 7)]

@@ -258,7 +258,6 @@ class Pipeline:
                 self._sweep(ts)
                 next_sweep = self._next_sweep
             clock = ts
-            missing = 0
             if ethernet and caplen >= ETH_IPV4_TCP_MIN:
                 etype, vihl, total, frag, proto, key, seq, ack, doff, flags = unpack_common(buf, off + 12)
                 start = off + 34 + (doff >> 4) * 4
@@ -277,7 +276,7 @@ class Pipeline:
                     self._packet_anomalies(ts)
                 if segment is None:
                     continue
-                src, dst, sport, dport, seq, ack, flags, data, missing = segment
+                src, dst, sport, dport, seq, ack, flags, data = segment
                 key = src + dst + PORTS.pack(sport, dport)
             entry = table.get(key)
             if entry is None or (flags & (TCP_SYN | TCP_ACK) == TCP_SYN and entry[3].closed):
@@ -286,7 +285,7 @@ class Pipeline:
                 if entry is None:
                     continue
             conn, half, from_resp, state = entry
-            if half.fast and seq == half.next_seq and not flags & CONTROL_FLAGS and not missing:
+            if half.fast and seq == half.next_seq and not flags & CONTROL_FLAGS:
                 conn.last_ts = ts
                 half.packets += 1
                 if data:  # HalfStream.in_order, inlined: a call per packet is 8 % of the loop
@@ -299,7 +298,7 @@ class Pipeline:
                 continue
             if state.closed:
                 continue  # a stray packet of a finished connection
-            conn.packet(from_resp, seq, ack, flags, data, missing, ts)
+            conn.packet(from_resp, seq, ack, flags, data, ts)
             if conn.close_reason is not None:
                 self._finish(state, conn.close_reason, ts)
         self.clock = clock
