@@ -39,6 +39,8 @@ _NAMES: dict[str, str] = {
     "ip_fragment_limit": "Too many IPv4 datagrams were being reassembled at once; the oldest was dropped.",
     "ip6_fragment": "An IPv6 fragment: not reassembled; the TCP bytes it carried become a gap.",
     "tcp_bad_header": "A TCP header is malformed (data offset below 5 or past the packet end).",
+    "tcp_too_many_connections": "A new connection found max_connections open; the one idle longest was closed "
+    "(conn.close reason 'evicted') to make room. Its later packets, if any, start a new mid-stream connection.",
     # --- TCP reassembly (wirecap.reassembly) ---
     "tcp_overlap_mismatch": "A retransmitted or overlapping segment carries different bytes than the copy "
     "already accepted; the first copy wins.",
