@@ -26,6 +26,8 @@ _NAMES: dict[str, str] = {
     "pcap_time_went_backwards": "A packet is older than one already processed in the same input; "
     "its events are stamped with the latest time seen so that output time never decreases.",
     "pcap_unknown_linktype": "An interface uses a link type wirecap cannot parse; its packets are counted only.",
+    "netmon_unusable_frame": "A NetMon frame of a media type wirecap cannot use: another link layer (Token Ring, "
+    "FDDI, ATM, 802.11) or one of NetMon's own records (NetEvent, filter, network info); counted only.",
     # --- link / network layer (wirecap.packets) ---
     "ip_truncated": "An IP packet is shorter than its headers or its total length says.",
     "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, a total length shorter "

@@ -21,6 +21,8 @@ never verified: with checksum offload the sender's copy carries none.
 import struct
 from typing import NamedTuple
 
+from .netmon import NETMON_MEDIA, media_name
+
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW_DLT = 12  # DLT_RAW as libpcap reports it on Linux
@@ -128,6 +130,9 @@ class PacketParser:
             family = _U32_BE.unpack_from(buf, off)[0] if linktype == LINKTYPE_LOOP else _null_family(buf, off)
             etype = ETHERTYPE_IPV4 if family == 2 else ETHERTYPE_IPV6 if family in NULL_AF_IPV6 else 0
             off += 4
+        elif linktype >= NETMON_MEDIA:
+            self.anomalies.append(("netmon_unusable_frame", media_name(linktype)))
+            return None
         else:
             self.anomalies.append(("pcap_unknown_linktype", f"link type {linktype}"))
             return None
