@@ -254,4 +254,3 @@ def test_fin_closes_after_the_last_ack_and_rst_at_once(handshake) -> None:
     conn.packet(1, 5001, 0, TCP_RST, b"", 2)
     assert conn.conn.close_reason == "rst"
     assert handler.gaps == [("orig", 1, 4)] and handler.eofs == ["orig", "resp"]
-
