@@ -40,10 +40,10 @@ def wireshark(tool: str, *args: str) -> None:
     subprocess.run([tool, *args], check=True, env=UTC_ENV, capture_output=True)
 
 
-def packets(path: Path) -> list[tuple[int, bytes, int, int]]:
+def packets(path: Path, bpf: str | None = None) -> list[tuple[int, bytes, int, int]]:
     """(link type, frame, seconds, microseconds) of every packet a source yields."""
     out = []
-    for linktype, buf, meta in CaptureSource(str(path)).batches():
+    for linktype, buf, meta in CaptureSource(str(path), bpf).batches():
         for sec, usec, off, caplen in struct.iter_unpack("=IIII", meta):
             out.append((linktype, bytes(buf[off : off + caplen]), sec, usec))
     return out
@@ -161,3 +161,14 @@ def test_the_store_capture_as_netmon_gives_the_same_events(tmp_path: Path, wirec
     cap = tmp_path / "store.cap"
     wireshark("editcap", "-F", "netmon2", str(store), str(cap))
     assert ok(wirecap("replay", "-q", str(cap))) == ok(wirecap("replay", "-q", str(store)))
+
+
+def test_a_filter_keeps_what_libpcap_keeps_of_the_pcap(tmp_path: Path) -> None:
+    """--filter on a NetMon file: compiled by libpcap per link type, as for the pcap it came from."""
+    sc = basic(v4_conn())
+    original = sc.write(tmp_path / "c.pcap")
+    cap = tmp_path / "c.cap"
+    wireshark("editcap", "-F", "netmon2", str(original), str(cap))
+    bpf = "src host 10.0.0.9 and tcp[tcpflags] & tcp-push != 0"
+    kept = packets(cap, bpf)
+    assert 0 < len(kept) < len(sc.packets) and kept == packets(original, bpf)
