@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop, Jumbo
 from torture import (
     LINKTYPE_ETHERNET,
     Expected,
@@ -121,6 +122,23 @@ def test_ip_length_fields_as_wireshark_reads_them(case: str, tmp_path: Path, rea
     ours = expected_views([Expected(c.orig, c.resp, {"orig": without(big, holes), "resp": b""}, {"orig": holes})])
     assert reassemble(path) == ours
     assert anomalies(path) == ({anomaly: 1} if anomaly else {})
+
+
+def test_an_ipv6_jumbogram_is_read_whole(tmp_path: Path, reassemble, tcp_path: str) -> None:
+    """Payload length 0 and a hop-by-hop Jumbo Payload option (RFC 2675): the frame is the packet, and no
+    offload is claimed. Wireshark 4.0 rejects a jumbogram under 64 KiB and loses the segment."""
+    c = v6_conn()
+    big = payload(20000, 1)
+    pkts = [*c.handshake(), c.data("orig", 0, big[:10000]), c.data("orig", 10000, big[10000:])]
+    ip = pkts[3][IPv6]
+    hop = IPv6ExtHdrHopByHop(options=[Jumbo(jumboplen=8 + len(ip[TCP]))])
+    pkts[3] = IPv6(src=ip.src, dst=ip.dst, hlim=64, plen=0) / hop / ip[TCP]
+    path = write_pcap(tmp_path / "j.pcap", frames(timed([*pkts, *c.close({"orig": len(big)})])), LINKTYPE_ETHERNET)
+    lost = [(0, 10000)]
+    wireshark = [Expected(c.orig, c.resp, {"orig": without(big, lost), "resp": b""}, {"orig": lost})]
+    assert tshark_follow(path, 1) == expected_views(wireshark)
+    assert reassemble(path) == expected_views([Expected(c.orig, c.resp, {"orig": big, "resp": b""})])
+    assert anomalies(path) == {}
 
 
 def test_bad_checksums_are_never_checked(tmp_path: Path, reassemble, tcp_path: str) -> None:

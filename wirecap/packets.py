@@ -174,8 +174,10 @@ class PacketParser:
         if vtc >> 28 != 6:
             self.anomalies.append(("ip_bad_header", f"IPv6 version {vtc >> 28}"))
             return None
-        if plen == 0 and nxt != 0:  # 0 with a hop-by-hop header first is a jumbogram: its length is there
-            self.anomalies.append(("ip_tso_length", f"IPv6 payload length 0: the {end - off} bytes captured are used"))
+        if plen == 0:  # offload, or a jumbogram (a hop-by-hop header first, its length in there): the frame
+            if nxt != 0:
+                detail = f"IPv6 payload length 0: the {end - off} bytes captured are used"
+                self.anomalies.append(("ip_tso_length", detail))
             plen = end - off - 40
         elif plen > end - off - 40:
             self._past_capture("IPv6 payload length", plen, end - off - 40)
