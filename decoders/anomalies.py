@@ -29,7 +29,7 @@ _NAMES: dict[str, str] = {
     "netmon_unusable_frame": "A NetMon frame of a media type wirecap cannot use: another link layer (Token Ring, "
     "FDDI, ATM, 802.11) or one of NetMon's own records (NetEvent, filter, network info); counted only.",
     # --- link / network layer (wirecap.packets) ---
-    "ip_truncated": "An IP packet is shorter than its headers or its total length says.",
+    "ip_truncated": "An IP packet is cut off inside its headers (fixed or IPv6 extension headers).",
     "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, a total length shorter "
     "than the header); its packet is dropped, as Wireshark drops it.",
     "ip_tso_length": "An IPv4 total length or IPv6 payload length of 0: a segment captured on the sending host "

@@ -9,8 +9,8 @@ IPv6 fragments are reported, not reassembled.
 is queued on ``parser.anomalies`` for the pipeline to emit).
 
 A capture taken on the sending host sees segments before the NIC cuts them (TCP segmentation offload):
-the IP length field is 0 (Windows, when the super-segment does not fit 16 bits; IPv6 payload length 0)
-or larger than what was captured. As Wireshark does, the captured bytes are then taken as the datagram.
+the IP length field is 0 (as Windows' large send leaves it; IPv6 payload length 0 likewise) or larger
+than what was captured. As Wireshark does, the captured bytes are then taken as the datagram.
 A length larger than the capture may also be a snap length cutting the packet; the record header's
 original length would tell, but libpcap's batches do not carry it, so the captured bytes are trusted
 either way: the bytes cut off are then a hole that the next sequence number proves, reported as a gap
