@@ -10,13 +10,16 @@ import struct
 import subprocess
 import time
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import pytest
 from conftest import ok
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP
 from torture import (
+    LINKTYPE_ETHERNET,
     SCENARIOS,
-    Frame,
     Scenario,
     basic,
     expected_views,
@@ -24,15 +27,15 @@ from torture import (
     tshark,
     tshark_follow,
     v4_conn,
-    write_pcap,
 )
 
 from decoders.events import Event, format_ts
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.source import CaptureError, CaptureSource
 
+NETMON = Path(__file__).parent / "netmon"  # files Wireshark wrote; how: netmon/README.md
+MIXED_CAP = NETMON / "mixed.cap"
 UTC_ENV = {**os.environ, "TZ": "UTC"}  # NetMon's start time is local time: pin the zone of every tool
-LINKTYPE_TOKEN_RING = 6
 FILETIME_EPOCH = 116_444_736_000_000_000
 
 
@@ -72,25 +75,23 @@ def test_a_file_wireshark_wrote_reads_as_its_pcap(sc: Scenario, version: str, tm
     assert reassemble(cap) == sorted(followed)
 
 
-def test_frames_of_another_link_layer_are_counted_and_named_once(tmp_path: Path, reassemble) -> None:
-    """mergecap puts Ethernet and Token Ring frames in one NetMon 2.1 file, each with its own media type."""
-    sc = basic(v4_conn())
-    ethernet = sc.write(tmp_path / "eth.pcap")
-    ring = [
-        Frame(sc.packets[i][0] + 500_000, b"\x10\x40" + bytes(range(12)) + b"\xaa\xaa\x03" + bytes(20))
-        for i in (1, 5, 9)
-    ]
-    token_ring = write_pcap(tmp_path / "tr.pcap", ring, LINKTYPE_TOKEN_RING)
-    cap = tmp_path / "mixed.cap"
-    wireshark("mergecap", "-F", "netmon2", "-w", str(cap), str(ethernet), str(token_ring))
-    assert cap.read_bytes()[4:6] == b"\x01\x02"  # version 2.1: a media type per frame
-    protocols = tshark("-r", str(cap), "-T", "fields", "-e", "frame.protocols").split()
-    assert sum(p.startswith("tr") for p in protocols) == 3 and len(protocols) == len(sc.packets) + 3
-    assert reassemble(cap) == tshark_follow(cap, 1) == expected_views(sc.expected)
-    events, anomalies = replay(cap)
+def test_frames_of_another_link_layer_are_counted_and_named_once(reassemble) -> None:
+    """mergecap put Ethernet and Token Ring frames in one NetMon 2.1 file, each with its own media type."""
+    assert MIXED_CAP.read_bytes()[4:6] == b"\x01\x02"  # version 2.1: a media type per frame
+    ethernet = packets(NETMON / "ethernet.pcap")
+    assert [p for p in packets(MIXED_CAP) if p[0] == LINKTYPE_ETHERNET] == ethernet
+    protocols = tshark("-r", str(MIXED_CAP), "-T", "fields", "-e", "frame.protocols").split()
+    assert sum(p.startswith("tr") for p in protocols) == 3 and len(protocols) == len(ethernet) + 3
+    assert reassemble(MIXED_CAP) == tshark_follow(MIXED_CAP, 1) == tshark_follow(NETMON / "ethernet.pcap", 1)
+    events, anomalies = replay(MIXED_CAP)
     assert anomalies == {"netmon_unusable_frame": 3}
     (named,) = [e for e in events if e.kind == "anomaly"]
     assert "Token Ring" in named.detail
+
+
+def test_a_netmon_1x_file_reads_as_its_pcap() -> None:
+    assert (NETMON / "ethernet_1x.cap").read_bytes()[:4] == b"RTSS"
+    assert packets(NETMON / "ethernet_1x.cap") == packets(NETMON / "ethernet.pcap")
 
 
 def write_netmon_2_3(path: Path, recs: list[tuple[int, int, bytes]], order: list[int]) -> Path:
@@ -172,3 +173,23 @@ def test_a_filter_keeps_what_libpcap_keeps_of_the_pcap(tmp_path: Path) -> None:
     bpf = "src host 10.0.0.9 and tcp[tcpflags] & tcp-push != 0"
     kept = packets(cap, bpf)
     assert 0 < len(kept) < len(sc.packets) and kept == packets(original, bpf)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cuts=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), min_size=1, max_size=8),
+    size=st.integers(0, 4000),
+)
+def test_damage_anywhere_is_a_capture_error_never_a_crash(cuts: list[tuple[int, int]], size: int) -> None:
+    """Bytes changed anywhere (header, frame table, frame headers, trailers) and the file cut short."""
+    data = bytearray(MIXED_CAP.read_bytes())
+    for at, value in cuts:
+        data[at % len(data)] = value
+    with TemporaryDirectory() as tmp:
+        path = Path(tmp) / "d.cap"
+        path.write_bytes(bytes(data[: max(size, 4)]) if size < len(data) else bytes(data))
+        try:
+            for _ in CaptureSource(str(path)).batches():
+                pass
+        except CaptureError:
+            pass

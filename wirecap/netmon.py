@@ -74,6 +74,7 @@ _U64 = struct.Struct("<Q")
 TRAILER_SIZES = {1: 2, 2: 6}  # by minor version; 2.3 and later: 15
 FILETIME_EPOCH = 116_444_736_000_000_000  # 1601-01-01 to 1970-01-01 in 100 ns units
 MAX_FRAME = 262_144  # Wireshark's limit too: a larger frame means a damaged file
+MAX_TS = (1 << 32) * 1_000_000_000  # pcap's 32-bit seconds: a later time means a damaged frame
 
 
 class NetmonError(Exception):
@@ -135,6 +136,8 @@ def frames(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
             linktype = linktype_of(_U16.unpack_from(data, end)[0])
             if minor >= 3:
                 ts = (_U64.unpack_from(data, end + 6)[0] - FILETIME_EPOCH) * 100
+        if ts >= MAX_TS:
+            raise NetmonError(offset, "NetMon frame time stamp past 2106")
         yield offset, linktype, ts, data[start : start + caplen]
 
 
