@@ -84,10 +84,11 @@ class DirectionStats(BaseModel):
 
 
 class ConnClose(ConnEvent):
-    """A connection ended: by FIN from both sides, RST, idle timeout or the end of the input."""
+    """A connection ended: by FIN from both sides, RST, idle timeout, the end of the input, or evicted
+    (the idlest open connection, closed to make room when ``max_connections`` are open)."""
 
     kind: Literal["conn.close"] = "conn.close"
-    reason: Literal["fin", "rst", "timeout", "end-of-input"]
+    reason: Literal["fin", "rst", "timeout", "end-of-input", "evicted"]
     duration: float  # seconds from first to last packet
     orig_stats: DirectionStats
     resp_stats: DirectionStats
