@@ -5,8 +5,10 @@ Inside, time is integer nanoseconds since the Unix epoch; on output it becomes I
 microseconds and ``Z``. ``seq`` is assigned by the sink in output order (0 until then).
 
 Connection-bound events carry ``uid`` (Zeek-style connection id), ``community_id`` (Community ID v1),
-``orig`` and ``resp`` (``"10.0.0.5:51234"``, ``"[fe80::1]:8506"``); events of one direction also carry
-``dir``. Decoders build events with the connection's ``ConnFields`` spread in: ``Ev(**conn, ...)``.
+``orig`` and ``resp`` (``"10.0.0.5:51234"``, ``"[fe80::1]:8506"``) and the same endpoints split with
+Zeek's names ``orig_h``, ``orig_p``, ``resp_h``, ``resp_p`` (for jq: ``select(.resp_p == 8506)``); events of
+one direction also carry ``dir``. Decoders build events with the connection's ``ConnFields`` spread in:
+``Ev(**conn, ...)``.
 """
 
 import time
@@ -38,6 +40,10 @@ class ConnFields(TypedDict):
     community_id: str
     orig: str
     resp: str
+    orig_h: str  # the originator's address, bare ("fe80::1", no brackets)
+    orig_p: int
+    resp_h: str
+    resp_p: int
 
 
 class Event(BaseModel):
@@ -55,6 +61,10 @@ class ConnEvent(Event):
     community_id: str
     orig: str
     resp: str
+    orig_h: str
+    orig_p: int
+    resp_h: str
+    resp_p: int
 
 
 class DirEvent(ConnEvent):
@@ -113,6 +123,10 @@ class Anomaly(Event):
     community_id: str | None = None
     orig: str | None = None
     resp: str | None = None
+    orig_h: str | None = None
+    orig_p: int | None = None
+    resp_h: str | None = None
+    resp_p: int | None = None
 
 
 FOUNDATION_EVENTS: tuple[type[Event], ...] = (ConnOpen, ConnClose, TcpGap, Anomaly)

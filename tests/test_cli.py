@@ -296,3 +296,15 @@ def test_community_id_matches_the_reference_implementation(tmp_path: Path, wirec
     assert {e["orig"].startswith("[") for e in out} == {True, False}
     for e in out:
         assert e["community_id"] == _reference_community_id(e["orig"], e["resp"])
+
+
+def test_endpoints_also_come_split_with_zeeks_names(tmp_path: Path, wirecap) -> None:
+    """``orig_h``/``orig_p``/``resp_h``/``resp_p`` on every connection-bound line, IPv4 and IPv6 alike."""
+    path = write_pcap(tmp_path / "mixed.pcap", frames(interleaved(4).packets), ETHERNET)
+    out = [e for e in events(wirecap("replay", "-q", str(path))) if e.get("uid")]
+    assert out
+    for e in out:
+        assert (e["orig_h"], e["orig_p"]) == _split(e["orig"])
+        assert (e["resp_h"], e["resp_p"]) == _split(e["resp"])
+    assert {e["resp_p"] for e in out} == {8506}
+    assert any(":" in e["orig_h"] for e in out) and any("." in e["orig_h"] for e in out)

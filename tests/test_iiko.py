@@ -32,7 +32,16 @@ from wirecap.source import CaptureSource
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 RULES = load_rules([default_rules_text()])
-CONN = {"uid": "C1", "community_id": "1:x", "orig": "10.0.0.5:50000", "resp": "10.0.0.1:8506"}
+CONN = {
+    "uid": "C1",
+    "community_id": "1:x",
+    "orig": "10.0.0.5:50000",
+    "resp": "10.0.0.1:8506",
+    "orig_h": "10.0.0.5",
+    "orig_p": 50000,
+    "resp_h": "10.0.0.1",
+    "resp_p": 8506,
+}
 
 
 def tracked(pcap: Path, rules_texts: tuple[str, ...] = ()) -> list[dict[str, Any]]:

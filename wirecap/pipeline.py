@@ -16,7 +16,7 @@ from decoders.anomalies import ANOMALIES
 from decoders.detect import PROBE_WINDOW, Decoder, DecoderOptions, Protocol, Undecoded
 from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, DirectionStats, Event, TcpGap
 
-from .flow import community_id, endpoint, make_uid
+from .flow import community_id, endpoint, host, make_uid
 from .packets import (
     ETH_IPV4_TCP,
     ETH_IPV4_TCP_MIN,
@@ -328,6 +328,10 @@ class Pipeline:
             community_id=community_id(o_addr, r_addr, o_port, r_port),
             orig=orig,
             resp=resp,
+            orig_h=host(o_addr),
+            orig_p=o_port,
+            resp_h=host(r_addr),
+            resp_p=r_port,
         )
         state = ConnState(self, fields, r_port, ts, mid_stream)
         conn = state.conn
