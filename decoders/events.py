@@ -141,7 +141,11 @@ def event_kinds() -> dict[str, type[Event]]:
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of one output line: any of the event kinds, as serialised."""
+    """JSON Schema of one output line: any of the event kinds, as serialised.
+
+    A field that may be null is optional: the output leaves it out when it is null (unless
+    ``--all-fields``), so it is not listed in ``required``.
+    """
     kinds = event_kinds()
     defs: dict[str, Any] = {}
     refs = []
@@ -150,12 +154,24 @@ def json_schema() -> dict[str, Any]:
         defs.update(schema.pop("$defs", {}))
         defs[cls.__name__] = schema
         refs.append({"$ref": f"#/$defs/{cls.__name__}"})
+    for schema in defs.values():
+        if "required" in schema:
+            props = schema["properties"]
+            schema["required"] = [name for name in schema["required"] if not _nullable(props[name])]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "wirecap event",
+        "description": "A field that may be null is optional: left out of a line when null, unless --all-fields.",
         "oneOf": refs,
         "$defs": defs,
     }
+
+
+def _nullable(prop: dict[str, Any]) -> bool:
+    """May be null: null among its types, or any JSON value at all (``Any``: a body)."""
+    if not prop.keys() & {"type", "anyOf", "$ref", "allOf", "const", "enum"}:
+        return True
+    return prop.get("type") == "null" or any(alt.get("type") == "null" for alt in prop.get("anyOf", ()))
 
 
 # --- [MC-NMF] / WCF (decoders.nmf) ----------------------------------------------------------------

@@ -47,7 +47,7 @@ CONN = {
 def tracked(pcap: Path, rules_texts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The JSONL lines ``wirecap replay`` writes for a capture, with the iiko analyzer in the sink."""
     out = io.StringIO()
-    sink = JsonlSink(out, analyzers=(OrderTracker(load_rules([default_rules_text(), *rules_texts])),))
+    sink = JsonlSink(out, all_fields=True, analyzers=(OrderTracker(load_rules([default_rules_text(), *rules_texts])),))
     run([CaptureSource(str(pcap))], Pipeline(Options()), sink.write)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
