@@ -8,6 +8,7 @@ captures: orders saved and fetched with SDK-style names; their truth says which 
 import json
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,10 @@ def test_orders_open_after_mono_terminal_sync(wirecap: Run) -> None:
     assert sorted(o["number"] for o in got) == expected
     table = ok(wirecap("orders", str(CAPTURES / "wcf_concurrent.pcap"))).decode()
     assert table.splitlines()[0].split()[:4] == ["number", "table", "waiter", "guests"]
-    assert len(table.splitlines()) == 1 + len(expected)
+    *rows, total = table.splitlines()[1:]
+    assert len(rows) == len(expected)
+    sums = sum(Decimal(o["sum"]) for o in got)
+    assert total.split() == ["total", f"{len(expected)}", "orders", f"{sums:.2f}"]
 
 
 def test_no_orders_is_said_on_stderr(wirecap: Run) -> None:
