@@ -18,7 +18,7 @@ from decoders.iiko import OrderTracker
 
 from .options import capture_options
 from .orders import analyse, capture_options_of, port_options, read_rules, rules_option
-from .orders_view import echo
+from .orders_view import echo, require_stdout
 from .runner import CaptureArgs, report
 from .stopping import StopGuard
 
@@ -127,6 +127,7 @@ def inspect(
 
     On a damaged capture: the shapes up to the damage, then the error (exit 1).
     """
+    require_stdout("message shapes")
     guard = StopGuard()
     guard.install()
     shapes = ShapeCollector()

@@ -277,8 +277,9 @@ def orders(
     rules_files: tuple[str, ...],
 ) -> None:
     """The open iiko orders in PCAP files: number, table, waiter, guests, items, sum, last change."""
-    from .orders_view import Follower, print_orders, zone  # the view imports this module
+    from .orders_view import Follower, print_orders, require_stdout, zone  # the view imports this module
 
+    require_stdout("orders")
     guard = StopGuard()
     guard.install()
     if follow and (at or as_json):

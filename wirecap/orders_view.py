@@ -143,8 +143,17 @@ def render_table(orders: list[OpenOrder], terminals: dict[str, str], tz: ZoneInf
     return "\n".join(line.rstrip() for line in lines)
 
 
+def require_stdout(what: str) -> None:
+    """Started with stdout closed (``>&-``): one error line and exit 1, before any reading."""
+    if sys.stdout is None:
+        click.echo(f"wirecap: error: <stdout>: closed: nowhere to write the {what}", err=True)
+        sys.exit(1)
+
+
 def echo(text: str, err: bool = False) -> None:
     """Print the result; an output that cannot be written is one error line and exit 1."""
+    if not err:
+        require_stdout("result")
     try:
         click.echo(text, err=err)
         if not err:
@@ -159,9 +168,6 @@ def echo(text: str, err: bool = False) -> None:
 
 
 def print_orders(book: OrderBook, as_json: bool, tz: ZoneInfo | None) -> None:
-    if sys.stdout is None:
-        echo("wirecap: error: <stdout>: closed: nowhere to write the orders", err=True)
-        sys.exit(1)
     found = book.open_orders()
     if as_json:
         echo(json.dumps([o.as_json(book.terminals) for o in found], ensure_ascii=False, indent=2))

@@ -181,7 +181,7 @@ def run_capture(
     outcome = Outcome(pipeline.stats, skipped=skipped, inputs=len(args.inputs))
     started = time.perf_counter()
     window = Window(args, [s.name for s in sources])
-    batches = window.apply(merged_batches(sources)) if sources else iter(())
+    batches = window.apply(merged_batches(sources) if sources else iter(()))
     try:
         try:
             for linktype, buf, meta in batches:
