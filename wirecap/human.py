@@ -22,6 +22,7 @@ from decoders.events import (
     IikoLockChange,
     IikoOrder,
     IikoOrderSnapshot,
+    NmfEnd,
     NmfFault,
     NmfPreamble,
     NmfUpgrade,
@@ -97,6 +98,7 @@ GISTS: dict[type[Event], Callable[[Any], str]] = {
     NmfPreamble: lambda e: f"{e.mode} {e.via}",
     NmfUpgrade: lambda e: f"{e.protocol} {e.auth_package or ''} {e.frames} frames, {e.bytes:,} B".replace("  ", " "),
     NmfFault: lambda e: e.uri,
+    NmfEnd: lambda e: "end of the session",
     WcfMessage: lambda e: f"{_short(e.action or e.body_element)}, {e.size:,} B{_reply(e)}",
     WcfFault: lambda e: f"fault {e.code or ''}: {e.reason or ''}{_reply(e)}",
     RmsCall: lambda e: (
@@ -123,7 +125,7 @@ def human_line(event: Event, colour: bool = True) -> str:
         family = event.kind.split(".", 1)[0]
         kind = click.style(kind, fg=COLOURS.get(family, "magenta"), bold=family in ("iiko", "anomaly"))
         when = click.style(when, dim=True)
-    return f"{when}  {kind}  {where}  {text}"
+    return f"{when}  {kind}  {where}  {text}".rstrip()
 
 
 class HumanSink(JsonlSink):
