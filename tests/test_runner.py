@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import events, ok
-from torture import LINKS, STEP, T0, Conn, frames, timed, write_pcap
+from torture import LINKS, STEP, T0, Conn, frames, timed, write_pcap, write_pcapng
 
 from decoders.events import format_ts
 from wirecap.runner import linktype_name
@@ -86,3 +86,13 @@ def test_every_command_takes_the_window(command: str, tmp_path: Path, wirecap) -
 def test_json_output_is_every_line_of_the_schema(tmp_path: Path, wirecap) -> None:
     lines = events(wirecap("replay", "-q", "--json", str(one_connection(tmp_path))))
     assert [json.dumps(e)[:1] for e in lines] == ["{"] * len(lines)
+
+
+def test_a_pcapng_interface_of_another_link_type_is_an_anomaly_not_an_error(tmp_path: Path, wirecap) -> None:
+    """Only a whole input wirecap cannot read is an error; the odd interface of a pcapng is counted."""
+    c, d = Conn("10.5.0.1", 41002, "10.5.0.2", 8506), Conn("10.5.0.3", 41003, "10.5.0.2", 8506)
+    recs = frames(timed(c.handshake())) + frames(timed(d.handshake(), start=T0 + 10 * STEP), iface=1)
+    path = write_pcapng(tmp_path / "mixed.pcapng", recs, [ETHERNET, USER0])
+    lines = events(wirecap("replay", "-q", str(path)))
+    assert {e["orig"] for e in lines if e["kind"] == "conn.open"} == {c.orig}
+    assert [e["name"] for e in lines if e["kind"] == "anomaly"] == ["pcap_unknown_linktype"]

@@ -102,21 +102,23 @@ def open_inputs(args: CaptureArgs) -> tuple[list[Source], list[CaptureError]]:
 class Window:
     """The packets of the merged inputs that the options keep; notes the time span read."""
 
-    def __init__(self, args: CaptureArgs, names: list[str]) -> None:
+    def __init__(self, args: CaptureArgs) -> None:
         self.count = args.count
         self.since = args.since
         self.until = args.until
-        self.stream_name = "<stdin>" if "-" in args.inputs else None
+        # Files were checked when opened (by their first link type: a pcapng's other interfaces may
+        # differ and become anomalies); stdin and pipes can only be checked batch by batch.
+        unchecked = ["<stdin>" if p == "-" else p for p in args.inputs if not os.path.isfile(p)]
+        self.unchecked = unchecked[0] if unchecked else None
         self.writer = PcapngWriter(args.write) if args.write else None
         self.first_ts: int | None = None
         self.last_ts: int | None = None
-        self.names = names
 
     def apply(self, batches: Iterator[Batch]) -> Iterator[Batch]:
         trimming = self.count is not None or self.since is not None or self.until is not None
         for linktype, buf, meta in batches:
-            if linktype not in LINKTYPES:
-                raise unreadable_linktype(self.stream_name or self.names[0], linktype)
+            if self.unchecked is not None and linktype not in LINKTYPES:
+                raise unreadable_linktype(self.unchecked, linktype)
             if trimming:
                 kept, more = self._trim(buf, meta)
                 if kept:
@@ -180,7 +182,7 @@ def run_capture(
     sources, skipped = open_inputs(args)
     outcome = Outcome(pipeline.stats, skipped=skipped, inputs=len(args.inputs))
     started = time.perf_counter()
-    window = Window(args, [s.name for s in sources])
+    window = Window(args)
     batches = window.apply(merged_batches(sources) if sources else iter(()))
     try:
         try:
