@@ -6,6 +6,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import time
 from decimal import Decimal
@@ -98,3 +99,23 @@ def test_follow_on_a_terminal_redraws_in_place() -> None:
         proc.kill()
         os.close(main)
     assert out.startswith(b"\x1b[H\x1b[2J")  # home, clear: the table replaces the previous one
+
+
+def test_ctrl_c_ends_the_live_view_with_the_last_table() -> None:
+    data = STORE.read_bytes()
+    proc = subprocess.Popen([*WIRECAP, "orders", "-", "--follow"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV)  # fmt: skip
+    try:
+        proc.stdin.write(data[: len(data) // 2])
+        proc.stdin.flush()
+        shown = _read_until(proc.stdout.fileno(), b"total ")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - sent
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and elapsed < 2.0  # the bound of tests/test_stopping.py
+    assert b"Traceback" not in err and b"Aborted" not in err
+    assert (shown + rest).decode().count("open orders at ") >= 1
