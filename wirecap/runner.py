@@ -22,7 +22,7 @@ from . import packets
 from .pcapng_out import PcapngWriter
 from .pipeline import SECOND, Pipeline, Stats, merged_batches
 from .readahead import open_source
-from .source import META, Batch, CaptureError, Source
+from .source import META, Batch, CaptureError, PacketBuffer, Source
 from .stopping import StopGuard, Stopped
 
 # Every link type packets.PacketParser decodes is one of its LINKTYPE_ constants.
@@ -129,7 +129,7 @@ class Window:
             else:
                 yield from self._deliver(linktype, buf, meta)
 
-    def _deliver(self, linktype: int, buf: bytes, meta: bytes) -> Iterator[Batch]:
+    def _deliver(self, linktype: int, buf: PacketBuffer, meta: bytes) -> Iterator[Batch]:
         sec, usec, _, _ = META.unpack_from(meta, 0)
         if self.first_ts is None:
             self.first_ts = sec * SECOND + usec * 1000
@@ -139,7 +139,7 @@ class Window:
             self.writer.write(linktype, buf, meta)
         yield linktype, buf, meta
 
-    def _trim(self, buf: bytes, meta: bytes) -> tuple[list[tuple[int, int, int, int]], bool]:
+    def _trim(self, buf: PacketBuffer, meta: bytes) -> tuple[list[tuple[int, int, int, int]], bool]:
         """The records of a batch inside the window, and whether later packets may be (False: stop)."""
         kept = []
         for record in META.iter_unpack(meta):
@@ -156,7 +156,7 @@ class Window:
         return kept, True
 
     @staticmethod
-    def _repack(linktype: int, buf: bytes, kept: list[tuple[int, int, int, int]]) -> Batch:
+    def _repack(linktype: int, buf: PacketBuffer, kept: list[tuple[int, int, int, int]]) -> Batch:
         """The kept packets end to end from offset 0, as the pipeline expects them."""
         parts, metas, off = [], [], 0
         for sec, usec, start, caplen in kept:
