@@ -23,7 +23,16 @@ from wirecap.source import CaptureSource
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 PCAP = CAPTURES / "rms_session.pcap"
 TRUTH = [json.loads(line) for line in (CAPTURES / "rms_session.truth.jsonl").read_text().splitlines()]
-CONN = ConnFields(uid="C1", community_id="1:x", orig="127.0.0.1:40000", resp="127.0.0.3:8080")
+CONN = ConnFields(
+    uid="C1",
+    community_id="1:x",
+    orig="127.0.0.1:40000",
+    resp="127.0.0.3:8080",
+    orig_h="127.0.0.1",
+    orig_p=40000,
+    resp_h="127.0.0.3",
+    resp_p=8080,
+)
 STREAM = collect_streams([str(PCAP)])[0].data
 
 

@@ -22,7 +22,16 @@ from decoders.events import ConnFields, Event
 from decoders.nmf import NmfDecoder, envelope_start, probe
 
 REFERENCE = Path(__file__).resolve().parent / "vectors"
-CONN = ConnFields(uid="Cnmf", community_id="1:test", orig="10.0.0.5:50000", resp="10.0.0.9:8506")
+CONN = ConnFields(
+    uid="Cnmf",
+    community_id="1:test",
+    orig="10.0.0.5:50000",
+    resp="10.0.0.9:8506",
+    orig_h="10.0.0.5",
+    orig_p=50000,
+    resp_h="10.0.0.9",
+    resp_p=8506,
+)
 CONN_KEYS = set(CONN)
 
 
