@@ -546,6 +546,8 @@ class _Decoder:
 
     def _string(self, pos: int) -> tuple[str, int]:
         """[MC-NBFX] 2.1.3 String: MB31 byte count + UTF-8."""
+        if pos >= self.end:
+            raise DecodeError("nbfx_truncated", "document ends before a string", pos)
         n = self.data[pos]
         if n < 0x80:
             pos += 1
@@ -558,6 +560,8 @@ class _Decoder:
 
     def _dictionary_string(self, pos: int) -> tuple[str, int]:
         """[MC-NBFX] 2.1.4 DictionaryString: MB31 id, even = static, odd = session."""
+        if pos >= self.end:
+            raise DecodeError("nbfx_truncated", "document ends before a dictionary string", pos)
         key = self.data[pos]
         if key < 0x80:
             pos += 1
@@ -835,8 +839,8 @@ class _Decoder:
         """The record loop. Common records (dictionary elements, Chars8, small ints, booleans) are
         decoded inline; the rest through the methods above. ``stack`` holds the children lists of the
         open elements above the document level (``nodes``), except a leaf element (element record then
-        a text *WithEndElement* record), which never enters it; reading one byte past the end raises
-        IndexError, which ``decode`` reports as nbfx_truncated."""
+        a text *WithEndElement* record), which never enters it. Every byte read is bounds-checked first
+        (a record cut short is nbfx_truncated); an IndexError here would be a bug, not bad input."""
         data = self.data
         end = self.end
         text_readers = self.text_readers
@@ -860,6 +864,8 @@ class _Decoder:
                 if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "text outside the root element", pos - 1)
                 if record == 0x99 or record == 0x98:  # Chars8Text
+                    if pos >= end:
+                        raise DecodeError("nbfx_truncated", "document ends inside Chars8Text", pos)
                     start = pos + 1
                     pos = start + data[pos]
                     if pos > end:
@@ -868,6 +874,8 @@ class _Decoder:
                 elif record < 0x88:  # Zero, One, False, True
                     children.append(constants[(record >> 1) & 3])
                 elif record == 0x89 or record == 0x88:  # Int8Text
+                    if pos >= end:
+                        raise DecodeError("nbfx_truncated", "document ends inside Int8Text", pos)
                     children.append(int8[data[pos]])
                     pos += 1
                 else:
@@ -884,6 +892,8 @@ class _Decoder:
                         stack.pop()
                         children = stack[-1]
             elif record >= 0x40:  # element
+                if pos >= end:
+                    raise DecodeError("nbfx_truncated", "document ends inside an element record", pos)
                 prefix = dictionary_prefix[record]
                 key = data[pos]
                 if prefix is not None and key < 0x80 and (name := small[key]) is not None:
@@ -891,13 +901,17 @@ class _Decoder:
                 elif (prefix := inline_prefix[record]) is not None and key < 0x80:  # short inline name
                     start = pos + 1
                     pos = start + key
-                    name = data[start:pos].decode("utf-8")  # cut short: data[pos] below raises
+                    name = data[start:pos].decode("utf-8")  # cut short: caught just below
                 else:
                     if record > 0x77:
                         raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
                     prefix, name, pos = self._element_name(record, pos)
+                if pos >= end:  # an element must be followed by content or EndElement
+                    raise DecodeError("nbfx_truncated", "document ends after an element name", min(pos, end))
                 if 0x04 <= data[pos] <= 0x3F:
                     attributes, pos = self._attributes(pos)
+                    if pos >= end:
+                        raise DecodeError("nbfx_truncated", "document ends after an element's attributes", pos)
                 else:
                     attributes = no_attributes
                 if children is nodes:
@@ -959,6 +973,3 @@ def decode(
         return decoder.run(pos)
     except UnicodeDecodeError as exc:
         raise DecodeError("nbfx_bad_text", f"invalid {exc.encoding} in a string: {exc.reason}") from None
-    except IndexError:
-        # data[pos] one past the end: a record cut short (explicit checks cover multi-byte fields)
-        raise DecodeError("nbfx_truncated", "document ends inside a record", len(data)) from None
