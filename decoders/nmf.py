@@ -430,7 +430,7 @@ class NmfDecoder:
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         flow = self._flows[direction]
-        if flow.state is State.FOREIGN:
+        if flow.state is State.FOREIGN or not data:
             return []
         if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
             if data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
