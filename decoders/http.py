@@ -166,6 +166,9 @@ class HttpDecoder:
         self.seen_request = False
         self.offset: dict[Direction, int] = {"orig": 0, "resp": 0}
         self.resp_skipping = False  # inside a run of response bytes no request awaits
+        # stream offsets where h11 was last handed bytes after a resync / a rejected response: a
+        # rejection at that very offset skips a byte; one further on (h11 consumed the bad head) does not
+        self.fed_from: dict[Direction, int] = {"orig": 0, "resp": 0}
 
     # --- decoder protocol ---
 
@@ -217,19 +220,23 @@ class HttpDecoder:
     # --- requests (client → server) ---
 
     def _feed_requests(self, data: bytes, start: int, ts: int, events: list[Event]) -> None:
-        if self.scan is not None:
-            data = self._resync(data, start, ts, events)
-            if not data:
+        while True:  # once per request h11 rejects: a loop, so thousands of them cannot exhaust the stack
+            if self.scan is not None:
+                data = self._resync(data, start, ts, events)
+                if not data:
+                    return
+                self.fed_from["orig"] = self.offset["orig"] - len(data)
+            self.requests.receive_data(data)
+            try:
+                self._drain_requests(ts, events)
                 return
-        self.requests.receive_data(data)
-        try:
-            self._drain_requests(ts, events)
-        except h11.RemoteProtocolError as exc:
-            leftover, offset = self._rejected(self.requests, "orig", "http_bad_request", exc, ts, events)
+            except h11.RemoteProtocolError as exc:
+                leftover, offset = self._rejected(self.requests, "orig", "http_bad_request", exc, ts, events)
             self.current = None
             self.requests = h11.Connection(h11.SERVER)
             self.scan = bytearray()
-            self._feed_requests(leftover[1:], offset + 1, ts, events)
+            skip = 1 if offset <= self.fed_from["orig"] else 0  # the next message may start right there
+            data, start = leftover[skip:], offset + skip
 
     def _resync(self, data: bytes, start: int, ts: int, events: list[Event]) -> bytes:
         """Bytes from the next request line on; before the first request (mid-stream) or after an error."""
@@ -304,24 +311,28 @@ class HttpDecoder:
     # --- responses (server → client) ---
 
     def _feed_responses(self, data: bytes, start: int, ts: int, events: list[Event]) -> None:
-        if not (self.pending and self.pending[0].sent):
-            if not self.resp_skipping:
-                detail = f"{len(data)} bytes" + (" before any request" if not self.seen_request else "")
-                self._anomaly(events, "http_response_before_request", detail, "resp", ts, start)
-                self.resp_skipping = True
-            return
-        self.resp_skipping = False
-        self.responses.receive_data(data)
-        try:
-            self._drain_responses(ts, events)
-        except h11.RemoteProtocolError as exc:
-            leftover, offset = self._rejected(self.responses, "resp", "http_bad_response", exc, ts, events)
+        while True:  # once per response h11 rejects, as for requests
+            if not (self.pending and self.pending[0].sent):
+                if not self.resp_skipping:
+                    detail = f"{len(data)} bytes" + (" before any request" if not self.seen_request else "")
+                    self._anomaly(events, "http_response_before_request", detail, "resp", ts, start)
+                    self.resp_skipping = True
+                return
+            self.resp_skipping = False
+            self.responses.receive_data(data)
+            try:
+                self._drain_responses(ts, events)
+                return
+            except h11.RemoteProtocolError as exc:
+                leftover, offset = self._rejected(self.responses, "resp", "http_bad_response", exc, ts, events)
             self._finish_exchange(events, ts)
             self.responses = h11.Connection(h11.CLIENT)
             self._announce_next()
-            status_line = STATUS_LINE.search(leftover, 1)
-            if status_line is not None:
-                self._feed_responses(leftover[status_line.start() :], offset + status_line.start(), ts, events)
+            status_line = STATUS_LINE.search(leftover, 1 if offset <= self.fed_from["resp"] else 0)
+            if status_line is None:
+                return
+            data, start = leftover[status_line.start() :], offset + status_line.start()
+            self.fed_from["resp"] = start
 
     def _drain_responses(self, ts: int, events: list[Event]) -> None:
         conn = self.responses

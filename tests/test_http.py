@@ -234,3 +234,30 @@ def test_mutated_streams_never_raise(data: st.DataObject) -> None:
         streams.append([bytes(mutated[:cut]), bytes(mutated[cut:])])
     for event in decode(*streams):
         assert not isinstance(event, Anomaly) or event.name.startswith(("http_", "soap_"))
+
+
+def test_thousands_of_rejected_messages_in_one_feed() -> None:
+    """Each rejected message once cost a recursive call: 5000 in one feed raised RecursionError and the
+    connection was no longer decoded. The good request and response after them must still come out."""
+    bad_request = b"GET /x HTTP/1.1\r\nno colon here\r\n\r\n"
+    good = b"POST /resto/services/events?methodName=ping HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"
+    bad_responses = b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n" * 5000
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", bad_request * 5000 + good, 1)
+    events += decoder.feed("resp", bad_responses + b"HTTP/1.1 204 No Content\r\n\r\n", 2)
+    events += decoder.eof("orig", 3) + decoder.eof("resp", 3)
+    names = anomalies(events)
+    assert names.count("http_bad_request") == 5000
+    assert names.count("http_bad_response") == 1  # no request awaits the other 4999: skipped unparsed
+    (call,) = calls(events)
+    assert call.method_name == "ping" and call.status is None  # its response was the first bad one
+
+
+def test_thousands_of_rejected_responses_in_one_feed() -> None:
+    request = b"GET /r HTTP/1.1\r\nHost: h\r\n\r\n"
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", request * 90, 1)  # below the 100 pending requests cap
+    bad = b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"
+    events += decoder.feed("resp", bad * 89 + b"HTTP/1.1 204 No Content\r\n\r\n", 2)
+    assert anomalies(events).count("http_bad_response") == 89
+    assert [c.status for c in calls(events)] == [None] * 89 + [204]
