@@ -39,7 +39,8 @@ _NAMES: dict[str, str] = {
     "already accepted; the first copy wins.",
     "tcp_ooo_limit": "Out-of-order data buffered for a connection passed its cap (or the global cap); "
     "the stream is advanced past the hole and the lost bytes are reported as a gap.",
-    "tcp_data_after_close": "Data arrived on a direction after its FIN or the connection's RST.",
+    "tcp_data_after_close": "Data arrived on a direction after its FIN or the connection's RST (or was "
+    "buffered beyond where its FIN ended the stream); those bytes are dropped.",
     # --- shared by record decoders (decoders._buffer) ---
     "mb31_invalid": "A [MC-NMF]/[MC-NBFX] variable-length integer is longer than five bytes or exceeds 31 bits.",
     # --- [MC-NMF] / [MS-NNS] / WCF (decoders.nmf, decoders.nns) ---
