@@ -39,6 +39,8 @@ MAX_DOCUMENT_BYTES = 64 << 20  # one envelope payload
 MAX_ARRAY_ITEMS = 1 << 20  # items in one Array record
 MAX_LIST_ITEMS = 1 << 16  # items between StartListText and EndListText
 MAX_SESSION_STRINGS = 1 << 16  # per direction; WCF's own MaxSessionSize defaults to 2048
+MAX_SESSION_BYTES = 4 << 20  # string bytes per direction (the session_dictionary_size limit)
+MAX_ELEMENTS = 1 << 20  # elements in one document, array items included (the elements limit)
 
 
 def _load_static_dictionary() -> tuple[str, ...]:
@@ -398,12 +400,13 @@ class SessionStrings:
     than a placeholder.
     """
 
-    __slots__ = ("_known", "_unanchored", "anchored")
+    __slots__ = ("_known", "_unanchored", "anchored", "size")
 
     def __init__(self, known_start: bool = True) -> None:
         self._known: list[str] = []
         self._unanchored: list[str] = []
         self.anchored = known_start  # False: the count of strings before the next table is unknown
+        self.size = 0  # bytes of every string kept
 
     def __len__(self) -> int:
         """Strings with known ids (1, 3, … 2*len-1)."""
@@ -418,9 +421,10 @@ class SessionStrings:
         """The caller missed envelope bytes of this direction: later tables cannot be numbered."""
         self.anchored = False
 
-    def read_table(self, payload: bytes | memoryview, pos: int = 0) -> int:
+    def read_table(self, payload: bytes | memoryview, pos: int = 0, max_bytes: int = MAX_SESSION_BYTES) -> int:
         """Read the MB31-size-prefixed string table at ``pos``, keep its strings, return the position
-        of the NBFX document after it. All or nothing: a bad table adds no string and un-anchors."""
+        of the NBFX document after it. All or nothing: a bad table adds no string and un-anchors.
+        Past ``max_bytes`` of strings kept: nbfx_session_too_large, and no string of the table is kept."""
         data = bytes(payload) if not isinstance(payload, bytes) else payload
         end = len(data)
         try:
@@ -443,10 +447,14 @@ class SessionStrings:
             kept = len(self._known) + len(self._unanchored) + len(strings)
             if kept > MAX_SESSION_STRINGS:
                 raise DecodeError("nbfx_bad_session_table", f"more than {MAX_SESSION_STRINGS} session strings", pos)
+            if self.size + size > max_bytes:
+                detail = f"{self.size} + {size} bytes of strings (limit session_dictionary_size {max_bytes})"
+                raise DecodeError("nbfx_session_too_large", detail, pos)
         except DecodeError:
             self.anchored = False
             raise
         (self._known if self.anchored else self._unanchored).extend(strings)
+        self.size += size
         return table_end
 
 
@@ -795,9 +803,10 @@ class _Decoder:
         node, pos = reader(pos + 1)
         return (node if isinstance(node, str) else node.text), pos
 
-    def _array(self, children: list, pos: int) -> int:
+    def _array(self, children: list, pos: int, budget: int) -> tuple[int, int]:
         """Array record: one element record with its attributes, EndElement, item type, MB31 count,
-        then the items; each item is rendered as a copy of the element holding that value."""
+        then the items; each item is rendered as a copy of the element holding that value.
+        (position after it, items), refused before any is built if they are more than ``budget``."""
         if pos >= self.end:
             raise DecodeError("nbfx_truncated", "document ends inside an array", pos)
         record = self.data[pos]
@@ -817,12 +826,14 @@ class _Decoder:
             raise DecodeError("nbfx_bad_value", "array of zero items", pos)
         if count > MAX_ARRAY_ITEMS:
             raise DecodeError("nbfx_array_too_long", f"{count} items, limit {MAX_ARRAY_ITEMS}", pos)
+        if count > budget:
+            raise DecodeError("nbfx_too_many_elements", f"an array of {count} items passes the elements limit", pos)
         self._need(pos, count * size)
         reader = self.text_readers[item_type & 0xFE]
         for _ in range(count):
             node, pos = reader(pos)
             children.append(_new_tuple(Element, (prefix, name, attributes, [node])))
-        return pos
+        return pos, count
 
     def _small_ids(self) -> list[str | None]:
         """Names of the one-byte dictionary ids 0-127 (None: unknown, take the slow path to count it)."""
@@ -835,7 +846,7 @@ class _Decoder:
                 small.append(STATIC_DICTIONARY[key >> 1])
         return small
 
-    def run(self, pos: int) -> Document:
+    def run(self, pos: int, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS) -> Document:
         """The record loop. Common records (dictionary elements, Chars8, small ints, booleans) are
         decoded inline; the rest through the methods above. ``stack`` holds the children lists of the
         open elements above the document level (``nodes``), except a leaf element (element record then
@@ -851,7 +862,8 @@ class _Decoder:
         constants = _CONSTANT_TEXT
         no_attributes = _NO_ATTRIBUTES
         new = _new_tuple
-        max_stack = MAX_DEPTH + 1
+        max_stack = max_depth + 1
+        budget = max_elements  # elements still allowed
         nodes: list = []
         stack: list[list] = [nodes]
         children = nodes  # of the innermost open element, or the document level
@@ -892,6 +904,9 @@ class _Decoder:
                         stack.pop()
                         children = stack[-1]
             elif record >= 0x40:  # element
+                budget -= 1
+                if budget < 0:
+                    raise DecodeError("nbfx_too_many_elements", f"more than {max_elements} (limit elements)", pos - 1)
                 if pos >= end:
                     raise DecodeError("nbfx_truncated", "document ends inside an element record", pos)
                 prefix = dictionary_prefix[record]
@@ -931,7 +946,8 @@ class _Decoder:
                     children = inner
                 stack.append(children)
                 if len(stack) > max_stack:
-                    raise DecodeError("nbfx_too_deep", f"more than {MAX_DEPTH} nested elements", pos)
+                    detail = f"more than {max_depth} nested elements (limit nesting_depth)"
+                    raise DecodeError("nbfx_too_deep", detail, pos)
             elif record == 0x01:  # EndElement
                 if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "EndElement with no open element", pos - 1)
@@ -943,7 +959,8 @@ class _Decoder:
             elif record == 0x03:  # Array
                 if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "array outside the root element", pos - 1)
-                pos = self._array(children, pos)
+                pos, items = self._array(children, pos, budget)
+                budget -= items
             else:
                 raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x} here", pos - 1)
         if len(stack) > 1:
@@ -954,13 +971,20 @@ class _Decoder:
 
 
 def decode(
-    payload: bytes | memoryview, pos: int = 0, session: SessionStrings | None = None, *, base_id: int = 1
+    payload: bytes | memoryview,
+    pos: int = 0,
+    session: SessionStrings | None = None,
+    *,
+    base_id: int = 1,
+    max_depth: int = MAX_DEPTH,
+    max_elements: int = MAX_ELEMENTS,
 ) -> Document:
     """Decode one NBFX document from ``pos`` to the end of ``payload``.
 
     ``session`` resolves odd dictionary ids ([MC-NBFSE]); ``base_id`` is the wire id of its first
     string (1 in WCF). An id not known (no session, mid-session capture, missed table) is rendered
     as the placeholder ``session:<id>`` and counted in ``Document.unresolved``, never an error.
+    ``max_depth`` and ``max_elements`` are the nesting_depth and elements limits.
     Raises DecodeError (nbfx_* or mb31_invalid).
     """
     data = payload if isinstance(payload, bytes) else bytes(payload)
@@ -970,6 +994,6 @@ def decode(
         raise ValueError("base_id must be odd: session strings have odd ids")
     decoder = _Decoder(data, session._known if session is not None else [], base_id)
     try:
-        return decoder.run(pos)
+        return decoder.run(pos, max_depth, max_elements)
     except UnicodeDecodeError as exc:
         raise DecodeError("nbfx_bad_text", f"invalid {exc.encoding} in a string: {exc.reason}") from None

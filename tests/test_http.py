@@ -11,6 +11,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,9 +42,9 @@ def anomalies(events: list[Event]) -> list[str]:
     return [e.name for e in events if isinstance(e, Anomaly)]
 
 
-def decode(orig_pieces: list[bytes], resp_pieces: list[bytes]) -> list[Event]:
+def decode(orig_pieces: list[bytes], resp_pieces: list[bytes], options: DecoderOptions | None = None) -> list[Event]:
     """All client bytes, then all server bytes (as if every request were pipelined), then both eofs."""
-    decoder = HttpDecoder(CONN, DecoderOptions())
+    decoder = HttpDecoder(CONN, options or DecoderOptions())
     events: list[Event] = []
     for piece in orig_pieces:
         events += decoder.feed("orig", piece, 1)
@@ -203,12 +204,19 @@ def test_long_poll_cut_by_the_end_of_the_capture_is_emitted_without_response() -
     assert call.request == {"args": {"client-type": "FRONT", "entities-version": "41"}}
 
 
-def test_gzip_bomb_is_refused_by_size() -> None:
+@pytest.mark.parametrize(
+    ("options", "refused_by"),
+    [
+        (DecoderOptions(), "http_decompression_ratio"),  # ~1000:1 passes the default ratio at 1 MiB
+        (DecoderOptions(max_ratio=10**6), "http_body_too_large"),  # then the size limit catches it
+    ],
+)
+def test_gzip_bomb_is_refused(options: DecoderOptions, refused_by: str) -> None:
     bomb = gzip.compress(b"<" + b" " * (40 << 20), mtime=0)
     head = "POST /resto/services/x?methodName=y HTTP/1.1\r\nHost: h\r\nContent-Encoding: gzip\r\n"
     head += f"Content-Length: {len(bomb)}\r\n\r\n"
-    events = decode([head.encode() + bomb], [b"HTTP/1.1 204 No Content\r\n\r\n"])
-    assert anomalies(events) == ["http_body_too_large"]
+    events = decode([head.encode() + bomb], [b"HTTP/1.1 204 No Content\r\n\r\n"], options)
+    assert anomalies(events) == [refused_by]
     (call,) = calls(events)
     assert call.request is None and call.request_body_bytes == len(bomb) and call.status == 204
 

@@ -107,7 +107,8 @@ class HalfStream:
         if self.ooo_bytes > self.limit or self.budget.used > self.budget.limit:
             self.handler.anomaly(
                 "tcp_ooo_limit",
-                f"{self.ooo_bytes} bytes buffered out of order (cap {self.limit}, global cap {self.budget.limit})",
+                f"{self.ooo_bytes} bytes buffered out of order "
+                f"(limits ooo_per_conn {self.limit}, ooo_total {self.budget.limit})",
                 self.direction,
                 self.offset,
                 ts,
