@@ -19,6 +19,7 @@ from decoders.events import json_schema
 from decoders.iiko import OrderTracker
 
 from .inspect import inspect as inspect_command
+from .limits import limit_option, limits_command, with_limits
 from .orders import orders as orders_command
 from .orders import read_rules, rules_option
 from .pipeline import Options, Pipeline, Stats, run
@@ -60,6 +61,7 @@ def main() -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @rules_option
+@limit_option
 def replay(
     inputs: tuple[str, ...],
     output: str | None,
@@ -97,7 +99,7 @@ def replay(
         idle_timeout=idle_timeout,
         decoder=DecoderOptions(xml=xml),
     )
-    pipeline = Pipeline(options)
+    pipeline = Pipeline(with_limits(options))
     _tune_gc()
     out: IO[str] = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     sink = JsonlSink(out, flush_each=streaming, analyzers=(OrderTracker(read_rules(rules_files)),))
@@ -182,3 +184,4 @@ def _quiet_broken_pipe() -> None:
 
 main.add_command(inspect_command)
 main.add_command(orders_command)
+main.add_command(limits_command)

@@ -15,6 +15,7 @@ import click
 from decoders.events import Event, IikoEvent, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 
+from .limits import limit_option
 from .orders import analyse, capture_options, port_options, read_rules, rules_option
 
 MAX_SAMPLES = 3
@@ -115,6 +116,7 @@ class ShapeCollector:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 @port_options
 @rules_option
+@limit_option
 def inspect(
     inputs: tuple[str, ...], as_json: bool, ports: tuple[int, ...], any_port: bool, rules_files: tuple[str, ...]
 ) -> None:

@@ -30,6 +30,7 @@ from decoders.events import (
 )
 from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
 
+from .limits import limit_option, with_limits
 from .pipeline import Options, Pipeline, run
 from .readahead import open_source
 from .sink import Analyzer, JsonlSink
@@ -86,7 +87,7 @@ def analyse(inputs: Iterable[str], analyzers: tuple[Analyzer, ...], options: Opt
     with open(os.devnull, "w", encoding="utf-8") as devnull:
         sink = JsonlSink(devnull, analyzers=analyzers)
         try:
-            run([open_source(path) for path in inputs], Pipeline(options or Options()), sink.write)
+            run([open_source(path) for path in inputs], Pipeline(with_limits(options or Options())), sink.write)
         except CaptureError as exc:
             click.echo(f"wirecap: error: {exc}", err=True)
             sys.exit(1)
@@ -245,6 +246,7 @@ def render_table(orders: list[OpenOrder]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document for tools instead of a table.")
 @port_options
 @rules_option
+@limit_option
 def orders(
     inputs: tuple[str, ...],
     at: str | None,
