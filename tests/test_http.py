@@ -269,3 +269,24 @@ def test_thousands_of_rejected_responses_in_one_feed() -> None:
     events += decoder.feed("resp", bad * 89 + b"HTTP/1.1 204 No Content\r\n\r\n", 2)
     assert anomalies(events).count("http_bad_response") == 89
     assert [c.status for c in calls(events)] == [None] * 89 + [204]
+
+
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b"]><args>&lol9;</args>"
+)
+EXTERNAL = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><args>&x;</args>'
+
+
+@pytest.mark.parametrize(
+    "body", [LAUGHS, EXTERNAL, LAUGHS.decode().encode("utf-16")], ids=["laughs", "external", "utf16"]
+)
+def test_entity_declarations_are_refused_not_expanded(body: bytes) -> None:
+    head = b"POST /resto/services/x?methodName=y HTTP/1.1\r\nHost: h\r\nContent-Type: text/xml\r\n"
+    events = decode([head + b"Content-Length: %d\r\n\r\n" % len(body) + body], [b"HTTP/1.1 204 No Content\r\n\r\n"])
+    assert anomalies(events) == ["soap_forbidden_xml"]
+    (call,) = calls(events)
+    assert call.request is None and call.request_decoded_bytes is None and call.status == 204
+    assert b"lollol" not in json.dumps([e.model_dump(mode="json") for e in events]).encode()
+    assert b"root:" not in json.dumps([e.model_dump(mode="json") for e in events]).encode()
