@@ -33,7 +33,7 @@ from ._buffer import read_mb31
 from .anomalies import DecodeError
 
 # --- limits (fuzz hardening): every one is a DecodeError with its own anomaly name ------------------
-MAX_DEPTH = 256  # open elements; .NET's default XmlDictionaryReaderQuotas.MaxDepth is only 32
+MAX_DEPTH = 100  # open elements; .NET's default XmlDictionaryReaderQuotas.MaxDepth is only 32
 MAX_ATTRIBUTES = 512  # attributes (incl. xmlns) on one element
 MAX_DOCUMENT_BYTES = 64 << 20  # one envelope payload
 MAX_ARRAY_ITEMS = 1 << 20  # items in one Array record

@@ -57,7 +57,7 @@ def test_values(name: str, text: str, value: int) -> None:
 
 @pytest.mark.parametrize(
     "texts",
-    [("elements=5k",), ("nesting_depth=513",), ("envelope_size=0",), ("nope=1",), ("envelope_size",), ("elements=x",)],
+    [("elements=5k",), ("nesting_depth=121",), ("envelope_size=0",), ("nope=1",), ("envelope_size",), ("elements=x",)],
 )
 def test_bad_values(texts: tuple[str, ...]) -> None:
     with pytest.raises(ValueError):
@@ -172,3 +172,24 @@ def test_hostile_input_stays_within_the_memory_bound(case: str, anomaly: str) ->
     result = json.loads(proc.stdout)
     assert anomaly in result["names"], result
     assert result["peak_mb"] < PEAK_RSS_MB, result
+
+
+def test_the_deepest_document_allowed_still_serialises() -> None:
+    """Found while hardening: a body nested 254 JSON levels deep made pydantic's JSON writer raise in the
+    sink, a traceback for the whole run. An element with attributes that is also a collection costs two
+    levels ({"@f": …, "#items": [...]}), so nesting_depth is capped where that worst case still fits."""
+    from decoders.events import Anomaly
+    from decoders.http import HttpDecoder
+
+    depth = BY_NAME["nesting_depth"].maximum
+    assert depth is not None
+    z = b'xmlns:z="http://schemas.microsoft.com/2003/10/Serialization/"'
+    body = b"<r " + z + b">" + b'<a f="1" z:Size="1">' * (depth - 1) + b"</a>" * (depth - 1) + b"</r>"
+    decoder = HttpDecoder(
+        {"uid": "C", "community_id": "1:x", "orig": "10.0.0.1:1", "resp": "10.0.0.2:8080"},
+        DecoderOptions(max_depth=depth),
+    )
+    head = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(body)
+    events = decoder.feed("orig", head + body, 0) + decoder.feed("resp", b"HTTP/1.1 204 No Content\r\n\r\n", 0)
+    assert [e.kind for e in events] == ["rms.call"] and not any(isinstance(e, Anomaly) for e in events)
+    assert events[0].request is not None and len(events[0].model_dump_json()) > depth

@@ -56,9 +56,10 @@ LIMITS: tuple[Limit, ...] = (
         "nesting_depth",
         "DecoderOptions.max_depth",
         "count",
-        "open elements in one XML document, binary or text (at most 512: the decoders recurse on it)",
+        "open elements in one XML document, binary or text (at most 120: its JSON nests up to twice as "
+        "deep, and pydantic's JSON writer stops at 254 levels)",
         ("nbfx_too_deep", "soap_too_deep"),
-        maximum=512,
+        maximum=120,
     ),
     Limit(
         "elements",
