@@ -122,6 +122,7 @@ def decode_content(body: bytes, encoding: str | None, options: "DecoderOptions")
                 body,
                 bits,
                 max_size=min(options.max_http_body, options.max_decompressed),
+                size_limit="body_size" if options.max_http_body < options.max_decompressed else "decompressed_size",
                 max_ratio=options.max_ratio,
                 too_large="http_body_too_large",
                 too_dense="http_decompression_ratio",

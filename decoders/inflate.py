@@ -29,9 +29,11 @@ def inflate(
     too_dense: str,
     failed: str,
     what: str = "payload",
+    size_limit: str = "decompressed_size",
 ) -> bytes:
     """``data`` inflated (``wbits`` as zlib takes it). Raises DecodeError ``too_large`` past ``max_size``
-    output bytes, ``too_dense`` past ``max_ratio`` output bytes per input byte, ``failed`` on bad data."""
+    output bytes (``size_limit`` names that limit in the detail), ``too_dense`` past ``max_ratio`` output bytes
+    per input byte, ``failed`` on bad data."""
     inflater = zlib.decompressobj(wbits)
     out = bytearray()
     pending = data
@@ -40,7 +42,7 @@ def inflate(
             out += inflater.decompress(pending, min(STEP, max_size + 1 - len(out)))
             pending = inflater.unconsumed_tail
             if len(out) > max_size:
-                raise DecodeError(too_large, f"{what} inflates past {max_size} bytes (limit decompressed_size)")
+                raise DecodeError(too_large, f"{what} inflates past {max_size} bytes (limit {size_limit})")
             consumed = len(data) - len(pending)
             if len(out) > RATIO_FLOOR and len(out) > max_ratio * max(consumed, 1):
                 detail = f"{what}: {consumed} bytes inflate to over {len(out)} (limit decompression_ratio {max_ratio})"
@@ -51,5 +53,5 @@ def inflate(
     except zlib.error as err:
         raise DecodeError(failed, f"{what} does not inflate: {err}") from None
     if len(out) > max_size:
-        raise DecodeError(too_large, f"{what} inflates past {max_size} bytes (limit decompressed_size)")
+        raise DecodeError(too_large, f"{what} inflates past {max_size} bytes (limit {size_limit})")
     return bytes(out)

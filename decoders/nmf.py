@@ -309,6 +309,9 @@ def decode_document(
         wbits = GZIP if codec.compression == "gzip" else RAW_DEFLATE
         limits = {"max_size": min(options.max_envelope, options.max_decompressed), "max_ratio": options.max_ratio}
         names = {"too_large": "nmf_envelope_too_large", "too_dense": "nmf_decompression_ratio"}
+        names["size_limit"] = (
+            "envelope_size" if options.max_envelope < options.max_decompressed else "decompressed_size"
+        )
         payload = inflate(payload, wbits, **limits, **names, failed="nmf_decompress_failed", what=codec.compression)
     depth, elements = options.max_depth, options.max_elements
     if codec.family == "binary-session":
