@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from torture import T0, Conn, frames, timed, write_pcap
 
 from decoders.detect import Protocol, Undecoded
@@ -180,3 +181,27 @@ def test_a_decoder_bug_through_the_cli() -> None:
     assert b"Traceback" not in hurt.stderr and b"injected" not in hurt.stderr
     lines = [[json.loads(line) for line in run.stdout.splitlines()] for run in (plain, hurt)]
     _check_injected(_per_connection(lines[0]), _per_connection(lines[1]))
+
+
+@pytest.mark.parametrize("command", ["replay", "orders", "inspect"])
+def test_a_bug_outside_the_decoders_is_one_line_and_exit_1(command: str) -> None:
+    """The sink failing on the second batch (say): the events before it are out, stderr has one line."""
+    import subprocess
+    import sys
+
+    from conftest import ENV
+
+    inject = (
+        "from wirecap import sink\nwrite = sink.JsonlSink.write\ncalls = []\n"
+        "def failing(self, events):\n    calls.append(1)\n"
+        "    if len(calls) == 2:\n        raise ValueError('sink bug')\n"
+        "    write(self, events)\nsink.JsonlSink.write = failing\n"
+    )
+    cli = "import sys; from wirecap.cli import main; sys.argv[0] = 'wirecap'; main()"
+    args = [command, str(STORE)] + (["--no-read-ahead"] if command == "replay" else [])
+    run = subprocess.run([sys.executable, "-c", inject + cli, *args], capture_output=True, env=ENV, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.decode().strip().splitlines()[-1].startswith("wirecap: error: internal error")
+    assert b"Traceback" not in run.stderr and b"ValueError('sink bug')" in run.stderr
+    if command == "replay":
+        assert run.stdout.count(b"\n") > 0  # what was written before the failure stays written

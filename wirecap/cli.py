@@ -105,13 +105,15 @@ def replay(
     sink = JsonlSink(out, flush_each=streaming, analyzers=(OrderTracker(read_rules(rules_files)),))
     started = time.perf_counter()
     bar = _ProgressBar(sources) if progress and not streaming else None
-    error: CaptureError | None = None
+    error: Exception | None = None
     try:
         run(sources, pipeline, sink.write, bar.tick if bar else None)
     except CaptureError as exc:
         error = exc
     except BrokenPipeError:
         _quiet_broken_pipe()
+    except Exception as exc:  # a bug outside any one connection's decoder: one line, never a traceback
+        error = RuntimeError(f"internal error, please report it with the capture: {exc!r}")
     finally:
         if bar:
             bar.close()

@@ -91,6 +91,9 @@ def analyse(inputs: Iterable[str], analyzers: tuple[Analyzer, ...], options: Opt
         except CaptureError as exc:
             click.echo(f"wirecap: error: {exc}", err=True)
             sys.exit(1)
+        except Exception as exc:  # a bug outside any one connection's decoder: one line, never a traceback
+            click.echo(f"wirecap: error: internal error, please report it with the capture: {exc!r}", err=True)
+            sys.exit(1)
 
 
 @dataclass
