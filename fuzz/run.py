@@ -1,4 +1,4 @@
-"""Run the fuzz targets of ``fuzz/targets.py`` under atheris (coverage-guided, libFuzzer).
+"""Run the fuzz targets of ``fuzz/fuzz_targets.py`` under atheris (coverage-guided, libFuzzer).
 
     python fuzz/run.py --seconds 60              # every target, 60 s each, one after the other
     python fuzz/run.py --seconds 600 nmf http    # some targets
@@ -36,8 +36,8 @@ def child(target: str, args: list[str]) -> None:
     """Inside the subprocess: instrument wirecap, then hand over to libFuzzer."""
     import atheris
 
-    with atheris.instrument_imports(include=["decoders", "wirecap", "h11", "targets"]):
-        import targets
+    with atheris.instrument_imports(include=["decoders", "wirecap", "h11", "fuzz_targets"]):
+        import fuzz_targets as targets
     function = targets.TARGETS[target]
     atheris.Setup([sys.argv[0], *args], function)
     atheris.Fuzz()
@@ -47,7 +47,7 @@ def run_target(
     target: str, seconds: int | None, runs: int | None, nice: int = 10, work: Path = HERE
 ) -> dict[str, object]:
     """Fuzz one target in a subprocess; its figures. ``work`` holds ``corpus/`` and ``findings/``."""
-    import targets
+    import fuzz_targets as targets
 
     corpus = work / "corpus" / target
     seeds = work / "corpus" / f"{target}.seeds"
@@ -101,7 +101,7 @@ def main() -> int:
         rest = sys.argv[3:]
         child(sys.argv[2], rest[1:] if rest[:1] == ["--"] else rest)
         return 0
-    import targets
+    import fuzz_targets as targets
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", choices=[[], *targets.TARGETS], help="default: all")

@@ -4,6 +4,7 @@ fuzzer ever crashed or hung on (tests/fuzz_findings/<target>-<what>) replayed th
 The long campaign is ``python fuzz/run.py --seconds N``; its figures are in the README.
 """
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "fuzz"))
 
-import run as fuzz_run  # noqa: E402
-import targets  # noqa: E402
+import fuzz_targets as targets  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("fuzz_run", ROOT / "fuzz" / "run.py")
+assert _spec is not None and _spec.loader is not None
+fuzz_run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fuzz_run)
 
 FINDINGS = sorted((ROOT / "tests" / "fuzz_findings").iterdir())
 SECONDS = 15  # per target: 7 targets, under two minutes in all
@@ -43,7 +48,7 @@ def test_fuzz_finding_stays_fixed(path: Path) -> None:
 def test_a_crashing_target_is_reported(tmp_path: Path) -> None:
     """The runner counts a crash (its figures are what the README reports, so they must be able to fail)."""
     script = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import targets, run\n"
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import fuzz_targets as targets, run\n"
         "def boom(data):\n    if len(data) > 3: raise ValueError('boom')\n"
         "targets.TARGETS['soap'] = boom\nrun.child('soap', sys.argv[3:])\n"
     )
