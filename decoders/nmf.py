@@ -15,9 +15,8 @@ envelope split over many segments costs linear time. Upgraded streams ([MS-NNS],
 counted (``decoders.nns``).
 """
 
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING
 
@@ -37,6 +36,7 @@ from .events import (
     WcfFault,
     WcfMessage,
 )
+from .inflate import GZIP, RAW_DEFLATE, inflate
 from .nns import SecuredStream
 
 if TYPE_CHECKING:  # detect imports this module to register it
@@ -289,18 +289,6 @@ def codec_for(content_type: str, label: str | None = None) -> Codec:
 SESSION_CODEC = codec_for(SESSION_ENCODING[1], SESSION_ENCODING[0])
 
 
-def _inflate(payload: bytes, compression: str, limit: int) -> bytes:
-    """Undo gzip/deflate, refusing output beyond ``limit`` (a small envelope may expand hugely)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if compression == "gzip" else -zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(payload, limit + 1)
-    except zlib.error as err:
-        raise DecodeError("nmf_decompress_failed", f"{compression}: {err}", 0) from None
-    if len(out) > limit:
-        raise DecodeError("nmf_envelope_too_large", f"{compression} payload inflates past {limit} bytes", 0)
-    return out
-
-
 def _mtom_root(payload: bytes) -> bytes:
     """The XML root part of a MIME multipart (MTOM) envelope: first part after the boundary line."""
     line_end = payload.find(b"\r\n")
@@ -314,18 +302,28 @@ def _mtom_root(payload: bytes) -> bytes:
     return payload[body + 4 : close]
 
 
-def decode_document(payload: bytes, codec: Codec, session: nbfx.SessionStrings, limit: int) -> nbfx.Document:
+def decode_document(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+) -> nbfx.Document:
     """An envelope payload → NBFX/XML document, updating the direction's session strings."""
-    if codec.compression:
-        payload = _inflate(payload, codec.compression, limit)
+    if codec.compression:  # a small envelope may expand hugely: the shared capped inflater
+        wbits = GZIP if codec.compression == "gzip" else RAW_DEFLATE
+        limits = {"max_size": min(options.max_envelope, options.max_decompressed), "max_ratio": options.max_ratio}
+        names = {"too_large": "nmf_envelope_too_large", "too_dense": "nmf_decompression_ratio"}
+        names["size_limit"] = (
+            "envelope_size" if options.max_envelope < options.max_decompressed else "decompressed_size"
+        )
+        payload = inflate(payload, wbits, **limits, **names, failed="nmf_decompress_failed", what=codec.compression)
+    depth, elements = options.max_depth, options.max_elements
     if codec.family == "binary-session":
-        return nbfx.decode(payload, session.read_table(payload), session)
+        table_end = session.read_table(payload, max_bytes=options.max_session_bytes)
+        return nbfx.decode(payload, table_end, session, max_depth=depth, max_elements=elements)
     if codec.family == "binary":
-        return nbfx.decode(payload)
-    if codec.family == "text":
-        return soap.parse_text_xml(payload, codec.charset)
-    if codec.family == "mtom":
-        return soap.parse_text_xml(_mtom_root(payload))
+        return nbfx.decode(payload, max_depth=depth, max_elements=elements)
+    if codec.family in ("text", "mtom"):
+        text = payload if codec.family == "text" else _mtom_root(payload)
+        charset = codec.charset if codec.family == "text" else None
+        return soap.parse_text_xml(text, charset, max_depth=depth, max_elements=elements)
     raise DecodeError("nmf_unsupported_encoding", f"cannot read envelopes of {codec.label}", 0)
 
 
@@ -402,12 +400,13 @@ class NmfDecoder:
         conn: ConnFields,
         options: "DecoderOptions",
         *,
-        max_envelope: int = MAX_ENVELOPE,
+        max_envelope: int | None = None,  # default: options.max_envelope
         max_scan: int = MAX_SCAN,
     ) -> None:
         self._conn = conn
         self._xml = options.xml
-        self._max_envelope = max_envelope
+        self._options = options if max_envelope is None else replace(options, max_envelope=max_envelope)
+        self._max_envelope = self._options.max_envelope
         self._max_scan = max_scan
         self._flows: dict[Direction, _Flow] = {"orig": _Flow("orig"), "resp": _Flow("resp")}
         self._upgrade_protocol: str | None = None
@@ -432,7 +431,7 @@ class NmfDecoder:
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         flow = self._flows[direction]
-        if flow.state is State.FOREIGN:
+        if flow.state is State.FOREIGN or not data:
             flow.ledger.skip("foreign", len(data))
             return []
         if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
@@ -676,7 +675,7 @@ class NmfDecoder:
         flow.start_envelope(offset, flow.buf.offset, unsized=False)
         flow.pending = size
         if size > self._max_envelope:
-            detail = f"{size}-byte envelope exceeds the {self._max_envelope}-byte limit; skipped"
+            detail = f"{size}-byte envelope exceeds the {self._max_envelope}-byte limit envelope_size; skipped"
             events.append(self._anomaly(flow, ts, "nmf_envelope_too_large", detail, offset))
             flow.discard = True
         return True
@@ -699,7 +698,7 @@ class NmfDecoder:
             return True
         flow.pending = size
         if not flow.discard and flow.collected + size > self._max_envelope:
-            detail = f"unsized envelope passes the {self._max_envelope}-byte limit; skipped"
+            detail = f"unsized envelope passes the {self._max_envelope}-byte limit envelope_size; skipped"
             events.append(self._anomaly(flow, ts, "nmf_envelope_too_large", detail, offset))
             flow.ledger.undo("too_large", flow.collected)
             flow.discard = True
@@ -813,7 +812,7 @@ class NmfDecoder:
                 payload = bytes(data[payload_pos : payload_pos + size])
                 before = _table_size(flow.session)
                 try:
-                    document = decode_document(payload, flow.codec, flow.session, self._max_envelope)
+                    document = decode_document(payload, flow.codec, flow.session, self._options)
                     message = soap.message_from_document(document)
                 except DecodeError:
                     pos += 1
@@ -840,7 +839,7 @@ class NmfDecoder:
         """Decode one complete envelope payload; a bad payload is an anomaly, framing goes on."""
         before = _table_size(flow.session)
         try:
-            document = decode_document(payload, flow.codec, flow.session, self._max_envelope)
+            document = decode_document(payload, flow.codec, flow.session, self._options)
             message = soap.message_from_document(document)
         except DecodeError as err:
             flow.ledger.undo("undecodable", len(payload))

@@ -11,7 +11,7 @@ import gc
 import json
 import os
 import sys
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 import click
 
@@ -21,6 +21,7 @@ from decoders.iiko import OrderTracker
 
 from .human import HumanSink
 from .inspect import inspect as inspect_command
+from .limits import limit_option, limits_command, with_limits
 from .options import capture_options
 from .orders import orders as orders_command
 from .orders import port_options, read_rules, rules_option
@@ -41,7 +42,21 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; a bug anywhere outside one connection's decoder (those become ``decoder_error``
+    anomalies) ends the run with one line on stderr and status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            click.echo(f"wirecap: error: internal error, please report it with the capture: {exc!r}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--version",
     is_flag=True,
@@ -73,6 +88,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @rules_option
 @keep_secrets_option
+@limit_option
 def replay(
     capture: CaptureArgs,
     output: str | None,
@@ -114,7 +130,7 @@ def replay(
     bar = _ProgressBar(capture.inputs) if progress and not streaming else None
     capture = dataclasses.replace(capture, write=write_packets)
     try:
-        outcome = run_capture(capture, Pipeline(options), sink.write, guard, bar.tick if bar else None)
+        outcome = run_capture(capture, Pipeline(with_limits(options)), sink.write, guard, bar.tick if bar else None)
         if outcome.stopped is not None and outcome.stopped.forced and out is sys.stdout:
             _drop_stdout()  # it was blocked: what is buffered would block the exit too
         sink.close()
@@ -205,4 +221,5 @@ def _quiet_broken_pipe() -> NoReturn:
 
 
 main.add_command(inspect_command)
+main.add_command(limits_command)
 main.add_command(orders_command)

@@ -16,6 +16,7 @@ import click
 from decoders.events import Event, IikoEvent, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 
+from .limits import limit_option
 from .options import capture_options
 from .orders import analyse, capture_options_of, port_options, read_rules, rules_option
 from .orders_view import echo, require_stdout
@@ -123,6 +124,7 @@ class ShapeCollector:
 @port_options
 @rules_option
 @keep_secrets_option
+@limit_option
 def inspect(
     capture: CaptureArgs,
     as_json: bool,

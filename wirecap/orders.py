@@ -33,6 +33,7 @@ from decoders.events import (
 )
 from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
 
+from .limits import limit_option, with_limits
 from .options import capture_options, parse_time
 from .pipeline import Options, Pipeline
 from .ports import PortParam, PortSpec, port_settings
@@ -116,7 +117,7 @@ def analyse(
         if after_write is not None:
             after_write()
 
-    return run_capture(capture, Pipeline(options or Options()), write, guard or StopGuard())
+    return run_capture(capture, Pipeline(with_limits(options or Options())), write, guard or StopGuard())
 
 
 @dataclass
@@ -271,6 +272,7 @@ def _remove_line(items: list[IikoItem], gone: IikoItem) -> None:
 @port_options
 @rules_option
 @keep_secrets_option
+@limit_option
 def orders(
     capture: CaptureArgs,
     at: str | None,
