@@ -109,7 +109,8 @@ def mb31(n):
 def string(s):
     return mb31(len(s)) + s
 
-CONN = dict(uid="C", community_id="1:x", orig="10.0.0.1:1", resp="10.0.0.2:8506", orig_h="10.0.0.1", orig_p=1, resp_h="10.0.0.2", resp_p=8506)
+CONN = dict(uid="C", community_id="1:x", orig="10.0.0.1:1", resp="10.0.0.2:8506",
+            orig_h="10.0.0.1", orig_p=1, resp_h="10.0.0.2", resp_p=8506)
 def preamble(content_type):
     return b"\x00\x01\x00\x01\x02\x02" + string(b"net.tcp://x/") + b"\x04" + string(content_type) + b"\x0c"
 
