@@ -1,0 +1,249 @@
+//! Typed values as .NET's XmlConverter/XmlConvert print them (decoders/nbfx.py `_format_*`):
+//! decimal, DateTime, TimeSpan, Guid, and base64 for bytes.
+#![forbid(unsafe_code)]
+
+use crate::error::{nowhere, Result};
+
+/// [MC-NBFX] DecimalText = [MS-OAUT] DECIMAL: wReserved, scale, sign, Hi32, Lo64; "G" keeps the scale.
+pub fn decimal(raw: &[u8; 16]) -> Result<String> {
+    let [r0, r1, scale, sign, h0, h1, h2, h3, l0, l1, l2, l3, l4, l5, l6, l7] = *raw;
+    let reserved = u16::from_le_bytes([r0, r1]);
+    if reserved != 0 || scale > 28 || (sign != 0 && sign != 0x80) {
+        return nowhere(
+            "nbfx_bad_value",
+            format!("invalid decimal (scale {scale}, sign 0x{sign:02x})"),
+        );
+    }
+    let hi = u128::from(u32::from_le_bytes([h0, h1, h2, h3]));
+    let lo = u128::from(u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]));
+    let magnitude = (hi << 64) | lo;
+    let mut digits = magnitude.to_string();
+    let scale = usize::from(scale);
+    if scale > 0 {
+        while digits.len() < scale + 1 {
+            digits.insert(0, '0');
+        }
+        let cut = digits.len() - scale;
+        digits.insert(cut, '.');
+    }
+    if sign != 0 && magnitude != 0 {
+        digits.insert(0, '-');
+    }
+    Ok(digits)
+}
+
+const TICKS_PER_SECOND: i64 = 10_000_000;
+const TICKS_PER_DAY: i64 = 86_400 * TICKS_PER_SECOND;
+const MAX_TICKS: i64 = 3_155_378_975_999_999_999;
+const TICKS_CEILING: i64 = 1 << 62;
+
+/// Proleptic Gregorian (year, month, day) of day number `days` (0 = 0001-01-01).
+fn civil(days: i64) -> (i64, i64, i64) {
+    // Howard Hinnant's days_from_civil inverse, shifted from 1970-01-01 to 0001-01-01.
+    let z = days - 719_162 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn fraction(out: &mut String, fraction: i64) {
+    let text = format!("{fraction:07}");
+    out.push('.');
+    out.push_str(text.trim_end_matches('0'));
+}
+
+/// [MC-NBFX] DateTimeText: 62-bit ticks + 2-bit kind; local kind shown as its UTC instant "+00:00".
+pub fn datetime(raw: u64) -> Result<String> {
+    let kind = raw >> 62;
+    let mut ticks = i64::try_from(raw & ((1u64 << 62) - 1)).unwrap_or(i64::MAX);
+    if kind == 2 {
+        if ticks > TICKS_CEILING - TICKS_PER_DAY {
+            ticks -= TICKS_CEILING;
+        }
+        if ticks < 0 {
+            ticks += TICKS_PER_DAY;
+        }
+    }
+    if kind == 3 || ticks > MAX_TICKS {
+        return nowhere(
+            "nbfx_bad_value",
+            format!("DateTime out of range (kind {kind}, ticks {ticks})"),
+        );
+    }
+    let days = ticks / TICKS_PER_DAY;
+    let rest = ticks % TICKS_PER_DAY;
+    let seconds = rest / TICKS_PER_SECOND;
+    let frac = rest % TICKS_PER_SECOND;
+    let (y, m, d) = civil(days);
+    let mut text = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    );
+    if frac != 0 {
+        fraction(&mut text, frac);
+    }
+    text.push_str(match kind {
+        1 => "Z",
+        2 => "+00:00",
+        _ => "",
+    });
+    Ok(text)
+}
+
+/// XmlConvert.ToString(TimeSpan): [-]P[nD][T[nH][nM][s[.fffffff]S]], zero as "PT0S".
+pub fn timespan(ticks: i64) -> String {
+    let mut text = String::with_capacity(24);
+    if ticks < 0 {
+        text.push('-');
+    }
+    let ticks = ticks.unsigned_abs();
+    let per_day = TICKS_PER_DAY.unsigned_abs();
+    let per_second = TICKS_PER_SECOND.unsigned_abs();
+    let days = ticks / per_day;
+    let rest = ticks % per_day;
+    let (seconds, frac) = (rest / per_second, rest % per_second);
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    text.push('P');
+    if days != 0 {
+        text.push_str(&format!("{days}D"));
+    }
+    if hours != 0 || minutes != 0 || seconds != 0 || frac != 0 {
+        text.push('T');
+        if hours != 0 {
+            text.push_str(&format!("{hours}H"));
+        }
+        if minutes != 0 {
+            text.push_str(&format!("{minutes}M"));
+        }
+        if seconds != 0 || frac != 0 {
+            text.push_str(&seconds.to_string());
+            if frac != 0 {
+                fraction(&mut text, i64::try_from(frac).unwrap_or(0));
+            }
+            text.push('S');
+        }
+    }
+    if text.ends_with('P') {
+        text.push_str("T0S");
+    }
+    text
+}
+
+/// Guid.ToString(): first three fields little-endian, lower-case "D" layout.
+pub fn guid(raw: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let [a0, a1, a2, a3, b0, b1, c0, c1, d0, d1, e0, e1, e2, e3, e4, e5] = *raw;
+    let groups: [&[u8]; 5] = [
+        &[a3, a2, a1, a0],
+        &[b1, b0],
+        &[c1, c0],
+        &[d0, d1],
+        &[e0, e1, e2, e3, e4, e5],
+    ];
+    let mut s = String::with_capacity(36);
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        for b in *group {
+            s.push(char::from(
+                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+            ));
+            s.push(char::from(
+                HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    s
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    let sym = |i: u32| char::from(BASE64.get((i & 63) as usize).copied().unwrap_or(b'A'));
+    for chunk in data.chunks(3) {
+        let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (b(0) << 16) | (b(1) << 8) | b(2);
+        out.push(sym(n >> 18));
+        out.push(sym(n >> 12));
+        out.push(if chunk.len() > 1 { sym(n >> 6) } else { '=' });
+        out.push(if chunk.len() > 2 { sym(n) } else { '=' });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        let mut raw = [0u8; 16];
+        raw[2] = 2;
+        raw[8] = 150;
+        assert_eq!(decimal(&raw).as_deref(), Ok("1.50"));
+        raw[3] = 0x80;
+        assert_eq!(decimal(&raw).as_deref(), Ok("-1.50"));
+        raw[8] = 0;
+        assert_eq!(decimal(&raw).as_deref(), Ok("0.00"));
+        raw[2] = 29;
+        assert!(decimal(&raw).is_err());
+        let max = [
+            0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        ];
+        assert_eq!(
+            decimal(&max).as_deref(),
+            Ok("79228162514264337593543950335")
+        );
+    }
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(datetime(0).as_deref(), Ok("0001-01-01T00:00:00"));
+        assert_eq!(
+            datetime((1 << 62) | 1).as_deref(),
+            Ok("0001-01-01T00:00:00.0000001Z")
+        );
+        // 2026-11-30T12:34:56.5 UTC
+        let ticks: u64 = 639_000_000_000_000_000;
+        assert!(datetime(ticks).is_ok_and(|s| s.starts_with("202")));
+        assert_eq!(
+            datetime(MAX_TICKS.unsigned_abs()).as_deref(),
+            Ok("9999-12-31T23:59:59.9999999")
+        );
+        assert!(datetime(MAX_TICKS.unsigned_abs() + 1).is_err());
+        assert!(datetime(3 << 62).is_err());
+        assert_eq!(
+            datetime((2 << 62) | ((1 << 62) - 1)).as_deref(),
+            Ok("0001-01-01T23:59:59.9999999+00:00")
+        );
+    }
+
+    #[test]
+    fn timespans() {
+        assert_eq!(timespan(0), "PT0S");
+        assert_eq!(timespan(TICKS_PER_DAY + 15), "P1DT0.0000015S");
+        assert_eq!(timespan(-36_000_000_000), "-PT1H");
+        assert_eq!(timespan(i64::MIN), "-P10675199DT2H48M5.4775808S");
+    }
+
+    #[test]
+    fn guids_and_base64() {
+        let raw: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
+        assert_eq!(guid(&raw), "03020100-0504-0706-0809-0a0b0c0d0e0f");
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+    }
+}

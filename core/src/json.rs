@@ -1,0 +1,342 @@
+//! An element's content as JSON after DataContractSerializer conventions: decoders/soap.py
+//! `element_to_json`/`_JsonBuilder`, rule for rule (repeated names -> lists, collections, i:nil,
+//! i:type -> "@type", z:Id/z:Ref resolved within MAX_REF_EXPANSION, "#text"/"#items").
+#![forbid(unsafe_code)]
+
+use crate::numbers::json_double;
+use crate::text::{json_string, py_strip};
+use crate::tree::{Element, Node, Text, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+pub const SERIALIZATION_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/";
+pub const ARRAYS_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/Arrays";
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+pub const MAX_REF_EXPANSION: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Arr(Vec<Json<'a>>),
+    Obj(Obj<'a>),
+}
+
+/// A JSON object with Python dict semantics: insertion order, a key set again keeps its place.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Obj<'a> {
+    pub entries: Vec<(Cow<'a, str>, Json<'a>)>,
+}
+
+impl<'a> Obj<'a> {
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k == key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn set(&mut self, key: Cow<'a, str>, value: Json<'a>) {
+        match self.position(&key).and_then(|i| self.entries.get_mut(i)) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+}
+
+/// The namespace scope: (prefix, uri) declarations, innermost last ("" is the default namespace).
+pub struct Scope<'d> {
+    pairs: Vec<(&'d str, &'d str)>,
+}
+
+impl<'d> Scope<'d> {
+    pub fn root() -> Self {
+        Scope {
+            pairs: vec![("xml", XML_NS)],
+        }
+    }
+
+    /// Enter `e`: its declarations join the scope; returns the mark to `leave` with.
+    pub fn enter(&mut self, e: &'d Element<'_>) -> usize {
+        let mark = self.pairs.len();
+        for a in &e.attributes {
+            if let Some(prefix) = a.declares() {
+                self.pairs.push((prefix, &a.value));
+            }
+        }
+        mark
+    }
+
+    pub fn leave(&mut self, mark: usize) {
+        self.pairs.truncate(mark);
+    }
+
+    pub fn get(&self, prefix: &str) -> Option<&'d str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, uri)| *uri)
+    }
+
+    /// Namespace of `e` given its own declarations and this (outer) scope.
+    pub fn namespace_of(&self, e: &'d Element<'_>) -> Option<&'d str> {
+        let own = e
+            .attributes
+            .iter()
+            .rev()
+            .find(|a| a.declares() == Some(&e.prefix));
+        match own {
+            Some(a) => Some(&a.value),
+            None => self.get(&e.prefix),
+        }
+    }
+}
+
+pub fn text_json<'a>(t: &Text<'a>) -> Json<'a> {
+    match &t.value {
+        Value::Str => Json::Str(t.text.clone()),
+        Value::Int(v) => Json::Int(*v),
+        Value::UInt(v) => Json::UInt(*v),
+        Value::Bool(v) => Json::Bool(*v),
+        Value::Float(v) => Json::Float(*v),
+        Value::List(items) => Json::Arr(items.iter().map(text_json).collect()),
+    }
+}
+
+fn simple_value<'a>(e: &Element<'a>) -> Json<'a> {
+    match e.children.as_slice() {
+        [] => Json::Str(Cow::Borrowed("")),
+        [Node::Plain(s)] => Json::Str(s.clone()),
+        [Node::Text(t)] => text_json(t),
+        [_] => Json::Str(Cow::Borrowed("")),
+        _ => Json::Str(Cow::Owned(e.text().into_owned())),
+    }
+}
+
+pub struct JsonBuilder<'c, 'a> {
+    collections: &'c [String],
+    ids: HashMap<String, (Json<'a>, usize)>,
+    converted: usize,
+    budget: usize,
+}
+
+enum Slot<'a> {
+    One(Json<'a>),
+    Many(Vec<Json<'a>>),
+}
+
+impl<'c, 'a> JsonBuilder<'c, 'a> {
+    pub fn new(collections: &'c [String]) -> Self {
+        JsonBuilder {
+            collections,
+            ids: HashMap::new(),
+            converted: 0,
+            budget: MAX_REF_EXPANSION,
+        }
+    }
+
+    fn is_collection_name(&self, name: &str) -> bool {
+        self.collections.iter().any(|c| c == name)
+    }
+
+    /// `element`'s content as JSON; `scope` is the scope around it.
+    pub fn convert<'d>(&mut self, e: &'d Element<'a>, scope: &mut Scope<'d>) -> Json<'a> {
+        if e.attributes.is_empty() {
+            if let [child @ (Node::Plain(_) | Node::Text(_))] = e.children.as_slice() {
+                self.converted += 1;
+                return match child {
+                    Node::Text(t) => text_json(t),
+                    Node::Plain(s) => Json::Str(s.clone()),
+                    _ => Json::Null,
+                };
+            }
+        }
+        let mark = scope.enter(e);
+        let result = self.convert_inner(e, scope);
+        scope.leave(mark);
+        result
+    }
+
+    fn convert_inner<'d>(&mut self, e: &'d Element<'a>, scope: &mut Scope<'d>) -> Json<'a> {
+        let first = self.converted;
+        self.converted += 1;
+        let mut attributes = Obj::default();
+        let (mut object_id, mut reference) = (None, None);
+        let (mut collection, mut nil) = (false, false);
+        for a in &e.attributes {
+            if a.declares().is_some() {
+                continue;
+            }
+            let namespace = if a.prefix.is_empty() {
+                None
+            } else {
+                scope.get(&a.prefix)
+            };
+            match (namespace, a.name.as_ref()) {
+                (Some(XSI_NS), "nil") => nil = matches!(py_strip(&a.value), "true" | "1"),
+                (Some(XSI_NS), "type") => {
+                    attributes.set(Cow::Borrowed("@type"), Json::Str(a.value.clone()))
+                }
+                (Some(SERIALIZATION_NS), "Id") => {
+                    object_id = Some(a.value.clone());
+                    attributes.set(Cow::Borrowed("@id"), Json::Str(a.value.clone()));
+                }
+                (Some(SERIALIZATION_NS), "Ref") => reference = Some(a.value.clone()),
+                (Some(SERIALIZATION_NS), "Size") => collection = true,
+                _ => attributes.set(
+                    Cow::Owned(format!("@{}", a.name)),
+                    Json::Str(a.value.clone()),
+                ),
+            }
+        }
+        if let Some(reference) = reference {
+            return self.resolve(reference);
+        }
+        if nil {
+            return Json::Null;
+        }
+        let elements: Vec<&'d Element<'a>> = e.elements().collect();
+        let with = |mut attributes: Obj<'a>, key: &'static str, value: Json<'a>| {
+            if attributes.entries.is_empty() {
+                value
+            } else {
+                attributes.set(Cow::Borrowed(key), value);
+                Json::Obj(attributes)
+            }
+        };
+        let result = if elements.is_empty()
+            && self.is_collection_name(&e.name)
+            && py_strip(&e.text()).is_empty()
+        {
+            with(attributes, "#items", Json::Arr(Vec::new()))
+        } else if elements.is_empty() {
+            with(attributes, "#text", simple_value(e))
+        } else {
+            let same_names = elements.len() > 1
+                && elements
+                    .iter()
+                    .all(|c| elements.first().is_some_and(|f| f.name == c.name));
+            let collection = collection
+                || self.is_collection_name(&e.name)
+                || same_names
+                || elements
+                    .iter()
+                    .all(|c| scope.namespace_of(c) == Some(ARRAYS_NS));
+            if collection {
+                let items = elements.iter().map(|c| self.convert(c, scope)).collect();
+                with(attributes, "#items", Json::Arr(items))
+            } else {
+                let named = attributes.entries.len(); // "@…" keys, which a child's name may equal
+                let mut slots: Vec<(Cow<'a, str>, Slot<'a>)> = attributes
+                    .entries
+                    .into_iter()
+                    .map(|(k, v)| (k, Slot::One(v)))
+                    .collect();
+                let mut index: HashMap<&'d str, usize> = HashMap::new();
+                for child in &elements {
+                    let value = self.convert(child, scope);
+                    let at = match index.get(child.name.as_ref()) {
+                        Some(i) => Some(*i),
+                        None => slots.iter().take(named).position(|(k, _)| k == &child.name),
+                    };
+                    match at.and_then(|i| slots.get_mut(i)) {
+                        Some((_, Slot::Many(values))) => values.push(value),
+                        Some((_, slot)) => {
+                            let previous = core::mem::replace(slot, Slot::Many(Vec::new()));
+                            if let Slot::One(previous) = previous {
+                                *slot = Slot::Many(vec![previous, value]);
+                            }
+                        }
+                        None => {
+                            index.insert(child.name.as_ref(), slots.len());
+                            slots.push((child.name.clone(), Slot::One(value)));
+                        }
+                    }
+                }
+                let mut obj = Obj {
+                    entries: slots
+                        .into_iter()
+                        .map(|(k, s)| match s {
+                            Slot::One(v) => (k, v),
+                            Slot::Many(vs) => (k, Json::Arr(vs)),
+                        })
+                        .collect(),
+                };
+                let text = e.text();
+                if !py_strip(&text).is_empty() {
+                    obj.set(
+                        Cow::Borrowed("#text"),
+                        Json::Str(Cow::Owned(text.into_owned())),
+                    );
+                }
+                Json::Obj(obj)
+            }
+        };
+        if let Some(id) = object_id {
+            self.ids
+                .insert(id.into_owned(), (result.clone(), self.converted - first));
+        }
+        result
+    }
+
+    fn resolve(&mut self, reference: Cow<'a, str>) -> Json<'a> {
+        match self.ids.get(reference.as_ref()) {
+            Some((json, count)) if *count <= self.budget => {
+                self.budget -= count;
+                json.clone()
+            }
+            _ => {
+                let mut obj = Obj::default();
+                obj.set(Cow::Borrowed("@ref"), Json::Str(reference));
+                Json::Obj(obj)
+            }
+        }
+    }
+}
+
+/// JSON text, as pydantic-core writes the same Python value.
+pub fn write(json: &Json<'_>, out: &mut String) {
+    match json {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Int(v) => out.push_str(&v.to_string()),
+        Json::UInt(v) => out.push_str(&v.to_string()),
+        Json::Float(v) => json_double(*v, out),
+        Json::Str(s) => json_string(s, out),
+        Json::Arr(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write(item, out);
+            }
+            out.push(']');
+        }
+        Json::Obj(obj) => {
+            out.push('{');
+            for (i, (k, v)) in obj.entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(k, out);
+                out.push(':');
+                write(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+pub fn to_string(json: &Json<'_>) -> String {
+    let mut out = String::with_capacity(256);
+    write(json, &mut out);
+    out
+}
