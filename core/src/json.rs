@@ -8,6 +8,7 @@ use crate::text::{json_string, py_strip};
 use crate::tree::{Element, Node, Text, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 pub const SERIALIZATION_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/";
@@ -25,6 +26,18 @@ pub enum Json<'a> {
     Str(Cow<'a, str>),
     Arr(Vec<Json<'a>>),
     Obj(Obj<'a>),
+    /// A value that a z:Id names, shared with every z:Ref that embeds it (Python shares the object).
+    Shared(Rc<Json<'a>>),
+}
+
+impl<'a> Json<'a> {
+    /// The value itself, through any sharing.
+    pub fn get(&self) -> &Json<'a> {
+        match self {
+            Json::Shared(inner) => inner.get(),
+            other => other,
+        }
+    }
 }
 
 /// A JSON object with Python dict semantics: insertion order, a key set again keeps its place.
@@ -122,7 +135,7 @@ fn simple_value<'a>(e: &Element<'a>) -> Json<'a> {
 
 pub struct JsonBuilder<'c, 'a> {
     collections: &'c [String],
-    ids: HashMap<String, (Json<'a>, usize)>,
+    ids: HashMap<String, (Rc<Json<'a>>, usize)>,
     converted: usize,
     budget: usize,
 }
@@ -279,18 +292,23 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
                 Json::Obj(obj)
             }
         };
-        if let Some(id) = object_id {
-            self.ids
-                .insert(id.into_owned(), (result.clone(), self.converted - first));
+        match object_id {
+            Some(id) => {
+                let shared = Rc::new(result);
+                let count = self.converted - first;
+                self.ids
+                    .insert(id.into_owned(), (Rc::clone(&shared), count));
+                Json::Shared(shared)
+            }
+            None => result,
         }
-        result
     }
 
     fn resolve(&mut self, reference: Cow<'a, str>) -> Json<'a> {
         match self.ids.get(reference.as_ref()) {
             Some((json, count)) if *count <= self.budget => {
                 self.budget -= count;
-                json.clone()
+                Json::Shared(Rc::clone(json))
             }
             _ => {
                 let mut obj = Obj::default();
@@ -310,6 +328,7 @@ pub fn write(json: &Json<'_>, out: &mut String) {
         Json::UInt(v) => out.push_str(&v.to_string()),
         Json::Float(v) => json_double(*v, out),
         Json::Str(s) => json_string(s, out),
+        Json::Shared(inner) => write(inner, out),
         Json::Arr(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {

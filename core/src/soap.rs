@@ -138,9 +138,12 @@ fn not_envelope(detail: String, quoted: Option<(String, Option<String>)>) -> Dec
 /// element_to_json of Body, but an empty operation element is {} rather than "".
 fn body_json<'d>(body: &'d Element<'_>, scope: &mut Scope<'d>, collections: &[String]) -> String {
     let mut converted = JsonBuilder::new(collections).convert(body, scope);
+    if let Json::Shared(shared) = &converted {
+        converted = shared.get().clone(); // a Body with z:Id: mutate a copy
+    }
     if let Json::Obj(obj) = &mut converted {
         for child in body.elements().filter(|c| c.children.is_empty()) {
-            if matches!(obj.get(&child.name), Some(Json::Str(s)) if s.is_empty()) {
+            if matches!(obj.get(&child.name).map(Json::get), Some(Json::Str(s)) if s.is_empty()) {
                 obj.set(child.name.clone(), Json::Obj(Obj::default()));
             }
         }
