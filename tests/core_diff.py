@@ -109,7 +109,7 @@ def rust_decode(payload: bytes, session: object, table: bool) -> Result:
     if fault is not None:
         code, subcode, reason, detail = fault
         fault = (code, subcode, reason, detail if detail is not None else "null")
-    return ("ok", fields, fault, body, xml, unresolved, added)
+    return ("ok", fields, fault, body.decode(), xml, unresolved, added)
 
 
 def sessions() -> tuple[nbfx.SessionStrings, object]:

@@ -4,16 +4,22 @@
 
 use crate::error::{nowhere, Result};
 
-/// [MC-NBFX] DecimalText = [MS-OAUT] DECIMAL: wReserved, scale, sign, Hi32, Lo64; "G" keeps the scale.
-pub fn decimal(raw: &[u8; 16]) -> Result<String> {
-    let [r0, r1, scale, sign, h0, h1, h2, h3, l0, l1, l2, l3, l4, l5, l6, l7] = *raw;
-    let reserved = u16::from_le_bytes([r0, r1]);
-    if reserved != 0 || scale > 28 || (sign != 0 && sign != 0x80) {
+/// [MC-NBFX] DecimalText = [MS-OAUT] DECIMAL: wReserved, scale, sign, Hi32, Lo64. Checked when
+/// read (the error the Python reference raises), rendered by `decimal_text` when needed.
+pub fn check_decimal(raw: &[u8; 16]) -> Result<()> {
+    let [r0, r1, scale, sign, ..] = *raw;
+    if u16::from_le_bytes([r0, r1]) != 0 || scale > 28 || (sign != 0 && sign != 0x80) {
         return nowhere(
             "nbfx_bad_value",
             format!("invalid decimal (scale {scale}, sign 0x{sign:02x})"),
         );
     }
+    Ok(())
+}
+
+/// A checked decimal as .NET's "G" prints it: the scale kept (1.50m -> "1.50"), never scientific.
+pub fn decimal_text(raw: &[u8; 16]) -> String {
+    let [_, _, scale, sign, h0, h1, h2, h3, l0, l1, l2, l3, l4, l5, l6, l7] = *raw;
     let hi = u128::from(u32::from_le_bytes([h0, h1, h2, h3]));
     let lo = u128::from(u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]));
     let magnitude = (hi << 64) | lo;
@@ -29,7 +35,12 @@ pub fn decimal(raw: &[u8; 16]) -> Result<String> {
     if sign != 0 && magnitude != 0 {
         digits.insert(0, '-');
     }
-    Ok(digits)
+    digits
+}
+
+/// Both steps (for tests and callers that want the text at once).
+pub fn decimal(raw: &[u8; 16]) -> Result<String> {
+    check_decimal(raw).map(|()| decimal_text(raw))
 }
 
 const TICKS_PER_SECOND: i64 = 10_000_000;
@@ -58,8 +69,9 @@ fn fraction(out: &mut String, fraction: i64) {
     out.push_str(text.trim_end_matches('0'));
 }
 
-/// [MC-NBFX] DateTimeText: 62-bit ticks + 2-bit kind; local kind shown as its UTC instant "+00:00".
-pub fn datetime(raw: u64) -> Result<String> {
+/// (kind, ticks) of a [MC-NBFX] DateTimeText (62-bit ticks + 2-bit kind), local kind as its UTC
+/// instant, or the error the Python reference raises.
+fn datetime_parts(raw: u64) -> Result<(u64, i64)> {
     let kind = raw >> 62;
     let mut ticks = i64::try_from(raw & ((1u64 << 62) - 1)).unwrap_or(i64::MAX);
     if kind == 2 {
@@ -76,6 +88,19 @@ pub fn datetime(raw: u64) -> Result<String> {
             format!("DateTime out of range (kind {kind}, ticks {ticks})"),
         );
     }
+    Ok((kind, ticks))
+}
+
+pub fn check_datetime(raw: u64) -> Result<()> {
+    datetime_parts(raw).map(|_| ())
+}
+
+/// A checked DateTime as XmlConverter writes it: "Z" for UTC, "+00:00" for local (its UTC instant),
+/// nothing for unspecified; fraction digits with trailing zeros cut.
+pub fn datetime_text(raw: u64) -> String {
+    let Ok((kind, ticks)) = datetime_parts(raw) else {
+        return String::new();
+    };
     let days = ticks / TICKS_PER_DAY;
     let rest = ticks % TICKS_PER_DAY;
     let seconds = rest / TICKS_PER_SECOND;
@@ -95,7 +120,11 @@ pub fn datetime(raw: u64) -> Result<String> {
         2 => "+00:00",
         _ => "",
     });
-    Ok(text)
+    text
+}
+
+pub fn datetime(raw: u64) -> Result<String> {
+    check_datetime(raw).map(|()| datetime_text(raw))
 }
 
 /// XmlConvert.ToString(TimeSpan): [-]P[nD][T[nH][nM][s[.fffffff]S]], zero as "PT0S".

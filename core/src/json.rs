@@ -3,11 +3,12 @@
 //! i:type -> "@type", z:Id/z:Ref resolved within MAX_REF_EXPANSION, "#text"/"#items").
 #![forbid(unsafe_code)]
 
-use crate::numbers::json_double;
+use crate::numbers::{format_double, format_float, json_double};
 use crate::text::{json_string, py_strip};
-use crate::tree::{Element, Node, Text, Value};
+use crate::tree::{Item, Leaf, Node, Val};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -24,6 +25,8 @@ pub enum Json<'a> {
     UInt(u64),
     Float(f64),
     Str(Cow<'a, str>),
+    /// A text value of the document, written as its JSON value.
+    Leaf(&'a Leaf<'a>),
     Arr(Vec<Json<'a>>),
     Obj(Obj<'a>),
     /// A value that a z:Id names, shared with every z:Ref that embeds it (Python shares the object).
@@ -76,9 +79,9 @@ impl<'d> Scope<'d> {
     }
 
     /// Enter `e`: its declarations join the scope; returns the mark to `leave` with.
-    pub fn enter(&mut self, e: &'d Element<'_>) -> usize {
+    pub fn enter(&mut self, e: &Node<'d, '_>) -> usize {
         let mark = self.pairs.len();
-        for a in &e.attributes {
+        for a in e.attributes() {
             if let Some(prefix) = a.declares() {
                 self.pairs.push((prefix, &a.value));
             }
@@ -99,43 +102,60 @@ impl<'d> Scope<'d> {
     }
 
     /// Namespace of `e` given its own declarations and this (outer) scope.
-    pub fn namespace_of(&self, e: &'d Element<'_>) -> Option<&'d str> {
+    pub fn namespace_of(&self, e: &Node<'d, '_>) -> Option<&'d str> {
         let own = e
-            .attributes
+            .attributes()
             .iter()
             .rev()
-            .find(|a| a.declares() == Some(&e.prefix));
+            .find(|a| a.declares() == Some(e.prefix()));
         match own {
             Some(a) => Some(&a.value),
-            None => self.get(&e.prefix),
+            None => self.get(e.prefix()),
         }
     }
 }
 
-pub fn text_json<'a>(t: &Text<'a>) -> Json<'a> {
-    match &t.value {
-        Value::Str => Json::Str(t.text.clone()),
-        Value::Int(v) => Json::Int(*v),
-        Value::UInt(v) => Json::UInt(*v),
-        Value::Bool(v) => Json::Bool(*v),
-        Value::Float(v) => Json::Float(*v),
-        Value::List(items) => Json::Arr(items.iter().map(text_json).collect()),
+fn simple_value<'a>(e: &Node<'a, 'a>) -> Json<'a> {
+    let mut children = e.children();
+    match (children.next(), children.next()) {
+        (None, _) => Json::Str(Cow::Borrowed("")),
+        (Some((_, Item::Leaf(leaf))), None) => Json::Leaf(leaf),
+        (Some(_), None) => Json::Str(Cow::Borrowed("")),
+        _ => Json::Str(e.text()),
     }
 }
 
-fn simple_value<'a>(e: &Element<'a>) -> Json<'a> {
-    match e.children.as_slice() {
-        [] => Json::Str(Cow::Borrowed("")),
-        [Node::Plain(s)] => Json::Str(s.clone()),
-        [Node::Text(t)] => text_json(t),
-        [_] => Json::Str(Cow::Borrowed("")),
-        _ => Json::Str(Cow::Owned(e.text().into_owned())),
+/// Objects up to this many keys are searched linearly.
+const LINEAR: usize = 16;
+
+/// FNV-1a: element names are short and not attacker-chosen for collisions that matter here (a
+/// flooded object only slows its own message), and SipHash dominated the profile.
+#[derive(Default)]
+pub struct FnvHasher(u64);
+
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
     }
 }
+
+type Fnv = BuildHasherDefault<FnvHasher>;
 
 pub struct JsonBuilder<'c, 'a> {
     collections: &'c [String],
-    ids: HashMap<String, (Rc<Json<'a>>, usize)>,
+    ids: HashMap<&'a str, (Rc<Json<'a>>, usize)>,
     converted: usize,
     budget: usize,
 }
@@ -160,15 +180,12 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
     }
 
     /// `element`'s content as JSON; `scope` is the scope around it.
-    pub fn convert<'d>(&mut self, e: &'d Element<'a>, scope: &mut Scope<'d>) -> Json<'a> {
-        if e.attributes.is_empty() {
-            if let [child @ (Node::Plain(_) | Node::Text(_))] = e.children.as_slice() {
+    pub fn convert(&mut self, e: &Node<'a, 'a>, scope: &mut Scope<'a>) -> Json<'a> {
+        if e.attributes().is_empty() {
+            let mut children = e.children();
+            if let (Some((_, Item::Leaf(leaf))), None) = (children.next(), children.next()) {
                 self.converted += 1;
-                return match child {
-                    Node::Text(t) => text_json(t),
-                    Node::Plain(s) => Json::Str(s.clone()),
-                    _ => Json::Null,
-                };
+                return Json::Leaf(leaf);
             }
         }
         let mark = scope.enter(e);
@@ -177,13 +194,13 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
         result
     }
 
-    fn convert_inner<'d>(&mut self, e: &'d Element<'a>, scope: &mut Scope<'d>) -> Json<'a> {
+    fn convert_inner(&mut self, e: &Node<'a, 'a>, scope: &mut Scope<'a>) -> Json<'a> {
         let first = self.converted;
         self.converted += 1;
         let mut attributes = Obj::default();
         let (mut object_id, mut reference) = (None, None);
         let (mut collection, mut nil) = (false, false);
-        for a in &e.attributes {
+        for a in e.attributes() {
             if a.declares().is_some() {
                 continue;
             }
@@ -198,10 +215,10 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
                     attributes.set(Cow::Borrowed("@type"), Json::Str(a.value.clone()))
                 }
                 (Some(SERIALIZATION_NS), "Id") => {
-                    object_id = Some(a.value.clone());
-                    attributes.set(Cow::Borrowed("@id"), Json::Str(a.value.clone()));
+                    object_id = Some(a.value.as_ref());
+                    attributes.set(Cow::Borrowed("@id"), Json::Str(Cow::Borrowed(&a.value)));
                 }
-                (Some(SERIALIZATION_NS), "Ref") => reference = Some(a.value.clone()),
+                (Some(SERIALIZATION_NS), "Ref") => reference = Some(a.value.as_ref()),
                 (Some(SERIALIZATION_NS), "Size") => collection = true,
                 _ => attributes.set(
                     Cow::Owned(format!("@{}", a.name)),
@@ -215,7 +232,10 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
         if nil {
             return Json::Null;
         }
-        let elements: Vec<&'d Element<'a>> = e.elements().collect();
+        let mut elements = e.elements();
+        let first_child = elements.next();
+        let has_elements = first_child.is_some();
+        let elements = first_child.into_iter().chain(elements);
         let with = |mut attributes: Obj<'a>, key: &'static str, value: Json<'a>| {
             if attributes.entries.is_empty() {
                 value
@@ -224,95 +244,105 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
                 Json::Obj(attributes)
             }
         };
-        let result = if elements.is_empty()
-            && self.is_collection_name(&e.name)
-            && py_strip(&e.text()).is_empty()
-        {
-            with(attributes, "#items", Json::Arr(Vec::new()))
-        } else if elements.is_empty() {
-            with(attributes, "#text", simple_value(e))
-        } else {
-            let same_names = elements.len() > 1
-                && elements
-                    .iter()
-                    .all(|c| elements.first().is_some_and(|f| f.name == c.name));
-            let collection = collection
-                || self.is_collection_name(&e.name)
-                || same_names
-                || elements
-                    .iter()
-                    .all(|c| scope.namespace_of(c) == Some(ARRAYS_NS));
-            if collection {
-                let items = elements.iter().map(|c| self.convert(c, scope)).collect();
-                with(attributes, "#items", Json::Arr(items))
+        let result =
+            if !has_elements && self.is_collection_name(e.name()) && py_strip(&e.text()).is_empty()
+            {
+                with(attributes, "#items", Json::Arr(Vec::new()))
+            } else if !has_elements {
+                with(attributes, "#text", simple_value(e))
             } else {
-                let named = attributes.entries.len(); // "@…" keys, which a child's name may equal
-                let mut slots: Vec<(Cow<'a, str>, Slot<'a>)> = attributes
-                    .entries
-                    .into_iter()
-                    .map(|(k, v)| (k, Slot::One(v)))
-                    .collect();
-                let mut index: HashMap<&'d str, usize> = HashMap::new();
-                for child in &elements {
-                    let value = self.convert(child, scope);
-                    let at = match index.get(child.name.as_ref()) {
-                        Some(i) => Some(*i),
-                        None => slots.iter().take(named).position(|(k, _)| k == &child.name),
-                    };
-                    match at.and_then(|i| slots.get_mut(i)) {
-                        Some((_, Slot::Many(values))) => values.push(value),
-                        Some((_, slot)) => {
-                            let previous = core::mem::replace(slot, Slot::Many(Vec::new()));
-                            if let Slot::One(previous) = previous {
-                                *slot = Slot::Many(vec![previous, value]);
+                let first_name = first_child.map_or("", |f| f.name());
+                let same_names =
+                    e.elements().nth(1).is_some() && e.elements().all(|c| c.name() == first_name);
+                let collection = collection
+                    || self.is_collection_name(e.name())
+                    || same_names
+                    || e.elements()
+                        .all(|c| scope.namespace_of(&c) == Some(ARRAYS_NS));
+                if collection {
+                    let items = elements.map(|c| self.convert(&c, scope)).collect();
+                    with(attributes, "#items", Json::Arr(items))
+                } else {
+                    let named = attributes.entries.len(); // "@…" keys, which a child's name may equal
+                    let mut slots: Vec<(Cow<'a, str>, Slot<'a>)> = attributes
+                        .entries
+                        .into_iter()
+                        .map(|(k, v)| (k, Slot::One(v)))
+                        .collect();
+                    // names -> slot, once an object is large enough for a linear search to hurt
+                    let mut index: Option<HashMap<&'a str, usize, Fnv>> = None;
+                    let mut keys: Vec<&'a str> = Vec::new(); // of the slots from `named` on
+                    for child in elements {
+                        let value = self.convert(&child, scope);
+                        let name = child.name();
+                        let at = match &index {
+                            Some(index) => index
+                                .get(name)
+                                .copied()
+                                .or_else(|| slots.iter().take(named).position(|(k, _)| k == name)),
+                            None => slots.iter().position(|(k, _)| k == name),
+                        };
+                        match at.and_then(|i| slots.get_mut(i)) {
+                            Some((_, Slot::Many(values))) => values.push(value),
+                            Some((_, slot)) => {
+                                let previous = core::mem::replace(slot, Slot::Many(Vec::new()));
+                                if let Slot::One(previous) = previous {
+                                    *slot = Slot::Many(vec![previous, value]);
+                                }
+                            }
+                            None => {
+                                if let Some(index) = &mut index {
+                                    index.insert(name, slots.len());
+                                }
+                                slots.push((Cow::Borrowed(name), Slot::One(value)));
+                                keys.push(name);
+                                if index.is_none() && slots.len() > LINEAR {
+                                    let positions =
+                                        keys.iter().enumerate().map(|(i, k)| (*k, named + i));
+                                    index = Some(positions.collect());
+                                }
                             }
                         }
-                        None => {
-                            index.insert(child.name.as_ref(), slots.len());
-                            slots.push((child.name.clone(), Slot::One(value)));
-                        }
                     }
+                    let mut obj = Obj {
+                        entries: slots
+                            .into_iter()
+                            .map(|(k, s)| match s {
+                                Slot::One(v) => (k, v),
+                                Slot::Many(vs) => (k, Json::Arr(vs)),
+                            })
+                            .collect(),
+                    };
+                    let text = e.text();
+                    if !py_strip(&text).is_empty() {
+                        obj.set(
+                            Cow::Borrowed("#text"),
+                            Json::Str(Cow::Owned(text.into_owned())),
+                        );
+                    }
+                    Json::Obj(obj)
                 }
-                let mut obj = Obj {
-                    entries: slots
-                        .into_iter()
-                        .map(|(k, s)| match s {
-                            Slot::One(v) => (k, v),
-                            Slot::Many(vs) => (k, Json::Arr(vs)),
-                        })
-                        .collect(),
-                };
-                let text = e.text();
-                if !py_strip(&text).is_empty() {
-                    obj.set(
-                        Cow::Borrowed("#text"),
-                        Json::Str(Cow::Owned(text.into_owned())),
-                    );
-                }
-                Json::Obj(obj)
-            }
-        };
+            };
         match object_id {
             Some(id) => {
                 let shared = Rc::new(result);
                 let count = self.converted - first;
-                self.ids
-                    .insert(id.into_owned(), (Rc::clone(&shared), count));
+                self.ids.insert(id, (Rc::clone(&shared), count));
                 Json::Shared(shared)
             }
             None => result,
         }
     }
 
-    fn resolve(&mut self, reference: Cow<'a, str>) -> Json<'a> {
-        match self.ids.get(reference.as_ref()) {
+    fn resolve(&mut self, reference: &'a str) -> Json<'a> {
+        match self.ids.get(reference) {
             Some((json, count)) if *count <= self.budget => {
                 self.budget -= count;
                 Json::Shared(Rc::clone(json))
             }
             _ => {
                 let mut obj = Obj::default();
-                obj.set(Cow::Borrowed("@ref"), Json::Str(reference));
+                obj.set(Cow::Borrowed("@ref"), Json::Str(Cow::Borrowed(reference)));
                 Json::Obj(obj)
             }
         }
@@ -329,6 +359,7 @@ pub fn write(json: &Json<'_>, out: &mut String) {
         Json::Float(v) => json_double(*v, out),
         Json::Str(s) => json_string(s, out),
         Json::Shared(inner) => write(inner, out),
+        Json::Leaf(leaf) => write_leaf(leaf, out),
         Json::Arr(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -351,6 +382,41 @@ pub fn write(json: &Json<'_>, out: &mut String) {
             }
             out.push('}');
         }
+    }
+}
+
+/// A text value as its JSON: numbers and booleans as such, the rest as the string .NET renders.
+fn write_leaf(leaf: &Leaf<'_>, out: &mut String) {
+    match leaf {
+        Leaf::Plain(s) => json_string(s, out),
+        Leaf::Typed(v) => match v {
+            Val::Int(i) => out.push_str(&i.to_string()),
+            Val::UInt(u) => out.push_str(&u.to_string()),
+            Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Val::Double(d) if d.is_finite() => json_double(*d, out),
+            Val::Double(d) => json_string(&format_double(*d), out),
+            Val::Single(f) => {
+                // the number .NET prints (0.1), not the single widened to double (0.10000000149…)
+                let text = format_float(f64::from(*f));
+                match text.parse::<f64>() {
+                    Ok(value) if text.ends_with(|c: char| c.is_ascii_digit()) => {
+                        json_double(value, out)
+                    }
+                    _ => json_string(&text, out),
+                }
+            }
+            Val::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_leaf(item, out);
+                }
+                out.push(']');
+            }
+            _ => json_string(&v.text(), out),
+        },
     }
 }
 

@@ -6,10 +6,9 @@
 use crate::dictionary;
 use crate::error::{at, Result};
 use crate::format;
-use crate::numbers::{format_double, format_float};
 use crate::reader::{array, byte, mb31};
 use crate::text::{utf16le, utf8};
-use crate::tree::{Str, Text, Value};
+use crate::tree::{Leaf, Str, Val};
 use std::borrow::Cow;
 
 pub const MAX_DEPTH: usize = 256;
@@ -29,38 +28,12 @@ pub(crate) fn letter(i: u8) -> Str<'static> {
     Cow::Borrowed(LETTERS.get(usize::from(i)).copied().unwrap_or("?"))
 }
 
-/// Text read by a text record: a plain string or a typed value.
-pub enum Read<'a> {
-    Plain(Str<'a>),
-    Typed(Text<'a>),
-}
-
-impl<'a> Read<'a> {
-    pub fn into_text(self) -> Text<'a> {
-        match self {
-            Read::Plain(s) => Text::plain(s),
-            Read::Typed(t) => t,
-        }
-    }
-}
-
 /// One document decode: the payload, the session strings with known ids, the unresolved count.
 pub struct Decoder<'a> {
     pub(crate) data: &'a [u8],
     pub(crate) end: usize,
     pub(crate) session: &'a [String],
     pub(crate) unresolved: usize,
-}
-
-fn typed<'a>(text: String, value: Value<'a>) -> Read<'a> {
-    Read::Typed(Text {
-        text: Cow::Owned(text),
-        value,
-    })
-}
-
-fn int<'a>(v: i64) -> Read<'a> {
-    typed(v.to_string(), Value::Int(v))
 }
 
 impl<'a> Decoder<'a> {
@@ -189,67 +162,53 @@ impl<'a> Decoder<'a> {
 
     /// The text record `record` (even: without the end-element bit) at `pos`, after its type byte.
     /// None if `record` is not a text record this decoder reads.
-    pub(crate) fn text(&mut self, record: u8, pos: usize) -> Option<Result<(Read<'a>, usize)>> {
+    pub(crate) fn text(&mut self, record: u8, pos: usize) -> Option<Result<(Leaf<'a>, usize)>> {
+        let typed = |v: Val<'a>, end: usize| (Leaf::Typed(v), end);
         Some(match record {
-            0x80 => Ok((int(0), pos)),
-            0x82 => Ok((int(1), pos)),
-            0x84 => Ok((typed("false".into(), Value::Bool(false)), pos)),
-            0x86 => Ok((typed("true".into(), Value::Bool(true)), pos)),
-            0x88 => self.need(pos, 1).map(|end| {
-                #[allow(clippy::cast_possible_wrap)]
-                let v = self.byte_at(pos).unwrap_or(0) as i8;
-                (int(i64::from(v)), end)
-            }),
+            0x80 => Ok(typed(Val::Int(0), pos)),
+            0x82 => Ok(typed(Val::Int(1), pos)),
+            0x84 => Ok(typed(Val::Bool(false), pos)),
+            0x86 => Ok(typed(Val::Bool(true), pos)),
+            0x88 => self
+                .fixed::<1>(pos)
+                .map(|(raw, end)| typed(Val::Int(i64::from(i8::from_le_bytes(raw))), end)),
             0x8A => self
                 .fixed::<2>(pos)
-                .map(|(raw, end)| (int(i64::from(i16::from_le_bytes(raw))), end)),
+                .map(|(raw, end)| typed(Val::Int(i64::from(i16::from_le_bytes(raw))), end)),
             0x8C => self
                 .fixed::<4>(pos)
-                .map(|(raw, end)| (int(i64::from(i32::from_le_bytes(raw))), end)),
+                .map(|(raw, end)| typed(Val::Int(i64::from(i32::from_le_bytes(raw))), end)),
             0x8E => self
                 .fixed::<8>(pos)
-                .map(|(raw, end)| (int(i64::from_le_bytes(raw)), end)),
-            0xB2 => self.fixed::<8>(pos).map(|(raw, end)| {
-                let v = u64::from_le_bytes(raw);
-                (typed(v.to_string(), Value::UInt(v)), end)
+                .map(|(raw, end)| typed(Val::Int(i64::from_le_bytes(raw)), end)),
+            0xB2 => self
+                .fixed::<8>(pos)
+                .map(|(raw, end)| typed(Val::UInt(u64::from_le_bytes(raw)), end)),
+            0x90 => self
+                .fixed::<4>(pos)
+                .map(|(raw, end)| typed(Val::Single(f32::from_le_bytes(raw)), end)),
+            0x92 => self
+                .fixed::<8>(pos)
+                .map(|(raw, end)| typed(Val::Double(f64::from_le_bytes(raw)), end)),
+            0x94 => self.fixed::<16>(pos).and_then(|(raw, end)| {
+                format::check_decimal(&raw)?;
+                Ok(typed(Val::Decimal(raw), end))
             }),
-            0x90 => self.fixed::<4>(pos).map(|(raw, end)| {
-                let text = format_float(f64::from(f32::from_le_bytes(raw)));
-                let value = float_value(&text, None);
-                (typed(text, value), end)
-            }),
-            0x92 => self.fixed::<8>(pos).map(|(raw, end)| {
-                let v = f64::from_le_bytes(raw);
-                let text = format_double(v);
-                let value = float_value(&text, Some(v));
-                (typed(text, value), end)
-            }),
-            0x94 => self
-                .fixed::<16>(pos)
-                .and_then(|(raw, end)| Ok((typed(format::decimal(&raw)?, Value::Str), end))),
             0x96 => self.fixed::<8>(pos).and_then(|(raw, end)| {
-                Ok((
-                    typed(format::datetime(u64::from_le_bytes(raw))?, Value::Str),
-                    end,
-                ))
+                let raw = u64::from_le_bytes(raw);
+                format::check_datetime(raw)?;
+                Ok(typed(Val::DateTime(raw), end))
             }),
-            0xAE => self.fixed::<8>(pos).map(|(raw, end)| {
-                (
-                    typed(format::timespan(i64::from_le_bytes(raw)), Value::Str),
-                    end,
-                )
-            }),
+            0xAE => self
+                .fixed::<8>(pos)
+                .map(|(raw, end)| typed(Val::TimeSpan(i64::from_le_bytes(raw)), end)),
             0xB0 => self
                 .fixed::<16>(pos)
-                .map(|(raw, end)| (typed(format::guid(&raw), Value::Str), end)),
-            0xAC => self.fixed::<16>(pos).map(|(raw, end)| {
-                (
-                    typed(format!("urn:uuid:{}", format::guid(&raw)), Value::Str),
-                    end,
-                )
-            }),
-            0xB4 => self.need(pos, 1).and_then(|end| {
-                let b = self.byte_at(pos).unwrap_or(0);
+                .map(|(raw, end)| typed(Val::Guid(raw), end)),
+            0xAC => self
+                .fixed::<16>(pos)
+                .map(|(raw, end)| typed(Val::UniqueId(raw), end)),
+            0xB4 => self.fixed::<1>(pos).and_then(|([b], end)| {
                 if b > 1 {
                     return at(
                         "nbfx_bad_value",
@@ -257,8 +216,7 @@ impl<'a> Decoder<'a> {
                         pos,
                     );
                 }
-                let text = if b == 1 { "true" } else { "false" };
-                Ok((typed(text.into(), Value::Bool(b == 1)), end))
+                Ok(typed(Val::Bool(b == 1), end))
             }),
             0x98 | 0x9A | 0x9C => {
                 let width = [1, 2, 4]
@@ -267,7 +225,7 @@ impl<'a> Decoder<'a> {
                     .unwrap_or(4);
                 self.sized(pos, width).and_then(|(start, end)| {
                     Ok((
-                        Read::Plain(Cow::Borrowed(utf8(self.bytes_between(start, end))?)),
+                        Leaf::Plain(Cow::Borrowed(utf8(self.bytes_between(start, end))?)),
                         end,
                     ))
                 })
@@ -277,12 +235,8 @@ impl<'a> Decoder<'a> {
                     .get(usize::from((record - 0x9E) / 2))
                     .copied()
                     .unwrap_or(4);
-                self.sized(pos, width).map(|(start, end)| {
-                    (
-                        typed(format::base64(self.bytes_between(start, end)), Value::Str),
-                        end,
-                    )
-                })
+                self.sized(pos, width)
+                    .map(|(start, end)| typed(Val::Bytes(self.bytes_between(start, end)), end))
             }
             0xB6 | 0xB8 | 0xBA => {
                 let width = [1, 2, 4]
@@ -294,23 +248,23 @@ impl<'a> Decoder<'a> {
                         return at("nbfx_bad_text", "UTF-16 text of odd byte length", pos);
                     }
                     Ok((
-                        Read::Plain(Cow::Owned(utf16le(self.bytes_between(start, end))?)),
+                        Leaf::Plain(Cow::Owned(utf16le(self.bytes_between(start, end))?)),
                         end,
                     ))
                 })
             }
             0xA4 => self.list(pos),
-            0xA8 => Ok((Read::Plain(Cow::Borrowed("")), pos)),
+            0xA8 => Ok((Leaf::Plain(Cow::Borrowed("")), pos)),
             0xAA => self
                 .dictionary_string(pos)
-                .map(|(s, end)| (Read::Plain(s), end)),
+                .map(|(s, end)| (Leaf::Plain(s), end)),
             0xBC => self.qname(pos),
             _ => return None,
         })
     }
 
     /// QNameDictionaryText: prefix byte 0-25 (a-z) + dictionary string.
-    fn qname(&mut self, pos: usize) -> Result<(Read<'a>, usize)> {
+    fn qname(&mut self, pos: usize) -> Result<(Leaf<'a>, usize)> {
         self.need(pos, 1)?;
         let prefix = self.byte_at(pos).unwrap_or(0);
         if prefix > 25 {
@@ -321,23 +275,18 @@ impl<'a> Decoder<'a> {
             );
         }
         let (name, end) = self.dictionary_string(pos + 1)?;
-        Ok((typed(format!("{}:{name}", letter(prefix)), Value::Str), end))
+        Ok((Leaf::Typed(Val::QName(prefix, name)), end))
     }
 
     /// StartListText … EndListText: items rendered space-separated.
-    fn list(&mut self, mut pos: usize) -> Result<(Read<'a>, usize)> {
-        let mut items: Vec<Text<'a>> = Vec::new();
+    fn list(&mut self, mut pos: usize) -> Result<(Leaf<'a>, usize)> {
+        let mut items: Vec<Leaf<'a>> = Vec::new();
         loop {
             let Some(record) = self.byte_at(pos).filter(|_| pos < self.end) else {
                 return at("nbfx_truncated", "document ends inside a list", pos);
             };
             if record == 0xA6 {
-                let joined = items
-                    .iter()
-                    .map(|t| t.text.as_ref())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                return Ok((typed(joined, Value::List(items)), pos + 1));
+                return Ok((Leaf::Typed(Val::List(items)), pos + 1));
             }
             if record == 0xA4 || !is_text_reader(record) {
                 return at(
@@ -353,7 +302,7 @@ impl<'a> Decoder<'a> {
                     pos,
                 );
             }
-            let (read, after) = match self.text(record, pos + 1) {
+            let (leaf, after) = match self.text(record, pos + 1) {
                 Some(r) => r?,
                 None => {
                     return at(
@@ -363,7 +312,7 @@ impl<'a> Decoder<'a> {
                     )
                 }
             };
-            items.push(read.into_text());
+            items.push(leaf);
             pos = after;
         }
     }
@@ -372,16 +321,4 @@ impl<'a> Decoder<'a> {
 /// Whether `record` is a key of Python's `text_readers` (even text records but EndListText 0xA6).
 pub(crate) fn is_text_reader(record: u8) -> bool {
     record & 1 == 0 && (0x80..=0xBC).contains(&record) && record != 0xA6
-}
-
-/// JSON value of a float record: the number .NET prints (a single's text read back as a double),
-/// or the text itself for INF, -INF, NaN.
-fn float_value<'a>(text: &str, double: Option<f64>) -> Value<'a> {
-    if !text.ends_with(|c: char| c.is_ascii_digit()) {
-        return Value::Str;
-    }
-    match double {
-        Some(v) => Value::Float(v),
-        None => text.parse().map_or(Value::Str, Value::Float),
-    }
 }

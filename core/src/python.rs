@@ -9,7 +9,7 @@ use crate::structure::{decode, Limits};
 use crate::xml::document_xml;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 
 static DECODE_ERROR: GILOnceCell<PyObject> = GILOnceCell::new();
 
@@ -111,6 +111,15 @@ type Fields = (
     Option<String>,
     Option<String>,
 );
+/// (fields, fault, body JSON, XML, unresolved, session strings added)
+type Decoded<'py> = (
+    Fields,
+    FaultFields,
+    Bound<'py, PyBytes>,
+    Option<String>,
+    usize,
+    usize,
+);
 type FaultFields = Option<(
     Option<String>,
     Option<String>,
@@ -119,7 +128,7 @@ type FaultFields = Option<(
 )>;
 
 /// One envelope payload (binary or binary-session family, already inflated) to
-/// ((version, action, message_id, relates_to, to, reply_to, body_element), fault, body JSON text,
+/// ((version, action, message_id, relates_to, to, reply_to, body_element), fault, body JSON (UTF-8 bytes),
 /// XML text or None, unresolved, session strings added). With `table`, the payload opens with the
 /// [MC-NBFSE] string table, read into `session`.
 #[pyfunction]
@@ -127,8 +136,8 @@ type FaultFields = Option<(
     max_depth = crate::nbfx::MAX_DEPTH, max_elements = crate::nbfx::MAX_ELEMENTS,
     max_session_bytes = MAX_SESSION_BYTES, collections = Vec::new()))]
 #[allow(clippy::too_many_arguments)]
-fn decode_envelope(
-    py: Python<'_>,
+fn decode_envelope<'py>(
+    py: Python<'py>,
     payload: &[u8],
     session: Option<PyRefMut<'_, Session>>,
     table: bool,
@@ -137,7 +146,7 @@ fn decode_envelope(
     max_elements: usize,
     max_session_bytes: usize,
     collections: Vec<String>,
-) -> PyResult<(Fields, FaultFields, String, Option<String>, usize, usize)> {
+) -> PyResult<Decoded<'py>> {
     let mut local = SessionStrings::new(true);
     let mut session = session;
     let strings: &mut SessionStrings = match session.as_deref_mut() {
@@ -171,7 +180,8 @@ fn decode_envelope(
     let fault = message
         .fault
         .map(|f| (f.code, f.subcode, f.reason, f.detail));
-    Ok((fields, fault, message.body, text, doc.unresolved, added))
+    let body = PyBytes::new(py, message.body.as_bytes());
+    Ok((fields, fault, body, text, doc.unresolved, added))
 }
 
 /// Just the document: (XML text, unresolved), or DecodeError (for the differential tests).

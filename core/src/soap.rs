@@ -6,7 +6,8 @@
 use crate::error::{DecodeError, Result};
 use crate::json::{to_string, Json, JsonBuilder, Obj, Scope};
 use crate::text::py_strip;
-use crate::tree::{Document, Element, Node};
+use crate::tree::{Document, Node};
+use std::borrow::Cow;
 
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -38,32 +39,32 @@ pub struct Message {
 }
 
 /// The first child element `name` in one of `namespaces`, given the scope around `e` (entered).
-fn find<'d, 'a>(
-    e: &'d Element<'a>,
+fn find<'d>(
+    e: &Node<'d, 'd>,
     scope: &Scope<'d>,
     name: &str,
     namespaces: &[Option<&str>],
-) -> Option<&'d Element<'a>> {
+) -> Option<Node<'d, 'd>> {
     e.elements()
-        .find(|c| c.name == name && namespaces.contains(&scope.namespace_of(c)))
+        .find(|c| c.name() == name && namespaces.contains(&scope.namespace_of(c)))
 }
 
-fn stripped(e: &Element<'_>) -> String {
+fn stripped(e: Node<'_, '_>) -> String {
     py_strip(&e.text()).to_owned()
 }
 
-pub fn message_from_document(doc: &Document<'_>, collections: &[String]) -> Result<Message> {
+pub fn message_from_document<'d>(doc: &'d Document<'d>, collections: &[String]) -> Result<Message> {
     let Some(root) = doc.root() else {
         return Err(not_envelope("no root element".into(), None));
     };
     let mut scope = Scope::root();
-    let envelope_ns = scope.namespace_of(root);
+    let envelope_ns = scope.namespace_of(&root);
     let version = match envelope_ns {
         Some(SOAP11_NS) => "1.1",
         Some(SOAP12_NS) => "1.2",
         _ => "",
     };
-    if root.name != "Envelope" || version.is_empty() {
+    if root.name() != "Envelope" || version.is_empty() {
         let detail = format!(
             "root element '{}' in namespace {envelope_ns:?}",
             root.qname()
@@ -73,28 +74,28 @@ pub fn message_from_document(doc: &Document<'_>, collections: &[String]) -> Resu
             Some((root.qname(), envelope_ns.map(str::to_owned))),
         ));
     }
-    scope.enter(root);
+    scope.enter(&root);
     let soap_ns = [envelope_ns];
-    let Some(body) = find(root, &scope, "Body", &soap_ns) else {
+    let Some(body) = find(&root, &scope, "Body", &soap_ns) else {
         return Err(not_envelope("Envelope has no Body".into(), None));
     };
     let mut headers: [Option<String>; 5] = Default::default();
     const NAMES: [&str; 5] = ["Action", "MessageID", "RelatesTo", "To", "ReplyTo"];
-    if let Some(header) = find(root, &scope, "Header", &soap_ns) {
-        let mark = scope.enter(header);
+    if let Some(header) = find(&root, &scope, "Header", &soap_ns) {
+        let mark = scope.enter(&header);
         for child in header.elements() {
-            let Some(i) = NAMES.iter().position(|n| *n == child.name) else {
+            let Some(i) = NAMES.iter().position(|n| *n == child.name()) else {
                 continue;
             };
             let Some(slot) = headers.get_mut(i) else {
                 continue;
             };
-            if slot.is_some() || !WSA.contains(&scope.namespace_of(child)) {
+            if slot.is_some() || !WSA.contains(&scope.namespace_of(&child)) {
                 continue;
             }
-            let inner = scope.enter(child);
-            *slot = if child.name == "ReplyTo" {
-                find(child, &scope, "Address", &WSA).map(stripped)
+            let inner = scope.enter(&child);
+            *slot = if child.name() == "ReplyTo" {
+                find(&child, &scope, "Address", &WSA).map(stripped)
             } else {
                 Some(stripped(child))
             };
@@ -102,11 +103,11 @@ pub fn message_from_document(doc: &Document<'_>, collections: &[String]) -> Resu
         }
         scope.leave(mark);
     }
-    let body_mark = scope.enter(body);
+    let body_mark = scope.enter(&body);
     let first = body.elements().next();
     let mut fault = None;
-    if let Some(f) = first.filter(|f| f.name == "Fault" && scope.namespace_of(f) == envelope_ns) {
-        let mark = scope.enter(f);
+    if let Some(f) = first.filter(|f| f.name() == "Fault" && scope.namespace_of(f) == envelope_ns) {
+        let mark = scope.enter(&f);
         fault = Some(read_fault(f, &mut scope, envelope_ns, version));
         scope.leave(mark);
     }
@@ -121,7 +122,7 @@ pub fn message_from_document(doc: &Document<'_>, collections: &[String]) -> Resu
         to,
         reply_to,
         body: body_json,
-        body_element: first.map(|f| f.name.to_string()),
+        body_element: first.map(|f| f.name().to_owned()),
         fault,
     })
 }
@@ -136,15 +137,15 @@ fn not_envelope(detail: String, quoted: Option<(String, Option<String>)>) -> Dec
 }
 
 /// element_to_json of Body, but an empty operation element is {} rather than "".
-fn body_json<'d>(body: &'d Element<'_>, scope: &mut Scope<'d>, collections: &[String]) -> String {
-    let mut converted = JsonBuilder::new(collections).convert(body, scope);
+fn body_json<'d>(body: Node<'d, 'd>, scope: &mut Scope<'d>, collections: &[String]) -> String {
+    let mut converted = JsonBuilder::new(collections).convert(&body, scope);
     if let Json::Shared(shared) = &converted {
-        converted = shared.get().clone(); // a Body with z:Id: mutate a copy
+        converted = shared.get().clone(); // a Body with z:Id: change a copy
     }
     if let Json::Obj(obj) = &mut converted {
-        for child in body.elements().filter(|c| c.children.is_empty()) {
-            if matches!(obj.get(&child.name).map(Json::get), Some(Json::Str(s)) if s.is_empty()) {
-                obj.set(child.name.clone(), Json::Obj(Obj::default()));
+        for child in body.elements().filter(|c| !c.has_children()) {
+            if matches!(obj.get(child.name()).map(Json::get), Some(Json::Str(s)) if s.is_empty()) {
+                obj.set(Cow::Borrowed(child.name()), Json::Obj(Obj::default()));
             }
         }
     }
@@ -153,7 +154,7 @@ fn body_json<'d>(body: &'d Element<'_>, scope: &mut Scope<'d>, collections: &[St
 
 /// `fault`'s fields; `scope` is the scope inside it.
 fn read_fault<'d>(
-    fault: &'d Element<'_>,
+    fault: Node<'d, 'd>,
     scope: &mut Scope<'d>,
     soap_ns: Option<&str>,
     version: &str,
@@ -166,14 +167,14 @@ fn read_fault<'d>(
         &in_soap
     };
     let text_of = |path: &[&str], scope: &mut Scope<'d>| {
-        let mark = scope.enter(fault);
+        let mark = scope.enter(&fault);
         let mut element = fault;
         let mut found = true;
         for name in path {
-            match find(element, scope, name, namespaces) {
+            match find(&element, scope, name, namespaces) {
                 Some(next) => {
                     element = next;
-                    scope.enter(next);
+                    scope.enter(&next);
                 }
                 None => {
                     found = false;
@@ -185,9 +186,9 @@ fn read_fault<'d>(
         found.then(|| stripped(element))
     };
     let detail_name = if version == "1.1" { "detail" } else { "Detail" };
-    let detail = find(fault, scope, detail_name, namespaces).map(|d| {
-        let mark = scope.enter(d);
-        let json = JsonBuilder::new(&[]).convert(d, scope);
+    let detail = find(&fault, scope, detail_name, namespaces).map(|d| {
+        let mark = scope.enter(&d);
+        let json = JsonBuilder::new(&[]).convert(&d, scope);
         scope.leave(mark);
         to_string(&json)
     });
@@ -205,9 +206,4 @@ fn read_fault<'d>(
         reason: text_of(&["Reason", "Text"], scope),
         detail,
     }
-}
-
-/// Plain helper for callers that hold only nodes.
-pub fn is_element(node: &Node<'_>) -> bool {
-    matches!(node, Node::Element(_))
 }

@@ -5,10 +5,10 @@
 
 use crate::error::{at, Result};
 use crate::nbfx::{
-    is_text_reader, letter, Decoder, Read, MAX_ARRAY_ITEMS, MAX_ATTRIBUTES, MAX_DOCUMENT_BYTES,
+    is_text_reader, letter, Decoder, MAX_ARRAY_ITEMS, MAX_ATTRIBUTES, MAX_DOCUMENT_BYTES,
 };
 use crate::text::utf8;
-use crate::tree::{Attribute, Document, Element, Node, Str};
+use crate::tree::{Attribute, Document, Elem, Item, Leaf, Str};
 use std::borrow::Cow;
 
 /// Limits of one decode (DecoderOptions' nesting_depth and elements).
@@ -39,10 +39,15 @@ fn array_item_size(record: u8) -> Option<usize> {
     })
 }
 
-fn node(read: Read<'_>) -> Node<'_> {
-    match read {
-        Read::Plain(s) => Node::Plain(s),
-        Read::Typed(t) => Node::Text(t),
+fn index32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Close the element opened at tape index `open`: its descendants end here.
+fn close(items: &mut [Item<'_>], open: usize) {
+    let end = index32(items.len());
+    if let Some(Item::Element(e)) = items.get_mut(open) {
+        e.end = end;
     }
 }
 
@@ -63,7 +68,14 @@ pub fn decode<'a>(
         );
     }
     let mut decoder = Decoder::new(data, session);
-    decoder.run(pos, limits)
+    let mut doc = Document {
+        items: Vec::with_capacity(size / 6 + 8),
+        attributes: Vec::with_capacity(size / 64 + 4),
+        unresolved: 0,
+    };
+    decoder.run(pos, limits, &mut doc)?;
+    doc.unresolved = decoder.unresolved;
+    Ok(doc)
 }
 
 impl<'a> Decoder<'a> {
@@ -94,14 +106,18 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// The attribute records following an element record.
-    fn attributes(&mut self, mut pos: usize) -> Result<(Vec<Attribute<'a>>, usize)> {
-        let mut attributes = Vec::new();
+    /// The attribute records following an element record, appended to `attributes`: (range, position).
+    fn attributes(
+        &mut self,
+        mut pos: usize,
+        attributes: &mut Vec<Attribute<'a>>,
+    ) -> Result<((u32, u32), usize)> {
+        let first = attributes.len();
         while pos < self.end {
             let Some(record) = self.byte_at(pos).filter(|r| (0x04..=0x3F).contains(r)) else {
                 break;
             };
-            if attributes.len() >= MAX_ATTRIBUTES {
+            if attributes.len() - first >= MAX_ATTRIBUTES {
                 return at(
                     "nbfx_too_many_attributes",
                     format!("more than {MAX_ATTRIBUTES}"),
@@ -166,7 +182,7 @@ impl<'a> Decoder<'a> {
                 value,
             });
         }
-        Ok((attributes, pos))
+        Ok(((index32(first), index32(attributes.len())), pos))
     }
 
     /// An attribute's value: one text record without the end-element bit.
@@ -189,7 +205,7 @@ impl<'a> Decoder<'a> {
             return unknown();
         }
         match self.text(record, pos + 1) {
-            Some(r) => r.map(|(read, end)| (read.into_text().text, end)),
+            Some(r) => r.map(|(leaf, end)| (leaf.text(), end)),
             None => unknown(),
         }
     }
@@ -198,7 +214,7 @@ impl<'a> Decoder<'a> {
     /// each item becomes a copy of the element holding that value. Returns (position, items).
     fn array(
         &mut self,
-        children: &mut Vec<Node<'a>>,
+        doc: &mut Document<'a>,
         pos: usize,
         budget: usize,
     ) -> Result<(usize, usize)> {
@@ -213,7 +229,7 @@ impl<'a> Decoder<'a> {
             );
         }
         let (prefix, name, pos) = self.element_name(record, pos + 1)?;
-        let (attributes, pos) = self.attributes(pos)?;
+        let (attrs, pos) = self.attributes(pos, &mut doc.attributes)?;
         self.need(pos, 2)?;
         if self.byte_at(pos) != Some(0x01) {
             return at(
@@ -249,10 +265,10 @@ impl<'a> Decoder<'a> {
             );
         }
         self.need(pos, count * size)?;
-        children.reserve(count);
+        doc.items.reserve(2 * count);
         for _ in 0..count {
-            let read;
-            (read, pos) = match self.text(item_type & 0xFE, pos) {
+            let leaf;
+            (leaf, pos) = match self.text(item_type & 0xFE, pos) {
                 Some(r) => r?,
                 None => {
                     return at(
@@ -262,34 +278,36 @@ impl<'a> Decoder<'a> {
                     )
                 }
             };
-            children.push(Node::Element(Element {
+            let end = index32(doc.items.len() + 2);
+            doc.items.push(Item::Element(Elem {
                 prefix: prefix.clone(),
                 name: name.clone(),
-                attributes: attributes.clone(),
-                children: vec![node(read)],
+                attrs,
+                end,
             }));
+            doc.items.push(Item::Leaf(leaf));
         }
         Ok((pos, count))
     }
 
-    /// The record loop (decoders/nbfx.py `_Decoder.run`).
-    pub fn run(&mut self, mut pos: usize, limits: Limits) -> Result<Document<'a>> {
+    /// The record loop (decoders/nbfx.py `_Decoder.run`), appending to `doc`'s tape.
+    pub fn run(&mut self, mut pos: usize, limits: Limits, doc: &mut Document<'a>) -> Result<()> {
         let end = self.end;
-        let mut nodes: Vec<Node<'a>> = Vec::new();
-        let mut stack: Vec<Element<'a>> = Vec::new(); // open elements, innermost last
+        let mut stack: Vec<usize> = Vec::with_capacity(32); // tape indices of the open elements
         let mut root_seen = false;
         let mut budget = limits.max_elements; // elements still allowed
         while pos < end {
             let record = self.byte_at(pos).unwrap_or(0);
             pos += 1;
             if record >= 0x80 {
-                let Some(open) = stack.last_mut() else {
+                if stack.is_empty() {
                     return at(
                         "nbfx_bad_structure",
                         "text outside the root element",
                         pos - 1,
                     );
-                };
+                }
+                let leaf;
                 if record == 0x98 || record == 0x99 {
                     let Some(n) = self.byte_at(pos).filter(|_| pos < end) else {
                         return at("nbfx_truncated", "document ends inside Chars8Text", pos);
@@ -300,19 +318,13 @@ impl<'a> Decoder<'a> {
                         return at("nbfx_truncated", "Chars8Text runs past the end", start);
                     }
                     let data: &'a [u8] = self.data;
-                    let text = utf8(data.get(start..pos).unwrap_or_default())?;
-                    open.children.push(Node::Plain(Cow::Borrowed(text)));
-                } else if record == 0x89 || record == 0x88 {
-                    if pos >= end {
+                    leaf = Leaf::Plain(Cow::Borrowed(utf8(
+                        data.get(start..pos).unwrap_or_default(),
+                    )?));
+                } else {
+                    if (record == 0x88 || record == 0x89) && pos >= end {
                         return at("nbfx_truncated", "document ends inside Int8Text", pos);
                     }
-                    let read;
-                    (read, pos) = match self.text(0x88, pos) {
-                        Some(r) => r?,
-                        None => return at("nbfx_truncated", "document ends inside Int8Text", pos),
-                    };
-                    open.children.push(node(read));
-                } else {
                     let even = record & 0xFE;
                     let unknown = |pos: usize| {
                         at(
@@ -324,17 +336,16 @@ impl<'a> Decoder<'a> {
                     if !is_text_reader(even) || record == 0xA5 {
                         return unknown(pos - 1);
                     }
-                    let read;
-                    (read, pos) = match self.text(even, pos) {
+                    (leaf, pos) = match self.text(even, pos) {
                         Some(r) => r?,
                         None => return unknown(pos - 1),
                     };
-                    if let Some(open) = stack.last_mut() {
-                        open.children.push(node(read));
-                    }
                 }
+                doc.items.push(Item::Leaf(leaf));
                 if record & 1 == 1 {
-                    close(&mut stack, &mut nodes);
+                    if let Some(open) = stack.pop() {
+                        close(&mut doc.items, open);
+                    }
                 }
             } else if record >= 0x40 {
                 if budget == 0 {
@@ -378,12 +389,12 @@ impl<'a> Decoder<'a> {
                         pos.min(end),
                     );
                 }
-                let mut attributes = Vec::new();
+                let mut attrs = (0, 0);
                 if self
                     .byte_at(pos)
                     .is_some_and(|b| (0x04..=0x3F).contains(&b))
                 {
-                    (attributes, pos) = self.attributes(pos)?;
+                    (attrs, pos) = self.attributes(pos, &mut doc.attributes)?;
                     if pos >= end {
                         return at(
                             "nbfx_truncated",
@@ -398,12 +409,13 @@ impl<'a> Decoder<'a> {
                     }
                     root_seen = true;
                 }
-                stack.push(Element {
+                stack.push(doc.items.len());
+                doc.items.push(Item::Element(Elem {
                     prefix,
                     name,
-                    attributes,
-                    children: Vec::new(),
-                });
+                    attrs,
+                    end: 0,
+                }));
                 if stack.len() > limits.max_depth {
                     let detail = format!(
                         "more than {} nested elements (limit nesting_depth)",
@@ -412,33 +424,28 @@ impl<'a> Decoder<'a> {
                     return at("nbfx_too_deep", detail, pos);
                 }
             } else if record == 0x01 {
-                if stack.is_empty() {
+                let Some(open) = stack.pop() else {
                     return at(
                         "nbfx_bad_structure",
                         "EndElement with no open element",
                         pos - 1,
                     );
-                }
-                close(&mut stack, &mut nodes);
+                };
+                close(&mut doc.items, open);
             } else if record == 0x02 {
                 let comment;
                 (comment, pos) = self.string(pos)?;
-                match stack.last_mut() {
-                    Some(open) => open.children.push(Node::Comment(comment)),
-                    None => nodes.push(Node::Comment(comment)),
-                }
+                doc.items.push(Item::Comment(comment));
             } else if record == 0x03 {
-                let Some(mut open) = stack.pop() else {
+                if stack.is_empty() {
                     return at(
                         "nbfx_bad_structure",
                         "array outside the root element",
                         pos - 1,
                     );
-                };
-                let result = self.array(&mut open.children, pos, budget);
-                stack.push(open);
+                }
                 let items;
-                (pos, items) = result?;
+                (pos, items) = self.array(doc, pos, budget)?;
                 budget -= items;
             } else {
                 return at(
@@ -458,19 +465,6 @@ impl<'a> Decoder<'a> {
         if !root_seen {
             return at("nbfx_truncated", "no root element", end);
         }
-        Ok(Document {
-            nodes,
-            unresolved: self.unresolved,
-        })
-    }
-}
-
-/// Close the innermost open element: into its parent, or the document level.
-fn close<'a>(stack: &mut Vec<Element<'a>>, nodes: &mut Vec<Node<'a>>) {
-    if let Some(done) = stack.pop() {
-        match stack.last_mut() {
-            Some(parent) => parent.children.push(Node::Element(done)),
-            None => nodes.push(Node::Element(done)),
-        }
+        Ok(())
     }
 }

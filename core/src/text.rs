@@ -121,6 +121,11 @@ fn escape_with(s: &str, out: &mut String, special: impl Fn(char) -> bool) {
 pub fn json_string(s: &str, out: &mut String) {
     out.push('"');
     let bytes = s.as_bytes();
+    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: Cow<'static, str> = match b {

@@ -3,15 +3,19 @@
 #![forbid(unsafe_code)]
 
 use crate::text::{escape_attribute, escape_text};
-use crate::tree::{Document, Element, Node};
+use crate::tree::{Document, Item, Leaf, Node, Val};
 
 pub fn document_xml(doc: &Document<'_>) -> String {
-    let mut out = String::with_capacity(1024);
-    for node in &doc.nodes {
-        match node {
-            Node::Element(e) => render(e, &mut out),
-            Node::Comment(c) => comment(c, &mut out),
-            Node::Plain(_) | Node::Text(_) => {}
+    let mut out = String::with_capacity(doc.items.len() * 24 + 64);
+    for (i, item) in doc.top() {
+        match item {
+            Item::Element(_) => {
+                if let Some(node) = doc.node(i) {
+                    render(node, &mut out);
+                }
+            }
+            Item::Comment(c) => comment(c, &mut out),
+            Item::Leaf(_) => {}
         }
     }
     out
@@ -23,32 +27,36 @@ fn comment(text: &str, out: &mut String) {
     out.push_str("-->");
 }
 
-fn qname(e: &Element<'_>, out: &mut String) {
-    if !e.prefix.is_empty() {
-        out.push_str(&e.prefix);
+fn qname(node: &Node<'_, '_>, out: &mut String) {
+    if !node.prefix().is_empty() {
+        out.push_str(node.prefix());
         out.push(':');
     }
-    out.push_str(&e.name);
+    out.push_str(node.name());
 }
 
-fn text_of<'n>(node: &'n Node<'_>) -> Option<&'n str> {
-    match node {
-        Node::Plain(s) => Some(s),
-        Node::Text(t) => Some(&t.text),
-        Node::Element(_) | Node::Comment(_) => None,
+/// A value's text, escaped; numbers and dates need no escaping.
+fn leaf_text(leaf: &Leaf<'_>, out: &mut String) {
+    match leaf {
+        Leaf::Plain(s) => escape_text(s, out),
+        Leaf::Typed(Val::QName(..) | Val::List(_)) => escape_text(&leaf.text(), out),
+        Leaf::Typed(v) => out.push_str(&v.text()),
     }
 }
 
-fn end_tag(e: &Element<'_>, out: &mut String) {
-    out.push_str("</");
-    qname(e, out);
-    out.push('>');
+fn is_empty(leaf: &Leaf<'_>) -> bool {
+    match leaf {
+        Leaf::Plain(s) => s.is_empty(),
+        Leaf::Typed(Val::Bytes(b)) => b.is_empty(),
+        Leaf::Typed(Val::List(_)) => leaf.text().is_empty(),
+        Leaf::Typed(_) => false,
+    }
 }
 
-pub fn render(e: &Element<'_>, out: &mut String) {
+pub fn render(node: Node<'_, '_>, out: &mut String) {
     out.push('<');
-    qname(e, out);
-    for a in &e.attributes {
+    qname(&node, out);
+    for a in node.attributes() {
         out.push(' ');
         if !a.prefix.is_empty() {
             out.push_str(&a.prefix);
@@ -60,36 +68,30 @@ pub fn render(e: &Element<'_>, out: &mut String) {
         out.push('"');
     }
     let mut opened = false;
-    for child in &e.children {
+    for (i, child) in node.children() {
+        if let Item::Leaf(leaf) = child {
+            if is_empty(leaf) {
+                continue;
+            }
+        }
+        if !opened {
+            out.push('>');
+            opened = true;
+        }
         match child {
-            Node::Element(inner) => {
-                if !opened {
-                    out.push('>');
-                    opened = true;
-                }
-                render(inner, out);
-            }
-            Node::Comment(c) => {
-                if !opened {
-                    out.push('>');
-                    opened = true;
-                }
-                comment(c, out);
-            }
-            _ => {
-                let text = text_of(child).unwrap_or_default();
-                if !text.is_empty() {
-                    if !opened {
-                        out.push('>');
-                        opened = true;
-                    }
-                    escape_text(text, out);
+            Item::Element(_) => {
+                if let Some(inner) = node.doc.node(i) {
+                    render(inner, out);
                 }
             }
+            Item::Comment(c) => comment(c, out),
+            Item::Leaf(leaf) => leaf_text(leaf, out),
         }
     }
     if opened {
-        end_tag(e, out);
+        out.push_str("</");
+        qname(&node, out);
+        out.push('>');
     } else {
         out.push_str("/>");
     }
