@@ -26,14 +26,23 @@ _NAMES: dict[str, str] = {
     "pcap_time_went_backwards": "A packet is older than one already processed in the same input; "
     "its events are stamped with the latest time seen so that output time never decreases.",
     "pcap_unknown_linktype": "An interface uses a link type wirecap cannot parse; its packets are counted only.",
+    "netmon_unusable_frame": "A NetMon frame of a media type wirecap cannot use: another link layer (Token Ring, "
+    "FDDI, ATM, 802.11) or one of NetMon's own records (NetEvent, filter, network info); counted only.",
     # --- link / network layer (wirecap.packets) ---
-    "ip_truncated": "An IP packet is shorter than its headers or its total length says.",
-    "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, extension chain).",
+    "ip_truncated": "An IP packet is cut off inside its headers (fixed or IPv6 extension headers).",
+    "ip_bad_header": "An IPv4 or IPv6 header is malformed (version, header length, a total length shorter "
+    "than the header); its packet is dropped, as Wireshark drops it.",
+    "ip_tso_length": "An IPv4 total length or IPv6 payload length of 0: a segment captured on the sending host "
+    "before segmentation offload cut it; the captured bytes are taken as the packet.",
+    "ip_length_past_capture": "An IP length field declares more bytes than were captured (segmentation offload, "
+    "or a snap length); the captured bytes are used and anything cut off becomes a TCP gap once proven.",
     "ip_fragment_overlap": "IPv4 fragments of one datagram overlap with different bytes; the first copy is kept.",
     "ip_fragments_expired": "An IPv4 datagram's fragments did not all arrive within the reassembly timeout.",
     "ip_fragment_limit": "Too many IPv4 datagrams were being reassembled at once; the oldest was dropped.",
     "ip6_fragment": "An IPv6 fragment: not reassembled; the TCP bytes it carried become a gap.",
     "tcp_bad_header": "A TCP header is malformed (data offset below 5 or past the packet end).",
+    "tcp_too_many_connections": "A new connection found max_connections open; the one idle longest was closed "
+    "(conn.close reason 'evicted') to make room. Its later packets, if any, start a new mid-stream connection.",
     # --- TCP reassembly (wirecap.reassembly) ---
     "tcp_overlap_mismatch": "A retransmitted or overlapping segment carries different bytes than the copy "
     "already accepted; the first copy wins.",
@@ -118,6 +127,10 @@ _NAMES: dict[str, str] = {
     # --- generic decoder outcomes (wirecap.pipeline) ---
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "
     "from then on. Please report it with the capture.",
+    "conn_undecoded": "A connection's bytes were taken by no decoder: no protocol was recognised, or the one "
+    "assumed from its port found no framing (``service_guess`` in conn.close). They are counted as skipped.",
+    "bytes_unaccounted": "A decoder's decoded and skipped byte counts do not add up to the bytes the "
+    "reassembler delivered (a wirecap bug); the difference is counted as skipped ``unaccounted``.",
 }
 
 ANOMALIES = MappingProxyType(_NAMES)

@@ -2,22 +2,29 @@
 
 As in Zeek's dynamic protocol detection, each protocol offers a cheap ``probe`` over the first bytes
 of the originator's and responder's streams. A probe answers True (this is mine), False (not mine) or
-None (need more bytes). When every probe says False or the probing window is exhausted, a protocol
-whose ``ports`` include the server port is assumed — this is how a capture that starts mid-session
-still reaches the right decoder, which then resynchronises by itself. Otherwise the connection gets
-the ``Undecoded`` fallback (its bytes are still counted in ``conn.close``).
+None (need more bytes). When every probe says False or the probing window is exhausted, the protocol
+the server port is assigned to (``ports``: 8506 net.tcp and 8080 HTTP by default, any port the user
+names) is assumed — this is how a capture that starts mid-session still reaches the right decoder,
+which then resynchronises by itself. A port the user pinned to a protocol skips probing. Otherwise
+the connection gets the ``Undecoded`` fallback (its bytes are still counted in ``conn.close``).
+
+A decoder accounts for every byte it was given (``accounting``): decoded, or skipped for a named
+reason (``decoders.accounting``); ``conn.close`` adds the gaps, and the three add up to the stream
+(``wirecap.ledger``).
 
 Decoders register in ``PROTOCOLS`` below and nowhere else.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
 from . import http, nmf, remoting
+from .accounting import Accounting
 from .events import ConnFields, Direction, Event
 
 PROBE_WINDOW = 64  # bytes of each direction a probe may ask for before detection gives up
+DEFAULT_PORTS: Mapping[int, str] = {8506: "nmf", 8080: "http"}  # server port -> protocol assumed there
 
 
 class Decoder(TypingProtocol):
@@ -38,6 +45,10 @@ class Decoder(TypingProtocol):
         """No more bytes will come in ``direction``."""
         ...
 
+    def accounting(self, direction: Direction) -> Accounting:
+        """Bytes of ``direction`` decoded and skipped so far (after ``eof``: all of them)."""
+        ...
+
 
 Probe = Callable[[bytes, bytes], bool | None]
 
@@ -47,6 +58,7 @@ class DecoderOptions:
     """Settings the user chose that decoders honour (one instance for the whole run)."""
 
     xml: bool = False  # also emit each SOAP envelope as XML text (wcf.message.xml)
+    keep_secrets: bool = False  # credentials as seen on the wire (--keep-secrets), not redacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +66,6 @@ class Protocol:
     name: str
     probe: Probe  # (first orig bytes, first resp bytes) -> True / False / None (need more)
     factory: Callable[[ConnFields, DecoderOptions], Decoder]
-    ports: frozenset[int] = frozenset()  # assumed on these server ports when probing is inconclusive
 
 
 class Undecoded:
@@ -75,12 +86,18 @@ class Undecoded:
     def eof(self, direction: Direction, ts: int) -> list[Event]:
         return []
 
+    def accounting(self, direction: Direction) -> Accounting:
+        return UNDECODED
+
+
+UNDECODED = Accounting(rest="undecoded")
 
 PROTOCOLS: tuple[Protocol, ...] = (
     Protocol("remoting", remoting.probe, Undecoded),  # recognised and counted; decoded in its own issue
-    Protocol("http", http.probe, http.HttpDecoder, ports=frozenset({8080})),
-    Protocol("nmf", nmf.probe, nmf.NmfDecoder, ports=frozenset({8506})),
+    Protocol("http", http.probe, http.HttpDecoder),
+    Protocol("nmf", nmf.probe, nmf.NmfDecoder),
 )
+PROTOCOL_NAMES = tuple(proto.name for proto in PROTOCOLS)
 
 
 def detect(
@@ -90,24 +107,27 @@ def detect(
     *,
     final: bool,
     protocols: tuple[Protocol, ...] | None = None,
-) -> tuple[bool, Protocol | None]:
-    """(decided, protocol): the protocol for a connection once decided, None meaning undecoded.
+    ports: Mapping[int, str] = DEFAULT_PORTS,
+    pinned: frozenset[int] = frozenset(),
+) -> tuple[bool, Protocol | None, bool]:
+    """(decided, protocol, probed): the protocol once decided (None: undecoded), and whether its probe
+    recognised it (False: assumed from the port).
 
-    ``final`` is set when no more bytes will help (window full, or the connection ended): then a
-    port match or undecoded is decided instead of waiting. A protocol whose probe says True wins;
-    ties go to registration order.
+    ``final`` is set when no more bytes will help (window full, or the connection ended): then the
+    port's protocol or undecoded is decided instead of waiting. A protocol whose probe says True wins;
+    ties go to registration order. On a ``pinned`` port its protocol is taken without probing.
     """
     candidates = PROTOCOLS if protocols is None else protocols
+    assumed = next((p for p in candidates if p.name == ports.get(server_port)), None)
+    if server_port in pinned:
+        return True, assumed, False
     undecided = False
     for proto in candidates:
         verdict = proto.probe(orig_head, resp_head)
         if verdict:
-            return True, proto
+            return True, proto, True
         if verdict is None:
             undecided = True
     if undecided and not final:
-        return False, None
-    for proto in candidates:
-        if server_port in proto.ports:
-            return True, proto
-    return True, None
+        return False, None, False
+    return True, assumed, False

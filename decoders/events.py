@@ -77,18 +77,23 @@ class DirectionStats(BaseModel):
     bytes: int  # stream bytes delivered in order (gaps excluded)
     packets: int
     gaps: int  # number of holes in the stream
-    gap_bytes: int
+    gap_bytes: int  # the missing bytes: never captured
+    # what became of ``bytes``: decoded + sum(skipped) == bytes (wirecap.ledger)
+    decoded: int = 0  # in framed records or messages a decoder understood (framing included)
+    skipped: dict[str, int] = {}  # reason -> bytes no decoder understood (resync, encrypted, undecoded, …)
 
 
 class ConnClose(ConnEvent):
-    """A connection ended: by FIN from both sides, RST, idle timeout or the end of the input."""
+    """A connection ended: by FIN from both sides, RST, idle timeout, the end of the input, or evicted
+    (the idlest open connection, closed to make room when ``max_connections`` are open)."""
 
     kind: Literal["conn.close"] = "conn.close"
-    reason: Literal["fin", "rst", "timeout", "end-of-input"]
+    reason: Literal["fin", "rst", "timeout", "end-of-input", "evicted"]
     duration: float  # seconds from first to last packet
     orig_stats: DirectionStats
     resp_stats: DirectionStats
-    service: str | None  # detected protocol (decoder name), None if none matched
+    service: str | None  # the protocol that decoded at least one framed record or message, else None
+    service_guess: str | None = None  # the protocol assumed (from the port) whose decoder found no framing
     anomalies: dict[str, int]  # name -> count, including those rate-limited away from the stream
 
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 
 from . import soap
+from .accounting import Accounting, Ledger
 from .anomalies import DecodeError
 from .events import Anomaly, ConnFields, Direction, Event, RmsCall
 
@@ -36,7 +37,10 @@ MAX_BODY = 16 << 20  # bytes kept per body, on the wire and decoded
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
 MAX_SCAN = 64 << 10  # bytes kept while looking for the next request line
 REDACTED = "<redacted>"
-SECRET_HEADERS = frozenset({"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"})
+SECRET_HEADERS = frozenset(
+    {"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"}
+    | {"set-cookie", "www-authenticate", "proxy-authenticate"}  # cookies set, NTLM/Negotiate challenge tokens
+)
 RESTO_SERVICE = re.compile(r"/resto/services/([^/?]+)")
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE")
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9] ")
@@ -158,6 +162,7 @@ class HttpDecoder:
 
     def __init__(self, conn: ConnFields, options: "DecoderOptions") -> None:
         self.conn = conn
+        self.redacted = (lambda headers: headers) if options.keep_secrets else _redacted
         self.requests = h11.Connection(h11.SERVER)  # fed the client's bytes
         self.responses = h11.Connection(h11.CLIENT)  # fed the server's bytes
         self.pending: deque[_Exchange] = deque()  # oldest first; pending[0] is the one being answered
@@ -166,6 +171,9 @@ class HttpDecoder:
         self.seen_request = False
         self.offset: dict[Direction, int] = {"orig": 0, "resp": 0}
         self.resp_skipping = False  # inside a run of response bytes no request awaits
+        # byte accounting (decoders.accounting): what h11 consumed is decoded
+        self.ledger: dict[Direction, Ledger] = {"orig": Ledger(), "resp": Ledger()}
+        self.fed: dict[Direction, int] = {"orig": 0, "resp": 0}  # bytes given to the current h11 parser
 
     # --- decoder protocol ---
 
@@ -189,11 +197,14 @@ class HttpDecoder:
             if self.current is not None:
                 self._anomaly(events, "http_message_lost", "gap inside a request", direction, ts, start)
                 self.current = None
+            self._retire("orig", "cut_by_gap")
+            self.ledger["orig"].skip("resync", len(self.scan or b""))
             self.requests = h11.Connection(h11.SERVER)
             self.scan = bytearray()
         elif self.pending and self.pending[0].sent and self.pending[0].status is not None:
             self._anomaly(events, "http_message_lost", "gap inside a response", direction, ts, start)
             self._finish_exchange(events, ts)
+            self._retire("resp", "cut_by_gap")
             self.responses = h11.Connection(h11.CLIENT)
         return events
 
@@ -214,6 +225,27 @@ class HttpDecoder:
             self._finish_exchange(events, ts)
         return events
 
+    def accounting(self, direction: Direction) -> Accounting:
+        """The ledger, plus what the live h11 parser consumed (decoded) and still holds (truncated)."""
+        ledger = self.ledger[direction]
+        conn = self.requests if direction == "orig" else self.responses
+        held = len(conn.trailing_data[0])
+        skipped = dict(ledger.skipped)
+        for reason, n in (("truncated", held), ("resync", len(self.scan or b"") if direction == "orig" else 0)):
+            if n:
+                skipped[reason] = skipped.get(reason, 0) + n
+        return Accounting(ledger.decoded + self.fed[direction] - held, skipped)
+
+    def _retire(self, direction: Direction, reason: str, refed: int = 0) -> None:
+        """An h11 parser is dropped: what it consumed was decoded; of what it held, ``refed`` bytes are
+        fed again elsewhere (and counted there), the rest is skipped for ``reason``."""
+        conn = self.requests if direction == "orig" else self.responses
+        held = len(conn.trailing_data[0])
+        ledger = self.ledger[direction]
+        ledger.decoded += self.fed[direction] - held
+        ledger.skip(reason, held - refed)
+        self.fed[direction] = 0
+
     # --- requests (client → server) ---
 
     def _feed_requests(self, data: bytes, start: int, ts: int, events: list[Event]) -> None:
@@ -222,10 +254,12 @@ class HttpDecoder:
             if not data:
                 return
         self.requests.receive_data(data)
+        self.fed["orig"] += len(data)
         try:
             self._drain_requests(ts, events)
         except h11.RemoteProtocolError as exc:
             leftover, offset = self._rejected(self.requests, "orig", "http_bad_request", exc, ts, events)
+            self._retire("orig", "rejected", refed=max(len(leftover) - 1, 0))
             self.current = None
             self.requests = h11.Connection(h11.SERVER)
             self.scan = bytearray()
@@ -239,9 +273,11 @@ class HttpDecoder:
         match = REQUEST_LINE.search(self.scan)
         if match is None:
             if len(self.scan) > MAX_SCAN:
+                self.ledger["orig"].skip("resync", len(self.scan) - MAX_SCAN)
                 del self.scan[: len(self.scan) - MAX_SCAN]
             return b""
         skipped = match.start()
+        self.ledger["orig"].skip("resync", skipped)
         if skipped:
             detail = f"{skipped} bytes before a request line"
             self._anomaly(events, "http_resync", detail, "orig", ts, scan_start)
@@ -284,6 +320,7 @@ class HttpDecoder:
         if len(self.pending) > MAX_PENDING:
             self._anomaly(events, "http_too_many_pending", f"over {MAX_PENDING} unanswered requests", "orig", ts)
             self._finish_exchange(events, ts)
+            self._retire("resp", "unexpected")
             self.responses = h11.Connection(h11.CLIENT)
         self._announce_next()
 
@@ -309,17 +346,20 @@ class HttpDecoder:
                 detail = f"{len(data)} bytes" + (" before any request" if not self.seen_request else "")
                 self._anomaly(events, "http_response_before_request", detail, "resp", ts, start)
                 self.resp_skipping = True
+            self.ledger["resp"].skip("unexpected", len(data))
             return
         self.resp_skipping = False
         self.responses.receive_data(data)
+        self.fed["resp"] += len(data)
         try:
             self._drain_responses(ts, events)
         except h11.RemoteProtocolError as exc:
             leftover, offset = self._rejected(self.responses, "resp", "http_bad_response", exc, ts, events)
+            status_line = STATUS_LINE.search(leftover, 1)
+            self._retire("resp", "rejected", refed=len(leftover) - status_line.start() if status_line else 0)
             self._finish_exchange(events, ts)
             self.responses = h11.Connection(h11.CLIENT)
             self._announce_next()
-            status_line = STATUS_LINE.search(leftover, 1)
             if status_line is not None:
                 self._feed_responses(leftover[status_line.start() :], offset + status_line.start(), ts, events)
 
@@ -383,7 +423,7 @@ class HttpDecoder:
                 terminal_id=headers.get("x-resto-terminalid"),
                 login_name=headers.get("x-resto-loginname"),
                 correlation_id=headers.get("x-resto-correlationid"),
-                request_headers=_redacted(headers),
+                request_headers=self.redacted(headers),
                 status=exchange.status,
                 reason=exchange.reason,
                 success=success,
@@ -394,7 +434,7 @@ class HttpDecoder:
                 request_decoded_bytes=request_size,
                 response_body_bytes=exchange.response.size,
                 response_decoded_bytes=response_size,
-                response_headers=_redacted(exchange.response_headers),
+                response_headers=self.redacted(exchange.response_headers),
                 complete=exchange.request.complete and exchange.response.complete,
                 request=request_json,
                 response=response_json,

@@ -256,21 +256,43 @@ class Recogniser:
         self.rules = rules
         self.item_marks = (rules.item.get("product", ()), rules.item.get("amount", ()))
 
-    def find(self, value: Any, name: str = "", depth: int = 0) -> list[_Found]:
-        """UserEvents and order snapshots in ``value`` (found under key ``name``), outermost first."""
+    def find(self, value: Any, name: str = "", depth: int = 0, in_events: bool = False) -> list[_Found]:
+        """UserEvents and order snapshots in ``value`` (found under key ``name``), outermost first.
+
+        ``in_events``: ``value`` sits in a UserEvent-named method, argument or object, where an object
+        with a type and an order id is a UserEvent even if its type is not in the rules (a newer build's).
+        """
         if depth > MAX_DEPTH:
             return []
+        in_events = in_events or self.names_events(name)
         if isinstance(value, list):
-            return [found for item in value for found in self.find(item, name, depth + 1)]
+            return [found for item in value for found in self.find(item, name, depth + 1, in_events)]
         if not isinstance(value, dict):
             return []
         fields = _fields(value)
         event_type = self._event_type(fields, name, value.get("@type"))
+        if event_type is None and in_events:
+            event_type = self._unknown_event_type(value, fields)
         if event_type is not None:
             return [_Found("event", value, event_type)]
         if self._is_snapshot(fields):
             return [_Found("snapshot", value)]
-        return [found for key, child in value.items() for found in self.find(child, key, depth + 1)]
+        return [found for key, child in value.items() for found in self.find(child, key, depth + 1, in_events)]
+
+    def names_events(self, name: str) -> bool:
+        """Whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)."""
+        local = local_name(name)
+        return any(event_name in local for event_name in self.rules.event_names)
+
+    def _unknown_event_type(self, obj: dict[str, Any], fields: dict[str, Any]) -> str | None:
+        """The type, verbatim, of an object that has one and carries an order id (in its fields or its
+        attribute pairs; the event's own ``id`` is not the order's)."""
+        rules = self.rules
+        event_type = next((t for t in (fields.get(f) for f in rules.type_fields) if isinstance(t, str) and t), None)
+        if event_type is None:
+            return None
+        carried = {k: v for k, v in _fields(self.attributes(obj)).items() if k not in rules.own_fields}
+        return event_type if _first(carried, rules.order.get("id", ())) is not None else None
 
     def _event_type(self, fields: dict[str, Any], name: str, xsi_type: Any) -> str | None:
         """The journal type id if the object is a UserEvent (by its type value, element name or i:type)."""
@@ -422,7 +444,8 @@ class OrderTracker:
         source = IikoSource(uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
         common = {"ts": event.ts, "source": source, **{k: getattr(event, k) for k in CONN_FIELDS}}
         out: list[Event] = []
-        found = [f for payload in payloads for f in self.recogniser.find(payload)]
+        in_events = any(self.recogniser.names_events(name) for name in _operation_names(event, payloads))
+        found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]
         for item in found:
             if item.what == "event":
                 out.append(self._user_event(item, common))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from . import nbfx, soap
 from ._buffer import Buffer, read_mb31
+from .accounting import Accounting, Ledger
 from .anomalies import DecodeError
 from .events import (
     Anomaly,
@@ -366,6 +367,7 @@ class _Flow:
         self.scan_from = 0  # stream offset from which to look for the next 0x06
         self.prefix_checked = -1  # stream offset of the last candidate whose buffered start was decoded
         self.upgraded: SecuredStream | None = None
+        self.ledger = Ledger()  # bytes decoded and skipped (decoders.accounting)
         self.confirmed = False  # a preamble completed or an envelope decoded in this direction
         self.scan_limit = MAX_UNCONFIRMED_SCAN  # bytes an unconfirmed search may slide over
         self.segments_left = MAX_UNCONFIRMED_SEGMENTS  # envelope-like chunk starts still worth a try
@@ -431,9 +433,11 @@ class NmfDecoder:
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         flow = self._flows[direction]
         if flow.state is State.FOREIGN:
+            flow.ledger.skip("foreign", len(data))
             return []
         if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
             if data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
+                flow.ledger.skip("no_framing", len(data))
                 flow.buf.skip_stream(len(data))
                 flow.segments_left -= 1
                 if flow.segments_left <= 0:
@@ -462,6 +466,7 @@ class NmfDecoder:
             flow.upgraded.lose(length)
             return []
         events: list[Event] = []
+        self._account_cut(flow, "cut_by_gap")
         if flow.in_envelope:
             detail = f"{length}-byte gap inside an envelope; {flow.collected} bytes of it dropped"
             events.append(self._anomaly(flow, ts, "nmf_record_lost", detail, flow.envelope_offset))
@@ -482,13 +487,27 @@ class NmfDecoder:
                 events.append(self._anomaly(flow, ts, "nns_truncated", "stream ended inside a frame", None))
         elif flow.state is State.RESYNC:
             skipped = flow.buf.offset + len(flow.buf) - flow.resync_from
+            self._account_cut(flow, "truncated")
             if skipped:
                 detail = f"skipped {skipped} bytes, no envelope found before the end"
                 events.append(self._anomaly(flow, ts, "nmf_resync", detail, flow.resync_from))
         elif flow.in_envelope or len(flow.buf):
+            self._account_cut(flow, "truncated")
             offset = flow.envelope_offset if flow.in_envelope else flow.buf.offset
             events.append(self._anomaly(flow, ts, "nmf_truncated", "stream ended inside a record", offset))
         return events
+
+    def accounting(self, direction: Direction) -> Accounting:
+        return self._flows[direction].ledger.accounting(None if self.wants_data else "foreign")
+
+    def _account_cut(self, flow: _Flow, reason: str) -> None:
+        """Bytes a gap or the end leaves unread: a resync span, a partial record, a cut envelope."""
+        if flow.state is State.RESYNC:
+            flow.ledger.skip("resync", flow.buf.offset + len(flow.buf) - flow.resync_from)
+            return
+        if flow.in_envelope and not flow.discard:
+            flow.ledger.undo(reason, flow.collected)
+        flow.ledger.skip(reason, len(flow.buf))
 
     # --- record loop -------------------------------------------------------------------------------
 
@@ -524,6 +543,7 @@ class NmfDecoder:
                         buf.rollback()
                         return
                     buf.commit()
+                    flow.ledger.decoded += buf.offset - record_offset
                     continue
                 rtype = buf.byte()
                 if rtype is None:
@@ -543,6 +563,7 @@ class NmfDecoder:
                     buf.rollback()
                     return
                 buf.commit()
+                flow.ledger.decoded += buf.offset - record_offset
                 flow.state = next_state
                 if next_state is State.ESTABLISHED or next_state is State.UPGRADED:
                     flow.confirmed = True
@@ -552,6 +573,8 @@ class NmfDecoder:
                         events.append(self._upgrade_event(flow, ts, final=False))
             except DecodeError as err:
                 events.append(self._anomaly(flow, ts, err.name, err.detail, err.offset))
+                if flow.in_envelope and not flow.discard:
+                    flow.ledger.undo("undecodable", flow.collected)
                 flow.drop_envelope()
                 buf.rollback()  # the search starts at the bad record itself: it may be a good envelope
                 self._start_resync(flow)
@@ -561,6 +584,9 @@ class NmfDecoder:
         n = min(flow.pending, len(data))
         if not flow.discard:
             flow.pieces.append(data if n == len(data) else data[:n])
+            flow.ledger.decoded += n
+        else:
+            flow.ledger.skip("too_large", n)
         flow.pending -= n
         flow.collected += n
         return data[n:]
@@ -675,6 +701,7 @@ class NmfDecoder:
         if not flow.discard and flow.collected + size > self._max_envelope:
             detail = f"unsized envelope passes the {self._max_envelope}-byte limit; skipped"
             events.append(self._anomaly(flow, ts, "nmf_envelope_too_large", detail, offset))
+            flow.ledger.undo("too_large", flow.collected)
             flow.discard = True
             flow.pieces = []
         return True
@@ -731,6 +758,7 @@ class NmfDecoder:
         if flow.scan_limit:  # the first search of this direction: say so once
             detail = f"no [MC-NMF] framing in {offset - flow.resync_from} bytes; only envelope-like chunks are tried"
             events.append(self._anomaly(flow, ts, "nmf_no_sync", detail, flow.resync_from))
+        flow.ledger.skip("resync", flow.buf.offset + len(flow.buf) - flow.resync_from)
         flow.state = State.NOT_NMF
         flow.buf.skip_stream(0)
         return False
@@ -791,6 +819,8 @@ class NmfDecoder:
                     pos += 1
                     continue
                 skipped = base + pos - flow.resync_from
+                flow.ledger.skip("resync", skipped)
+                flow.ledger.decoded += payload_pos + size - pos
                 if skipped:
                     detail = f"skipped {skipped} bytes to the envelope at {base + pos}"
                     events.append(self._anomaly(flow, ts, "nmf_resync", detail, flow.resync_from))
@@ -813,6 +843,7 @@ class NmfDecoder:
             document = decode_document(payload, flow.codec, flow.session, self._max_envelope)
             message = soap.message_from_document(document)
         except DecodeError as err:
+            flow.ledger.undo("undecodable", len(payload))
             source = err.name.split("_", 1)[0]
             offset = flow.payload_offset + (err.offset or 0)
             events.append(self._anomaly(flow, ts, err.name, err.detail, offset, source=source))
@@ -868,12 +899,16 @@ class NmfDecoder:
     # --- upgraded streams --------------------------------------------------------------------------
 
     def _feed_upgraded(self, flow: _Flow, data: bytes, ts: int, events: list[Event]) -> None:
-        assert flow.upgraded is not None
-        for item in flow.upgraded.feed(data):
+        upgraded = flow.upgraded
+        assert upgraded is not None
+        handshake_before = upgraded.handshake_bytes
+        flow.ledger.skip("encrypted", len(data))
+        for item in upgraded.feed(data):
             if isinstance(item, DecodeError):
                 events.append(self._anomaly(flow, ts, item.name, item.detail, item.offset, source="nns"))
             else:
                 events.append(item.event(ts, self._conn, flow.dir))
+        flow.ledger.reclaim("encrypted", upgraded.handshake_bytes - handshake_before)  # handshakes are decoded
 
     def _upgrade_event(self, flow: _Flow, ts: int, *, final: bool) -> NmfUpgrade:
         assert flow.upgraded is not None

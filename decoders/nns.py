@@ -178,6 +178,7 @@ class SecuredStream:
         self.auth_mech: str | None = None  # what SPNEGO settled on, once a token names it
         self.frames = 0  # complete data messages / TLS records
         self.bytes = 0  # every byte of the direction after the upgrade
+        self.handshake_bytes = 0  # bytes of whole handshake messages (header and token): decoded, not encrypted
         self._offset = offset  # stream offset of _head[0]
         self._framed = protocol in (NEGOTIATE, SSL_TLS)
         self._handshake = protocol == NEGOTIATE
@@ -242,6 +243,7 @@ class SecuredStream:
         """Act on the complete header (with its payload, for a handshake message) in ``_head``."""
         head = self._head
         if self._handshake:
+            self.handshake_bytes += len(head)
             token = bytes(head[5:])
             if head[0] == HandshakeId.ERROR:
                 raise DecodeError("nns_handshake_error", self._handshake_error(token), self._offset)

@@ -11,6 +11,7 @@ import pytest
 from torture import View, view
 
 from wirecap.pipeline import collect_streams
+from wirecap.reassembly import HalfStream
 
 REPO = Path(__file__).resolve().parent.parent
 # The CLI as a user runs it, in a child process (stdin, stdout, exit codes and pipes are real), whether
@@ -29,6 +30,15 @@ def ok(run: subprocess.CompletedProcess[bytes]) -> bytes:
 def events(run: subprocess.CompletedProcess[bytes]) -> list[dict]:
     """The JSON lines of a successful run."""
     return [json.loads(line) for line in ok(run).splitlines()]
+
+
+@pytest.fixture(params=["inlined", "general"])
+def tcp_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: as the pipeline runs, and with its inlined in-order path switched off, so that
+    every segment goes through ``Connection.packet`` (the rules must not depend on the path taken)."""
+    if request.param == "general":
+        monkeypatch.setattr(HalfStream, "fast", property(lambda _half: False, lambda _half, _value: None))
+    return request.param
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Real peers: ``captures/rms_session.pcap`` (http.client posting journal-shaped Us
 SDK-style names ``Id``/``Number``/``Items``/``Product``…, truth written by the Mono peer itself).
 """
 
+import gzip
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -361,3 +362,78 @@ def test_store_output_validates_against_the_published_schema() -> None:
         validator.validate(line)
     kinds = {line["kind"] for line in lines}
     assert {"rms.call", "iiko.event", "iiko.order_snapshot", "iiko.order_lock", "iiko.order_unlock"} <= kinds
+
+
+def _rms_request(contains: bytes) -> tuple[bytes, bytes]:
+    """(head, gzip body) of the rms_session request whose XML contains ``contains``, as http.client sent
+    them (a chunked body de-chunked; the head then says Content-Length)."""
+    from wirecap.pipeline import collect_streams
+
+    (stream,) = collect_streams([str(CAPTURES / "rms_session.pcap")])
+    orig = stream.data["orig"]
+    start = 0
+    while True:
+        head_end = orig.index(b"\r\n\r\n", start)
+        head, pos = orig[start:head_end], head_end + 4
+        body = b""
+        if b"Transfer-Encoding: chunked" in head:
+            while (size := int(orig[pos : orig.index(b"\r\n", pos)], 16)) > 0:
+                pos = orig.index(b"\r\n", pos) + 2
+                body, pos = body + orig[pos : pos + size], pos + size + 2
+            pos = orig.index(b"\r\n\r\n", pos - 2) + 4
+            head = head.replace(b"Transfer-Encoding: chunked", f"Content-Length: {len(body)}".encode())
+        elif b"Content-Length: " in head:
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            body, pos = orig[pos : pos + length], pos + length
+        if body and contains in gzip.decompress(body):
+            return head, body
+        start = pos
+
+
+def _request(head: bytes, body: bytes, edit: Any = None) -> bytes:
+    """The request bytes, its gzip XML edited by ``edit(xml) -> xml`` if given (Content-Length fixed)."""
+    new_body = body if edit is None else gzip.compress(edit(gzip.decompress(body)), mtime=0)
+    head = head.replace(f"Content-Length: {len(body)}".encode(), f"Content-Length: {len(new_body)}".encode())
+    assert f"Content-Length: {len(new_body)}".encode() in head
+    return head + b"\r\n\r\n" + new_body
+
+
+def _events_of(request: bytes) -> list[IikoEvent]:
+    from decoders.detect import DecoderOptions
+    from decoders.http import HttpDecoder
+
+    decoder = HttpDecoder(CONN, DecoderOptions())  # type: ignore[arg-type]
+    calls = decoder.feed("orig", request, 1) + decoder.eof("orig", 2) + decoder.eof("resp", 2)
+    (call,) = [c.model_copy(update={"seq": 3}) for c in calls if c.kind == "rms.call"]
+    return [e for e in OrderTracker(RULES).observe(call) if isinstance(e, IikoEvent)]
+
+
+def test_user_event_types_a_newer_build_sends_are_kept_verbatim() -> None:
+    """The rms_session saveUserEvents call (http.client's bytes), its journal events renamed ``<event>``
+    and one type changed to one no rules list: in a ``saveUserEvents`` call, an object with a type and an
+    order id is a UserEvent, so it comes out as iiko.event with that type; elsewhere it is not one."""
+    head, body = _rms_request(b"<type>deletedNewItems</type>")
+    assert b"methodName=saveUserEvents" in head
+    known = [e.type for e in _events_of(_request(head, body))]
+    assert "deletedNewItems" in known
+
+    def newer(xml: bytes) -> bytes:
+        xml = xml.replace(b"<UserEvent>", b"<event>").replace(b"</UserEvent>", b"</event>")
+        return xml.replace(b"<type>deletedNewItems</type>", b"<type>orderSplitByGuests</type>")
+
+    events = _events_of(_request(head, body, newer))
+    assert [e.type for e in events] == [t if t != "deletedNewItems" else "orderSplitByGuests" for t in known]
+    (unknown,) = [e for e in events if e.type == "orderSplitByGuests"]
+    assert unknown.order.id == "a1b2c3d4-1111-2222-3333-444455556666" and unknown.attributes["comment"]
+
+    elsewhere = _request(head, body, newer).replace(b"methodName=saveUserEvents", b"methodName=saveJournal")
+    assert "orderSplitByGuests" not in [e.type for e in _events_of(elsewhere)]  # no UserEvent context
+    assert [e.type for e in _events_of(elsewhere)] == [t for t in known if t != "deletedNewItems"]
+
+
+def test_unknown_type_in_a_user_event_argument_without_an_order_id_is_not_an_event() -> None:
+    with_order = {"SaveEvents": {"userEvents": {"Event": [{"Type": "tableMerged", "OrderId": "o-1", "Id": "e-9"}]}}}
+    (event,) = [e for e in OrderTracker(RULES).observe(wcf(with_order)) if isinstance(e, IikoEvent)]
+    assert (event.type, event.order.id) == ("tableMerged", "o-1")
+    own_id_only = {"SaveEvents": {"userEvents": {"Event": [{"Type": "tableMerged", "Id": "e-9"}]}}}  # its own id
+    assert not [e for e in OrderTracker(RULES).observe(wcf(own_id_only)) if isinstance(e, IikoEvent)]

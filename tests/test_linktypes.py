@@ -4,6 +4,7 @@ One small conversation (IPv4 and IPv6, some response segments reordered) is wrap
 layer; the pcapng case puts three interleaved connections on interfaces of different link types.
 """
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from scapy.layers.inet import TCP
 from torture import (
     LINKS,
     Frame,
+    _block,
     basic,
     expected_views,
     interleaved,
@@ -65,8 +67,43 @@ def _multi_interface(tmp_path: Path, tsresol: int) -> Path:
     return write_pcapng(tmp_path / "multi.pcapng", recs, [LINKS[lk][0] for lk in links], tsresol=tsresol)
 
 
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def _pktmon(tmp_path: Path) -> Path:
+    """pcapng as ``pktmon etl2pcap`` writes it: 100 ns timestamps (if_tsresol 7), and each packet logged
+    once per component it crossed (same bytes, 100 ns apart), every one with a comment naming the
+    component and an epb_flags direction."""
+    sc = basic(v4_conn())
+    shb = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + _option(4, b"PktMon") + _option(0, b""))
+    idb = _block(1, struct.pack("<HHI", 1, 0, 0) + _option(2, b"pktmon") + _option(9, b"\x07") + _option(0, b""))
+    out = [shb, idb]
+    for n, (ts, p) in enumerate(sc.packets, 1):
+        data = LINKS["ethernet"][1](p)
+        outbound = p[TCP].sport == 51234  # the client's packets leave this host
+        for appearance, component in ((1, 13), (2, 5)):
+            units = ts // 100 + appearance
+            comment = (
+                f"PktGroupId {n}, PktNumber {n}, Appearance {appearance}, Direction {'Tx' if outbound else 'Rx'} , "
+            )
+            comment += f"Type Ethernet , Component {component}, Edge 1, Filter 1, OriginalSize {len(data)}, "
+            comment += f"LoggedSize {len(data)}"
+            epb = struct.pack("<IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(data), len(data)) + data
+            epb += (
+                b"\0" * (-len(data) % 4)
+                + _option(1, comment.encode())
+                + _option(2, struct.pack("<I", 2 if outbound else 1))
+            )
+            out.append(_block(6, epb + _option(0, b"")))
+    path = tmp_path / "pktmon.pcapng"
+    path.write_bytes(b"".join(out))
+    return path
+
+
 # name -> (writer, number of connections)
 FILES = {
+    "pktmon-etl2pcap": (_pktmon, 1),
     "nanosecond-pcap": (lambda d: _single(d, "nanosecond"), 1),
     "big-endian-pcap": (lambda d: _single(d, "big-endian"), 1),
     "pcapng-3-linktypes-us": (lambda d: _multi_interface(d, 6), 3),

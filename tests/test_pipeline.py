@@ -82,7 +82,7 @@ def test_repeated_anomalies_are_written_once_and_counted_in_full(tmp_path: Path)
     mismatches = [e for e in events if e.kind == "anomaly" and e.name == "tcp_overlap_mismatch"]
     assert len(mismatches) == 1 and mismatches[0].uid and mismatches[0].dir == "orig"
     (close,) = [e for e in events if e.kind == "conn.close"]
-    assert close.anomalies == {"tcp_overlap_mismatch": 3}
+    assert close.anomalies == {"tcp_overlap_mismatch": 3, "conn_undecoded": 1}  # no decoder: said once
 
 
 def test_capture_time_is_the_packet_time(tmp_path: Path) -> None:
@@ -114,3 +114,37 @@ def test_a_decoder_that_wants_no_more_bytes_is_not_fed_them(tmp_path: Path) -> N
     assert fed == ["orig"]  # the first segment only
     (close,) = [e for e in events if e.kind == "conn.close"]
     assert close.orig_stats.bytes == 50 and close.reason == "fin"  # still counted in full
+
+
+def test_past_max_connections_the_one_idle_longest_is_evicted(tmp_path: Path) -> None:
+    """Five connections, at most three open: the idlest go, not the oldest; an evicted one that talks again
+    comes back as a new mid-stream connection."""
+    c = [Conn("10.0.0.1", 40000 + i, "10.0.0.2", 8506) for i in range(5)]
+    packets = [*c[0].handshake(), *c[1].handshake(), *c[2].handshake()]
+    packets += [c[0].data("orig", 0, b"abc")]  # c[1] is now the idlest, then c[2]
+    packets += [*c[3].handshake(), *c[4].handshake(), c[1].data("orig", 0, b"late")]
+    path = write_pcap(tmp_path / "t.pcap", frames(timed(packets)), LINKTYPE_ETHERNET)
+    events = replay(path, Options(protocols=(), max_connections=3))
+    opened = [(e.orig, e.mid_stream) for e in events if e.kind == "conn.open"]
+    closed = [(e.orig, e.reason) for e in events if e.kind == "conn.close"]
+    assert opened == [(x.orig, False) for x in c] + [(c[1].orig, True)]
+    assert closed[:3] == [(c[1].orig, "evicted"), (c[2].orig, "evicted"), (c[0].orig, "evicted")]
+    assert sorted(closed[3:]) == sorted(
+        [(c[3].orig, "end-of-input"), (c[4].orig, "end-of-input"), (c[1].orig, "end-of-input")]
+    )
+    (close,) = [e for e in events if e.kind == "conn.close" and e.orig == c[0].orig]
+    assert close.orig_stats.bytes == 3  # closed with its counts, like any other
+    evictions = [e for e in events if e.kind == "anomaly" and e.name == "tcp_too_many_connections"]
+    assert len(evictions) == 1  # written once
+
+
+def test_eviction_keeps_the_table_bounded(tmp_path: Path) -> None:
+    """3000 connections through a cap of 100: the table and the idleness heap stay bounded by the cap."""
+    pipeline = Pipeline(Options(protocols=(), max_connections=100))
+    conns = [Conn("10.0.0.1", 1024 + i, "10.0.0.2", 8506) for i in range(3000)]
+    path = write_pcap(tmp_path / "t.pcap", frames(timed(x.packet("orig", "S") for x in conns)), LINKTYPE_ETHERNET)
+    for linktype, buf, meta in CaptureSource(str(path)).batches():
+        for one in range(0, len(meta), 16):  # packet by packet, to look at the table after each
+            pipeline.process_batch(linktype, buf, meta[one : one + 16])
+            assert len(pipeline.live) <= 100 and len(pipeline.table) <= 200 and len(pipeline._idle) <= 2 * 100 + 64
+    assert pipeline.stats.anomalies["tcp_too_many_connections"] == 2900

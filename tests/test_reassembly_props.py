@@ -2,14 +2,15 @@
 reassembles exactly the bytes that were sent, with no holes; and a segment lost on top of that
 costs exactly its bytes, reported as one hole at the right offset.
 
-Each example is a real capture file (scapy packets, our writer) read back through ``collect_streams``.
+Each example is a real capture file (scapy packets, our writer) read back through ``collect_streams``,
+once as the pipeline runs and once with its inlined in-order path off (``tcp_path``).
 """
 
 from itertools import pairwise
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torture import LINKTYPE_ETHERNET, Conn, frames, payload, timed, without, write_pcap
 
@@ -55,9 +56,11 @@ def stream_case(
     return isn, data, {d: w[0] for d, w in wire.items()}, {d: w[1] for d, w in wire.items()}
 
 
-@settings(max_examples=30, deadline=None)
+# tcp_path is set once per test run, not per example: the health check about function-scoped fixtures
+# does not apply
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=st.one_of(stream_case(lossy=False), stream_case(lossy=True)))
-def test_any_cut_repeat_order_and_loss_reassembles_the_sent_bytes(case) -> None:
+def test_any_cut_repeat_order_and_loss_reassembles_the_sent_bytes(case, tcp_path: str) -> None:
     """Lossless cases give exactly the sent bytes; a lost slice gives the rest and that one hole."""
     isn, data, order, holes = case
     c = Conn("192.168.1.20", 50123, "192.168.1.10", 8080, isn=isn)

@@ -22,7 +22,9 @@ from .inspect import inspect as inspect_command
 from .orders import orders as orders_command
 from .orders import read_rules, rules_option
 from .pipeline import Options, Pipeline, Stats, run
+from .ports import PortParam, PortSpec, port_settings
 from .readahead import open_source
+from .redact import keep_secrets_option
 from .sink import JsonlSink
 from .source import CaptureError, Source, check_filter
 
@@ -38,9 +40,10 @@ def main() -> None:
 @click.option(
     "--port",
     "ports",
-    type=click.IntRange(1, 65535),
+    type=PortParam(),
     multiple=True,
-    help="Decode connections on this TCP port (repeatable; replaces the default 8506 and 8080).",
+    help="Decode connections on this TCP port, as net.tcp unless it is 8080 (HTTP) or given as N=nmf|http|remoting "
+    "(repeatable; replaces the default 8506 and 8080).",
 )
 @click.option("--any-port", is_flag=True, help="Track every TCP connection and detect its protocol from its bytes.")
 @click.option("--filter", "bpf", metavar="BPF", help="libpcap filter expression applied while reading.")
@@ -60,10 +63,11 @@ def main() -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @rules_option
+@keep_secrets_option
 def replay(
     inputs: tuple[str, ...],
     output: str | None,
-    ports: tuple[int, ...],
+    ports: tuple[PortSpec, ...],
     any_port: bool,
     bpf: str | None,
     idle_timeout: float,
@@ -72,6 +76,7 @@ def replay(
     read_ahead: bool | None,
     quiet: bool,
     rules_files: tuple[str, ...],
+    keep_secrets: bool,
 ) -> None:
     """Decode PCAP files (pcap or pcapng; - for a pcap stream on stdin) into JSONL events.
 
@@ -92,10 +97,10 @@ def replay(
     sources = [open_source(path, bpf, read_ahead) for path in inputs]
     streaming = "-" in inputs
     options = Options(
-        ports=frozenset(ports) if ports else Options().ports,
+        **port_settings(ports),
         any_port=any_port,
         idle_timeout=idle_timeout,
-        decoder=DecoderOptions(xml=xml),
+        decoder=DecoderOptions(xml=xml, keep_secrets=keep_secrets),
     )
     pipeline = Pipeline(options)
     _tune_gc()

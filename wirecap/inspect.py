@@ -16,6 +16,8 @@ from decoders.events import Event, IikoEvent, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 
 from .orders import analyse, capture_options, port_options, read_rules, rules_option
+from .ports import PortSpec
+from .redact import keep_secrets_option
 
 MAX_SAMPLES = 3
 MAX_SAMPLE_CHARS = 60
@@ -115,10 +117,16 @@ class ShapeCollector:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 @port_options
 @rules_option
+@keep_secrets_option
 def inspect(
-    inputs: tuple[str, ...], as_json: bool, ports: tuple[int, ...], any_port: bool, rules_files: tuple[str, ...]
+    inputs: tuple[str, ...],
+    as_json: bool,
+    ports: tuple[PortSpec, ...],
+    any_port: bool,
+    rules_files: tuple[str, ...],
+    keep_secrets: bool,
 ) -> None:
     """Message shapes in PCAP files (actions, service methods, field paths with samples) for writing rules."""
     shapes = ShapeCollector()
-    analyse(inputs, (OrderTracker(read_rules(rules_files)), shapes), capture_options(ports, any_port))
+    analyse(inputs, (OrderTracker(read_rules(rules_files)), shapes), capture_options(ports, any_port, keep_secrets))
     click.echo(json.dumps(shapes.as_json(), ensure_ascii=False, indent=2) if as_json else shapes.render())

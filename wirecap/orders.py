@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from decoders.detect import DecoderOptions
 from decoders.events import (
     Event,
     IikoEvent,
@@ -31,7 +32,9 @@ from decoders.events import (
 from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
 
 from .pipeline import Options, Pipeline, run
+from .ports import PortParam, PortSpec, port_settings
 from .readahead import open_source
+from .redact import keep_secrets_option
 from .sink import Analyzer, JsonlSink
 from .source import CaptureError
 
@@ -63,14 +66,14 @@ def port_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--port",
         "ports",
-        type=click.IntRange(1, 65535),
+        type=PortParam(),
         multiple=True,
-        help="Decode connections on this TCP port (repeatable; replaces the default 8506 and 8080).",
+        help="Decode connections on this TCP port (N or N=nmf|http|remoting; repeatable; replaces 8506 and 8080).",
     )(command)
 
 
-def capture_options(ports: tuple[int, ...], any_port: bool) -> Options:
-    return Options(ports=frozenset(ports) if ports else Options().ports, any_port=any_port)
+def capture_options(ports: tuple[PortSpec, ...], any_port: bool, keep_secrets: bool = False) -> Options:
+    return Options(**port_settings(ports), any_port=any_port, decoder=DecoderOptions(keep_secrets=keep_secrets))
 
 
 def read_rules(paths: Iterable[str]) -> Rules:
@@ -245,17 +248,19 @@ def render_table(orders: list[OpenOrder]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document for tools instead of a table.")
 @port_options
 @rules_option
+@keep_secrets_option
 def orders(
     inputs: tuple[str, ...],
     at: str | None,
     as_json: bool,
-    ports: tuple[int, ...],
+    ports: tuple[PortSpec, ...],
     any_port: bool,
     rules_files: tuple[str, ...],
+    keep_secrets: bool,
 ) -> None:
     """The open iiko orders in PCAP files: number, table, waiter, guests, items, sum, last change."""
     book = OrderBook(parse_time(at) if at else None)
-    analyse(inputs, (OrderTracker(read_rules(rules_files)), book), capture_options(ports, any_port))
+    analyse(inputs, (OrderTracker(read_rules(rules_files)), book), capture_options(ports, any_port, keep_secrets))
     found = book.open_orders()
     if as_json:
         click.echo(json.dumps([o.as_json() for o in found], ensure_ascii=False, indent=2))

@@ -7,10 +7,21 @@ IPv6 fragments are reported, not reassembled.
 
 ``PacketParser.parse`` returns a ``Segment`` tuple or None (not TCP, or damaged: then an anomaly
 is queued on ``parser.anomalies`` for the pipeline to emit).
+
+A capture taken on the sending host sees segments before the NIC cuts them (TCP segmentation offload):
+the IP length field is 0 (as Windows' large send leaves it; IPv6 payload length 0 likewise) or larger
+than what was captured. As Wireshark does, the captured bytes are then taken as the datagram.
+A length larger than the capture may also be a snap length cutting the packet; the record header's
+original length would tell, but libpcap's batches do not carry it, so the captured bytes are trusted
+either way: the bytes cut off are then a hole that the next sequence number proves, reported as a gap
+like any lost segment, instead of a guess that could mask real bytes of the next segment. Checksums are
+never verified: with checksum offload the sender's copy carries none.
 """
 
 import struct
 from typing import NamedTuple
+
+from .netmon import NETMON_MEDIA, media_name
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -65,7 +76,6 @@ class Segment(NamedTuple):
     ack: int
     flags: int
     data: bytes  # captured payload
-    missing: int  # payload bytes the IP header declares but the capture cut off (snaplen)
 
 
 class _Datagram:
@@ -120,6 +130,9 @@ class PacketParser:
             family = _U32_BE.unpack_from(buf, off)[0] if linktype == LINKTYPE_LOOP else _null_family(buf, off)
             etype = ETHERTYPE_IPV4 if family == 2 else ETHERTYPE_IPV6 if family in NULL_AF_IPV6 else 0
             off += 4
+        elif linktype >= NETMON_MEDIA:
+            self.anomalies.append(("netmon_unusable_frame", media_name(linktype)))
+            return None
         else:
             self.anomalies.append(("pcap_unknown_linktype", f"link type {linktype}"))
             return None
@@ -135,17 +148,23 @@ class PacketParser:
             return None
         vihl, _tos, total, ident, frag, _ttl, proto, _csum, src, dst = _IPV4.unpack_from(buf, off)
         ihl = (vihl & 0x0F) * 4
-        if vihl >> 4 != 4 or ihl < 20 or total < ihl:
+        if total == 0 and end - off >= ihl:
+            self.anomalies.append(("ip_tso_length", f"IPv4 total length 0: the {end - off} bytes captured are used"))
+            total = end - off
+        if vihl >> 4 != 4 or ihl < 20 or total < ihl:  # Wireshark gives up on these too
             self.anomalies.append(("ip_bad_header", f"IPv4 version/ihl 0x{vihl:02x}, total length {total}"))
             return None
         if proto != IPPROTO_TCP:
             return None
+        if total > end - off:
+            self._past_capture("IPv4 total length", total, end - off)
+            total = end - off
         if frag & 0x3FFF:  # more-fragments flag or a non-zero offset
-            whole = self._defragment(buf[off : min(off + total, end)], ihl, src, dst, ident, frag, ts)
+            whole = self._defragment(buf[off : off + total], ihl, src, dst, ident, frag, ts)
             if whole is None:
                 return None
-            buf, off, end, total = whole, 0, len(whole), len(whole)
-        return self._tcp(buf, off + ihl, off + total, end, src, dst)
+            buf, off, total = whole, 0, len(whole)
+        return self._tcp(buf, off + ihl, off + total, src, dst)
 
     def _ipv6(self, buf: bytes, off: int, end: int) -> Segment | None:
         if end - off < 40:
@@ -155,6 +174,14 @@ class PacketParser:
         if vtc >> 28 != 6:
             self.anomalies.append(("ip_bad_header", f"IPv6 version {vtc >> 28}"))
             return None
+        if plen == 0:  # offload, or a jumbogram (a hop-by-hop header first, its length in there): the frame
+            if nxt != 0:
+                detail = f"IPv6 payload length 0: the {end - off} bytes captured are used"
+                self.anomalies.append(("ip_tso_length", detail))
+            plen = end - off - 40
+        elif plen > end - off - 40:
+            self._past_capture("IPv6 payload length", plen, end - off - 40)
+            plen = end - off - 40
         ip_end = off + 40 + plen
         off += 40
         while nxt in IPV6_EXTENSION_HEADERS:
@@ -169,25 +196,23 @@ class PacketParser:
             return None
         if nxt != IPPROTO_TCP:
             return None
-        return self._tcp(buf, off, ip_end, end, src, dst)
+        return self._tcp(buf, off, ip_end, src, dst)
 
-    def _tcp(self, buf: bytes, off: int, ip_end: int, end: int, src: bytes, dst: bytes) -> Segment | None:
-        captured_end = min(ip_end, end)  # Ethernet pads short frames past the IP datagram
-        if captured_end - off < 20:
-            if ip_end - off < 20:
-                self.anomalies.append(("tcp_bad_header", f"{ip_end - off} bytes left for a TCP header"))
-            else:
-                self.anomalies.append(("ip_truncated", "TCP header cut off by the capture's snap length"))
+    def _past_capture(self, field: str, declared: int, captured: int) -> None:
+        detail = f"{field} {declared}, {captured} bytes captured: offload or a snap length; the captured bytes are used"
+        self.anomalies.append(("ip_length_past_capture", detail))
+
+    def _tcp(self, buf: bytes, off: int, ip_end: int, src: bytes, dst: bytes) -> Segment | None:
+        """The TCP segment in ``buf[off:ip_end]`` (the IP datagram's end, before any Ethernet padding)."""
+        if ip_end - off < 20:
+            self.anomalies.append(("tcp_bad_header", f"{ip_end - off} bytes left for a TCP header"))
             return None
         sport, dport, seq, ack, doff, flags = _TCP.unpack_from(buf, off)
         hlen = (doff >> 4) * 4
         if hlen < 20 or off + hlen > ip_end:
             self.anomalies.append(("tcp_bad_header", f"data offset {hlen} bytes"))
             return None
-        start = off + hlen
-        if start > captured_end:  # options cut off by snaplen: the payload is entirely missing
-            return Segment(src, dst, sport, dport, seq, ack, flags, b"", ip_end - start)
-        return Segment(src, dst, sport, dport, seq, ack, flags, buf[start:captured_end], ip_end - captured_end)
+        return Segment(src, dst, sport, dport, seq, ack, flags, buf[off + hlen : ip_end])
 
     def _defragment(
         self, datagram: bytes, ihl: int, src: bytes, dst: bytes, ident: int, frag: int, ts: int

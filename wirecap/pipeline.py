@@ -4,19 +4,21 @@
 directional 4-tuple packed into one string (both directions map to the same ``ConnState``). Time is the
 packets' own: an event's ``ts`` is the time of the packet that completed it, clamped so that output time
 never decreases (a packet older than its predecessor is reported once as ``pcap_time_went_backwards``).
-Idle connections are closed by a sweep run once per second of capture time.
+Idle connections are closed by a sweep run once per second of capture time; at most ``max_connections``
+are open at once, the one idle longest making room for a new one.
 """
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from decoders import detect
 from decoders.anomalies import ANOMALIES
-from decoders.detect import PROBE_WINDOW, Decoder, DecoderOptions, Protocol, Undecoded
-from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, DirectionStats, Event, TcpGap
+from decoders.detect import PROBE_WINDOW, Accounting, Decoder, DecoderOptions, Protocol, Undecoded
+from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, Event, TcpGap
 
 from .flow import community_id, endpoint, make_uid
+from .ledger import close_stats, failed_accounting
 from .packets import (
     ETH_IPV4_TCP,
     ETH_IPV4_TCP_MIN,
@@ -30,7 +32,9 @@ from .packets import (
     TCP_SYN,
     PacketParser,
 )
+from .ports import port_services
 from .reassembly import SEQ_MASK, BufferBudget, Connection, HalfStream
+from .redact import redact_events
 from .source import META, Batch, CaptureSource, PacketBuffer, Source
 
 SECOND = 1_000_000_000
@@ -45,10 +49,15 @@ DecoderFactory = Callable[[ConnFields, DecoderOptions], Decoder]
 @dataclass(frozen=True)
 class Options:
     ports: frozenset[int] = frozenset({8506, 8080})
+    pinned: Mapping[int, str] = field(default_factory=dict)  # port -> protocol taken without probing
     any_port: bool = False
     idle_timeout: float = 3600.0  # seconds of capture time
     max_ooo_per_conn: int = 8 << 20
     max_ooo_total: int = 256 << 20
+    # Open connections, for bounded memory: a store's LAN has tens of peers and hundreds of connections
+    # open; an open net.tcp connection costs about 6 KB (measured: its decoder past the preamble), so
+    # 100 k stay near 0.6 GB. Past it, the connection idle longest is closed as "evicted".
+    max_connections: int = 100_000
     decoder: DecoderOptions = field(default_factory=DecoderOptions)
     protocols: tuple[Protocol, ...] | None = None  # None: every registered decoder
     fallback: DecoderFactory = Undecoded
@@ -69,10 +78,12 @@ class ConnState:
         "closed",
         "conn",
         "decoder",
+        "failed",
         "fields",
         "heads",
         "pending",
         "pipeline",
+        "probed",
         "reported",
         "server_port",
         "service",
@@ -86,6 +97,8 @@ class ConnState:
         self.conn = Connection(self, ts, opts.max_ooo_per_conn, pipeline.budget, mid_stream)
         self.decoder: Decoder | None = None
         self.service: str | None = None
+        self.probed = False  # the protocol was recognised by its probe, not assumed from the port
+        self.failed: dict[Direction, Accounting] | None = None  # a failed decoder's accounting
         self.heads: dict[Direction, bytes] = {"orig": b"", "resp": b""}
         self.pending: list[tuple[str, Direction, bytes | int, int]] = []
         self.reported: dict[str, int] = {}  # anomaly name -> count (the first one is written)
@@ -136,16 +149,19 @@ class ConnState:
     # --- decoders ---
 
     def _detect(self, final: bool) -> None:
-        decided, proto = detect.detect(
+        pipeline = self.pipeline
+        opts = pipeline.options
+        decided, proto, self.probed = detect.detect(
             self.heads["orig"],
             self.heads["resp"],
             self.server_port,
             final=final,
-            protocols=self.pipeline.options.protocols,
+            protocols=opts.protocols,
+            ports=pipeline.port_services,
+            pinned=pipeline.pinned,
         )
         if not decided:
             return
-        opts = self.pipeline.options
         factory = proto.factory if proto is not None else opts.fallback
         self.service = proto.name if proto is not None else None
         self.decoder = factory(self.fields, opts.decoder)
@@ -171,6 +187,8 @@ class ConnState:
 
     def _decoder_failed(self, exc: Exception, ts: int) -> None:
         """Replace a decoder that raised (a wirecap bug) by the counting fallback, and say so."""
+        if self.decoder is not None and self.failed is None:
+            self.failed = failed_accounting(self.decoder)
         self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
         detail = f"{self.service}: {exc!r}"
         self._emit([Anomaly(ts=ts, name="decoder_error", detail=detail, source=self.service or "?", **self.fields)])
@@ -193,14 +211,20 @@ class ConnState:
             self._detect(final=True)
         self.closed = True
         conn = self.conn
+        assert self.decoder is not None
+        stats, service, guess, anomalies = close_stats(
+            self.fields, conn.halves, self.decoder, self.failed, self.service, self.probed, ts
+        )
+        self._emit(anomalies)
         self.pipeline.events.append(
             ConnClose(
                 ts=ts,
                 reason=conn.close_reason or reason,  # type: ignore[arg-type]
                 duration=(conn.last_ts - conn.first_ts) / SECOND,
-                orig_stats=_stats(conn.halves[0]),
-                resp_stats=_stats(conn.halves[1]),
-                service=self.service,
+                orig_stats=stats[0],
+                resp_stats=stats[1],
+                service=service,
+                service_guess=guess,
                 anomalies=dict(sorted(self.reported.items())),
                 **self.fields,
             )
@@ -211,18 +235,18 @@ class ConnState:
 TableEntry = tuple[Connection, HalfStream, int, ConnState]
 
 
-def _stats(half: HalfStream) -> DirectionStats:
-    return DirectionStats(bytes=half.delivered, packets=half.packets, gaps=half.gaps, gap_bytes=half.gap_bytes)
-
-
 class Pipeline:
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
+        self.port_services = port_services(self.options.ports, self.options.pinned)
+        self.pinned = frozenset(self.options.pinned)
         self.parser = PacketParser()
         self.budget = BufferBudget(self.options.max_ooo_total)
         # sender address + receiver address + both ports (``PORTS``) -> TableEntry
         self.table: dict[bytes, TableEntry] = {}
         self.live: dict[int, ConnState] = {}
+        # (last packet time when pushed, the originator's table key): a lazy min-heap of open connections
+        self._idle: list[tuple[int, bytes]] = []
         self.events: list[Event] = []
         self.stats = Stats()
         self.clock = 0  # latest packet time seen
@@ -258,7 +282,6 @@ class Pipeline:
                 self._sweep(ts)
                 next_sweep = self._next_sweep
             clock = ts
-            missing = 0
             if ethernet and caplen >= ETH_IPV4_TCP_MIN:
                 etype, vihl, total, frag, proto, key, seq, ack, doff, flags = unpack_common(buf, off + 12)
                 start = off + 34 + (doff >> 4) * 4
@@ -277,7 +300,7 @@ class Pipeline:
                     self._packet_anomalies(ts)
                 if segment is None:
                     continue
-                src, dst, sport, dport, seq, ack, flags, data, missing = segment
+                src, dst, sport, dport, seq, ack, flags, data = segment
                 key = src + dst + PORTS.pack(sport, dport)
             entry = table.get(key)
             if entry is None or (flags & (TCP_SYN | TCP_ACK) == TCP_SYN and entry[3].closed):
@@ -286,7 +309,7 @@ class Pipeline:
                 if entry is None:
                     continue
             conn, half, from_resp, state = entry
-            if half.fast and seq == half.next_seq and not flags & CONTROL_FLAGS and not missing:
+            if half.fast and seq == half.next_seq and not flags & CONTROL_FLAGS:
                 conn.last_ts = ts
                 half.packets += 1
                 if data:  # HalfStream.in_order, inlined: a call per packet is 8 % of the loop
@@ -299,7 +322,7 @@ class Pipeline:
                 continue
             if state.closed:
                 continue  # a stray packet of a finished connection
-            conn.packet(from_resp, seq, ack, flags, data, missing, ts)
+            conn.packet(from_resp, seq, ack, flags, data, ts)
             if conn.close_reason is not None:
                 self._finish(state, conn.close_reason, ts)
         self.clock = clock
@@ -312,6 +335,8 @@ class Pipeline:
         opts = self.options
         if not opts.any_port and sport not in opts.ports and dport not in opts.ports:
             return None
+        if len(self.live) >= opts.max_connections:
+            self._evict(ts)
         syn = flags & TCP_SYN
         mid_stream = not syn
         if syn:
@@ -335,6 +360,11 @@ class Pipeline:
         from_orig = self.table[o_addr + r_addr + PORTS.pack(o_port, r_port)] = (conn, orig_half, 0, state)
         from_resp = self.table[r_addr + o_addr + PORTS.pack(r_port, o_port)] = (conn, resp_half, 1, state)
         self.live[id(state)] = state
+        if len(self._idle) > 2 * len(self.live) + 64:  # entries of closed connections pile up: start over
+            self._idle = [(e[0].last_ts, k) for k, e in self.table.items() if e[2] == 0 and not e[3].closed]
+            heapq.heapify(self._idle)
+        else:
+            heapq.heappush(self._idle, (ts, o_addr + r_addr + PORTS.pack(o_port, r_port)))
         self.stats.connections += 1
         self.events.append(ConnOpen(ts=ts, mid_stream=mid_stream, **fields))
         return from_orig if sender_is_orig else from_resp
@@ -345,6 +375,31 @@ class Pipeline:
     def _finish(self, state: ConnState, reason: str, ts: int) -> None:
         state.finish(reason, ts)
         self.live.pop(id(state), None)
+
+    def _evict(self, ts: int) -> None:
+        """Close the connection idle longest, to make room for a new one.
+
+        Heap entries hold the last packet time as it was when pushed, never later than the true one: an
+        entry that is out of date goes back with the true time, so the first one that is up to date has
+        the earliest last packet of all. Nothing is done per packet.
+        """
+        while self._idle:
+            last_ts, key = heapq.heappop(self._idle)
+            entry = self.table.get(key)
+            if entry is None or entry[3].closed:
+                continue  # closed meanwhile
+            conn, _, _, state = entry
+            if conn.last_ts != last_ts:
+                heapq.heappush(self._idle, (conn.last_ts, key))
+                continue
+            if self._count("tcp_too_many_connections") == 1:
+                detail = f"{len(self.live)} connections open (max_connections); the one idle longest is closed"
+                self.events.append(Anomaly(ts=ts, name="tcp_too_many_connections", detail=detail, source="tcp"))
+            self._finish(state, "evicted", ts)
+            n = (len(key) - PORTS.size) // 2  # no tombstone: memory stays bounded under a flood
+            sport, dport = PORTS.unpack_from(key, 2 * n)
+            del self.table[key], self.table[key[n : 2 * n] + key[:n] + PORTS.pack(dport, sport)]
+            return
 
     def _sweep(self, ts: int) -> None:
         """Close idle connections and forget long-closed ones (once per second of capture time)."""
@@ -426,7 +481,10 @@ def run(
     """Feed every batch through the pipeline and hand the events to ``write`` as they complete.
 
     A ``CaptureError`` propagates after the connections were closed and every event was written.
+    Credentials in the events are redacted unless the options keep them (``wirecap.redact``).
     """
+    if not pipeline.options.decoder.keep_secrets:
+        write = _redacting(write)
     try:
         for linktype, buf, meta in merged_batches(sources):
             pipeline.process_batch(linktype, buf, meta)
@@ -437,6 +495,10 @@ def run(
     finally:
         pipeline.finish()
         write(pipeline.drain())
+
+
+def _redacting(write: Callable[[list[Event]], None]) -> Callable[[list[Event]], None]:
+    return lambda events: write(redact_events(events))
 
 
 # --- reassembled streams, for tests and analysts -----------------------------------------------------
@@ -474,6 +536,9 @@ class _Collector:
     def eof(self, direction: Direction, ts: int) -> list[Event]:
         self.capture.data[direction] = bytes(self.chunks[direction])
         return []
+
+    def accounting(self, direction: Direction) -> Accounting:
+        return Accounting(decoded=len(self.chunks[direction]))
 
 
 def collect_streams(

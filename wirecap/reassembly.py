@@ -69,14 +69,14 @@ class HalfStream:
         self.budget = budget
         self.next_seq: int | None = None  # absolute sequence number expected next
         self.offset = 0  # stream offset of next_seq (delivered bytes + gap bytes)
-        self.ooo: list[tuple[int, int, bytes | None]] = []  # (start, end, data or None for known-lost)
+        self.ooo: list[tuple[int, int, bytes]] = []  # (start, end, data), sorted by start
         self.ooo_bytes = 0
         self.last: tuple[int, bytes] = (0, b"")  # last in-order chunk, to check retransmissions
         self.fin_offset: int | None = None
         self.fin_acked = False  # the peer acknowledged our FIN: nothing more can come this way
         self.eof = False
         # True while an in-order segment of this direction needs none of ``Connection.packet``: nothing is
-        # buffered out of order and neither direction has ended. Kept by ``Connection``; the pipeline's
+        # buffered out of order and neither direction has sent its FIN. Kept by ``Connection``; the pipeline's
         # fast path reads this one flag instead of four.
         self.fast = True
         self.packets = 0
@@ -91,18 +91,16 @@ class HalfStream:
         if self.next_seq is None:
             self.next_seq = (seq + 1) & SEQ_MASK
 
-    def segment(self, seq: int, data: bytes, missing: int, fin: bool, ts: int) -> None:
-        """Add a segment's payload (plus ``missing`` bytes the capture cut off, and its FIN)."""
+    def segment(self, seq: int, data: bytes, fin: bool, ts: int) -> None:
+        """Add a segment's payload (and its FIN)."""
         if self.next_seq is None:  # no SYN seen: the stream starts at the first segment
             self.next_seq = seq
         n = len(data)
         start = self.offset + ((seq - self.next_seq + _HALF) & SEQ_MASK) - _HALF
         if fin:
-            self.fin_offset = start + n + missing
+            self.fin_offset = start + n
         if n:
             self._insert(start, data, ts)
-        if missing:
-            self._insert_lost(start + n, start + n + missing)
         self._drain(ts)
         if self.ooo_bytes > self.limit or self.budget.used > self.budget.limit:
             self.handler.anomaly(
@@ -131,8 +129,8 @@ class HalfStream:
         if self.next_seq is None:
             return
         target = self.offset + (((ack - self.next_seq + _HALF) & SEQ_MASK) - _HALF)
-        if target > self.offset and (self.ooo or self.fin_offset is not None):
-            # the sender has moved on (later data buffered, or its FIN seen): the hole is lost
+        while target > self.offset and (self.ooo or (self.fin_offset is not None and not self.eof)):
+            # the sender has moved on (later data buffered, or its FIN seen): every hole below ``target`` is lost
             self._skip_to(min(target, self.ooo[0][0] if self.ooo else self.fin_offset), ts)  # type: ignore[type-var]
             self._drain(ts)
         if self.eof and self.fin_offset is not None and target > self.fin_offset:
@@ -190,7 +188,7 @@ class HalfStream:
                 if lo >= hi:
                     kept.append((p_start, p_end, p_data))
                     continue
-                if o_data is not None and p_data[lo - p_start : hi - p_start] != o_data[lo - o_start : hi - o_start]:
+                if p_data[lo - p_start : hi - p_start] != o_data[lo - o_start : hi - o_start]:
                     self._mismatch(lo, hi, ts)
                 if p_start < lo:
                     kept.append((p_start, lo, p_data[: lo - p_start]))
@@ -202,23 +200,14 @@ class HalfStream:
             self.ooo_bytes += piece[1] - piece[0]
             self.budget.used += piece[1] - piece[0]
 
-    def _insert_lost(self, start: int, end: int) -> None:
-        """Remember bytes the capture cut off (snap length) so they become a gap when reached."""
-        if end > self.offset and not any(o_start <= start < o_end for o_start, o_end, _ in self.ooo):
-            insort(self.ooo, (max(start, self.offset), end, None), key=_start)
-
     def _drain(self, ts: int) -> None:
         """Deliver buffered pieces that are now in order."""
         ooo = self.ooo
         while ooo and ooo[0][0] <= self.offset:
             start, end, data = ooo.pop(0)
-            if data is not None:
-                self.ooo_bytes -= end - start
-                self.budget.used -= end - start
+            self.ooo_bytes -= end - start
+            self.budget.used -= end - start
             if end <= self.offset:
-                continue
-            if data is None:
-                self._skip_to(end, ts)
                 continue
             assert self.next_seq is not None
             self.in_order(self.next_seq, data[self.offset - start :], ts)
@@ -239,7 +228,7 @@ class HalfStream:
         )
 
 
-def _start(piece: tuple[int, int, bytes | None]) -> int:
+def _start(piece: tuple[int, int, bytes]) -> int:
     return piece[0]
 
 
@@ -255,7 +244,7 @@ class Connection:
         self.mid_stream = mid_stream
         self.close_reason: str | None = None
 
-    def packet(self, from_resp: int, seq: int, ack: int, flags: int, data: bytes, missing: int, ts: int) -> None:
+    def packet(self, from_resp: int, seq: int, ack: int, flags: int, data: bytes, ts: int) -> None:
         """One segment; ``from_resp`` is 0 for the originator's packets, 1 for the responder's."""
         self.last_ts = ts
         half = self.halves[from_resp]
@@ -266,7 +255,7 @@ class Connection:
         if flags & TCP_RST:
             self.close("rst", ts)
             return
-        if data or missing or flags & TCP_FIN:
+        if data or flags & TCP_FIN:
             if half.eof:
                 if (
                     data
@@ -277,14 +266,18 @@ class Connection:
                         "tcp_data_after_close", f"{len(data)} bytes after end of stream", half.direction, None, ts
                     )
             else:
-                half.segment(seq, data, missing, bool(flags & TCP_FIN), ts)
+                half.segment(seq, data, bool(flags & TCP_FIN), ts)
         if flags & TCP_ACK:
             self.halves[1 - from_resp].ack_reached(ack, ts)
         orig, resp = self.halves
         if orig.fin_acked and resp.fin_acked:
             self.close("fin", ts)
         else:
-            orig.fast = resp.fast = not (orig.ooo or orig.eof or resp.ooo or resp.eof)
+            # a FIN seen (even with bytes still missing before it) needs the general path: an ACK past
+            # it proves the hole, and bytes reaching it end the stream
+            orig.fast = resp.fast = not (
+                orig.ooo or orig.fin_offset is not None or resp.ooo or resp.fin_offset is not None
+            )
 
     @property
     def fin_closed(self) -> bool:

@@ -7,7 +7,8 @@ compiles ``--filter`` expressions. Two things it cannot do are handled here:
   ``PcapngReader``, a small reader of our own (construct for the section and interface headers, which
   are read once; ``struct`` for the per-packet blocks), with the filter compiled by libpcap per link type;
 * report where a damaged file is damaged: libpcap says only "truncated dump file", so after an error the
-  file is walked record by record (``locate_damage``) to name the byte offset.
+  file is walked record by record (``locate_damage``) to name the byte offset;
+* Microsoft Network Monitor files (``.cap``), recognised by their magic and read by ``netmon``.
 
 A source yields batches ``(linktype, packet_bytes, meta)`` where ``meta`` packs one ``=IIII`` record per
 packet — seconds, microseconds, offset into ``packet_bytes``, captured length — as pcapy-ng's
@@ -24,6 +25,8 @@ from typing import Protocol
 
 import pcapy
 from construct import Const, Int16ul, Int32ul, Int64sl, Struct
+
+from . import netmon
 
 BATCH = 4096  # packets per libpcap call for files
 META = struct.Struct("=IIII")
@@ -80,6 +83,9 @@ class CaptureSource:
         self.progress = Progress(None if self.stream else os.path.getsize(path))
 
     def batches(self) -> Iterator[Batch]:
+        if not self.stream and _magic(self.path) in netmon.MAGICS:
+            yield from self._netmon()
+            return
         reader = self._open()
         linktype = reader.datalink()
         size = 1 if self.stream else BATCH
@@ -132,6 +138,50 @@ class CaptureSource:
 
     def _damage_offset(self) -> int | None:
         return None if self.stream else locate_damage(self.path)
+
+    def _netmon(self) -> Iterator[Batch]:
+        """A NetMon file, its frames in batches of one link type (frames may change it one by one)."""
+        with open(self.path, "rb") as f:
+            data = f.read()
+        filters: dict[int, pcapy.BPFProgram | None] = {}
+        linktype, packets, meta = -1, bytearray(), bytearray()
+        try:
+            for offset, frame_linktype, ts, frame in netmon.frames(data):
+                if frame_linktype != linktype or len(meta) == BATCH * META.size:
+                    if meta:
+                        yield linktype, bytes(packets), bytes(meta)
+                    linktype, packets, meta = frame_linktype, bytearray(), bytearray()
+                if self.bpf:
+                    if linktype not in filters:
+                        filters[linktype] = _compile(linktype, self.bpf)
+                    bpf = filters[linktype]
+                    if bpf is not None and not bpf.filter(frame):
+                        continue
+                sec, ns = divmod(max(ts, 0), 1_000_000_000)
+                meta += META.pack(sec, ns // 1000, len(packets), len(frame))
+                packets += frame
+                self.progress.done = offset
+        except netmon.NetmonError as err:
+            if meta:
+                yield linktype, bytes(packets), bytes(meta)
+            raise CaptureError(self.name, err.offset, str(err)) from None
+        if meta:
+            yield linktype, bytes(packets), bytes(meta)
+        self.progress.done = len(data)
+
+
+def _magic(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(4)
+
+
+def _compile(linktype: int, bpf: str) -> "pcapy.BPFProgram | None":
+    """``bpf`` for ``linktype``; None (keep every frame) for a link type libpcap does not know: such frames
+    only get counted."""
+    try:
+        return pcapy.compile(linktype, 262144, bpf, 1, 0)
+    except (pcapy.PcapError, pcapy.BPFError):
+        return None
 
 
 def check_filter(bpf: str) -> None:

@@ -1,0 +1,146 @@
+"""Credentials seen on the wire never reach the output, unless the user asks (``--keep-secrets``).
+
+What counts as a credential, wherever it appears in an event:
+
+- HTTP headers ``X-Resto-PasswordHash``, ``Authorization``, ``Proxy-Authorization``, ``Cookie``,
+  ``Set-Cookie``, ``WWW-Authenticate``, ``Proxy-Authenticate`` (their NTLM/Negotiate tokens included);
+  ``decoders.http`` already replaces them, this is the second line for every other path;
+- URI query parameters ``pass``, ``password``, ``key``, ``token``, ``access_token`` (iikoServer's API takes
+  the password hash as ``pass=`` and the session as ``key=``);
+- in decoded bodies (WCF, iikoRMS XML, and the iiko events built from them): any field whose name is a
+  password, hash, secret or token (``password``, ``passwordHash``, ``d4p1:Password``, …), and the value of
+  a name/value pair whose name is one (``<attribute><name>password</name><value>…``);
+- the same elements and attributes in the ``--xml`` text of an envelope.
+
+The value becomes ``<redacted>``; names and structure stay, so an analyst sees that a credential was
+sent. Redaction runs on every event before the sink numbers it, so ``orders`` and ``inspect`` (whose
+samples come from the events) never see the values either.
+"""
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import click
+from pydantic_core import to_json
+
+from decoders.events import Event
+
+REDACTED = "<redacted>"
+SECRET_HEADERS = frozenset(
+    {
+        "x-resto-passwordhash",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "www-authenticate",
+        "proxy-authenticate",
+    }
+)
+SECRET_FIELDS = frozenset(
+    {"password", "passwordhash", "passwd", "pwd", "pass", "secret", "accesstoken", "access_token", "authtoken"}
+    | SECRET_HEADERS
+)
+SECRET_QUERY = frozenset({"pass", "password", "passwordhash", "key", "token", "access_token"})
+PAIR_NAMES = ("name", "key")
+PAIR_VALUES = ("value",)
+_NAMES = "|".join(sorted((re.escape(n) for n in SECRET_FIELDS), key=len, reverse=True))
+# <p:password attr="…">text</p:password>, and password="…" attributes, in envelope XML text
+_XML_ELEMENT = re.compile(rf"(<(?:[\w.-]+:)?(?:{_NAMES})(?:\s[^>]*)?>)([^<]+)(<)", re.IGNORECASE)
+_XML_ATTRIBUTE = re.compile(rf"(\s(?:[\w.-]+:)?(?:{_NAMES})=)(\"[^\"]*\"|'[^']*')", re.IGNORECASE)
+MAX_DEPTH = 256
+# Walking a large body in Python costs a quarter of its decoding; serialising it (in Rust) and searching
+# the bytes for any secret name costs a tenth of that, and bodies rarely hold one.
+_SUSPECTS = tuple(sorted({n.encode() for n in SECRET_FIELDS if not any(m in n and m != n for m in SECRET_FIELDS)}))
+
+
+def _suspect(value: Any) -> bool:
+    """Whether any secret name occurs anywhere in ``value`` (names and values alike)."""
+    text = to_json(value, fallback=str).lower()
+    return any(name in text for name in _SUSPECTS)
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
+
+
+def redact_json(value: Any, depth: int = 0) -> Any:
+    """``value`` with secret fields and name/value pairs replaced; the same object if nothing was."""
+    if depth > MAX_DEPTH or (depth == 0 and not _suspect(value)):
+        return value
+    if isinstance(value, list):
+        items = [redact_json(item, depth + 1) for item in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    changed = False
+    secret_pair = any(
+        _local(k) in PAIR_NAMES and isinstance(v, str) and _local(v) in SECRET_FIELDS for k, v in value.items()
+    )
+    for key, child in value.items():
+        local = _local(key)
+        if (local in SECRET_FIELDS or (secret_pair and local in PAIR_VALUES)) and child not in (None, "", REDACTED):
+            new: Any = REDACTED
+        else:
+            new = redact_json(child, depth + 1)
+        changed = changed or new is not child
+        out[key] = new
+    return out if changed else value
+
+
+def redact_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    if not parts.query:
+        return uri
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(name.lower() in SECRET_QUERY for name, _ in pairs):
+        return uri
+    query = urlencode([(n, REDACTED if n.lower() in SECRET_QUERY else v) for n, v in pairs], safe="<>")
+    return urlunsplit(parts._replace(query=query))
+
+
+def redact_xml(text: str) -> str:
+    text = _XML_ELEMENT.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return _XML_ATTRIBUTE.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
+
+
+# event field -> how to redact it (fields of every kind that can carry what a peer sent)
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "request_headers": redact_json,
+    "response_headers": redact_json,
+    "uri": redact_uri,
+    "body": redact_json,
+    "detail": redact_json,
+    "request": redact_json,
+    "response": redact_json,
+    "attributes": redact_json,
+    "xml": redact_xml,
+}
+
+
+def redact(event: Event) -> Event:
+    """The event with every credential in it replaced by ``<redacted>`` (the same object if none)."""
+    update: dict[str, Any] = {}
+    for name, how in _FIELDS.items():
+        value = getattr(event, name, None)
+        if isinstance(value, str | dict | list):
+            new = how(value)
+            if new is not value and new != value:
+                update[name] = new
+    return event.model_copy(update=update) if update else event
+
+
+def redact_events(events: list[Event]) -> list[Event]:
+    return [redact(event) for event in events]
+
+
+def keep_secrets_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--keep-secrets``: write credentials seen on the wire as they were (see the README's threat model)."""
+    return click.option(
+        "--keep-secrets",
+        is_flag=True,
+        help="Write passwords, hashes, tokens and cookies seen on the wire as they are (redacted by default).",
+    )(command)
