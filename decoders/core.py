@@ -27,5 +27,5 @@ RUST: ModuleType | None = _load()
 
 
 def core_name() -> str:
-    """"rust <crate version>" or "python"."""
+    """The core in use: "rust <crate version>" or "python"."""
     return f"rust {RUST.__version__}" if RUST is not None else "python"

@@ -9,6 +9,11 @@ fail, never skip. A developer without cargo runs the suite with ``--deselect tes
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from core_diff import Flow, both, capture_flows, python_decode, rust_decode, session_state, sessions, vector_flows
 from hypothesis import HealthCheck, given, settings
@@ -140,3 +145,19 @@ def test_mutated_envelopes(case: tuple[Flow, int, bytes]) -> None:
 @given(st.binary(max_size=64))
 def test_random_documents(data: bytes) -> None:
     assert rust_decode(data, None, False) == python_decode(data, nbfx.SessionStrings(), False)
+
+
+CAPTURES = sorted((Path(__file__).resolve().parents[1] / "captures").glob("*.pcap"))
+
+
+@pytest.mark.parametrize("xml", [False, True], ids=["json", "xml"])
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.name)
+def test_whole_replay_is_byte_identical(capture: Path, xml: bool) -> None:
+    """``wirecap replay`` with the core and with WIRECAP_PURE_PYTHON=1: the same JSONL, byte for byte."""
+    args = [sys.executable, "-m", "wirecap", "replay", *(["--xml"] if xml else []), str(capture)]
+    pure = {**os.environ, "WIRECAP_PURE_PYTHON": "1"}
+    with_core = {k: v for k, v in os.environ.items() if k != "WIRECAP_PURE_PYTHON"}
+    rust = subprocess.run(args, capture_output=True, check=True, env=with_core).stdout
+    python = subprocess.run(args, capture_output=True, check=True, env=pure).stdout
+    assert rust == python
+    assert rust.count(b'"kind":"') > 10
