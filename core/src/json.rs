@@ -8,8 +8,9 @@ use crate::text::{json_string, py_strip};
 use crate::tree::{Item, Leaf, Node, Val};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+
+use crate::scope::{Fnv, Scope, LINEAR};
 
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 pub const SERIALIZATION_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/";
@@ -66,55 +67,6 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// The namespace scope: (prefix, uri) declarations, innermost last ("" is the default namespace).
-pub struct Scope<'d> {
-    pairs: Vec<(&'d str, &'d str)>,
-}
-
-impl<'d> Scope<'d> {
-    pub fn root() -> Self {
-        Scope {
-            pairs: vec![("xml", XML_NS)],
-        }
-    }
-
-    /// Enter `e`: its declarations join the scope; returns the mark to `leave` with.
-    pub fn enter(&mut self, e: &Node<'d, '_>) -> usize {
-        let mark = self.pairs.len();
-        for a in e.attributes() {
-            if let Some(prefix) = a.declares() {
-                self.pairs.push((prefix, &a.value));
-            }
-        }
-        mark
-    }
-
-    pub fn leave(&mut self, mark: usize) {
-        self.pairs.truncate(mark);
-    }
-
-    pub fn get(&self, prefix: &str) -> Option<&'d str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == prefix)
-            .map(|(_, uri)| *uri)
-    }
-
-    /// Namespace of `e` given its own declarations and this (outer) scope.
-    pub fn namespace_of(&self, e: &Node<'d, '_>) -> Option<&'d str> {
-        let own = e
-            .attributes()
-            .iter()
-            .rev()
-            .find(|a| a.declares() == Some(e.prefix()));
-        match own {
-            Some(a) => Some(&a.value),
-            None => self.get(e.prefix()),
-        }
-    }
-}
-
 fn simple_value<'a>(e: &Node<'a, 'a>) -> Json<'a> {
     let mut children = e.children();
     match (children.next(), children.next()) {
@@ -124,34 +76,6 @@ fn simple_value<'a>(e: &Node<'a, 'a>) -> Json<'a> {
         _ => Json::Str(e.text()),
     }
 }
-
-/// Objects up to this many keys are searched linearly.
-const LINEAR: usize = 16;
-
-/// FNV-1a: element names are short and not attacker-chosen for collisions that matter here (a
-/// flooded object only slows its own message), and SipHash dominated the profile.
-#[derive(Default)]
-pub struct FnvHasher(u64);
-
-impl Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type Fnv = BuildHasherDefault<FnvHasher>;
 
 pub struct JsonBuilder<'c, 'a> {
     collections: &'c [String],
@@ -424,4 +348,34 @@ pub fn to_string(json: &Json<'_>) -> String {
     let mut out = String::with_capacity(256);
     write(json, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::soap::message_from_document;
+    use crate::structure::{decode, Limits};
+
+    /// The body JSON of <s:Envelope xmlns:s=SOAP12><s:Body>{body}</s:Body></s:Envelope>.
+    fn body(records: &[u8]) -> String {
+        let mut doc = b"\x56\x02\x0b\x01s\x04\x56\x0e".to_vec();
+        doc.extend_from_slice(records);
+        doc.extend_from_slice(b"\x01\x01");
+        let decoded = decode(&doc, 0, &[], Limits::default());
+        decoded
+            .and_then(|d| message_from_document(&d, &[]).map(|m| m.body))
+            .unwrap_or_else(|e| e.name.to_owned())
+    }
+
+    #[test]
+    fn datacontract_conventions() {
+        // repeated names become a list; an empty operation is {}
+        assert_eq!(
+            body(b"\x40\x02Op\x40\x01a\x83\x40\x01b\x85\x40\x01a\x81\x01"),
+            r#"{"Op":{"a":[1,0],"b":false}}"#
+        );
+        assert_eq!(body(b"\x40\x02Op\x01"), r#"{"Op":{}}"#);
+        // i:nil="true" -> null
+        let nil = b"\x40\x02Op\x09\x01i\x29http://www.w3.org/2001/XMLSchema-instance\x40\x01a\x2e\x03nil\x86\x01\x01";
+        assert_eq!(body(nil), r#"{"Op":{"a":null}}"#);
+    }
 }

@@ -13,6 +13,8 @@ pub mod json;
 pub mod nbfx;
 pub mod numbers;
 pub mod reader;
+pub mod records;
+pub mod scope;
 pub mod session;
 pub mod soap;
 pub mod structure;

@@ -4,7 +4,8 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{DecodeError, Result};
-use crate::json::{to_string, Json, JsonBuilder, Obj, Scope};
+use crate::json::{to_string, Json, JsonBuilder, Obj};
+use crate::scope::Scope;
 use crate::text::py_strip;
 use crate::tree::{Document, Node};
 use std::borrow::Cow;
@@ -205,5 +206,68 @@ fn read_fault<'d>(
         subcode: text_of(&["Code", "Subcode", "Value"], scope),
         reason: text_of(&["Reason", "Text"], scope),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{SessionStrings, MAX_SESSION_BYTES};
+    use crate::structure::{decode, Limits};
+
+    const VECTORS: &str = include_str!("../../tests/vectors/net_tcp_vectors.txt");
+
+    fn vector(label: &str) -> Vec<u8> {
+        let line = VECTORS
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_default();
+        (0..line.len() / 2)
+            .filter_map(|i| {
+                line.get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dotnet_envelope_with_its_session_table() {
+        let payload = vector("msg1: ");
+        let mut session = SessionStrings::new(true);
+        let (pos, added) = session
+            .read_table(&payload, 0, MAX_SESSION_BYTES)
+            .unwrap_or_default();
+        assert_eq!(added, 6);
+        let doc = decode(&payload, pos, &session.known, Limits::default());
+        let message = doc.and_then(|d| message_from_document(&d, &[]));
+        let message = message.map(|m| (m.version, m.action, m.body, m.body_element));
+        let body = r#"{"LeaveRequest":{"EmployeeId":"E1","ReasonText":"Personal","TotalDays":1}}"#;
+        let expected = (
+            "1.2",
+            Some("urn:DemoService/create".to_owned()),
+            body.to_owned(),
+            Some("LeaveRequest".to_owned()),
+        );
+        assert_eq!(message, Ok(expected));
+    }
+
+    #[test]
+    fn not_an_envelope_and_every_cut() {
+        let doc = decode(b"\x40\x01a\x01", 0, &[], Limits::default());
+        let err = doc
+            .and_then(|d| message_from_document(&d, &[]))
+            .map(|m| m.version);
+        assert_eq!(err.map_err(|e| e.name), Err("soap_not_envelope"));
+        let payload = vector("msg1: ");
+        for cut in 0..payload.len() {
+            let part = payload.get(..cut).unwrap_or_default();
+            let mut session = SessionStrings::new(true);
+            let result = session
+                .read_table(part, 0, MAX_SESSION_BYTES)
+                .and_then(|(pos, _)| {
+                    decode(part, pos, &session.known, Limits::default()).map(|d| d.items.len())
+                });
+            assert!(result.is_err(), "cut at {cut}");
+        }
     }
 }
