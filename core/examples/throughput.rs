@@ -41,6 +41,9 @@ fn main() {
         for (table, envs) in &flows {
             let mut session = SessionStrings::new(true);
             for env in envs {
+                if std::env::var_os("BIG_ONLY").is_some() && env.len() < 400_000 {
+                    continue;
+                }
                 let pos = if *table {
                     session.read_table(env, 0, MAX_SESSION_BYTES).unwrap().0
                 } else {

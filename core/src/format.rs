@@ -19,23 +19,28 @@ pub fn check_decimal(raw: &[u8; 16]) -> Result<()> {
 
 /// A checked decimal as .NET's "G" prints it: the scale kept (1.50m -> "1.50"), never scientific.
 pub fn decimal_text(raw: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(32);
+    write_decimal(raw, &mut out);
+    out
+}
+
+pub fn write_decimal(raw: &[u8; 16], out: &mut String) {
     let [_, _, scale, sign, h0, h1, h2, h3, l0, l1, l2, l3, l4, l5, l6, l7] = *raw;
     let hi = u128::from(u32::from_le_bytes([h0, h1, h2, h3]));
     let lo = u128::from(u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]));
     let magnitude = (hi << 64) | lo;
-    let mut digits = magnitude.to_string();
-    let scale = usize::from(scale);
-    if scale > 0 {
-        while digits.len() < scale + 1 {
-            digits.insert(0, '0');
-        }
-        let cut = digits.len() - scale;
-        digits.insert(cut, '.');
-    }
     if sign != 0 && magnitude != 0 {
-        digits.insert(0, '-');
+        out.push('-');
     }
-    digits
+    let scale = u32::from(scale);
+    if scale == 0 {
+        push_digits(out, magnitude, 1);
+        return;
+    }
+    let unit = 10u128.pow(scale);
+    push_digits(out, magnitude / unit, 1);
+    out.push('.');
+    push_digits(out, magnitude % unit, scale as usize);
 }
 
 /// Both steps (for tests and callers that want the text at once).
@@ -63,10 +68,42 @@ fn civil(days: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Decimal digits of `v`, at least `width` of them (zero-padded), without the formatting machinery.
+pub fn push_digits(out: &mut String, mut v: u128, width: usize) {
+    let mut buf = [b'0'; 40];
+    let mut i = buf.len();
+    while v > 0 || buf.len() - i < width.max(1) {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if i == 0 {
+            break;
+        }
+    }
+    for &b in buf.get(i..).unwrap_or_default() {
+        out.push(char::from(b));
+    }
+}
+
+pub fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_digits(out, u128::from(v.unsigned_abs()), 1);
+}
+
+/// '.' and seven fraction digits (100 ns ticks) with trailing zeros cut.
 fn fraction(out: &mut String, fraction: i64) {
-    let text = format!("{fraction:07}");
+    let mut v = fraction;
+    let mut width = 7;
+    while v % 10 == 0 && width > 1 {
+        v /= 10;
+        width -= 1;
+    }
     out.push('.');
-    out.push_str(text.trim_end_matches('0'));
+    push_digits(out, u128::try_from(v).unwrap_or(0), width);
 }
 
 /// (kind, ticks) of a [MC-NBFX] DateTimeText (62-bit ticks + 2-bit kind), local kind as its UTC
@@ -98,29 +135,42 @@ pub fn check_datetime(raw: u64) -> Result<()> {
 /// A checked DateTime as XmlConverter writes it: "Z" for UTC, "+00:00" for local (its UTC instant),
 /// nothing for unspecified; fraction digits with trailing zeros cut.
 pub fn datetime_text(raw: u64) -> String {
+    let mut out = String::with_capacity(34);
+    write_datetime(raw, &mut out);
+    out
+}
+
+pub fn write_datetime(raw: u64, out: &mut String) {
     let Ok((kind, ticks)) = datetime_parts(raw) else {
-        return String::new();
+        return;
     };
     let days = ticks / TICKS_PER_DAY;
     let rest = ticks % TICKS_PER_DAY;
     let seconds = rest / TICKS_PER_SECOND;
     let frac = rest % TICKS_PER_SECOND;
     let (y, m, d) = civil(days);
-    let mut text = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    );
+    let field = |out: &mut String, v: i64, width: usize| {
+        push_digits(out, u128::try_from(v).unwrap_or(0), width)
+    };
+    field(out, y, 4);
+    out.push('-');
+    field(out, m, 2);
+    out.push('-');
+    field(out, d, 2);
+    out.push('T');
+    field(out, seconds / 3600, 2);
+    out.push(':');
+    field(out, seconds / 60 % 60, 2);
+    out.push(':');
+    field(out, seconds % 60, 2);
     if frac != 0 {
-        fraction(&mut text, frac);
+        fraction(out, frac);
     }
-    text.push_str(match kind {
+    out.push_str(match kind {
         1 => "Z",
         2 => "+00:00",
         _ => "",
     });
-    text
 }
 
 pub fn datetime(raw: u64) -> Result<String> {
@@ -168,30 +218,28 @@ pub fn timespan(ticks: i64) -> String {
 
 /// Guid.ToString(): first three fields little-endian, lower-case "D" layout.
 pub fn guid(raw: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(36);
+    write_guid(raw, &mut s);
+    s
+}
+
+pub fn write_guid(raw: &[u8; 16], out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let [a0, a1, a2, a3, b0, b1, c0, c1, d0, d1, e0, e1, e2, e3, e4, e5] = *raw;
-    let groups: [&[u8]; 5] = [
-        &[a3, a2, a1, a0],
-        &[b1, b0],
-        &[c1, c0],
-        &[d0, d1],
-        &[e0, e1, e2, e3, e4, e5],
+    let bytes = [
+        a3, a2, a1, a0, b1, b0, c1, c0, d0, d1, e0, e1, e2, e3, e4, e5,
     ];
-    let mut s = String::with_capacity(36);
-    for (i, group) in groups.iter().enumerate() {
-        if i > 0 {
-            s.push('-');
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
         }
-        for b in *group {
-            s.push(char::from(
-                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-            ));
-            s.push(char::from(
-                HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
-            ));
-        }
+        out.push(char::from(
+            HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+        ));
+        out.push(char::from(
+            HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
+        ));
     }
-    s
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -67,6 +67,16 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// The keys that children added (from `named` on, always borrowed from the document) -> slot.
+fn child_keys<'a, T>(slots: &[(Cow<'a, str>, T)], named: usize) -> HashMap<&'a str, usize, Fnv> {
+    let keys = slots.iter().enumerate().skip(named);
+    keys.filter_map(|(i, (k, _))| match k {
+        Cow::Borrowed(k) => Some((*k, i)),
+        Cow::Owned(_) => None,
+    })
+    .collect()
+}
+
 fn simple_value<'a>(e: &Node<'a, 'a>) -> Json<'a> {
     let mut children = e.children();
     match (children.next(), children.next()) {
@@ -195,7 +205,6 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
                         .collect();
                     // names -> slot, once an object is large enough for a linear search to hurt
                     let mut index: Option<HashMap<&'a str, usize, Fnv>> = None;
-                    let mut keys: Vec<&'a str> = Vec::new(); // of the slots from `named` on
                     for child in elements {
                         let value = self.convert(&child, scope);
                         let name = child.name();
@@ -219,11 +228,8 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
                                     index.insert(name, slots.len());
                                 }
                                 slots.push((Cow::Borrowed(name), Slot::One(value)));
-                                keys.push(name);
                                 if index.is_none() && slots.len() > LINEAR {
-                                    let positions =
-                                        keys.iter().enumerate().map(|(i, k)| (*k, named + i));
-                                    index = Some(positions.collect());
+                                    index = Some(child_keys(&slots, named));
                                 }
                             }
                         }
@@ -314,8 +320,9 @@ fn write_leaf(leaf: &Leaf<'_>, out: &mut String) {
     match leaf {
         Leaf::Plain(s) => json_string(s, out),
         Leaf::Typed(v) => match v {
-            Val::Int(i) => out.push_str(&i.to_string()),
-            Val::UInt(u) => out.push_str(&u.to_string()),
+            Val::Int(_) | Val::UInt(_) => {
+                v.write_plain_text(out);
+            }
             Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Val::Double(d) if d.is_finite() => json_double(*d, out),
             Val::Double(d) => json_string(&format_double(*d), out),
@@ -339,7 +346,12 @@ fn write_leaf(leaf: &Leaf<'_>, out: &mut String) {
                 }
                 out.push(']');
             }
-            _ => json_string(&v.text(), out),
+            Val::QName(..) => json_string(&v.text(), out),
+            _ => {
+                out.push('"');
+                v.write_plain_text(out);
+                out.push('"');
+            }
         },
     }
 }

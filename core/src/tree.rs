@@ -58,6 +58,27 @@ impl<'a> Val<'a> {
     }
 }
 
+impl Val<'_> {
+    /// Append the text of a value whose text needs no escaping in JSON or XML (numbers, dates,
+    /// Guids, base64); false for QName and List, whose text may.
+    pub fn write_plain_text(&self, out: &mut String) -> bool {
+        match self {
+            Val::Int(v) => format::push_i64(out, *v),
+            Val::UInt(v) => format::push_digits(out, u128::from(*v), 1),
+            Val::Decimal(raw) => format::write_decimal(raw, out),
+            Val::DateTime(raw) => format::write_datetime(*raw, out),
+            Val::Guid(raw) => format::write_guid(raw, out),
+            Val::UniqueId(raw) => {
+                out.push_str("urn:uuid:");
+                format::write_guid(raw, out);
+            }
+            Val::QName(..) | Val::List(_) => return false,
+            other => out.push_str(&other.text()),
+        }
+        true
+    }
+}
+
 impl<'a> Leaf<'a> {
     pub fn text(&self) -> Str<'a> {
         match self {

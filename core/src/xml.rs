@@ -39,8 +39,11 @@ fn qname(node: &Node<'_, '_>, out: &mut String) {
 fn leaf_text(leaf: &Leaf<'_>, out: &mut String) {
     match leaf {
         Leaf::Plain(s) => escape_text(s, out),
-        Leaf::Typed(Val::QName(..) | Val::List(_)) => escape_text(&leaf.text(), out),
-        Leaf::Typed(v) => out.push_str(&v.text()),
+        Leaf::Typed(v) => {
+            if !v.write_plain_text(out) {
+                escape_text(&leaf.text(), out);
+            }
+        }
     }
 }
 
