@@ -125,3 +125,24 @@ def session_state(session: object) -> tuple:
 def both(payload: bytes, pair: tuple[nbfx.SessionStrings, object], table: bool) -> tuple[Result, Result]:
     """Decode ``payload`` with each implementation and its own session of the direction."""
     return python_decode(payload, pair[0], table), rust_decode(payload, pair[1], table)
+
+
+# --- DataContract-shaped documents, written record by record ([MC-NBFX] 2.2), for the JSON rules ---
+
+XSI = b"http://www.w3.org/2001/XMLSchema-instance"
+SER = b"http://schemas.microsoft.com/2003/10/Serialization/"
+ARRAYS = b"http://schemas.microsoft.com/2003/10/Serialization/Arrays"
+
+
+def nbfx_string(text: str | bytes) -> bytes:
+    data = text.encode() if isinstance(text, str) else text
+    return bytes([len(data)]) + data  # short strings only (< 128 bytes)
+
+
+def envelope(body: bytes) -> bytes:
+    """<s:Envelope xmlns:s=SOAP 1.2><s:Body>``body``</s:Body></s:Envelope>, with i/z/a declared on
+    a wrapper <Op> (XMLSchema-instance, Serialization, Serialization/Arrays)."""
+    declarations = b"".join(
+        b"\x09" + nbfx_string(p) + nbfx_string(uri) for p, uri in ((b"i", XSI), (b"z", SER), (b"a", ARRAYS))
+    )
+    return b"\x56\x02\x0b\x01s\x04\x56\x0e\x40\x02Op" + declarations + body + b"\x01\x01\x01"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import core_diff
 import pytest
 from core_diff import Flow, both, capture_flows, python_decode, rust_decode, session_state, sessions, vector_flows
 from hypothesis import HealthCheck, given, settings
@@ -161,3 +162,62 @@ def test_whole_replay_is_byte_identical(capture: Path, xml: bool) -> None:
     python = subprocess.run(args, capture_output=True, check=True, env=pure).stdout
     assert rust == python
     assert rust.count(b'"kind":"') > 10
+
+
+# DataContract-shaped bodies: repeated and colliding names, i:nil, i:type, z:Id/z:Ref/z:Size, Arrays
+# items, typed values, mixed text: the JSON conventions, including the tree path z:Ref needs.
+NAMES = ["a", "b", "Item", "string", "@a", "#text", "Id"]
+TEXTS = [
+    b"\x99\x02hi",
+    b"\x99\x00",
+    b"\x99\x02 \t",
+    b"\x89\x07",
+    b"\x87",
+    b"\x85",
+    b"\x93" + bytes.fromhex("9a9999999999b93f"),
+    b"\x91" + bytes.fromhex("cdcccc3d"),
+    b"\x95" + bytes.fromhex("00000200000000009600000000000000"),
+    b"\x97" + bytes.fromhex("00c0d3cd28a0dd48"),
+    b"\xb1" + bytes(range(16)),
+    b"\xa4\x82\x98\x01x\xa6\x01",
+]
+
+
+@st.composite
+def dc_element(draw: st.DrawFn, depth: int) -> bytes:
+    name = draw(st.sampled_from(NAMES))
+    prefix = draw(st.sampled_from([b"", b"", b"a"]))
+    out = (
+        (b"\x41" + core_diff.nbfx_string(prefix) + core_diff.nbfx_string(name))
+        if prefix
+        else b"\x40" + core_diff.nbfx_string(name)
+    )
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["nil", "type", "Id", "Ref", "Size", "plain"]))
+        ref = b"\x99\x02i" + str(draw(st.integers(1, 3))).encode()
+        out += {
+            "nil": b"\x05\x01i\x03nil" + draw(st.sampled_from([b"\x86", b"\x84", b"\x98\x01" + b"1"])),
+            "type": b"\x05\x01i\x04type\x98\x03a:T",
+            "Id": b"\x05\x01z\x02Id" + ref[:-1].replace(b"\x99", b"\x98") + ref[-1:],
+            "Ref": b"\x05\x01z\x03Ref" + ref[:-1].replace(b"\x99", b"\x98") + ref[-1:],
+            "Size": b"\x05\x01z\x04Size\x88\x02",
+            "plain": b"\x04\x01a\x98\x01v",
+        }[kind]
+    if depth == 0 or draw(st.booleans()):
+        return out + draw(st.sampled_from(TEXTS))
+    for child in draw(st.lists(dc_element(depth - 1), max_size=4)):
+        out += child
+    if draw(st.booleans()):
+        out += b"\x98\x01t"
+    if draw(st.booleans()):
+        out += b"\x02\x01c"
+    return out + b"\x01"
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(dc_element(3), max_size=4))
+def test_datacontract_json(children: list[bytes]) -> None:
+    payload = core_diff.envelope(b"".join(children))
+    python = python_decode(payload, nbfx.SessionStrings(), False)
+    assert python[0] == "ok", python
+    assert rust_decode(payload, None, False) == python

@@ -69,20 +69,33 @@ fn civil(days: i64) -> (i64, i64, i64) {
 }
 
 /// Decimal digits of `v`, at least `width` of them (zero-padded), without the formatting machinery.
-pub fn push_digits(out: &mut String, mut v: u128, width: usize) {
+pub fn push_digits(out: &mut String, v: u128, width: usize) {
     let mut buf = [b'0'; 40];
     let mut i = buf.len();
-    while v > 0 || buf.len() - i < width.max(1) {
+    let mut emit = |digit: u8| {
         i -= 1;
         if let Some(slot) = buf.get_mut(i) {
-            *slot = b'0' + (v % 10) as u8;
+            *slot = b'0' + digit;
         }
-        v /= 10;
-        if i == 0 {
-            break;
+    };
+    match u64::try_from(v) {
+        Ok(mut small) => loop {
+            emit((small % 10) as u8); // u64 arithmetic: u128 division is a library call
+            small /= 10;
+            if small == 0 {
+                break;
+            }
+        },
+        Err(_) => {
+            let mut big = v;
+            while big > 0 {
+                emit((big % 10) as u8);
+                big /= 10;
+            }
         }
     }
-    for &b in buf.get(i..).unwrap_or_default() {
+    let start = i.min(buf.len().saturating_sub(width));
+    for &b in buf.get(start..).unwrap_or_default() {
         out.push(char::from(b));
     }
 }

@@ -316,7 +316,7 @@ pub fn write(json: &Json<'_>, out: &mut String) {
 }
 
 /// A text value as its JSON: numbers and booleans as such, the rest as the string .NET renders.
-fn write_leaf(leaf: &Leaf<'_>, out: &mut String) {
+pub fn write_leaf(leaf: &Leaf<'_>, out: &mut String) {
     match leaf {
         Leaf::Plain(s) => json_string(s, out),
         Leaf::Typed(v) => match v {

@@ -17,6 +17,7 @@ pub mod records;
 pub mod scope;
 pub mod session;
 pub mod soap;
+pub mod stream;
 pub mod structure;
 pub mod text;
 pub mod tree;

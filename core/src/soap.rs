@@ -6,6 +6,7 @@
 use crate::error::{DecodeError, Result};
 use crate::json::{to_string, Json, JsonBuilder, Obj};
 use crate::scope::Scope;
+use crate::stream::{streamable, Writer};
 use crate::text::py_strip;
 use crate::tree::{Document, Node};
 use std::borrow::Cow;
@@ -109,11 +110,11 @@ pub fn message_from_document<'d>(doc: &'d Document<'d>, collections: &[String]) 
     let mut fault = None;
     if let Some(f) = first.filter(|f| f.name() == "Fault" && scope.namespace_of(f) == envelope_ns) {
         let mark = scope.enter(&f);
-        fault = Some(read_fault(f, &mut scope, envelope_ns, version));
+        fault = Some(read_fault(doc, f, &mut scope, envelope_ns, version));
         scope.leave(mark);
     }
     scope.leave(body_mark);
-    let body_json = body_json(body, &mut scope, collections);
+    let body_json = body_json(doc, body, &mut scope, collections);
     let [action, message_id, relates_to, to, reply_to] = headers;
     Ok(Message {
         version,
@@ -138,7 +139,17 @@ fn not_envelope(detail: String, quoted: Option<(String, Option<String>)>) -> Dec
 }
 
 /// element_to_json of Body, but an empty operation element is {} rather than "".
-fn body_json<'d>(body: Node<'d, 'd>, scope: &mut Scope<'d>, collections: &[String]) -> String {
+fn body_json<'d>(
+    doc: &'d Document<'d>,
+    body: Node<'d, 'd>,
+    scope: &mut Scope<'d>,
+    collections: &[String],
+) -> String {
+    if streamable(doc) {
+        let mut writer = Writer::new(collections, doc.items.len() * 16 + 64);
+        writer.element(&body, scope, true);
+        return writer.out;
+    }
     let mut converted = JsonBuilder::new(collections).convert(&body, scope);
     if let Json::Shared(shared) = &converted {
         converted = shared.get().clone(); // a Body with z:Id: change a copy
@@ -153,8 +164,19 @@ fn body_json<'d>(body: Node<'d, 'd>, scope: &mut Scope<'d>, collections: &[Strin
     to_string(&converted)
 }
 
+/// element_to_json of a fault's detail element.
+fn detail_json<'d>(doc: &'d Document<'d>, detail: Node<'d, 'd>, scope: &mut Scope<'d>) -> String {
+    if streamable(doc) {
+        let mut writer = Writer::new(&[], 256);
+        writer.element(&detail, scope, false);
+        return writer.out;
+    }
+    to_string(&JsonBuilder::new(&[]).convert(&detail, scope))
+}
+
 /// `fault`'s fields; `scope` is the scope inside it.
 fn read_fault<'d>(
+    doc: &'d Document<'d>,
     fault: Node<'d, 'd>,
     scope: &mut Scope<'d>,
     soap_ns: Option<&str>,
@@ -189,9 +211,9 @@ fn read_fault<'d>(
     let detail_name = if version == "1.1" { "detail" } else { "Detail" };
     let detail = find(&fault, scope, detail_name, namespaces).map(|d| {
         let mark = scope.enter(&d);
-        let json = JsonBuilder::new(&[]).convert(&d, scope);
+        let json = detail_json(doc, d, scope);
         scope.leave(mark);
-        to_string(&json)
+        json
     });
     if version == "1.1" {
         return Fault {
