@@ -79,7 +79,7 @@ impl<'c> Writer<'c> {
             self.out.push_str("null");
             return;
         }
-        let Some(first) = e.elements().next() else {
+        if e.elements().next().is_none() {
             if self.is_collection_name(e.name()) && py_strip(&e.text()).is_empty() {
                 self.open(&attributes, "#items");
                 self.out.push_str("[]");
@@ -89,9 +89,9 @@ impl<'c> Writer<'c> {
             }
             self.close(&attributes);
             return;
-        };
-        let same_names =
-            e.elements().nth(1).is_some() && e.elements().all(|c| c.name() == first.name());
+        }
+        let shape = Shape::of(e);
+        let same_names = shape.elements > 1 && shape.one_name;
         if collection
             || self.is_collection_name(e.name())
             || same_names
@@ -110,9 +110,7 @@ impl<'c> Writer<'c> {
             self.close(&attributes);
             return;
         }
-        if e.elements()
-            .any(|c| c.name().starts_with('@') || c.name() == "#text")
-        {
+        if shape.colliding {
             // a member that would share a key with an attribute or the text: the tree path
             let mut builder = JsonBuilder::new(self.collections);
             let value = builder.convert(e, scope);
@@ -129,7 +127,7 @@ impl<'c> Writer<'c> {
             json_string(value, &mut self.out);
         }
         let mut members = !attributes.is_empty();
-        if runs_are_groups(e) {
+        if shape.adjacent {
             // the common case: each name's elements are adjacent; write them as they come
             let mut children = e.elements().peekable();
             while let Some(first) = children.next() {
@@ -155,7 +153,11 @@ impl<'c> Writer<'c> {
                 self.member(first, &rest, scope, body, &mut members);
             }
         }
-        let text = e.text();
+        let text = if shape.text {
+            e.text()
+        } else {
+            Cow::Borrowed("")
+        };
         if !py_strip(&text).is_empty() {
             self.out.push_str(",\"#text\":");
             json_string(&text, &mut self.out);
@@ -229,28 +231,59 @@ impl<'c> Writer<'c> {
     }
 }
 
-/// Whether every name among `e`'s child elements appears in one adjacent run (checked without
-/// allocating for up to LINEAR names; more is answered false and grouped the general way).
-fn runs_are_groups(e: &Node<'_, '_>) -> bool {
-    let mut seen: [&str; LINEAR] = [""; LINEAR];
-    let mut count = 0;
-    let mut current: Option<&str> = None;
-    for child in e.elements() {
-        let name = child.name();
-        if current == Some(name) {
-            continue;
-        }
-        if seen.get(..count).unwrap_or_default().contains(&name) {
-            return false;
-        }
-        let Some(slot) = seen.get_mut(count) else {
-            return false;
+/// What the object rules need to know of an element's children, in one pass.
+struct Shape {
+    elements: usize,
+    /// All child elements have one name.
+    one_name: bool,
+    /// Every name's elements are adjacent (checked without allocating for up to LINEAR names;
+    /// more is answered false and grouped the general way).
+    adjacent: bool,
+    /// A child element's name could collide with an "@…" or "#text" key.
+    colliding: bool,
+    /// There is a text child.
+    text: bool,
+}
+
+impl Shape {
+    fn of(e: &Node<'_, '_>) -> Shape {
+        let mut shape = Shape {
+            elements: 0,
+            one_name: true,
+            adjacent: true,
+            colliding: false,
+            text: false,
         };
-        *slot = name;
-        count += 1;
-        current = Some(name);
+        let mut seen: [&str; LINEAR] = [""; LINEAR];
+        let mut count = 0;
+        let mut current: Option<&str> = None;
+        for (i, item) in e.children() {
+            let Some(child) = e.doc.node(i) else {
+                shape.text |= matches!(item, Item::Leaf(_));
+                continue;
+            };
+            let name = child.name();
+            shape.elements += 1;
+            shape.colliding |= name.starts_with('@') || name == "#text";
+            if current == Some(name) {
+                continue;
+            }
+            shape.one_name &= current.is_none();
+            if !shape.adjacent {
+                continue;
+            }
+            if seen.get(..count).unwrap_or_default().contains(&name) {
+                shape.adjacent = false;
+            } else if let Some(slot) = seen.get_mut(count) {
+                *slot = name;
+                count += 1;
+            } else {
+                shape.adjacent = false;
+            }
+            current = Some(name);
+        }
+        shape
     }
-    true
 }
 
 /// The child elements of `e` grouped by name, groups in order of first appearance, each in document
