@@ -20,7 +20,11 @@ import pydantic_core
 
 from decoders import nbfx, soap
 from decoders.anomalies import DecodeError
-from decoders.core import RUST
+
+try:  # the compiled module itself, whichever core the environment selects for the application
+    from decoders import _core as RUST  # type: ignore[attr-defined]
+except ImportError:
+    RUST = None
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = (ROOT / "tests" / "vectors" / "net_tcp_vectors.txt").read_text()

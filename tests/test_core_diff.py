@@ -16,17 +16,18 @@ from pathlib import Path
 
 import core_diff
 import pytest
-from core_diff import Flow, both, capture_flows, python_decode, rust_decode, session_state, sessions, vector_flows
+from core_diff import RUST, Flow, both, capture_flows, python_decode, rust_decode, session_state, sessions, vector_flows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders import nbfx
-from decoders.core import RUST, core_name
+from decoders.core import core_name
 
 
 def test_the_core_is_built_and_chosen() -> None:
     assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
-    assert core_name() == f"rust {RUST.__version__}"
+    pure = os.environ.get("WIRECAP_PURE_PYTHON", "") not in ("", "0")
+    assert core_name() == ("python" if pure else f"rust {RUST.__version__}")
 
 
 def _replay(flow: Flow) -> int:
