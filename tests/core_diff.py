@@ -86,12 +86,14 @@ Result = tuple
 """("ok", fields, fault, body JSON, XML, unresolved, added) or ("error", name, detail, offset)."""
 
 
-def python_decode(payload: bytes, session: nbfx.SessionStrings, table: bool) -> Result:
+def python_decode(
+    payload: bytes, session: nbfx.SessionStrings, table: bool, collections: tuple[str, ...] = ()
+) -> Result:
     before = len(session) + len(session.unanchored)
     try:
         pos = session.read_table(payload) if table else 0
         doc = nbfx.decode(payload, pos, session if table else None)
-        msg = soap.message_from_document(doc)
+        msg = soap.message_from_document(doc, collections=collections)
     except DecodeError as err:
         return ("error", err.name, err.detail, err.offset)
     fields = (msg.version, msg.action, msg.message_id, msg.relates_to, msg.to, msg.reply_to, msg.body_element)
@@ -104,10 +106,12 @@ def python_decode(payload: bytes, session: nbfx.SessionStrings, table: bool) -> 
     return ("ok", fields, fault, body, doc.to_xml(), doc.unresolved, added)
 
 
-def rust_decode(payload: bytes, session: object, table: bool) -> Result:
+def rust_decode(payload: bytes, session: object, table: bool, collections: tuple[str, ...] = ()) -> Result:
     assert RUST is not None, "decoders._core is not built: pip install -e . with cargo on PATH"
     try:
-        fields, fault, body, xml, unresolved, added = RUST.decode_envelope(payload, session, table=table, xml=True)
+        fields, fault, body, xml, unresolved, added = RUST.decode_envelope(
+            payload, session, table=table, xml=True, collections=list(collections)
+        )
     except DecodeError as err:
         return ("error", err.name, err.detail, err.offset)
     if fault is not None:

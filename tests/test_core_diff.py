@@ -216,9 +216,9 @@ def dc_element(draw: st.DrawFn, depth: int) -> bytes:
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(dc_element(3), max_size=4))
-def test_datacontract_json(children: list[bytes]) -> None:
+@given(st.lists(dc_element(3), max_size=4), st.sampled_from([(), ("Item",), ("a", "string")]))
+def test_datacontract_json(children: list[bytes], collections: tuple[str, ...]) -> None:
     payload = core_diff.envelope(b"".join(children))
-    python = python_decode(payload, nbfx.SessionStrings(), False)
+    python = python_decode(payload, nbfx.SessionStrings(), False, collections)
     assert python[0] == "ok", python
-    assert rust_decode(payload, None, False) == python
+    assert rust_decode(payload, None, False, collections) == python
