@@ -48,7 +48,8 @@ _NAMES: dict[str, str] = {
     "already accepted; the first copy wins.",
     "tcp_ooo_limit": "Out-of-order data buffered for a connection passed its cap (or the global cap); "
     "the stream is advanced past the hole and the lost bytes are reported as a gap.",
-    "tcp_data_after_close": "Data arrived on a direction after its FIN or the connection's RST.",
+    "tcp_data_after_close": "Data arrived on a direction after its FIN or the connection's RST (or was "
+    "buffered beyond where its FIN ended the stream); those bytes are dropped.",
     # --- shared by record decoders (decoders._buffer) ---
     "mb31_invalid": "A [MC-NMF]/[MC-NBFX] variable-length integer is longer than five bytes or exceeds 31 bits.",
     # --- [MC-NMF] / [MS-NNS] / WCF (decoders.nmf, decoders.nns) ---
@@ -61,8 +62,10 @@ _NAMES: dict[str, str] = {
     "nmf_unknown_encoding": "A Known Encoding record holds a reserved value (0x09–0xFF); envelopes are not decoded.",
     "nmf_unsupported_encoding": "Envelopes use a content type wirecap cannot read; they are counted only.",
     "nmf_bad_string": "A Via, content type, fault or upgrade string is not UTF-8 or is longer than 64 KiB.",
-    "nmf_envelope_too_large": "An envelope is larger than the limit (64 MiB by default, also after "
-    "decompression); its bytes are skipped.",
+    "nmf_envelope_too_large": "An envelope is larger than the envelope_size limit (64 MiB by default), or "
+    "inflates past it or past decompressed_size; its bytes are skipped.",
+    "nmf_decompression_ratio": "A compressed envelope inflates more than the decompression_ratio limit allows "
+    "(a compression bomb); it is not decoded.",
     "nmf_decompress_failed": "A gzip/deflate-compressed envelope does not inflate.",
     "nmf_bad_mtom": "An MTOM envelope is not a MIME multipart with a terminated root part.",
     "nmf_no_sync": "A direction with no [MC-NMF] preamble showed no decodable envelope in its first 16 KiB; "
@@ -100,7 +103,10 @@ _NAMES: dict[str, str] = {
     "negative length, QName prefix beyond 'z').",
     "nbfx_bad_session_table": "An [MC-NBFSE] string table is malformed; later session ids of that direction "
     "are no longer resolved (rendered session:N).",
-    "nbfx_too_deep": "A binary XML document nests elements deeper than the decoder's limit.",
+    "nbfx_too_deep": "A binary XML document nests elements deeper than the nesting_depth limit.",
+    "nbfx_too_many_elements": "A binary XML document has more elements (array items included) than the elements limit.",
+    "nbfx_session_too_large": "A direction's [MC-NBFSE] session strings would pass the session_dictionary_size "
+    "limit; the table is not kept and later session ids of that direction render as session:N.",
     "nbfx_too_many_attributes": "A binary XML element has more attributes than the decoder's limit.",
     "nbfx_too_large": "A binary XML document is larger than the decoder's limit.",
     "nbfx_array_too_long": "A binary XML Array record declares more items than the decoder's limit.",
@@ -109,7 +115,8 @@ _NAMES: dict[str, str] = {
     "soap_not_envelope": "A decoded message's root is not a SOAP 1.1/1.2 Envelope, or it has no Body.",
     "soap_bad_xml": "A text-encoded SOAP/XML message is not well-formed XML.",
     "soap_forbidden_xml": "A text XML message uses a DTD or entity declarations, refused for safety (defusedxml).",
-    "soap_too_deep": "A text XML message nests elements deeper than the decoder's limit.",
+    "soap_too_deep": "A text XML message nests elements deeper than the nesting_depth limit.",
+    "soap_too_many_elements": "A text XML message has more elements than the elements limit.",
     # --- HTTP / iikoRMS server link (decoders.http) ---
     "http_bad_request": "Client bytes are not an HTTP/1.x request h11 accepts; the client side resynchronises "
     "at the next request line.",
@@ -122,7 +129,10 @@ _NAMES: dict[str, str] = {
     "http_truncated": "A direction ended inside a request or response.",
     "http_too_many_pending": "More than 100 requests on one connection await a response; the oldest is emitted "
     "without one.",
-    "http_body_too_large": "A body is larger than 16 MiB on the wire or after decoding; only its size is kept.",
+    "http_body_too_large": "A body is larger than the body_size limit (16 MiB by default) on the wire, or "
+    "after decoding (also decompressed_size); only its size is kept.",
+    "http_decompression_ratio": "A gzip/deflate body inflates more than the decompression_ratio limit allows "
+    "(a compression bomb); it is not decoded.",
     "http_decompress_failed": "A gzip/deflate body does not inflate, or uses another content coding.",
     # --- generic decoder outcomes (wirecap.pipeline) ---
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "

@@ -59,6 +59,14 @@ class DecoderOptions:
 
     xml: bool = False  # also emit each SOAP envelope as XML text (wcf.message.xml)
     keep_secrets: bool = False  # credentials as seen on the wire (--keep-secrets), not redacted
+    # limits (wirecap.limits lists them with their CLI names); each exceeded one is an anomaly naming it
+    max_envelope: int = 64 << 20  # envelope_size: bytes of one [MC-NMF] envelope
+    max_http_body: int = 16 << 20  # body_size: bytes of one HTTP body, on the wire and decoded
+    max_depth: int = 100  # nesting_depth: open elements in one XML document (binary or text)
+    max_elements: int = 1 << 20  # elements: elements (array items included) in one XML document
+    max_session_bytes: int = 4 << 20  # session_dictionary_size: [MC-NBFSE] string bytes per direction
+    max_decompressed: int = 64 << 20  # decompressed_size: output of one gzip/deflate payload
+    max_ratio: int = 500  # decompression_ratio: output bytes per compressed byte (beyond 1 MiB of output)
 
 
 @dataclass(frozen=True, slots=True)

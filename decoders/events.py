@@ -5,8 +5,10 @@ Inside, time is integer nanoseconds since the Unix epoch; on output it becomes I
 microseconds and ``Z``. ``seq`` is assigned by the sink in output order (0 until then).
 
 Connection-bound events carry ``uid`` (Zeek-style connection id), ``community_id`` (Community ID v1),
-``orig`` and ``resp`` (``"10.0.0.5:51234"``, ``"[fe80::1]:8506"``); events of one direction also carry
-``dir``. Decoders build events with the connection's ``ConnFields`` spread in: ``Ev(**conn, ...)``.
+``orig`` and ``resp`` (``"10.0.0.5:51234"``, ``"[fe80::1]:8506"``) and the same endpoints split with
+Zeek's names ``orig_h``, ``orig_p``, ``resp_h``, ``resp_p`` (for jq: ``select(.resp_p == 8506)``); events of
+one direction also carry ``dir``. Decoders build events with the connection's ``ConnFields`` spread in:
+``Ev(**conn, ...)``.
 """
 
 import time
@@ -38,6 +40,10 @@ class ConnFields(TypedDict):
     community_id: str
     orig: str
     resp: str
+    orig_h: str  # the originator's address, bare ("fe80::1", no brackets)
+    orig_p: int
+    resp_h: str
+    resp_p: int
 
 
 class Event(BaseModel):
@@ -55,6 +61,10 @@ class ConnEvent(Event):
     community_id: str
     orig: str
     resp: str
+    orig_h: str
+    orig_p: int
+    resp_h: str
+    resp_p: int
 
 
 class DirEvent(ConnEvent):
@@ -118,6 +128,10 @@ class Anomaly(Event):
     community_id: str | None = None
     orig: str | None = None
     resp: str | None = None
+    orig_h: str | None = None
+    orig_p: int | None = None
+    resp_h: str | None = None
+    resp_p: int | None = None
 
 
 FOUNDATION_EVENTS: tuple[type[Event], ...] = (ConnOpen, ConnClose, TcpGap, Anomaly)
@@ -132,7 +146,11 @@ def event_kinds() -> dict[str, type[Event]]:
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of one output line: any of the event kinds, as serialised."""
+    """JSON Schema of one output line: any of the event kinds, as serialised.
+
+    A field that may be null is optional: the output leaves it out when it is null (unless
+    ``--all-fields``), so it is not listed in ``required``.
+    """
     kinds = event_kinds()
     defs: dict[str, Any] = {}
     refs = []
@@ -141,12 +159,24 @@ def json_schema() -> dict[str, Any]:
         defs.update(schema.pop("$defs", {}))
         defs[cls.__name__] = schema
         refs.append({"$ref": f"#/$defs/{cls.__name__}"})
+    for schema in defs.values():
+        if "required" in schema:
+            props = schema["properties"]
+            schema["required"] = [name for name in schema["required"] if not _nullable(props[name])]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "wirecap event",
+        "description": "A field that may be null is optional: left out of a line when null, unless --all-fields.",
         "oneOf": refs,
         "$defs": defs,
     }
+
+
+def _nullable(prop: dict[str, Any]) -> bool:
+    """May be null: null among its types, or any JSON value at all (``Any``: a body)."""
+    if not prop.keys() & {"type", "anyOf", "$ref", "allOf", "const", "enum"}:
+        return True
+    return prop.get("type") == "null" or any(alt.get("type") == "null" for alt in prop.get("anyOf", ()))
 
 
 # --- [MC-NMF] / WCF (decoders.nmf) ----------------------------------------------------------------

@@ -10,14 +10,13 @@ response so that it accepts the next (keep-alive, pipelining).
 
 A capture that starts mid-connection, a gap, or bytes h11 rejects make the request side resynchronise at
 the next request line; response bytes that no request awaits are skipped, and after a response h11
-rejects the server side resumes at the next status line. Bodies are kept up to
-``MAX_BODY`` bytes on the wire and after gzip/deflate decoding (bomb-proof); XML bodies become JSON
+rejects the server side resumes at the next status line. Bodies are kept up to the ``body_size``
+limit on the wire and after gzip/deflate decoding (``decoders.inflate``: bomb-proof); XML bodies become JSON
 (``decoders.soap``'s DataContract shape, as for WCF bodies, so one set of iiko rules reads both).
 The password hash header is never copied into events.
 """
 
 import re
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,11 +28,11 @@ from . import soap
 from .accounting import Accounting, Ledger
 from .anomalies import DecodeError
 from .events import Anomaly, ConnFields, Direction, Event, RmsCall
+from .inflate import GZIP, RAW_DEFLATE, ZLIB, inflate
 
 if TYPE_CHECKING:
     from .detect import DecoderOptions
 
-MAX_BODY = 16 << 20  # bytes kept per body, on the wire and decoded
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
 MAX_SCAN = 64 << 10  # bytes kept while looking for the next request line
 REDACTED = "<redacted>"
@@ -66,16 +65,17 @@ def probe(orig_head: bytes, resp_head: bytes) -> bool | None:
 
 @dataclass
 class _Body:
-    """A message body as it arrives: content-coded bytes, kept up to MAX_BODY."""
+    """A message body as it arrives: content-coded bytes, kept up to ``limit``."""
 
+    limit: int
     wire: bytearray = field(default_factory=bytearray)
     size: int = 0  # bytes as transferred (after de-chunking, before content decoding)
     complete: bool = False
 
     def add(self, data: bytes) -> None:
         self.size += len(data)
-        if len(self.wire) < MAX_BODY:
-            self.wire += data[: MAX_BODY - len(self.wire)]
+        if len(self.wire) < self.limit:
+            self.wire += data[: self.limit - len(self.wire)]
 
 
 @dataclass
@@ -87,11 +87,11 @@ class _Exchange:
     target: str
     http_version: str
     headers: dict[str, str]
-    request: _Body = field(default_factory=_Body)
+    request: _Body
+    response: _Body
     status: int | None = None
     reason: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
-    response: _Body = field(default_factory=_Body)
     sent: bool = False  # told to the CLIENT-role parser
 
 
@@ -109,33 +109,41 @@ def _redacted(headers: dict[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
-def decode_content(body: bytes, encoding: str | None) -> bytes:
-    """Undo gzip/deflate (RFC 9110 §8.4.1), refusing output larger than MAX_BODY."""
+def decode_content(body: bytes, encoding: str | None, options: "DecoderOptions") -> bytes:
+    """Undo gzip/deflate (RFC 9110 §8.4.1), refusing output past the size and ratio limits."""
     coding = (encoding or "identity").strip().lower()
     if coding in ("identity", ""):
         return body
     if coding in ("gzip", "x-gzip"):
-        window_bits = (16 + zlib.MAX_WBITS,)
+        window_bits = (GZIP,)
     elif coding == "deflate":  # zlib-wrapped per the RFC; raw deflate from some servers
-        window_bits = (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+        window_bits = (ZLIB, RAW_DEFLATE)
     else:
         raise DecodeError("http_decompress_failed", f"unsupported content coding {coding!r}")
     for bits in window_bits:
-        inflater = zlib.decompressobj(bits)
         try:
-            out = inflater.decompress(body, MAX_BODY + 1)
-        except zlib.error:
-            continue
-        if len(out) > MAX_BODY:
-            raise DecodeError("http_body_too_large", f"{coding} body inflates beyond {MAX_BODY} bytes")
-        return out
-    raise DecodeError("http_decompress_failed", f"{coding} body does not inflate")
+            return inflate(
+                body,
+                bits,
+                max_size=min(options.max_http_body, options.max_decompressed),
+                size_limit="body_size" if options.max_http_body < options.max_decompressed else "decompressed_size",
+                max_ratio=options.max_ratio,
+                too_large="http_body_too_large",
+                too_dense="http_decompression_ratio",
+                failed="http_decompress_failed",
+                what=f"{coding} body",
+            )
+        except DecodeError as err:
+            if err.name != "http_decompress_failed" or bits == window_bits[-1]:
+                raise
+    raise AssertionError("unreachable")  # the last coding re-raises
 
 
-def xml_to_json(body: bytes, content_type: str) -> Any:
+def xml_to_json(body: bytes, content_type: str, options: "DecoderOptions") -> Any:
     """An XML body as {root name: content} in the DataContract JSON shape the WCF decoder uses."""
     charset = re.search(r"charset=\"?([\w.-]+)", content_type, re.IGNORECASE)
-    document = soap.parse_text_xml(body, charset.group(1) if charset else None)
+    encoding = charset.group(1) if charset else None
+    document = soap.parse_text_xml(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
     return {document.root.name: soap.element_to_json(document.root)}
 
 
@@ -162,6 +170,7 @@ class HttpDecoder:
 
     def __init__(self, conn: ConnFields, options: "DecoderOptions") -> None:
         self.conn = conn
+        self.options = options
         self.redacted = (lambda headers: headers) if options.keep_secrets else _redacted
         self.requests = h11.Connection(h11.SERVER)  # fed the client's bytes
         self.responses = h11.Connection(h11.CLIENT)  # fed the server's bytes
@@ -174,6 +183,9 @@ class HttpDecoder:
         # byte accounting (decoders.accounting): what h11 consumed is decoded
         self.ledger: dict[Direction, Ledger] = {"orig": Ledger(), "resp": Ledger()}
         self.fed: dict[Direction, int] = {"orig": 0, "resp": 0}  # bytes given to the current h11 parser
+        # stream offsets where h11 was last handed bytes after a resync / a rejected response: a
+        # rejection at that very offset skips a byte; one further on (h11 consumed the bad head) does not
+        self.fed_from: dict[Direction, int] = {"orig": 0, "resp": 0}
 
     # --- decoder protocol ---
 
@@ -249,21 +261,25 @@ class HttpDecoder:
     # --- requests (client → server) ---
 
     def _feed_requests(self, data: bytes, start: int, ts: int, events: list[Event]) -> None:
-        if self.scan is not None:
-            data = self._resync(data, start, ts, events)
-            if not data:
+        while True:  # once per request h11 rejects: a loop, so thousands of them cannot exhaust the stack
+            if self.scan is not None:
+                data = self._resync(data, start, ts, events)
+                if not data:
+                    return
+                self.fed_from["orig"] = self.offset["orig"] - len(data)
+            self.requests.receive_data(data)
+            self.fed["orig"] += len(data)
+            try:
+                self._drain_requests(ts, events)
                 return
-        self.requests.receive_data(data)
-        self.fed["orig"] += len(data)
-        try:
-            self._drain_requests(ts, events)
-        except h11.RemoteProtocolError as exc:
-            leftover, offset = self._rejected(self.requests, "orig", "http_bad_request", exc, ts, events)
-            self._retire("orig", "rejected", refed=max(len(leftover) - 1, 0))
+            except h11.RemoteProtocolError as exc:
+                leftover, offset = self._rejected(self.requests, "orig", "http_bad_request", exc, ts, events)
+            skip = 1 if offset <= self.fed_from["orig"] else 0  # the next message may start right there
+            self._retire("orig", "rejected", refed=max(len(leftover) - skip, 0))
             self.current = None
             self.requests = h11.Connection(h11.SERVER)
             self.scan = bytearray()
-            self._feed_requests(leftover[1:], offset + 1, ts, events)
+            data, start = leftover[skip:], offset + skip
 
     def _resync(self, data: bytes, start: int, ts: int, events: list[Event]) -> bytes:
         """Bytes from the next request line on; before the first request (mid-stream) or after an error."""
@@ -314,6 +330,8 @@ class HttpDecoder:
             target=request.target.decode("latin-1"),
             http_version=request.http_version.decode("ascii"),
             headers=_headers(request.headers),
+            request=_Body(self.options.max_http_body),
+            response=_Body(self.options.max_http_body),
         )
         self.current = exchange
         self.pending.append(exchange)
@@ -341,27 +359,31 @@ class HttpDecoder:
     # --- responses (server → client) ---
 
     def _feed_responses(self, data: bytes, start: int, ts: int, events: list[Event]) -> None:
-        if not (self.pending and self.pending[0].sent):
-            if not self.resp_skipping:
-                detail = f"{len(data)} bytes" + (" before any request" if not self.seen_request else "")
-                self._anomaly(events, "http_response_before_request", detail, "resp", ts, start)
-                self.resp_skipping = True
-            self.ledger["resp"].skip("unexpected", len(data))
-            return
-        self.resp_skipping = False
-        self.responses.receive_data(data)
-        self.fed["resp"] += len(data)
-        try:
-            self._drain_responses(ts, events)
-        except h11.RemoteProtocolError as exc:
-            leftover, offset = self._rejected(self.responses, "resp", "http_bad_response", exc, ts, events)
-            status_line = STATUS_LINE.search(leftover, 1)
+        while True:  # once per response h11 rejects, as for requests
+            if not (self.pending and self.pending[0].sent):
+                if not self.resp_skipping:
+                    detail = f"{len(data)} bytes" + (" before any request" if not self.seen_request else "")
+                    self._anomaly(events, "http_response_before_request", detail, "resp", ts, start)
+                    self.resp_skipping = True
+                self.ledger["resp"].skip("unexpected", len(data))
+                return
+            self.resp_skipping = False
+            self.responses.receive_data(data)
+            self.fed["resp"] += len(data)
+            try:
+                self._drain_responses(ts, events)
+                return
+            except h11.RemoteProtocolError as exc:
+                leftover, offset = self._rejected(self.responses, "resp", "http_bad_response", exc, ts, events)
+            status_line = STATUS_LINE.search(leftover, 1 if offset <= self.fed_from["resp"] else 0)
             self._retire("resp", "rejected", refed=len(leftover) - status_line.start() if status_line else 0)
             self._finish_exchange(events, ts)
             self.responses = h11.Connection(h11.CLIENT)
             self._announce_next()
-            if status_line is not None:
-                self._feed_responses(leftover[status_line.start() :], offset + status_line.start(), ts, events)
+            if status_line is None:
+                return
+            data, start = leftover[status_line.start() :], offset + status_line.start()
+            self.fed_from["resp"] = start
 
     def _drain_responses(self, ts: int, events: list[Event]) -> None:
         conn = self.responses
@@ -448,12 +470,14 @@ class HttpDecoder:
         if not body.complete or not body.size:
             return None, None
         if body.size > len(body.wire):
-            self._anomaly(events, "http_body_too_large", f"{body.size} bytes, kept none", direction, ts)
+            detail = f"{body.size} bytes, kept none (limit body_size {self.options.max_http_body})"
+            self._anomaly(events, "http_body_too_large", detail, direction, ts)
             return None, None
         try:
-            plain = decode_content(bytes(body.wire), headers.get("content-encoding"))
+            plain = decode_content(bytes(body.wire), headers.get("content-encoding"), self.options)
             content_type = headers.get("content-type", "")
-            return (xml_to_json(plain, content_type) if _is_xml(content_type, plain) else None), len(plain)
+            json = xml_to_json(plain, content_type, self.options) if _is_xml(content_type, plain) else None
+            return json, len(plain)
         except DecodeError as exc:
             self._anomaly(events, exc.name, exc.detail, direction, ts)
             return None, None

@@ -37,7 +37,7 @@ from .events import (
 DEFAULT_RULES = "iiko_rules.toml"
 MAX_DEPTH = 64  # JSON nesting walked per message
 MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten first)
-CONN_FIELDS = ("uid", "community_id", "orig", "resp")
+CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 SECTIONS: dict[str, dict[str, type]] = {
     "user_event": {
         "element_names": list,

@@ -11,7 +11,7 @@ each text value's type, and ``Document.to_xml`` renders it as WCF's own text wri
   ``application/soap+msbinsession1`` envelope; ``SessionStrings`` keeps them per connection and
   direction.
 * Values as .NET's ``XmlConverter``/``XmlConvert`` print them, escaping as ``XmlUTF8NodeWriter``
-  (see ``_format_*`` and ``_escape_*`` below for the rules and their sources).
+  (see ``decoders.nbfx_values`` and ``escape_*`` below for the rules and their sources).
 
 The record loop is the hot path: hand-written ``unpack_from`` and byte indexing, no construct.
 Anything wrong in the input raises ``DecodeError`` with an ``nbfx_*`` name (``decoders.anomalies``).
@@ -20,7 +20,6 @@ Anything wrong in the input raises ``DecodeError`` with an ``nbfx_*`` name (``de
 from __future__ import annotations
 
 import base64
-import datetime
 import re
 import struct
 from collections.abc import Callable
@@ -31,14 +30,25 @@ from operator import itemgetter
 
 from ._buffer import read_mb31
 from .anomalies import DecodeError
+from .nbfx_values import (
+    F32,
+    format_datetime,
+    format_decimal,
+    format_double,
+    format_float,
+    format_guid,
+    format_timespan,
+)
 
 # --- limits (fuzz hardening): every one is a DecodeError with its own anomaly name ------------------
-MAX_DEPTH = 256  # open elements; .NET's default XmlDictionaryReaderQuotas.MaxDepth is only 32
+MAX_DEPTH = 100  # open elements; .NET's default XmlDictionaryReaderQuotas.MaxDepth is only 32
 MAX_ATTRIBUTES = 512  # attributes (incl. xmlns) on one element
 MAX_DOCUMENT_BYTES = 64 << 20  # one envelope payload
 MAX_ARRAY_ITEMS = 1 << 20  # items in one Array record
 MAX_LIST_ITEMS = 1 << 16  # items between StartListText and EndListText
 MAX_SESSION_STRINGS = 1 << 16  # per direction; WCF's own MaxSessionSize defaults to 2048
+MAX_SESSION_BYTES = 4 << 20  # string bytes per direction (the session_dictionary_size limit)
+MAX_ELEMENTS = 1 << 20  # elements in one document, array items included (the elements limit)
 
 
 def _load_static_dictionary() -> tuple[str, ...]:
@@ -73,7 +83,7 @@ class Text(tuple):
     timespan, guid, uniqueid, bytes, qname, list. ``value`` is an int/bool for int/bool, a float for
     finite float values, a list of item values for list, and the rendered text otherwise (decimal stays
     a string so no precision is lost; datetime keeps its kind in the suffix: ``Z`` UTC, ``+00:00``
-    local — see ``_format_datetime`` — none for unspecified).
+    local — see ``format_datetime`` — none for unspecified).
     """
 
     # A tuple subclass: built by tuple.__new__ (C) in the record loop, no Python __init__ per value.
@@ -225,160 +235,6 @@ def _render(element: Element, out: list[str]) -> None:
     out.append(f"</{qname}>" if opened else start + "/>")
 
 
-# --- value formatting (XmlConverter / XmlConvert) ---------------------------------------------------
-
-
-def _format_decimal(raw: bytes) -> str:
-    """[MC-NBFX] DecimalText = [MS-OAUT] 2.2.26 DECIMAL: wReserved, scale, sign, Hi32, Lo64.
-
-    .NET prints decimal with format "G" (XmlConverter.ToChars(decimal)), which keeps the scale:
-    1.50m -> "1.50", never scientific. A zero with the sign bit prints without '-' (choice).
-    """
-    reserved, scale, sign, hi32, lo64 = _DECIMAL.unpack(raw)
-    if reserved or scale > 28 or sign not in (0, 0x80):
-        raise DecodeError("nbfx_bad_value", f"invalid decimal (scale {scale}, sign 0x{sign:02x})")
-    digits = str((hi32 << 64) | lo64)
-    if scale:
-        digits = digits.rjust(scale + 1, "0")
-        digits = f"{digits[:-scale]}.{digits[-scale:]}"
-    return "-" + digits if sign and (hi32 or lo64) else digits
-
-
-def _format_general(digits: str, scale: int, negative: bool, max_digits: int) -> str:
-    """.NET's "G" layout of 0.<digits> x 10^scale: scientific when scale > max_digits or < -3,
-    exponent as E+XX / E-XX with at least two digits (Number.Formatting FormatGeneral)."""
-    if scale > max_digits or scale < -3:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        exponent = scale - 1
-        s = f"{mantissa}E{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    elif scale <= 0:
-        s = "0." + "0" * -scale + digits
-    elif scale >= len(digits):
-        s = digits + "0" * (scale - len(digits))
-    else:
-        s = f"{digits[:scale]}.{digits[scale:]}"
-    return "-" + s if negative else s
-
-
-def _significant(value: float, precision: int) -> tuple[str, str, int]:
-    """(formatted, digits without trailing zeros, scale) of |value| rounded to ``precision`` digits."""
-    formatted = f"{abs(value):.{precision - 1}e}"
-    mantissa, exponent = formatted.split("e")
-    return formatted, mantissa.replace(".", "").rstrip("0") or "0", int(exponent) + 1
-
-
-def _float_special(value: float) -> str | None:
-    """XmlConverter.ToChars(double/float): INF, -INF, NaN, and "-0" for negative zero."""
-    if value != value:
-        return "NaN"
-    if value in (_INF, -_INF):
-        return "INF" if value > 0 else "-INF"
-    if value == 0.0:
-        return "-0" if str(value).startswith("-") else "0"
-    return None
-
-
-def format_double(value: float) -> str:
-    """Double as .NET Framework's ``ToString("R")`` (what iiko's .NET 4.x peers print): the 15-digit
-    form if it parses back to the same double, else 17 digits; "G" layout with that many digits."""
-    special = _float_special(value)
-    if special is not None:
-        return special
-    formatted, digits, scale = _significant(value, 15)
-    precision = 15
-    if float(formatted) != abs(value):
-        _formatted, digits, scale = _significant(value, 17)
-        precision = 17
-    return _format_general(digits, scale, value < 0, precision)
-
-
-def format_float(value: float) -> str:
-    """Single as .NET Framework's ``ToString("R")``: 7 digits if they round-trip to the same single,
-    else 9."""
-    special = _float_special(value)
-    if special is not None:
-        return special
-    formatted, digits, scale = _significant(value, 7)
-    precision = 7
-    try:
-        round_trips = _F32.unpack(_F32.pack(float(formatted)))[0] == abs(value)
-    except OverflowError:  # rounding up past the largest single
-        round_trips = False
-    if not round_trips:
-        _formatted, digits, scale = _significant(value, 9)
-        precision = 9
-    return _format_general(digits, scale, value < 0, precision)
-
-
-_TICKS_PER_SECOND = 10_000_000
-_TICKS_PER_DAY = 86_400 * _TICKS_PER_SECOND
-_MAX_TICKS = 3_155_378_975_999_999_999  # DateTime.MaxValue.Ticks
-_TICKS_CEILING = 1 << 62
-_DATE_KIND_SUFFIX = ("", "Z", "+00:00")
-
-
-def _format_datetime(raw: int) -> str:
-    """[MC-NBFX] DateTimeText: 62-bit ticks + 2-bit kind (0 unspecified, 1 UTC, 2 local), i.e.
-    DateTime.ToBinary(). XmlConverter.ToChars(DateTime) writes yyyy-MM-ddTHH:mm:ss, then '.' and up to
-    seven fraction digits with trailing zeros cut (none if zero), then "Z" (UTC), nothing
-    (unspecified) or the local offset.
-
-    Local kind: ToBinary stores the *UTC* ticks, and DateTime.FromBinary converts them into the
-    decoding machine's zone, so .NET's text depends on where it runs. We render the same instant as a
-    machine on UTC does: UTC wall time with "+00:00" — never a wrong instant, and the suffix still
-    tells local (+00:00) from UTC (Z) kind.
-    """
-    kind = raw >> 62
-    ticks = raw & (_TICKS_CEILING - 1)
-    if kind == 2:  # DateTime.FromBinary: negative UTC ticks are stored near the ceiling
-        if ticks > _TICKS_CEILING - _TICKS_PER_DAY:
-            ticks -= _TICKS_CEILING
-        if ticks < 0:
-            ticks += _TICKS_PER_DAY
-    if kind == 3 or ticks > _MAX_TICKS:
-        raise DecodeError("nbfx_bad_value", f"DateTime out of range (kind {kind}, ticks {ticks})")
-    days, rest = divmod(ticks, _TICKS_PER_DAY)
-    seconds, fraction = divmod(rest, _TICKS_PER_SECOND)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    text = f"{datetime.date.fromordinal(days + 1).isoformat()}T{hours:02d}:{minutes:02d}:{seconds:02d}"
-    if fraction:
-        text += "." + f"{fraction:07d}".rstrip("0")
-    return text + _DATE_KIND_SUFFIX[kind]
-
-
-def format_timespan(ticks: int) -> str:
-    """XmlConvert.ToString(TimeSpan) = XsdDuration(...).ToString(): [-]P[nD][T[nH][nM][s[.fffffff]S]],
-    fraction from 100 ns ticks with trailing zeros cut, zero as "PT0S"."""
-    sign = "-" if ticks < 0 else ""
-    ticks = abs(ticks)
-    days, rest = divmod(ticks, _TICKS_PER_DAY)
-    seconds, fraction = divmod(rest, _TICKS_PER_SECOND)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    text = sign + "P"
-    if days:
-        text += f"{days}D"
-    if hours or minutes or seconds or fraction:
-        text += "T"
-        if hours:
-            text += f"{hours}H"
-        if minutes:
-            text += f"{minutes}M"
-        if seconds or fraction:
-            text += str(seconds)
-            if fraction:
-                text += "." + f"{fraction:07d}".rstrip("0")
-            text += "S"
-    return text if text[-1] != "P" else text + "T0S"
-
-
-def _format_guid(raw: bytes) -> str:
-    """Guid.ToString(): 16 bytes in .NET order (first three fields little-endian), lower-case "D"."""
-    h = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:16]).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 # --- [MC-NBFSE] session strings ---------------------------------------------------------------------
 
 
@@ -398,12 +254,13 @@ class SessionStrings:
     than a placeholder.
     """
 
-    __slots__ = ("_known", "_unanchored", "anchored")
+    __slots__ = ("_known", "_unanchored", "anchored", "size")
 
     def __init__(self, known_start: bool = True) -> None:
         self._known: list[str] = []
         self._unanchored: list[str] = []
         self.anchored = known_start  # False: the count of strings before the next table is unknown
+        self.size = 0  # bytes of every string kept
 
     def __len__(self) -> int:
         """Strings with known ids (1, 3, … 2*len-1)."""
@@ -418,9 +275,10 @@ class SessionStrings:
         """The caller missed envelope bytes of this direction: later tables cannot be numbered."""
         self.anchored = False
 
-    def read_table(self, payload: bytes | memoryview, pos: int = 0) -> int:
+    def read_table(self, payload: bytes | memoryview, pos: int = 0, max_bytes: int = MAX_SESSION_BYTES) -> int:
         """Read the MB31-size-prefixed string table at ``pos``, keep its strings, return the position
-        of the NBFX document after it. All or nothing: a bad table adds no string and un-anchors."""
+        of the NBFX document after it. All or nothing: a bad table adds no string and un-anchors.
+        Past ``max_bytes`` of strings kept: nbfx_session_too_large, and no string of the table is kept."""
         data = bytes(payload) if not isinstance(payload, bytes) else payload
         end = len(data)
         try:
@@ -443,25 +301,26 @@ class SessionStrings:
             kept = len(self._known) + len(self._unanchored) + len(strings)
             if kept > MAX_SESSION_STRINGS:
                 raise DecodeError("nbfx_bad_session_table", f"more than {MAX_SESSION_STRINGS} session strings", pos)
+            if self.size + size > max_bytes:
+                detail = f"{self.size} + {size} bytes of strings (limit session_dictionary_size {max_bytes})"
+                raise DecodeError("nbfx_session_too_large", detail, pos)
         except DecodeError:
             self.anchored = False
             raise
         (self._known if self.anchored else self._unanchored).extend(strings)
+        self.size += size
         return table_end
 
 
 # --- the decoder ------------------------------------------------------------------------------------
 
-_INF = float("inf")
 _U8 = struct.Struct("<B")
 _I16 = struct.Struct("<h")
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 _U64 = struct.Struct("<Q")
-_F32 = struct.Struct("<f")
 _F64 = struct.Struct("<d")
-_DECIMAL = struct.Struct("<HBBIQ")
 
 _ZERO = Text("0", "int", 0)
 _ONE = Text("1", "int", 1)
@@ -546,6 +405,8 @@ class _Decoder:
 
     def _string(self, pos: int) -> tuple[str, int]:
         """[MC-NBFX] 2.1.3 String: MB31 byte count + UTF-8."""
+        if pos >= self.end:
+            raise DecodeError("nbfx_truncated", "document ends before a string", pos)
         n = self.data[pos]
         if n < 0x80:
             pos += 1
@@ -558,6 +419,8 @@ class _Decoder:
 
     def _dictionary_string(self, pos: int) -> tuple[str, int]:
         """[MC-NBFX] 2.1.4 DictionaryString: MB31 id, even = static, odd = session."""
+        if pos >= self.end:
+            raise DecodeError("nbfx_truncated", "document ends before a dictionary string", pos)
         key = self.data[pos]
         if key < 0x80:
             pos += 1
@@ -605,7 +468,7 @@ class _Decoder:
 
     def _float(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 4)
-        value = _F32.unpack_from(self.data, pos)[0]
+        value = F32.unpack_from(self.data, pos)[0]
         text = format_float(value)
         # JSON gets the number .NET prints (0.1), not the single widened to double (0.10000000149…)
         return _new_tuple(Text, (text, "float", float(text) if text[-1].isdigit() else text)), end
@@ -621,7 +484,7 @@ class _Decoder:
         raw = self.data[pos:end]
         node = self.repeated.get((0x94, raw))
         if node is None:
-            text = _format_decimal(raw)
+            text = format_decimal(raw)
             node = self.repeated[0x94, raw] = _new_tuple(Text, (text, "decimal", text))
         return node, end
 
@@ -630,7 +493,7 @@ class _Decoder:
         raw = self.data[pos:end]
         node = self.repeated.get((0x96, raw))
         if node is None:
-            text = _format_datetime(_U64.unpack_from(raw)[0])
+            text = format_datetime(_U64.unpack_from(raw)[0])
             node = self.repeated[0x96, raw] = _new_tuple(Text, (text, "datetime", text))
         return node, end
 
@@ -644,13 +507,13 @@ class _Decoder:
         raw = self.data[pos:end]
         node = self.repeated.get((0xB0, raw))
         if node is None:  # ids of products, tables, users… repeat within a message
-            text = _format_guid(raw)
+            text = format_guid(raw)
             node = self.repeated[0xB0, raw] = _new_tuple(Text, (text, "guid", text))
         return node, end
 
     def _unique_id(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 16)
-        text = "urn:uuid:" + _format_guid(self.data[pos:end])
+        text = "urn:uuid:" + format_guid(self.data[pos:end])
         return _new_tuple(Text, (text, "uniqueid", text)), end
 
     def _sized(self, pos: int, fmt: struct.Struct) -> tuple[int, int]:
@@ -791,9 +654,10 @@ class _Decoder:
         node, pos = reader(pos + 1)
         return (node if isinstance(node, str) else node.text), pos
 
-    def _array(self, children: list, pos: int) -> int:
+    def _array(self, children: list, pos: int, budget: int) -> tuple[int, int]:
         """Array record: one element record with its attributes, EndElement, item type, MB31 count,
-        then the items; each item is rendered as a copy of the element holding that value."""
+        then the items; each item is rendered as a copy of the element holding that value.
+        (position after it, items), refused before any is built if they are more than ``budget``."""
         if pos >= self.end:
             raise DecodeError("nbfx_truncated", "document ends inside an array", pos)
         record = self.data[pos]
@@ -813,12 +677,14 @@ class _Decoder:
             raise DecodeError("nbfx_bad_value", "array of zero items", pos)
         if count > MAX_ARRAY_ITEMS:
             raise DecodeError("nbfx_array_too_long", f"{count} items, limit {MAX_ARRAY_ITEMS}", pos)
+        if count > budget:
+            raise DecodeError("nbfx_too_many_elements", f"an array of {count} items passes the elements limit", pos)
         self._need(pos, count * size)
         reader = self.text_readers[item_type & 0xFE]
         for _ in range(count):
             node, pos = reader(pos)
             children.append(_new_tuple(Element, (prefix, name, attributes, [node])))
-        return pos
+        return pos, count
 
     def _small_ids(self) -> list[str | None]:
         """Names of the one-byte dictionary ids 0-127 (None: unknown, take the slow path to count it)."""
@@ -831,12 +697,12 @@ class _Decoder:
                 small.append(STATIC_DICTIONARY[key >> 1])
         return small
 
-    def run(self, pos: int) -> Document:
+    def run(self, pos: int, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS) -> Document:
         """The record loop. Common records (dictionary elements, Chars8, small ints, booleans) are
         decoded inline; the rest through the methods above. ``stack`` holds the children lists of the
         open elements above the document level (``nodes``), except a leaf element (element record then
-        a text *WithEndElement* record), which never enters it; reading one byte past the end raises
-        IndexError, which ``decode`` reports as nbfx_truncated."""
+        a text *WithEndElement* record), which never enters it. Every byte read is bounds-checked first
+        (a record cut short is nbfx_truncated); an IndexError here would be a bug, not bad input."""
         data = self.data
         end = self.end
         text_readers = self.text_readers
@@ -847,7 +713,8 @@ class _Decoder:
         constants = _CONSTANT_TEXT
         no_attributes = _NO_ATTRIBUTES
         new = _new_tuple
-        max_stack = MAX_DEPTH + 1
+        max_stack = max_depth + 1
+        budget = max_elements  # elements still allowed
         nodes: list = []
         stack: list[list] = [nodes]
         children = nodes  # of the innermost open element, or the document level
@@ -860,6 +727,8 @@ class _Decoder:
                 if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "text outside the root element", pos - 1)
                 if record == 0x99 or record == 0x98:  # Chars8Text
+                    if pos >= end:
+                        raise DecodeError("nbfx_truncated", "document ends inside Chars8Text", pos)
                     start = pos + 1
                     pos = start + data[pos]
                     if pos > end:
@@ -868,6 +737,8 @@ class _Decoder:
                 elif record < 0x88:  # Zero, One, False, True
                     children.append(constants[(record >> 1) & 3])
                 elif record == 0x89 or record == 0x88:  # Int8Text
+                    if pos >= end:
+                        raise DecodeError("nbfx_truncated", "document ends inside Int8Text", pos)
                     children.append(int8[data[pos]])
                     pos += 1
                 else:
@@ -884,6 +755,11 @@ class _Decoder:
                         stack.pop()
                         children = stack[-1]
             elif record >= 0x40:  # element
+                budget -= 1
+                if budget < 0:
+                    raise DecodeError("nbfx_too_many_elements", f"more than {max_elements} (limit elements)", pos - 1)
+                if pos >= end:
+                    raise DecodeError("nbfx_truncated", "document ends inside an element record", pos)
                 prefix = dictionary_prefix[record]
                 key = data[pos]
                 if prefix is not None and key < 0x80 and (name := small[key]) is not None:
@@ -891,13 +767,17 @@ class _Decoder:
                 elif (prefix := inline_prefix[record]) is not None and key < 0x80:  # short inline name
                     start = pos + 1
                     pos = start + key
-                    name = data[start:pos].decode("utf-8")  # cut short: data[pos] below raises
+                    name = data[start:pos].decode("utf-8")  # cut short: caught just below
                 else:
                     if record > 0x77:
                         raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
                     prefix, name, pos = self._element_name(record, pos)
+                if pos >= end:  # an element must be followed by content or EndElement
+                    raise DecodeError("nbfx_truncated", "document ends after an element name", min(pos, end))
                 if 0x04 <= data[pos] <= 0x3F:
                     attributes, pos = self._attributes(pos)
+                    if pos >= end:
+                        raise DecodeError("nbfx_truncated", "document ends after an element's attributes", pos)
                 else:
                     attributes = no_attributes
                 if children is nodes:
@@ -917,7 +797,8 @@ class _Decoder:
                     children = inner
                 stack.append(children)
                 if len(stack) > max_stack:
-                    raise DecodeError("nbfx_too_deep", f"more than {MAX_DEPTH} nested elements", pos)
+                    detail = f"more than {max_depth} nested elements (limit nesting_depth)"
+                    raise DecodeError("nbfx_too_deep", detail, pos)
             elif record == 0x01:  # EndElement
                 if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "EndElement with no open element", pos - 1)
@@ -929,7 +810,8 @@ class _Decoder:
             elif record == 0x03:  # Array
                 if children is nodes:
                     raise DecodeError("nbfx_bad_structure", "array outside the root element", pos - 1)
-                pos = self._array(children, pos)
+                pos, items = self._array(children, pos, budget)
+                budget -= items
             else:
                 raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x} here", pos - 1)
         if len(stack) > 1:
@@ -940,13 +822,20 @@ class _Decoder:
 
 
 def decode(
-    payload: bytes | memoryview, pos: int = 0, session: SessionStrings | None = None, *, base_id: int = 1
+    payload: bytes | memoryview,
+    pos: int = 0,
+    session: SessionStrings | None = None,
+    *,
+    base_id: int = 1,
+    max_depth: int = MAX_DEPTH,
+    max_elements: int = MAX_ELEMENTS,
 ) -> Document:
     """Decode one NBFX document from ``pos`` to the end of ``payload``.
 
     ``session`` resolves odd dictionary ids ([MC-NBFSE]); ``base_id`` is the wire id of its first
     string (1 in WCF). An id not known (no session, mid-session capture, missed table) is rendered
     as the placeholder ``session:<id>`` and counted in ``Document.unresolved``, never an error.
+    ``max_depth`` and ``max_elements`` are the nesting_depth and elements limits.
     Raises DecodeError (nbfx_* or mb31_invalid).
     """
     data = payload if isinstance(payload, bytes) else bytes(payload)
@@ -956,9 +845,6 @@ def decode(
         raise ValueError("base_id must be odd: session strings have odd ids")
     decoder = _Decoder(data, session._known if session is not None else [], base_id)
     try:
-        return decoder.run(pos)
+        return decoder.run(pos, max_depth, max_elements)
     except UnicodeDecodeError as exc:
         raise DecodeError("nbfx_bad_text", f"invalid {exc.encoding} in a string: {exc.reason}") from None
-    except IndexError:
-        # data[pos] one past the end: a record cut short (explicit checks cover multi-byte fields)
-        raise DecodeError("nbfx_truncated", "document ends inside a record", len(data)) from None

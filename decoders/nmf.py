@@ -16,9 +16,8 @@ counted (``decoders.nns``).
 """
 
 import json
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING
 
@@ -39,6 +38,7 @@ from .events import (
     WcfFault,
     WcfMessage,
 )
+from .inflate import GZIP, RAW_DEFLATE, inflate
 from .nns import SecuredStream
 
 if TYPE_CHECKING:  # detect imports this module to register it
@@ -291,18 +291,6 @@ def codec_for(content_type: str, label: str | None = None) -> Codec:
 SESSION_CODEC = codec_for(SESSION_ENCODING[1], SESSION_ENCODING[0])
 
 
-def _inflate(payload: bytes, compression: str, limit: int) -> bytes:
-    """Undo gzip/deflate, refusing output beyond ``limit`` (a small envelope may expand hugely)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if compression == "gzip" else -zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(payload, limit + 1)
-    except zlib.error as err:
-        raise DecodeError("nmf_decompress_failed", f"{compression}: {err}", 0) from None
-    if len(out) > limit:
-        raise DecodeError("nmf_envelope_too_large", f"{compression} payload inflates past {limit} bytes", 0)
-    return out
-
-
 def _mtom_root(payload: bytes) -> bytes:
     """The XML root part of a MIME multipart (MTOM) envelope: first part after the boundary line."""
     line_end = payload.find(b"\r\n")
@@ -316,18 +304,33 @@ def _mtom_root(payload: bytes) -> bytes:
     return payload[body + 4 : close]
 
 
-def decode_document(payload: bytes, codec: Codec, session: nbfx.SessionStrings, limit: int) -> nbfx.Document:
+def _inflated(payload: bytes, codec: Codec, options: "DecoderOptions") -> bytes:
+    """The payload, inflated if the encoding is compressed (a small envelope may expand hugely: the
+    shared capped inflater)."""
+    if not codec.compression:
+        return payload
+    wbits = GZIP if codec.compression == "gzip" else RAW_DEFLATE
+    limits = {"max_size": min(options.max_envelope, options.max_decompressed), "max_ratio": options.max_ratio}
+    names = {"too_large": "nmf_envelope_too_large", "too_dense": "nmf_decompression_ratio"}
+    names["size_limit"] = "envelope_size" if options.max_envelope < options.max_decompressed else "decompressed_size"
+    return inflate(payload, wbits, **limits, **names, failed="nmf_decompress_failed", what=codec.compression)
+
+
+def decode_document(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+) -> nbfx.Document:
     """An envelope payload → NBFX/XML document, updating the direction's session strings."""
-    if codec.compression:
-        payload = _inflate(payload, codec.compression, limit)
+    payload = _inflated(payload, codec, options)
+    depth, elements = options.max_depth, options.max_elements
     if codec.family == "binary-session":
-        return nbfx.decode(payload, session.read_table(payload), session)
+        table_end = session.read_table(payload, max_bytes=options.max_session_bytes)
+        return nbfx.decode(payload, table_end, session, max_depth=depth, max_elements=elements)
     if codec.family == "binary":
-        return nbfx.decode(payload)
-    if codec.family == "text":
-        return soap.parse_text_xml(payload, codec.charset)
-    if codec.family == "mtom":
-        return soap.parse_text_xml(_mtom_root(payload))
+        return nbfx.decode(payload, max_depth=depth, max_elements=elements)
+    if codec.family in ("text", "mtom"):
+        text = payload if codec.family == "text" else _mtom_root(payload)
+        charset = codec.charset if codec.family == "text" else None
+        return soap.parse_text_xml(text, charset, max_depth=depth, max_elements=elements)
     raise DecodeError("nmf_unsupported_encoding", f"cannot read envelopes of {codec.label}", 0)
 
 
@@ -349,23 +352,32 @@ class DecodedMessage:
     xml: str | None  # the envelope as XML text, when asked for
 
 
-def _decode_python(payload: bytes, codec: Codec, session: nbfx.SessionStrings, limit: int, xml: bool) -> DecodedMessage:
+def _decode_python(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+) -> DecodedMessage:
     """The pure-Python reference: decoders.nbfx (or the text XML parser), then decoders.soap."""
     before = _table_size(session)
-    document = decode_document(payload, codec, session, limit)
+    document = decode_document(payload, codec, session, options)
     message = soap.message_from_document(document)
-    text = document.to_xml() if xml else None
+    text = document.to_xml() if options.xml else None
     return DecodedMessage(message, document.unresolved, _table_size(session) - before, text)
 
 
-def _decode_rust(payload: bytes, codec: Codec, session: nbfx.SessionStrings, limit: int, xml: bool) -> DecodedMessage:
+def _decode_rust(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+) -> DecodedMessage:
     """The compiled core for binary XML (the body arrives as JSON text); text and MTOM stay in Python."""
     if codec.family not in ("binary", "binary-session") or RUST is None:
-        return _decode_python(payload, codec, session, limit, xml)
-    if codec.compression:
-        payload = _inflate(payload, codec.compression, limit)
-    table = codec.family == "binary-session"
-    fields, fault, body, text, unresolved, added = RUST.decode_envelope(payload, session, table=table, xml=xml)
+        return _decode_python(payload, codec, session, options)
+    fields, fault, body, text, unresolved, added = RUST.decode_envelope(
+        _inflated(payload, codec, options),
+        session,
+        table=codec.family == "binary-session",
+        xml=options.xml,
+        max_depth=options.max_depth,
+        max_elements=options.max_elements,
+        max_session_bytes=options.max_session_bytes,
+    )
     version, action, message_id, relates_to, to, reply_to, body_element = fields
     soap_fault = None
     if fault is not None:
@@ -455,12 +467,13 @@ class NmfDecoder:
         conn: ConnFields,
         options: "DecoderOptions",
         *,
-        max_envelope: int = MAX_ENVELOPE,
+        max_envelope: int | None = None,  # default: options.max_envelope
         max_scan: int = MAX_SCAN,
     ) -> None:
         self._conn = conn
         self._xml = options.xml
-        self._max_envelope = max_envelope
+        self._options = options if max_envelope is None else replace(options, max_envelope=max_envelope)
+        self._max_envelope = self._options.max_envelope
         self._max_scan = max_scan
         self._flows: dict[Direction, _Flow] = {"orig": _Flow("orig"), "resp": _Flow("resp")}
         self._upgrade_protocol: str | None = None
@@ -485,7 +498,7 @@ class NmfDecoder:
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         flow = self._flows[direction]
-        if flow.state is State.FOREIGN:
+        if flow.state is State.FOREIGN or not data:
             flow.ledger.skip("foreign", len(data))
             return []
         if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
@@ -729,7 +742,7 @@ class NmfDecoder:
         flow.start_envelope(offset, flow.buf.offset, unsized=False)
         flow.pending = size
         if size > self._max_envelope:
-            detail = f"{size}-byte envelope exceeds the {self._max_envelope}-byte limit; skipped"
+            detail = f"{size}-byte envelope exceeds the {self._max_envelope}-byte limit envelope_size; skipped"
             events.append(self._anomaly(flow, ts, "nmf_envelope_too_large", detail, offset))
             flow.discard = True
         return True
@@ -752,7 +765,7 @@ class NmfDecoder:
             return True
         flow.pending = size
         if not flow.discard and flow.collected + size > self._max_envelope:
-            detail = f"unsized envelope passes the {self._max_envelope}-byte limit; skipped"
+            detail = f"unsized envelope passes the {self._max_envelope}-byte limit envelope_size; skipped"
             events.append(self._anomaly(flow, ts, "nmf_envelope_too_large", detail, offset))
             flow.ledger.undo("too_large", flow.collected)
             flow.discard = True
@@ -865,7 +878,7 @@ class NmfDecoder:
                     return False
                 payload = bytes(data[payload_pos : payload_pos + size])
                 try:
-                    decoded = decode_message(payload, flow.codec, flow.session, self._max_envelope, self._xml)
+                    decoded = decode_message(payload, flow.codec, flow.session, self._options)
                 except DecodeError:
                     pos += 1
                     continue
@@ -889,7 +902,7 @@ class NmfDecoder:
     def _message(self, flow: _Flow, payload: bytes, ts: int, events: list[Event]) -> None:
         """Decode one complete envelope payload; a bad payload is an anomaly, framing goes on."""
         try:
-            decoded = decode_message(payload, flow.codec, flow.session, self._max_envelope, self._xml)
+            decoded = decode_message(payload, flow.codec, flow.session, self._options)
         except DecodeError as err:
             flow.ledger.undo("undecodable", len(payload))
             source = err.name.split("_", 1)[0]

@@ -22,7 +22,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from .anomalies import DecodeError
-from .nbfx import MAX_DEPTH, Comment, Document, Element, Text
+from .nbfx import MAX_DEPTH, MAX_ELEMENTS, Comment, Document, Element, Text
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -322,7 +322,9 @@ class _TreeBuilder:
     declarations (start_ns) in scope: the innermost prefix bound to that namespace.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_depth: int, max_elements: int) -> None:
+        self.max_depth = max_depth
+        self.elements_left = max_elements
         self.nodes: list = []
         self.stack: list[Element] = []
         self.scopes: list[list[tuple[str, str]]] = [[("xml", XML_NS)]]  # declarations, innermost last
@@ -353,8 +355,11 @@ class _TreeBuilder:
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         self._flush_text()
-        if len(self.stack) >= MAX_DEPTH:
-            raise DecodeError("soap_too_deep", f"more than {MAX_DEPTH} nested elements")
+        if len(self.stack) >= self.max_depth:
+            raise DecodeError("soap_too_deep", f"more than {self.max_depth} nested elements (limit nesting_depth)")
+        self.elements_left -= 1
+        if self.elements_left < 0:
+            raise DecodeError("soap_too_many_elements", "more elements than the elements limit")
         declarations, self.pending = self.pending, []
         self.scopes.append(declarations)
         attributes: list[tuple[str, str, str]] = [
@@ -388,12 +393,15 @@ class _TreeBuilder:
         return Document(roots[0], 0, self.nodes)
 
 
-def parse_text_xml(payload: bytes, encoding: str | None = None) -> Document:
+def parse_text_xml(
+    payload: bytes, encoding: str | None = None, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS
+) -> Document:
     """Parse text XML (SOAP text encodings: UTF-8, UTF-16 with BOM, "Unicode FFFE") into a Document.
 
     ``encoding`` (e.g. "utf-16-le" from the transport) is used when the payload has no BOM; its XML
     declaration is then dropped, as the transport's encoding wins. DTDs and entity declarations are
-    refused (defusedxml). Raises DecodeError: soap_bad_xml, soap_forbidden_xml, soap_too_deep.
+    refused (defusedxml). Raises DecodeError: soap_bad_xml, soap_forbidden_xml, soap_too_deep,
+    soap_too_many_elements.
     """
     data: bytes = payload
     if encoding and not payload.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
@@ -402,7 +410,7 @@ def parse_text_xml(payload: bytes, encoding: str | None = None) -> Document:
         except (UnicodeDecodeError, LookupError) as exc:
             raise DecodeError("soap_bad_xml", f"not {encoding}: {exc}") from None
         data = _DECLARATION.sub("", text, count=1).encode("utf-8")
-    builder = _TreeBuilder()
+    builder = _TreeBuilder(max_depth, max_elements)
     parser = DefusedXMLParser(target=builder, forbid_dtd=True)
     try:
         parser.feed(data)

@@ -8,6 +8,7 @@ import ipaddress
 import json
 import re
 import select
+import shlex
 import signal
 import struct
 import subprocess
@@ -296,3 +297,46 @@ def test_community_id_matches_the_reference_implementation(tmp_path: Path, wirec
     assert {e["orig"].startswith("[") for e in out} == {True, False}
     for e in out:
         assert e["community_id"] == _reference_community_id(e["orig"], e["resp"])
+
+
+def test_endpoints_also_come_split_with_zeeks_names(tmp_path: Path, wirecap) -> None:
+    """``orig_h``/``orig_p``/``resp_h``/``resp_p`` on every connection-bound line, IPv4 and IPv6 alike."""
+    path = write_pcap(tmp_path / "mixed.pcap", frames(interleaved(4).packets), ETHERNET)
+    out = [e for e in events(wirecap("replay", "-q", str(path))) if e.get("uid")]
+    assert out
+    for e in out:
+        assert (e["orig_h"], e["orig_p"]) == _split(e["orig"])
+        assert (e["resp_h"], e["resp_p"]) == _split(e["resp"])
+    assert {e["resp_p"] for e in out} == {8506}
+    assert any(":" in e["orig_h"] for e in out) and any("." in e["orig_h"] for e in out)
+
+
+STORE = str(Path(__file__).resolve().parent.parent / "captures" / "store.pcap")
+# How the output is made unwritable, as a shell does it -> (the name and the reason in the one error line)
+UNWRITABLE = {
+    "dev-full": ("> /dev/full", "<stdout>", "No space left on device"),
+    "closed-stdout": (">&-", "<stdout>", "closed"),
+    "proc-file": ("-o /proc/version", "/proc/version", ""),
+    "directory": ("-o .", ".", "Is a directory"),
+}
+CASES = [
+    pytest.param(command, *case, id=f"{command}-{name}")
+    for name, case in UNWRITABLE.items()
+    for command in (["replay"] if case[0].startswith("-o") else ["replay", "orders", "inspect"])
+]
+
+
+@pytest.mark.parametrize(("command", "how", "name", "reason"), CASES)
+def test_an_unwritable_output_is_one_line_and_exit_1(command: str, how: str, name: str, reason: str, tmp_path) -> None:
+    cmd = " ".join([*map(shlex.quote, WIRECAP), command, STORE, "-q" if command == "replay" else "", how])
+    run = subprocess.run(["sh", "-c", cmd], capture_output=True, cwd=tmp_path, env=ENV, timeout=60, check=False)
+    assert run.returncode == 1
+    lines = run.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"wirecap: error: {name}: ") and reason in lines[0], lines
+
+
+@pytest.mark.parametrize("command", ["replay", "orders", "inspect"])
+def test_a_directory_as_input_is_named_as_one(command: str, tmp_path, wirecap) -> None:
+    run = wirecap(command, str(tmp_path))
+    assert run.returncode == 2 and b"Traceback" not in run.stderr
+    assert f"{tmp_path}: is a directory".encode() in run.stderr

@@ -11,6 +11,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,16 @@ from wirecap.source import CaptureSource
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 PCAP = CAPTURES / "rms_session.pcap"
 TRUTH = [json.loads(line) for line in (CAPTURES / "rms_session.truth.jsonl").read_text().splitlines()]
-CONN = ConnFields(uid="C1", community_id="1:x", orig="127.0.0.1:40000", resp="127.0.0.3:8080")
+CONN = ConnFields(
+    uid="C1",
+    community_id="1:x",
+    orig="127.0.0.1:40000",
+    resp="127.0.0.3:8080",
+    orig_h="127.0.0.1",
+    orig_p=40000,
+    resp_h="127.0.0.3",
+    resp_p=8080,
+)
 STREAM = collect_streams([str(PCAP)])[0].data
 
 
@@ -41,9 +51,9 @@ def anomalies(events: list[Event]) -> list[str]:
     return [e.name for e in events if isinstance(e, Anomaly)]
 
 
-def decode(orig_pieces: list[bytes], resp_pieces: list[bytes]) -> list[Event]:
+def decode(orig_pieces: list[bytes], resp_pieces: list[bytes], options: DecoderOptions | None = None) -> list[Event]:
     """All client bytes, then all server bytes (as if every request were pipelined), then both eofs."""
-    decoder = HttpDecoder(CONN, DecoderOptions())
+    decoder = HttpDecoder(CONN, options or DecoderOptions())
     events: list[Event] = []
     for piece in orig_pieces:
         events += decoder.feed("orig", piece, 1)
@@ -203,12 +213,19 @@ def test_long_poll_cut_by_the_end_of_the_capture_is_emitted_without_response() -
     assert call.request == {"args": {"client-type": "FRONT", "entities-version": "41"}}
 
 
-def test_gzip_bomb_is_refused_by_size() -> None:
+@pytest.mark.parametrize(
+    ("options", "refused_by"),
+    [
+        (DecoderOptions(), "http_decompression_ratio"),  # ~1000:1 passes the default ratio at 1 MiB
+        (DecoderOptions(max_ratio=10**6), "http_body_too_large"),  # then the size limit catches it
+    ],
+)
+def test_gzip_bomb_is_refused(options: DecoderOptions, refused_by: str) -> None:
     bomb = gzip.compress(b"<" + b" " * (40 << 20), mtime=0)
     head = "POST /resto/services/x?methodName=y HTTP/1.1\r\nHost: h\r\nContent-Encoding: gzip\r\n"
     head += f"Content-Length: {len(bomb)}\r\n\r\n"
-    events = decode([head.encode() + bomb], [b"HTTP/1.1 204 No Content\r\n\r\n"])
-    assert anomalies(events) == ["http_body_too_large"]
+    events = decode([head.encode() + bomb], [b"HTTP/1.1 204 No Content\r\n\r\n"], options)
+    assert anomalies(events) == [refused_by]
     (call,) = calls(events)
     assert call.request is None and call.request_body_bytes == len(bomb) and call.status == 204
 
@@ -234,3 +251,51 @@ def test_mutated_streams_never_raise(data: st.DataObject) -> None:
         streams.append([bytes(mutated[:cut]), bytes(mutated[cut:])])
     for event in decode(*streams):
         assert not isinstance(event, Anomaly) or event.name.startswith(("http_", "soap_"))
+
+
+def test_thousands_of_rejected_messages_in_one_feed() -> None:
+    """Each rejected message once cost a recursive call: 5000 in one feed raised RecursionError and the
+    connection was no longer decoded. The good request and response after them must still come out."""
+    bad_request = b"GET /x HTTP/1.1\r\nno colon here\r\n\r\n"
+    good = b"POST /resto/services/events?methodName=ping HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"
+    bad_responses = b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n" * 5000
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", bad_request * 5000 + good, 1)
+    events += decoder.feed("resp", bad_responses + b"HTTP/1.1 204 No Content\r\n\r\n", 2)
+    events += decoder.eof("orig", 3) + decoder.eof("resp", 3)
+    names = anomalies(events)
+    assert names.count("http_bad_request") == 5000
+    assert names.count("http_bad_response") == 1  # no request awaits the other 4999: skipped unparsed
+    (call,) = calls(events)
+    assert call.method_name == "ping" and call.status is None  # its response was the first bad one
+
+
+def test_thousands_of_rejected_responses_in_one_feed() -> None:
+    request = b"GET /r HTTP/1.1\r\nHost: h\r\n\r\n"
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", request * 90, 1)  # below the 100 pending requests cap
+    bad = b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"
+    events += decoder.feed("resp", bad * 89 + b"HTTP/1.1 204 No Content\r\n\r\n", 2)
+    assert anomalies(events).count("http_bad_response") == 89
+    assert [c.status for c in calls(events)] == [None] * 89 + [204]
+
+
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b"]><args>&lol9;</args>"
+)
+EXTERNAL = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><args>&x;</args>'
+
+
+@pytest.mark.parametrize(
+    "body", [LAUGHS, EXTERNAL, LAUGHS.decode().encode("utf-16")], ids=["laughs", "external", "utf16"]
+)
+def test_entity_declarations_are_refused_not_expanded(body: bytes) -> None:
+    head = b"POST /resto/services/x?methodName=y HTTP/1.1\r\nHost: h\r\nContent-Type: text/xml\r\n"
+    events = decode([head + b"Content-Length: %d\r\n\r\n" % len(body) + body], [b"HTTP/1.1 204 No Content\r\n\r\n"])
+    assert anomalies(events) == ["soap_forbidden_xml"]
+    (call,) = calls(events)
+    assert call.request is None and call.request_decoded_bytes is None and call.status == 204
+    assert b"lollol" not in json.dumps([e.model_dump(mode="json") for e in events]).encode()
+    assert b"root:" not in json.dumps([e.model_dump(mode="json") for e in events]).encode()

@@ -33,13 +33,22 @@ from wirecap.source import CaptureSource
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 RULES = load_rules([default_rules_text()])
-CONN = {"uid": "C1", "community_id": "1:x", "orig": "10.0.0.5:50000", "resp": "10.0.0.1:8506"}
+CONN = {
+    "uid": "C1",
+    "community_id": "1:x",
+    "orig": "10.0.0.5:50000",
+    "resp": "10.0.0.1:8506",
+    "orig_h": "10.0.0.5",
+    "orig_p": 50000,
+    "resp_h": "10.0.0.1",
+    "resp_p": 8506,
+}
 
 
 def tracked(pcap: Path, rules_texts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The JSONL lines ``wirecap replay`` writes for a capture, with the iiko analyzer in the sink."""
     out = io.StringIO()
-    sink = JsonlSink(out, analyzers=(OrderTracker(load_rules([default_rules_text(), *rules_texts])),))
+    sink = JsonlSink(out, all_fields=True, analyzers=(OrderTracker(load_rules([default_rules_text(), *rules_texts])),))
     run([CaptureSource(str(pcap))], Pipeline(Options()), sink.write)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 

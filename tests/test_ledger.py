@@ -19,7 +19,7 @@ from wirecap.source import CaptureSource
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = sorted((REPO / "captures").glob("*.pcap"))
-CONN = ConnFields(uid="C", community_id="1:x", orig="o", resp="r")
+CONN = ConnFields(uid="C", community_id="1:x", orig="o", resp="r", orig_h="o", orig_p=0, resp_h="r", resp_p=0)
 
 
 def replay(path: Path, options: Options | None = None) -> list[Event]:

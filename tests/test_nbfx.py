@@ -524,3 +524,36 @@ def test_document_size_limit(monkeypatch):
     with pytest.raises(DecodeError) as exc:
         decode(BLOCK3)
     assert exc.value.name == "nbfx_too_large"
+
+
+def test_an_index_error_inside_is_a_bug_not_truncation(monkeypatch):
+    """Bounds are checked, not caught: an IndexError from a reader is a bug and must not become
+    nbfx_truncated (the old loop caught IndexError, so fuzzing could not see such bugs)."""
+    doc = bytes.fromhex("40 01 61 93") + struct.pack("<d", 1.5)  # <a>1.5</a>, DoubleTextWithEndElement
+    assert decode(doc).root.text == "1.5"
+
+    def broken(self, pos):
+        raise IndexError("reader bug")
+
+    monkeypatch.setattr(nbfx._Decoder, "_double", broken)
+    with pytest.raises(IndexError, match="reader bug"):
+        decode(doc)
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        ("40 01 61 99", "inside Chars8Text"),  # length byte missing
+        ("40 01 61 89", "inside Int8Text"),  # value byte missing
+        ("40 01 61 42", "inside an element record"),  # dictionary id missing
+        ("40 01 61", "after an element name"),
+        ("40 01 61 04 01 62 a8", "after an element's attributes"),
+        ("40 01 61 41 01 70", "before a string"),  # Element record: prefix "p", name missing
+        ("40 01 61 43 01 70", "before a dictionary string"),  # DictionaryElement: id missing
+    ],
+)
+def test_each_cut_record_names_where_it_ends(payload, detail):
+    with pytest.raises(DecodeError) as exc:
+        decode(bytes.fromhex(payload))
+    assert exc.value.name == "nbfx_truncated"
+    assert detail in exc.value.detail

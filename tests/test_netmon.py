@@ -136,7 +136,10 @@ def test_per_frame_media_types_and_utc_times_as_wireshark_reads_them(tmp_path: P
     assert [round(float(t) * 10**6) for t in times] == [ts // 1000 for ts, _ in sc.packets]
     assert reassemble(path) == tshark_follow(path, 1) == expected_views(sc.expected)
     events, anomalies = replay(path)
-    assert anomalies == {"netmon_unusable_frame": 3, "conn_undecoded": 1}  # 0xFFFD included: Wireshark skips it silently
+    assert anomalies == {
+        "netmon_unusable_frame": 3,
+        "conn_undecoded": 1,
+    }  # 0xFFFD included: Wireshark skips it silently
     assert events[0].kind == "conn.open" and format_ts(events[0].ts) == format_ts(sc.packets[0][0])
 
 

@@ -22,7 +22,16 @@ from decoders.events import ConnFields, Event
 from decoders.nmf import NmfDecoder, envelope_start, probe
 
 REFERENCE = Path(__file__).resolve().parent / "vectors"
-CONN = ConnFields(uid="Cnmf", community_id="1:test", orig="10.0.0.5:50000", resp="10.0.0.9:8506")
+CONN = ConnFields(
+    uid="Cnmf",
+    community_id="1:test",
+    orig="10.0.0.5:50000",
+    resp="10.0.0.9:8506",
+    orig_h="10.0.0.5",
+    orig_p=50000,
+    resp_h="10.0.0.9",
+    resp_p=8506,
+)
 CONN_KEYS = set(CONN)
 
 
@@ -564,3 +573,14 @@ def test_a_fake_envelope_start_does_not_hold_up_the_search():
     events = dump(decoder().feed("orig", fake + C2S[C2S_MSG2:], 0))
     assert kinds(events) == ["nmf_resync", "wcf.message", "nmf.end"]
     assert events[1]["message_id"] == ID2
+
+
+def test_empty_feed_in_every_state_is_a_no_op():
+    """feed(b"") once raised IndexError after nmf_no_sync (it read the chunk's first byte)."""
+    d = decoder()
+    for segment in foreign_segments(12):
+        d.feed("orig", segment, 0)
+    assert d.feed("orig", b"", 0) == []
+    assert d.feed("resp", b"", 0) == []
+    fresh = decoder()
+    assert fresh.feed("orig", b"", 0) == [] and dump(fresh.feed("orig", C2S, 0)) == dump(decoder().feed("orig", C2S, 0))

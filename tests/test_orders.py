@@ -8,6 +8,7 @@ captures: orders saved and fetched with SDK-style names; their truth says which 
 import json
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,10 @@ def test_orders_open_after_mono_terminal_sync(wirecap: Run) -> None:
     assert sorted(o["number"] for o in got) == expected
     table = ok(wirecap("orders", str(CAPTURES / "wcf_concurrent.pcap"))).decode()
     assert table.splitlines()[0].split()[:4] == ["number", "table", "waiter", "guests"]
-    assert len(table.splitlines()) == 1 + len(expected)
+    *rows, total = table.splitlines()[1:]
+    assert len(rows) == len(expected)
+    sums = sum(Decimal(o["sum"]) for o in got)
+    assert total.split() == ["total", f"{len(expected)}", "orders", f"{sums:.2f}"]
 
 
 def test_no_orders_is_said_on_stderr(wirecap: Run) -> None:
@@ -84,8 +88,9 @@ def test_rules_files_reach_every_command(wirecap: Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[orders]\n")
     for command in ("replay", "orders", "inspect"):
-        run = wirecap(command, RMS, "--rules", str(bad))
-        assert run.returncode == 2 and b"unknown section [orders]" in run.stderr
+        run = wirecap(command, RMS, "--rules", str(renamed), "--rules", str(bad))
+        assert run.returncode == 2 and f"{bad}: unknown section [orders]".encode() in run.stderr
+        assert b"rules file" not in run.stderr  # not "rules file 3", counting the shipped rules
 
 
 def test_store_open_orders_match_the_main_cash(wirecap: Run) -> None:
@@ -150,3 +155,55 @@ def test_store_user_events_alone_give_the_same_open_orders(wirecap: Run) -> None
         assert [(i["product"], i["amount"]) for i in order["items"]] == [
             (i["product"], str(i["amount"])) for i in want["items"]
         ]
+
+
+def _damaged_store(tmp_path: Path) -> tuple[Path, Path]:
+    """store.pcap cut inside its 300th record, and its first 299 records intact."""
+    data = (CAPTURES / "store.pcap").read_bytes()
+    pos = 24
+    for _ in range(299):
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+    (tmp_path / "damaged.pcap").write_bytes(data[: pos + 20])
+    (tmp_path / "intact.pcap").write_bytes(data[:pos])
+    return tmp_path / "damaged.pcap", tmp_path / "intact.pcap"
+
+
+def test_a_damaged_capture_shows_what_was_rebuilt_then_the_error(wirecap: Run, tmp_path: Path) -> None:
+    damaged, intact = _damaged_store(tmp_path)
+    for command in (["orders"], ["orders", "--json"], ["inspect"], ["inspect", "--json"]):
+        run = wirecap(*command, str(damaged))
+        assert run.returncode == 1 and run.stdout
+        assert run.stdout == ok(wirecap(*command, str(intact)))
+        [line] = run.stderr.decode().splitlines()
+        assert line.startswith(f"wirecap: error: {damaged} at byte offset ")
+
+
+def test_orders_and_inspect_read_stdin(wirecap: Run) -> None:
+    store = CAPTURES / "store.pcap"
+    for command in (["orders", "--json"], ["inspect"]):
+        assert ok(wirecap(*command, "-", stdin=store.read_bytes())) == ok(wirecap(*command, str(store)))
+
+
+def test_at_outside_the_capture_says_its_span(wirecap: Run) -> None:
+    run = wirecap("orders", RMS, "--at", "2000-01-01T00:00:00Z")
+    assert run.returncode == 0
+    first, last = (e["ts"] for e in [events(wirecap("replay", RMS, "-c", "1"))[0], events(wirecap("replay", RMS))[-1]])
+    assert f"--at 2000-01-01T00:00:00Z is outside the capture, which spans {first} to {last}" in run.stderr.decode()
+    inside = wirecap("orders", RMS, "--at", last)
+    assert b"outside" not in inside.stderr
+
+
+def test_terminal_names_from_the_terminals_introducing_themselves(wirecap: Run) -> None:
+    """In the store, T1 and T2 register with the main cash (``Register(terminalId, name)``)."""
+    store = str(CAPTURES / "store.pcap")
+    names = {
+        e["body"]["Register"]["terminalId"]: e["body"]["Register"]["name"]
+        for e in events(wirecap("replay", store))
+        if e.get("body_element") == "Register"
+    }
+    assert sorted(names.values()) == ["T1", "T2"]
+    got = open_orders(wirecap, store)
+    assert got and all(o["changed_by_name"] == names[o["changed_by"]] for o in got)
+    assert all(o["terminal_name"] == names[o["terminal"]] for o in got)
+    table = ok(wirecap("orders", store)).decode()
+    assert all(f"  {names[o['changed_by']]}  " in table for o in got) and "987f9b83" not in table

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from torture import T0, Conn, frames, timed, write_pcap
 
 from decoders.detect import Protocol, Undecoded
@@ -148,3 +149,95 @@ def test_eviction_keeps_the_table_bounded(tmp_path: Path) -> None:
             pipeline.process_batch(linktype, buf, meta[one : one + 16])
             assert len(pipeline.live) <= 100 and len(pipeline.table) <= 200 and len(pipeline._idle) <= 2 * 100 + 64
     assert pipeline.stats.anomalies["tcp_too_many_connections"] == 2900
+
+
+STORE = Path(__file__).resolve().parent.parent / "captures" / "store.pcap"
+# makes the third segment fed to the NMF decoder of the first net.tcp connection raise a non-DecodeError
+INJECT = """
+from decoders.nmf import NmfDecoder
+feed = NmfDecoder.feed
+calls = {}
+def failing(self, direction, data, ts):
+    uid = self._conn["uid"]
+    calls.setdefault(uid, 0)
+    calls[uid] += 1
+    if len(calls) == 1 and calls[uid] == 3:
+        raise KeyError("injected bug")
+    return feed(self, direction, data, ts)
+NmfDecoder.feed = failing
+"""
+
+
+def _per_connection(events: list[dict]) -> dict[str, list[str]]:
+    """Kinds (anomaly names) per connection; iiko.* left out: the order layer joins connections."""
+    out: dict[str, list[str]] = {}
+    for event in events:
+        if "uid" in event and not event["kind"].startswith("iiko."):
+            out.setdefault(event["uid"], []).append(event.get("name") or event["kind"])
+    return out
+
+
+def _check_injected(baseline: dict[str, list[str]], injected: dict[str, list[str]]) -> None:
+    failed = [uid for uid, kinds in injected.items() if "decoder_error" in kinds]
+    assert len(failed) == 1
+    (uid,) = failed
+    assert injected[uid].count("wcf.message") < baseline[uid].count("wcf.message")
+    assert injected[uid][-1] == "conn.close"  # its bytes are still counted and it is closed
+    assert {u: k for u, k in injected.items() if u != uid} == {u: k for u, k in baseline.items() if u != uid}
+
+
+def test_a_decoder_bug_is_an_anomaly_of_its_connection_only(monkeypatch) -> None:
+    baseline = [e.model_dump(mode="json") for e in replay(STORE)]
+    namespace: dict = {}
+    with monkeypatch.context() as patch:
+        from decoders import nmf
+
+        patch.setattr(nmf.NmfDecoder, "feed", nmf.NmfDecoder.feed)  # restored afterwards
+        exec(INJECT, namespace)
+        injected = [e.model_dump(mode="json") for e in replay(STORE)]
+    _check_injected(_per_connection(baseline), _per_connection(injected))
+    (error,) = [e for e in injected if e.get("name") == "decoder_error"]
+    assert "KeyError('injected bug')" in error["detail"]
+
+
+def test_a_decoder_bug_through_the_cli() -> None:
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ENV
+
+    cli = "import sys; from wirecap.cli import main; sys.argv[0] = 'wirecap'; main()"
+    args = ["replay", "--no-read-ahead", str(STORE)]
+    plain = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True, env=ENV, timeout=120)
+    hurt = subprocess.run([sys.executable, "-c", INJECT + cli, *args], capture_output=True, env=ENV, timeout=120)
+    assert plain.returncode == hurt.returncode == 0
+    assert b"Traceback" not in hurt.stderr and b"injected" not in hurt.stderr
+    lines = [[json.loads(line) for line in run.stdout.splitlines()] for run in (plain, hurt)]
+    _check_injected(_per_connection(lines[0]), _per_connection(lines[1]))
+
+
+@pytest.mark.parametrize("command", ["replay", "orders", "inspect"])
+def test_a_bug_outside_the_decoders_is_one_line_and_exit_1(command: str) -> None:
+    """The sink failing on the second batch (say): the events before it are out, stderr has one line."""
+    import subprocess
+    import sys
+
+    from conftest import ENV
+
+    inject = (  # replay writes through JsonlSink, orders and inspect through NumberingSink
+        "from wirecap import sink\ncalls = []\n"
+        "def failing(write):\n"
+        "    def bug(self, events):\n        calls.append(1)\n"
+        "        if len(calls) == 2:\n            raise ValueError('sink bug')\n"
+        "        write(self, events)\n    return bug\n"
+        "for cls in (sink.JsonlSink, sink.NumberingSink):\n    cls.write = failing(cls.write)\n"
+    )
+    cli = "import sys; from wirecap.cli import main; sys.argv[0] = 'wirecap'; main()"
+    args = [command, str(STORE)] + (["--no-read-ahead"] if command == "replay" else [])
+    run = subprocess.run([sys.executable, "-c", inject + cli, *args], capture_output=True, env=ENV, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.decode().strip().splitlines()[-1].startswith("wirecap: error: internal error")
+    assert b"Traceback" not in run.stderr and b"ValueError('sink bug')" in run.stderr
+    if command == "replay":
+        assert run.stdout.count(b"\n") > 0  # what was written before the failure stays written

@@ -345,3 +345,30 @@ def test_mono_captures_match_peer_truth(scenario):
         assert len(found) == 1, record
         body = found[0].body[found[0].body_element]
         _same(_comparable(body), _comparable(record["body"]), f"{scenario} call {record['call']}")
+
+
+def test_no_xml_is_parsed_but_through_defusedxml():
+    """Every stdlib/lxml XML module the code imports is used for its exception types only; parsing goes
+    through defusedxml (no DTDs, no entities) in parse_text_xml."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    unsafe = ("xml.", "lxml", "pyexpat", "xml")
+    allowed = {"ParseError", "ExpatError"}
+    misuse = []
+    for path in sorted((repo / "decoders").glob("*.py")) + sorted((repo / "wirecap").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                aliases |= {a.asname or a.name for a in node.names if a.name.startswith(unsafe)}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(unsafe):
+                misuse += [
+                    f"{path.name}: from {node.module} import {a.name}" for a in node.names if a.name not in allowed
+                ]
+        for node in ast.walk(tree):
+            name = node.value.id if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) else None
+            if name in aliases and node.attr not in allowed:
+                misuse.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert misuse == []

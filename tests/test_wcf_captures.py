@@ -25,7 +25,7 @@ SCENARIOS = ["buffered", "streamed", "callback", "concurrent"]
 
 
 def decode(orig: bytes, resp: bytes, uid: str = "C") -> list[Event]:
-    conn = ConnFields(uid=uid, community_id="1:x", orig="o", resp="r")
+    conn = ConnFields(uid=uid, community_id="1:x", orig="o", resp="r", orig_h="o", orig_p=0, resp_h="r", resp_p=0)
     d = NmfDecoder(conn, DecoderOptions())
     return d.feed("orig", orig, 0) + d.feed("resp", resp, 0) + d.eof("orig", 0) + d.eof("resp", 0)
 

@@ -1,16 +1,17 @@
-"""``wirecap``: replay captures into one ordered JSONL event stream (``replay``), print the event schema
+"""``wirecap``: replay captures into one ordered event stream (``replay``), print the event schema
 (``schema``), list the open iiko orders (``orders``) and the message shapes seen (``inspect``).
 
 Exit status: 0 done; 2 bad usage; 1 unreadable or corrupt input (after every event up to the damage
-was written, with a one-line error naming the file and the byte offset).
+was written, with a one-line error naming the file and the byte offset) or an output that cannot be
+written; 130 / 143 stopped by SIGINT / SIGTERM (after the summary line).
 """
 
+import dataclasses
 import gc
 import json
 import os
 import sys
-import time
-from typing import IO
+from typing import IO, Any, NoReturn
 
 import click
 
@@ -18,35 +19,61 @@ from decoders.detect import DecoderOptions
 from decoders.events import json_schema
 from decoders.iiko import OrderTracker
 
+from .human import HumanSink
 from .inspect import inspect as inspect_command
+from .limits import limit_option, limits_command, with_limits
+from .options import capture_options
 from .orders import orders as orders_command
-from .orders import read_rules, rules_option
-from .pipeline import Options, Pipeline, Stats, run
-from .ports import PortParam, PortSpec, port_settings
-from .readahead import open_source
+from .orders import port_options, read_rules, rules_option
+from .orders_view import orders_schema
+from .pipeline import Options, Pipeline
+from .ports import PortSpec, port_settings
 from .redact import keep_secrets_option
+from .runner import CaptureArgs, report, run_capture, summary
 from .sink import JsonlSink
-from .source import CaptureError, Source, check_filter
+from .source import Source
+from .stopping import StopGuard
+from .version import version_text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_text())
+        ctx.exit()
+
+
+class _Commands(click.Group):
+    """The command group; a bug anywhere outside one connection's decoder (those become ``decoder_error``
+    anomalies) ends the run with one line on stderr and status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            click.echo(f"wirecap: error: internal error, please report it with the capture: {exc!r}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version, the decoding core in use and libpcap's version.",
+)
 def main() -> None:
     """Sniff and decode iiko POS LAN traffic (WCF net.tcp on 8506, iikoRMS HTTP on 8080)."""
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, metavar="PCAP...")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write events here, not stdout.")
-@click.option(
-    "--port",
-    "ports",
-    type=PortParam(),
-    multiple=True,
-    help="Decode connections on this TCP port, as net.tcp unless it is 8080 (HTTP) or given as N=nmf|http|remoting "
-    "(repeatable; replaces the default 8506 and 8080).",
-)
-@click.option("--any-port", is_flag=True, help="Track every TCP connection and detect its protocol from its bytes.")
-@click.option("--filter", "bpf", metavar="BPF", help="libpcap filter expression applied while reading.")
+@capture_options
+@click.option("-o", "--output", metavar="FILE", help="Write events here, not stdout.")
+@click.option("-w", "--write", "write_packets", metavar="FILE", help="Also write the packets read to FILE (pcapng).")
+@port_options
 @click.option(
     "--idle-timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -55,106 +82,124 @@ def main() -> None:
     help="Close a connection after this many seconds of capture time without packets.",
 )
 @click.option("--xml", is_flag=True, help="Add each SOAP envelope as XML text to wcf.message events.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines even on a terminal (the default elsewhere).")
+@click.option("--all-fields", is_flag=True, help="Keep fields whose value is null in the JSON lines.")
 @click.option("--progress", is_flag=True, help="Show a progress bar on stderr while reading files.")
-@click.option(
-    "--read-ahead/--no-read-ahead",
-    default=None,
-    help="Read files in a second process while decoding [default: on with more than one CPU].",
-)
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @rules_option
 @keep_secrets_option
+@limit_option
 def replay(
-    inputs: tuple[str, ...],
+    capture: CaptureArgs,
     output: str | None,
+    write_packets: str | None,
     ports: tuple[PortSpec, ...],
     any_port: bool,
-    bpf: str | None,
     idle_timeout: float,
     xml: bool,
+    as_json: bool,
+    all_fields: bool,
     progress: bool,
-    read_ahead: bool | None,
     quiet: bool,
     rules_files: tuple[str, ...],
     keep_secrets: bool,
 ) -> None:
-    """Decode PCAP files (pcap or pcapng; - for a pcap stream on stdin) into JSONL events.
+    """Decode PCAP files (pcap or pcapng; - for a pcap stream on stdin) into events.
 
-    Several files are merged into one time-ordered stream.
+    Several files are merged into one time-ordered stream. On a terminal each event is one readable
+    line; into a pipe or a file (or with --json), JSON Lines.
     """
-    if inputs.count("-") > 1:
-        raise click.UsageError("stdin (-) can be read only once")
-    for path in inputs:
-        if path != "-" and not os.path.isfile(path):
-            raise click.BadParameter(f"no such file: {path}", param_hint="PCAP")
-    if bpf is not None:
-        try:
-            check_filter(bpf)
-        except ValueError as err:
-            raise click.BadParameter(str(err), param_hint="'--filter'") from None
+    guard = StopGuard()
+    guard.install()
     if output and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
         raise click.BadParameter(f"no such directory for {output}", param_hint="'-o'")
-    sources = [open_source(path, bpf, read_ahead) for path in inputs]
-    streaming = "-" in inputs
+    analyzers = (OrderTracker(read_rules(rules_files)),)
+    out, out_name = _open_output(output)
+    streaming = "-" in capture.inputs
+    if output is None and not as_json and out.isatty():
+        sink: JsonlSink = HumanSink(out, analyzers=analyzers)
+    else:
+        sink = JsonlSink(out, flush_each=streaming, analyzers=analyzers, all_fields=all_fields)
     options = Options(
         **port_settings(ports),
         any_port=any_port,
         idle_timeout=idle_timeout,
         decoder=DecoderOptions(xml=xml, keep_secrets=keep_secrets),
     )
-    pipeline = Pipeline(options)
     _tune_gc()
-    out: IO[str] = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
-    sink = JsonlSink(out, flush_each=streaming, analyzers=(OrderTracker(read_rules(rules_files)),))
-    started = time.perf_counter()
-    bar = _ProgressBar(sources) if progress and not streaming else None
-    error: CaptureError | None = None
+    bar = _ProgressBar(capture.inputs) if progress and not streaming else None
+    capture = dataclasses.replace(capture, write=write_packets)
     try:
-        run(sources, pipeline, sink.write, bar.tick if bar else None)
-    except CaptureError as exc:
-        error = exc
-    except BrokenPipeError:
-        _quiet_broken_pipe()
-    finally:
-        if bar:
-            bar.close()
-    try:
+        outcome = run_capture(capture, Pipeline(with_limits(options)), sink.write, guard, bar.tick if bar else None)
+        if outcome.stopped is not None and outcome.stopped.forced and out is sys.stdout:
+            _drop_stdout()  # it was blocked: what is buffered would block the exit too
         sink.close()
         if output:
             out.close()
     except BrokenPipeError:
         _quiet_broken_pipe()
+    except OSError as exc:
+        _output_failed(exc.filename or out_name, exc, out is sys.stdout)
+    finally:
+        if bar:
+            bar.close()
     if not quiet:
-        click.echo(_summary(pipeline.stats, sink.seq, time.perf_counter() - started), err=True)
-    if error is not None:
-        click.echo(f"wirecap: error: {error}", err=True)
-        sys.exit(1)
+        click.echo(summary(outcome, sink.seq), err=True)
+    report(outcome)
+    sys.exit(outcome.status)
 
 
 @main.command()
-def schema() -> None:
+@click.option("--orders", "of_orders", is_flag=True, help="The schema of `wirecap orders --json` instead.")
+def schema(of_orders: bool) -> None:
     """Print the JSON Schema of every event kind (one output line validates against it)."""
-    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(orders_schema() if of_orders else json_schema(), indent=2, ensure_ascii=False))
+
+
+def _open_output(output: str | None) -> tuple[IO[str], str]:
+    """The events' destination and its name for messages; one error line and exit 1 if unusable."""
+    if output:
+        try:
+            return open(output, "w", encoding="utf-8"), output
+        except OSError as exc:
+            _output_failed(output, exc, False)
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        click.echo("wirecap: error: <stdout>: closed: nowhere to write the events", err=True)
+        sys.exit(1)
+    return sys.stdout, "<stdout>"
+
+
+def _output_failed(name: str, exc: OSError, stdout: bool) -> NoReturn:
+    click.echo(f"wirecap: error: {name}: {exc.strerror or exc}", err=True)
+    if stdout:  # what is still buffered for stdout would fail again at exit
+        _drop_stdout()
+    sys.exit(1)
+
+
+def _drop_stdout() -> None:
+    """From now on stdout goes nowhere (the buffered rest included)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class _ProgressBar:
     """Byte progress over all inputs, drawn by click on stderr."""
 
-    def __init__(self, sources: list[Source]) -> None:
-        self.sources = sources
-        total = sum(s.progress.size or 0 for s in sources)
+    def __init__(self, inputs: tuple[str, ...]) -> None:
+        total = sum(os.path.getsize(path) for path in inputs)
         self.bar = click.progressbar(length=total, label="reading", file=sys.stderr, width=30)
         self.bar.__enter__()
         self.shown = 0
+        self.sources: list[Source] = []
 
-    def tick(self) -> None:
-        done = sum(s.progress.done for s in self.sources)
+    def tick(self, sources: list[Source]) -> None:
+        self.sources = sources
+        done = sum(s.progress.done for s in sources)
         if done > self.shown:
             self.bar.update(done - self.shown)
             self.shown = done
 
     def close(self) -> None:
-        self.tick()  # the end of input is known only after the last batch
+        self.tick(self.sources)  # the end of input is known only after the last batch
         self.bar.__exit__(None, None, None)
 
 
@@ -169,21 +214,12 @@ def _tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _summary(stats: Stats, events: int, elapsed: float) -> str:
-    anomalies = sum(stats.anomalies.values())
-    rate = stats.packets / elapsed if elapsed > 0 else 0.0
-    return (
-        f"wirecap: {stats.packets:,} packets, {stats.bytes:,} bytes, {stats.connections:,} connections, "
-        f"{events:,} events, {anomalies:,} anomalies in {elapsed:.2f} s ({rate:,.0f} packets/s)"
-    )
-
-
-def _quiet_broken_pipe() -> None:
+def _quiet_broken_pipe() -> NoReturn:
     """The reader went away (``| head``): stop without a traceback, as a filter should."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    _drop_stdout()
     sys.exit(0)
 
 
 main.add_command(inspect_command)
+main.add_command(limits_command)
 main.add_command(orders_command)

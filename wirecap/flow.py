@@ -32,8 +32,13 @@ def community_id(saddr: bytes, daddr: bytes, sport: int, dport: int, proto: int 
     return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
 
 
+def host(addr: bytes) -> str:
+    """``10.0.0.5`` or ``fe80::1`` (Zeek's ``orig_h``/``resp_h``: no brackets, no port)."""
+    return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
+
+
 def endpoint(addr: bytes, port: int) -> str:
     """``10.0.0.5:51234`` or ``[fe80::1]:8506``."""
     if len(addr) == 4:
-        return f"{socket.inet_ntop(socket.AF_INET, addr)}:{port}"
-    return f"[{socket.inet_ntop(socket.AF_INET6, addr)}]:{port}"
+        return f"{host(addr)}:{port}"
+    return f"[{host(addr)}]:{port}"

@@ -6,6 +6,7 @@ count and a few sample values, and what the current rules recognise (iiko event 
 """
 
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,14 @@ import click
 from decoders.events import Event, IikoEvent, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 
-from .orders import analyse, capture_options, port_options, read_rules, rules_option
+from .limits import limit_option
+from .options import capture_options
+from .orders import analyse, capture_options_of, port_options, read_rules, rules_option
+from .orders_view import echo, require_stdout
 from .ports import PortSpec
 from .redact import keep_secrets_option
+from .runner import CaptureArgs, report
+from .stopping import StopGuard
 
 MAX_SAMPLES = 3
 MAX_SAMPLE_CHARS = 60
@@ -113,20 +119,30 @@ class ShapeCollector:
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False), metavar="PCAP...")
+@capture_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 @port_options
 @rules_option
 @keep_secrets_option
+@limit_option
 def inspect(
-    inputs: tuple[str, ...],
+    capture: CaptureArgs,
     as_json: bool,
     ports: tuple[PortSpec, ...],
     any_port: bool,
     rules_files: tuple[str, ...],
     keep_secrets: bool,
 ) -> None:
-    """Message shapes in PCAP files (actions, service methods, field paths with samples) for writing rules."""
+    """Message shapes in PCAP files (actions, service methods, field paths with samples) for writing rules.
+
+    On a damaged capture: the shapes up to the damage, then the error (exit 1).
+    """
+    require_stdout("message shapes")
+    guard = StopGuard()
+    guard.install()
     shapes = ShapeCollector()
-    analyse(inputs, (OrderTracker(read_rules(rules_files)), shapes), capture_options(ports, any_port, keep_secrets))
-    click.echo(json.dumps(shapes.as_json(), ensure_ascii=False, indent=2) if as_json else shapes.render())
+    analyzers = (OrderTracker(read_rules(rules_files)), shapes)
+    outcome = analyse(capture, analyzers, capture_options_of(ports, any_port, keep_secrets), guard)
+    echo(json.dumps(shapes.as_json(), ensure_ascii=False, indent=2) if as_json else shapes.render())
+    report(outcome)
+    sys.exit(outcome.status)

@@ -2,16 +2,17 @@
 
 A snapshot (terminal sync, server entities) replaces what is known of an order; UserEvents update it in
 between (opened, items added or deleted, guests, precheque, paid/deleted/closed). Events derived from
-snapshots are skipped here: the snapshots they came from already count. Also home of what the iiko
-commands share: the ``--rules`` option and a replay of captures into analyzers.
+snapshots are skipped here: the snapshots they came from already count. Terminals' names are learned
+where the wire carries them: a terminal introducing itself to the main cash (a body with a terminal id
+and a name, as ``Register(terminalId, name)``). Also home of what the iiko commands share: the
+``--rules`` option and a replay of captures into analyzers (``analyse``). The table and the ``--json``
+document are drawn by ``orders_view``.
 """
 
-import json
-import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,21 +28,27 @@ from decoders.events import (
     IikoOrder,
     IikoOrderLock,
     IikoOrderSnapshot,
-    format_ts,
+    RmsCall,
+    WcfMessage,
 )
 from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
 
-from .pipeline import Options, Pipeline, run
+from .limits import limit_option, with_limits
+from .options import capture_options, parse_time
+from .pipeline import Options, Pipeline
 from .ports import PortParam, PortSpec, port_settings
-from .readahead import open_source
 from .redact import keep_secrets_option
-from .sink import Analyzer, JsonlSink
-from .source import CaptureError
+from .runner import CaptureArgs, Outcome, report, run_capture
+from .sink import Analyzer, NumberingSink
+from .stopping import StopGuard
 
 CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})
 CLOSED_STATUSES = frozenset({"closed", "deleted"})
 ITEM_REMOVALS = frozenset({"deletedNewItems", "deletedPrintedItems", "emergencyItemsDeletion"})
 STATUS_AFTER = {"orderOpened": "NEW", "orderPrechequed": "BILL", "orderCancelPrecheque": "NEW"}
+TERMINAL_NAME_KEYS = frozenset({"name", "terminalname", "terminal_name"})
+MAX_TERMINALS = 10_000
+MAX_DEPTH = 8
 
 CENT = Decimal("0.01")
 
@@ -68,31 +75,49 @@ def port_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "ports",
         type=PortParam(),
         multiple=True,
-        help="Decode connections on this TCP port (N or N=nmf|http|remoting; repeatable; replaces 8506 and 8080).",
+        help="Decode connections on this TCP port, as net.tcp unless it is 8080 (HTTP) or given as "
+        "N=nmf|http|remoting (repeatable; replaces the default 8506 and 8080).",
     )(command)
 
 
-def capture_options(ports: tuple[PortSpec, ...], any_port: bool, keep_secrets: bool = False) -> Options:
+def capture_options_of(ports: tuple[PortSpec, ...], any_port: bool, keep_secrets: bool = False) -> Options:
     return Options(**port_settings(ports), any_port=any_port, decoder=DecoderOptions(keep_secrets=keep_secrets))
 
 
 def read_rules(paths: Iterable[str]) -> Rules:
-    """The shipped rules extended by the analyst's files; a bad file is a usage error."""
+    """The shipped rules extended by the analyst's files; a bad file is a usage error naming its path."""
+    paths = list(paths)
     try:
-        return load_rules([default_rules_text(), *(Path(p).read_text(encoding="utf-8") for p in paths)])
-    except RulesError as exc:
+        texts = [default_rules_text(), *(Path(p).read_text(encoding="utf-8") for p in paths)]
+    except (OSError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--rules") from None
+    try:
+        return load_rules(texts)
+    except RulesError as exc:
+        message = str(exc)
+        found = re.match(r"rules file (\d+): ", message)
+        if found and 2 <= int(found[1]) <= len(paths) + 1:  # file 1 is the shipped one
+            message = f"{paths[int(found[1]) - 2]}: {message[found.end() :]}"
+        raise click.BadParameter(message, param_hint="--rules") from None
 
 
-def analyse(inputs: Iterable[str], analyzers: tuple[Analyzer, ...], options: Options | None = None) -> None:
+def analyse(
+    inputs: Iterable[str] | CaptureArgs,
+    analyzers: tuple[Analyzer, ...],
+    options: Options | None = None,
+    guard: StopGuard | None = None,
+    after_write: Callable[[], None] | None = None,
+) -> Outcome:
     """Replay captures as ``wirecap replay`` does, handing every numbered event to ``analyzers``."""
-    with open(os.devnull, "w", encoding="utf-8") as devnull:
-        sink = JsonlSink(devnull, analyzers=analyzers)
-        try:
-            run([open_source(path) for path in inputs], Pipeline(options or Options()), sink.write)
-        except CaptureError as exc:
-            click.echo(f"wirecap: error: {exc}", err=True)
-            sys.exit(1)
+    capture = inputs if isinstance(inputs, CaptureArgs) else CaptureArgs(tuple(inputs))
+    sink = NumberingSink(analyzers=analyzers)
+
+    def write(events: list[Event]) -> None:
+        sink.write(events)
+        if after_write is not None:
+            after_write()
+
+    return run_capture(capture, Pipeline(with_limits(options or Options())), write, guard or StopGuard())
 
 
 @dataclass
@@ -107,26 +132,33 @@ class OpenOrder:
     closed: bool = False
     synced: bool = False  # lines come from a whole-order snapshot: item UserEvents must not apply again
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            **self.order.model_dump(mode="json"),
-            "sum": None if (total := self.total()) is None else str(total),
-            "items": [item.model_dump(mode="json") for item in self.items],
-            "last_change": format_ts(self.last_change),
-            "changed_by": self.changed_by,
-            "locked_by": self.locked_by,
-        }
+    def as_json(self, terminals: dict[str, str] | None = None) -> dict[str, Any]:
+        from .orders_view import order_document  # the view imports this module
+
+        return order_document(self, terminals or {})
 
     def total(self) -> Decimal | None:
         """The order's own sum when iiko sent one, else the lines' sums (or price × amount), exactly."""
         if self.order.sum is not None:
             return self.order.sum
-        sums = [i.sum if i.sum is not None else (i.price or 0) * (i.amount or 0) for i in self.items]
+        sums = [line_sum(i) or 0 for i in self.items]
         if not sums:
             return None
-        total = sum(sums, Decimal(0))
-        cents = total.quantize(CENT)
-        return cents if cents == total else total  # 500.00, not 500.00000; never rounded
+        return exact_cents(sum(sums, Decimal(0)))
+
+
+def line_sum(item: IikoItem) -> Decimal | None:
+    """The line's sum as iiko sent it, else price × amount when both are known."""
+    if item.sum is not None:
+        return item.sum
+    if item.price is None or item.amount is None:
+        return None
+    return exact_cents(item.price * item.amount)
+
+
+def exact_cents(value: Decimal) -> Decimal:
+    cents = value.quantize(CENT)
+    return cents if cents == value else value  # 500.00, not 500.00000; never rounded
 
 
 class OrderBook:
@@ -135,10 +167,14 @@ class OrderBook:
     def __init__(self, until: int | None = None) -> None:
         self.until = until
         self.orders: dict[str, OpenOrder] = {}
+        self.terminals: dict[str, str] = {}  # terminal id -> the name it introduced itself with
+        self.changes = 0  # counts every change, for --follow
+        self.last_ts = 0
 
     def observe(self, event: Event) -> list[Event]:
         if self.until is not None and event.ts > self.until:
             return []
+        self.last_ts = event.ts
         if isinstance(event, IikoOrderSnapshot):
             self._snapshot(event)
         elif isinstance(event, IikoEvent) and not event.derived:
@@ -146,14 +182,38 @@ class OrderBook:
         elif isinstance(event, IikoLockChange) and event.order_id in self.orders:
             locked = isinstance(event, IikoOrderLock)
             self.orders[event.order_id].locked_by = (event.terminal or event.orig) if locked else None
+            self.changes += 1
+        elif isinstance(event, WcfMessage):
+            self._names(event.body, 0)
+        elif isinstance(event, RmsCall):
+            self._names(event.request, 0)
         return []
 
     def open_orders(self) -> list[OpenOrder]:
         return sorted((o for o in self.orders.values() if not o.closed), key=lambda o: o.last_change)
 
+    def _names(self, value: Any, depth: int) -> None:
+        """Terminal names from objects holding a terminal id and a name (``Register(terminalId, name)``)."""
+        if depth > MAX_DEPTH:
+            return
+        if isinstance(value, dict):
+            keys = {key.lower(): child for key, child in value.items() if isinstance(key, str)}
+            ident = next((keys[k] for k in ("terminalid", "terminal_id") if isinstance(keys.get(k), str)), None)
+            name = next((keys[k] for k in TERMINAL_NAME_KEYS if isinstance(keys.get(k), str)), None)
+            if ident and name and len(self.terminals) < MAX_TERMINALS and self.terminals.get(ident) != name:
+                self.terminals[ident] = name
+                self.changes += 1
+            for child in value.values():
+                if isinstance(child, dict | list):
+                    self._names(child, depth + 1)
+        elif isinstance(value, list):
+            for child in value:
+                self._names(child, depth + 1)
+
     def _touch(self, order: IikoOrder, event: IikoEvent | IikoOrderSnapshot) -> OpenOrder | None:
         if order.id is None:
             return None
+        self.changes += 1
         known = self.orders.get(order.id)
         if known is None:
             known = self.orders[order.id] = OpenOrder(order)
@@ -203,68 +263,48 @@ def _remove_line(items: list[IikoItem], gone: IikoItem) -> None:
             del items[index], products[index]
 
 
-def parse_time(text: str) -> int:
-    """ISO-8601 (``2026-11-29T12:00:00Z``; no zone means UTC) → integer nanoseconds."""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"not an ISO-8601 time: {text!r}", param_hint="--at") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
-
-
-def _items_text(items: list[IikoItem]) -> str:
-    return ", ".join(f"{i.product or i.product_id or '?'}×{i.amount:g}" if i.amount else str(i.product) for i in items)
-
-
-def render_table(orders: list[OpenOrder]) -> str:
-    header = ("number", "table", "waiter", "guests", "status", "sum", "last change", "by", "items")
-    rows = [
-        (
-            o.order.number or "?",
-            o.order.table or "",
-            o.order.waiter or "",
-            "" if o.order.guests is None else str(o.order.guests),
-            o.order.status or "",
-            "" if o.total() is None else f"{o.total():.2f}",
-            format_ts(o.last_change)[:19].replace("T", " "),
-            o.changed_by or "",
-            _items_text(o.items),
-        )
-        for o in orders
-    ]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
-    lines = (
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
-        for row in (header, *rows)
-    )
-    return "\n".join(line.rstrip() for line in lines)
-
-
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False), metavar="PCAP...")
-@click.option("--at", "at", metavar="TIME", help="Orders open at this time (ISO-8601, UTC), not at the end.")
+@capture_options
+@click.option("--at", "at", metavar="TIME", help="Orders open at this time (ISO-8601; no zone: UTC), not at the end.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document for tools instead of a table.")
+@click.option("--tz", "tz", metavar="ZONE", help="Show times in this zone (IANA name, e.g. Europe/Moscow) [UTC].")
+@click.option("--follow", is_flag=True, help="Redraw the table as events arrive (for a live stream on stdin).")
 @port_options
 @rules_option
 @keep_secrets_option
+@limit_option
 def orders(
-    inputs: tuple[str, ...],
+    capture: CaptureArgs,
     at: str | None,
     as_json: bool,
+    tz: str | None,
+    follow: bool,
     ports: tuple[PortSpec, ...],
     any_port: bool,
     rules_files: tuple[str, ...],
     keep_secrets: bool,
 ) -> None:
     """The open iiko orders in PCAP files: number, table, waiter, guests, items, sum, last change."""
-    book = OrderBook(parse_time(at) if at else None)
-    analyse(inputs, (OrderTracker(read_rules(rules_files)), book), capture_options(ports, any_port, keep_secrets))
-    found = book.open_orders()
-    if as_json:
-        click.echo(json.dumps([o.as_json() for o in found], ensure_ascii=False, indent=2))
-    elif found:
-        click.echo(render_table(found))
+    from .orders_view import Follower, print_orders, require_stdout, zone  # the view imports this module
+
+    require_stdout("orders")
+    guard = StopGuard()
+    guard.install()
+    if follow and (at or as_json):
+        raise click.UsageError("--follow draws the table as it changes: not with --at or --json")
+    zone_info = zone(tz)
+    until = parse_time(at) if at else None
+    book = OrderBook(until)
+    follower = Follower(book, zone_info, streaming="-" in capture.inputs) if follow else None
+    analyzers = (OrderTracker(read_rules(rules_files)), book)
+    options = capture_options_of(ports, any_port, keep_secrets)
+    outcome = analyse(capture, analyzers, options, guard, follower.changed if follower else None)
+    if follower is not None:
+        follower.final()
     else:
-        click.echo(f"no open orders ({len(book.orders)} orders seen)", err=True)
+        print_orders(book, as_json, zone_info)
+    if until is not None and outcome.first_ts is not None and not outcome.first_ts <= until <= outcome.last_ts:
+        click.echo(f"wirecap: --at {at} is outside the capture, which spans {outcome.span()}", err=True)
+    report(outcome)
+    sys.stdout.flush()
+    sys.exit(outcome.status)

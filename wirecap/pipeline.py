@@ -17,7 +17,7 @@ from decoders.anomalies import ANOMALIES
 from decoders.detect import PROBE_WINDOW, Accounting, Decoder, DecoderOptions, Protocol, Undecoded
 from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, Event, TcpGap
 
-from .flow import community_id, endpoint, make_uid
+from .flow import community_id, endpoint, host, make_uid
 from .ledger import close_stats, failed_accounting
 from .packets import (
     ETH_IPV4_TCP,
@@ -353,6 +353,10 @@ class Pipeline:
             community_id=community_id(o_addr, r_addr, o_port, r_port),
             orig=orig,
             resp=resp,
+            orig_h=host(o_addr),
+            orig_p=o_port,
+            resp_h=host(r_addr),
+            resp_p=r_port,
         )
         state = ConnState(self, fields, r_port, ts, mid_stream)
         conn = state.conn
@@ -447,8 +451,10 @@ class Pipeline:
         return count
 
     def drain(self) -> list[Event]:
+        """The events completed so far, handed over once; credentials redacted unless the options keep
+        them (``wirecap.redact``), so that no consumer of the pipeline ever sees them."""
         events, self.events = self.events, []
-        return events
+        return events if self.options.decoder.keep_secrets else redact_events(events)
 
 
 def merged_batches(sources: list[Source]) -> Iterator[Batch]:
@@ -481,10 +487,7 @@ def run(
     """Feed every batch through the pipeline and hand the events to ``write`` as they complete.
 
     A ``CaptureError`` propagates after the connections were closed and every event was written.
-    Credentials in the events are redacted unless the options keep them (``wirecap.redact``).
     """
-    if not pipeline.options.decoder.keep_secrets:
-        write = _redacting(write)
     try:
         for linktype, buf, meta in merged_batches(sources):
             pipeline.process_batch(linktype, buf, meta)
@@ -495,10 +498,6 @@ def run(
     finally:
         pipeline.finish()
         write(pipeline.drain())
-
-
-def _redacting(write: Callable[[list[Event]], None]) -> Callable[[list[Event]], None]:
-    return lambda events: write(redact_events(events))
 
 
 # --- reassembled streams, for tests and analysts -----------------------------------------------------

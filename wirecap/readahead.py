@@ -24,7 +24,7 @@ from .source import META, Batch, CaptureError, CaptureSource, Source
 
 SLOTS = 4  # batches in flight: the child reads up to three ahead of the batch being decoded
 SLOT_SIZE = 16 << 20  # a batch of 4096 full-size Ethernet frames with its metadata is 6 MB
-JOIN_TIMEOUT = 5.0  # seconds to wait for the child to exit before terminating it
+JOIN_TIMEOUT = 5.0  # seconds to wait for a child that has sent everything to exit before killing it
 
 
 def read_ahead_by_default() -> bool:
@@ -64,6 +64,7 @@ class ReadAhead:
             yield from self.source.batches()
             return
         child_end.close()
+        finished = False
         try:
             while True:
                 try:
@@ -81,23 +82,30 @@ class ReadAhead:
                     _, linktype, buf, meta, self.progress.done = message
                     yield linktype, buf, meta
                 elif tag == "error":
+                    finished = True  # the child's last message
                     raise message[1]
                 elif tag == "bug":
+                    finished = True
                     raise RuntimeError(f"the reader process of {self.name} failed:\n{message[1]}")
                 else:  # "end"
                     self.progress.done = message[1]
+                    finished = True
                     return
         finally:
             parent_end.close()  # a child waiting for a free slot sees EOF and exits
+            if not finished:  # stopped early (a signal, a closed pipe, an error): nothing to wait for
+                child.terminate()
             child.join(JOIN_TIMEOUT)
             if child.exitcode is None:
-                child.terminate()
+                child.kill()
                 child.join()
 
 
 def _reader(source: CaptureSource, slots: list[mmap.mmap], conn: Connection) -> None:
     """The child: every batch of ``source`` into a free slot (or, if larger than a slot, through the pipe)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how the parent ends us early (not its stop handler)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
     free = list(range(len(slots)))
     try:
         for linktype, buf, meta in source.batches():

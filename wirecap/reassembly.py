@@ -105,7 +105,8 @@ class HalfStream:
         if self.ooo_bytes > self.limit or self.budget.used > self.budget.limit:
             self.handler.anomaly(
                 "tcp_ooo_limit",
-                f"{self.ooo_bytes} bytes buffered out of order (cap {self.limit}, global cap {self.budget.limit})",
+                f"{self.ooo_bytes} bytes buffered out of order "
+                f"(limits ooo_per_conn {self.limit}, ooo_total {self.budget.limit})",
                 self.direction,
                 self.offset,
                 ts,
@@ -216,6 +217,14 @@ class HalfStream:
     def _finish(self, ts: int, force: bool = False) -> None:
         if not self.eof and (force or (self.fin_offset is not None and self.offset >= self.fin_offset)):
             self.eof = True
+            if self.ooo:  # buffered beyond the FIN: the stream ended before these bytes
+                beyond = sum(end - start for start, end, _ in self.ooo)
+                held = sum(end - start for start, end, data in self.ooo if data is not None)
+                self.ooo.clear()
+                self.ooo_bytes -= held
+                self.budget.used -= held
+                detail = f"{beyond} bytes buffered beyond the FIN at {self.offset} are dropped"
+                self.handler.anomaly("tcp_data_after_close", detail, self.direction, self.offset, ts)
             self.handler.eof(self.direction, ts)
 
     def _mismatch(self, lo: int, hi: int, ts: int) -> None:

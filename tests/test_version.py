@@ -1,0 +1,14 @@
+"""``wirecap --version`` (``wirecap.version``): the package, the decoding core in use, libpcap."""
+
+from importlib.metadata import version
+
+from conftest import ok
+
+from wirecap.version import decoding_core, libpcap_version
+
+
+def test_version_names_the_package_the_core_and_libpcap(wirecap) -> None:
+    lines = ok(wirecap("--version")).decode().splitlines()
+    assert lines == [f"wirecap {version('wirecap')}", f"decoding core: {decoding_core()}", libpcap_version()]
+    assert decoding_core() == "python"  # until a compiled core is built and chosen
+    assert libpcap_version().startswith("libpcap version 1.")
