@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders import nbfx
+from decoders.anomalies import DecodeError
 from decoders.core import core_name
 
 
@@ -222,3 +223,38 @@ def test_datacontract_json(children: list[bytes], collections: tuple[str, ...]) 
     python = python_decode(payload, nbfx.SessionStrings(), False, collections)
     assert python[0] == "ok", python
     assert rust_decode(payload, None, False, collections) == python
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(dc_element(3), min_size=1, max_size=4),
+    st.integers(1, 8),
+    st.integers(1, 40),
+)
+def test_limits_as_python(children: list[bytes], max_depth: int, max_elements: int) -> None:
+    """nesting_depth and elements: the same refusal (name, detail, offset) at the same place."""
+    payload = core_diff.envelope(b"".join(children))
+    try:
+        doc = nbfx.decode(payload, max_depth=max_depth, max_elements=max_elements)
+        python: tuple = ("ok", doc.to_xml())
+    except DecodeError as err:
+        python = ("error", err.name, err.detail, err.offset)
+    try:
+        rust: tuple = ("ok", RUST.decode_xml(payload, max_depth=max_depth, max_elements=max_elements)[0])
+    except DecodeError as err:
+        rust = ("error", err.name, err.detail, err.offset)
+    assert rust == python
+
+
+@pytest.mark.parametrize("max_bytes", [0, 50, 102, 103, 1 << 20])
+def test_session_size_limit_as_python(max_bytes: int) -> None:
+    payload = core_diff.vector_flows()[2].envelopes[0]  # block 2 msg1: a 103-byte string table
+    py_session, rust_session = sessions()
+    outcomes = []
+    for session in (py_session, rust_session):
+        try:
+            outcomes.append(("ok", session.read_table(payload, 0, max_bytes)))
+        except DecodeError as err:
+            outcomes.append(("error", err.name, err.detail, err.offset))
+    assert outcomes[0] == outcomes[1]
+    assert session_state(py_session) == session_state(rust_session)
