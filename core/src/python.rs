@@ -13,6 +13,22 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 
 static DECODE_ERROR: GILOnceCell<PyObject> = GILOnceCell::new();
 
+/// The deepest nesting the renderers (recursive, as Python's) may be asked for: far above the
+/// nesting_depth limit's own maximum (120), and far below what a thread's stack holds.
+const MAX_SAFE_DEPTH: usize = 1024;
+
+fn limits(max_depth: usize, max_elements: usize) -> PyResult<Limits> {
+    if max_depth > MAX_SAFE_DEPTH {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "max_depth {max_depth} is above {MAX_SAFE_DEPTH}"
+        )));
+    }
+    Ok(Limits {
+        max_depth,
+        max_elements,
+    })
+}
+
 fn raise(py: Python<'_>, e: DecodeError) -> PyErr {
     let class = match DECODE_ERROR.get_or_try_init(py, || -> PyResult<PyObject> {
         Ok(py
@@ -147,6 +163,7 @@ fn decode_envelope<'py>(
     max_session_bytes: usize,
     collections: Vec<String>,
 ) -> PyResult<Decoded<'py>> {
+    let limits = limits(max_depth, max_elements)?;
     let mut local = SessionStrings::new(true);
     let mut session = session;
     let strings: &mut SessionStrings = match session.as_deref_mut() {
@@ -159,10 +176,6 @@ fn decode_envelope<'py>(
             .map_err(|e| raise(py, e))?
     } else {
         (0, 0)
-    };
-    let limits = Limits {
-        max_depth,
-        max_elements,
     };
     let known: &[String] = &strings.known;
     let doc = decode(payload, pos, known, limits).map_err(|e| raise(py, e))?;
@@ -197,10 +210,7 @@ fn decode_xml(
     max_elements: usize,
 ) -> PyResult<(String, usize)> {
     let known: &[String] = session.as_deref().map_or(&[], |s| &s.inner.known);
-    let limits = Limits {
-        max_depth,
-        max_elements,
-    };
+    let limits = limits(max_depth, max_elements)?;
     let doc = decode(payload, pos, known, limits).map_err(|e| raise(py, e))?;
     Ok((document_xml(&doc), doc.unresolved))
 }
