@@ -167,3 +167,27 @@ def measure(decoder: Decoder, fs: Sequence[Flow], min_seconds: float) -> Rate:
         elapsed = time.perf_counter() - t0
         if elapsed >= min_seconds:
             return Rate(size * passes / elapsed / 1e6, failures)
+
+
+def dump(fs: Sequence[Flow], path: str) -> None:
+    """The flows for the core's own benchmark (``cargo run --release --example throughput FILE`` in
+    core/): per flow u32 envelope count, u32 table flag, then per envelope u32 length + bytes."""
+    import struct
+
+    out = bytearray()
+    for f in fs:
+        out += struct.pack("<II", len(f.envelopes), f.table)
+        for e in f.envelopes:
+            out += struct.pack("<I", len(e)) + e
+    with open(path, "wb") as file:
+        file.write(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from streams import load_sessions
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: decode.py FILE  (writes the captures' envelope flows for core/examples/throughput.rs)")
+    dump(flows(load_sessions()), sys.argv[1])

@@ -1,4 +1,5 @@
-//! MB/s of the whole message path (table, NBFX, SOAP, body JSON) over flows dumped by the benchmark:
+//! MB/s of the whole message path (table, NBFX, SOAP, body JSON) over the flows that
+//! `python benchmarks/decode.py FILE` writes from the captures:
 //! `cargo run --release --example throughput FILE` (FILE: per flow u32 count, u32 table flag, then
 //! per envelope u32 length + bytes).
 #![allow(
