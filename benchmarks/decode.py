@@ -57,6 +57,63 @@ def ours() -> Decoder:
     return run
 
 
+def ours_soap() -> Decoder:
+    """``decoders.nbfx`` + ``decoders.soap``: the whole message as the pure-Python path makes it (SOAP
+    fields and the body converted to JSON objects), then the body as JSON text (pydantic-core, as
+    the sink writes it): the same work as ``rust``."""
+    import pydantic_core
+
+    from decoders import nbfx, soap
+
+    def run(fs: Sequence[Flow]) -> int:
+        failures = 0
+        for f in fs:
+            session = nbfx.SessionStrings()
+            for payload in f.envelopes:
+                try:
+                    pos = session.read_table(payload, 0) if f.table else 0
+                    doc = nbfx.decode(payload, pos, session)
+                    pydantic_core.to_json(soap.message_from_document(doc).body)
+                    failures += doc.unresolved > 0
+                except Exception:
+                    failures += 1
+        return failures
+
+    return run
+
+
+def rust(loads: bool = False) -> Decoder:
+    """``decoders._core``: SOAP fields and the body as JSON text in one call; with ``loads`` the
+    text is then parsed into Python objects (``json.loads``), as a caller needing objects would."""
+    import json
+
+    from decoders.core import RUST
+
+    if RUST is None:
+        raise ImportError("decoders._core is not built (or WIRECAP_PURE_PYTHON is set)")
+    decode_envelope, new_session = RUST.decode_envelope, RUST.SessionStrings
+
+    def run(fs: Sequence[Flow]) -> int:
+        failures = 0
+        for f in fs:
+            session = new_session()
+            for payload in f.envelopes:
+                try:
+                    _fields, _fault, body, _xml, unresolved, _added = decode_envelope(payload, session, table=f.table)
+                    if loads:
+                        json.loads(body)
+                    failures += unresolved > 0
+                except Exception:
+                    failures += 1
+        return failures
+
+    return run
+
+
+def rust_loads() -> Decoder:
+    return rust(loads=True)
+
+
 def wcf() -> Decoder:
     """ERNW's ``wcf``. It has no notion of a session dictionary: its record classes look every
     dictionary id up in the module-global ``wcf.dictionary.dictionary``, which holds the static
@@ -110,3 +167,27 @@ def measure(decoder: Decoder, fs: Sequence[Flow], min_seconds: float) -> Rate:
         elapsed = time.perf_counter() - t0
         if elapsed >= min_seconds:
             return Rate(size * passes / elapsed / 1e6, failures)
+
+
+def dump(fs: Sequence[Flow], path: str) -> None:
+    """The flows for the core's own benchmark (``cargo run --release --example throughput FILE`` in
+    core/): per flow u32 envelope count, u32 table flag, then per envelope u32 length + bytes."""
+    import struct
+
+    out = bytearray()
+    for f in fs:
+        out += struct.pack("<II", len(f.envelopes), f.table)
+        for e in f.envelopes:
+            out += struct.pack("<I", len(e)) + e
+    with open(path, "wb") as file:
+        file.write(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from streams import load_sessions
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: decode.py FILE  (writes the captures' envelope flows for core/examples/throughput.rs)")
+    dump(flows(load_sessions()), sys.argv[1])

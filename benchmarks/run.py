@@ -39,6 +39,8 @@ MAX_RSS_MB = 150
 MIN_NBFX_MBPS = 20
 MIN_WCF_RATIO = 5
 MIN_PIPELINE_PPS = 250_000
+MIN_CORE_MBPS = 200  # issue 10: the Rust core, binary XML -> SOAP fields + body JSON
+MIN_CORE_WCF_RATIO = 50
 ONE_PROCESS = "wirecap --no-read-ahead"
 
 
@@ -213,13 +215,21 @@ def bench_replay(report: Report, sizes: Sequence[int], runs: int) -> None:
 
 
 def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, min_seconds: float) -> None:
-    """decoders.nbfx vs wcf 0.5.5 on every envelope of the committed captures."""
+    """decoders.nbfx (alone, and with SOAP + body JSON), the Rust core (decoders._core, body as JSON text,
+    and parsed by json.loads) and wcf 0.5.5, on every envelope of the committed captures."""
     fs = decode.flows(sessions)
     count = sum(len(f.envelopes) for f in fs)
     size = sum(len(e) for f in fs for e in f.envelopes)
     decoders: dict[str, decode.Decoder] = {}
     missing = []
-    for name, make in (("decoders.nbfx", decode.ours), ("wcf 0.5.5", decode.wcf)):
+    names = (
+        ("decoders.nbfx", decode.ours),
+        ("nbfx + soap + JSON", decode.ours_soap),
+        ("Rust core (JSON text)", decode.rust),
+        ("Rust core + json.loads", decode.rust_loads),
+        ("wcf 0.5.5", decode.wcf),
+    )
+    for name, make in names:
         try:
             decoders[name] = make()
         except ImportError as e:
@@ -238,7 +248,7 @@ def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, m
         ["decoder", "MB/s", "failed envelopes"],
         [
             [name, f"{mbps[name]:.2f}", str(rates[name][-1].failures)] if name in mbps else [name, "n/a", "n/a"]
-            for name in ("decoders.nbfx", "wcf 0.5.5")
+            for name, _ in names
         ],
     )
     report.lines += [f"- not measured: {m}" for m in missing] + ([""] if missing else [])
@@ -253,6 +263,18 @@ def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, m
         f"NBFX decoding ≥ {MIN_WCF_RATIO}× wcf",
         f"{ours / peer:.1f}×" if ours and peer else "n/a",
         ours / peer >= MIN_WCF_RATIO if ours and peer else None,
+    )
+    core = mbps.get("Rust core (JSON text)")
+    failed = rates["Rust core (JSON text)"][-1].failures if core else 0
+    report.check(
+        f"Rust core ≥ {MIN_CORE_MBPS} MB/s (SOAP + body JSON), no envelope failing",
+        f"{core:.1f} MB/s, {failed} failed" if core else "n/a",
+        core >= MIN_CORE_MBPS and not failed if core else None,
+    )
+    report.check(
+        f"Rust core ≥ {MIN_CORE_WCF_RATIO}× wcf",
+        f"{core / peer:.1f}×" if core and peer else "n/a",
+        core / peer >= MIN_CORE_WCF_RATIO if core and peer else None,
     )
 
 

@@ -15,6 +15,7 @@ envelope split over many segments costs linear time. Upgraded streams ([MS-NNS],
 counted (``decoders.nns``).
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum, IntEnum
@@ -24,6 +25,7 @@ from . import nbfx, soap
 from ._buffer import Buffer, read_mb31
 from .accounting import Accounting, Ledger
 from .anomalies import DecodeError
+from .core import RUST
 from .events import (
     Anomaly,
     ConnFields,
@@ -302,18 +304,23 @@ def _mtom_root(payload: bytes) -> bytes:
     return payload[body + 4 : close]
 
 
+def _inflated(payload: bytes, codec: Codec, options: "DecoderOptions") -> bytes:
+    """The payload, inflated if the encoding is compressed (a small envelope may expand hugely: the
+    shared capped inflater)."""
+    if not codec.compression:
+        return payload
+    wbits = GZIP if codec.compression == "gzip" else RAW_DEFLATE
+    limits = {"max_size": min(options.max_envelope, options.max_decompressed), "max_ratio": options.max_ratio}
+    names = {"too_large": "nmf_envelope_too_large", "too_dense": "nmf_decompression_ratio"}
+    names["size_limit"] = "envelope_size" if options.max_envelope < options.max_decompressed else "decompressed_size"
+    return inflate(payload, wbits, **limits, **names, failed="nmf_decompress_failed", what=codec.compression)
+
+
 def decode_document(
     payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
 ) -> nbfx.Document:
     """An envelope payload → NBFX/XML document, updating the direction's session strings."""
-    if codec.compression:  # a small envelope may expand hugely: the shared capped inflater
-        wbits = GZIP if codec.compression == "gzip" else RAW_DEFLATE
-        limits = {"max_size": min(options.max_envelope, options.max_decompressed), "max_ratio": options.max_ratio}
-        names = {"too_large": "nmf_envelope_too_large", "too_dense": "nmf_decompression_ratio"}
-        names["size_limit"] = (
-            "envelope_size" if options.max_envelope < options.max_decompressed else "decompressed_size"
-        )
-        payload = inflate(payload, wbits, **limits, **names, failed="nmf_decompress_failed", what=codec.compression)
+    payload = _inflated(payload, codec, options)
     depth, elements = options.max_depth, options.max_elements
     if codec.family == "binary-session":
         table_end = session.read_table(payload, max_bytes=options.max_session_bytes)
@@ -332,6 +339,66 @@ def _table_size(session: nbfx.SessionStrings) -> int:
     return len(session) + len(session.unanchored)
 
 
+# --- the seam between the two cores: one envelope payload -> its SOAP view -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedMessage:
+    """One envelope decoded by either core: the SOAP view and what the event needs of the document."""
+
+    message: soap.SoapMessage
+    unresolved: int  # session ids rendered session:N
+    added: int  # strings the envelope's [MC-NBFSE] table added to the direction's
+    xml: str | None  # the envelope as XML text, when asked for
+
+
+def _decode_python(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+) -> DecodedMessage:
+    """The pure-Python reference: decoders.nbfx (or the text XML parser), then decoders.soap."""
+    before = _table_size(session)
+    document = decode_document(payload, codec, session, options)
+    message = soap.message_from_document(document)
+    text = document.to_xml() if options.xml else None
+    return DecodedMessage(message, document.unresolved, _table_size(session) - before, text)
+
+
+def _decode_rust(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+) -> DecodedMessage:
+    """The compiled core for binary XML (the body arrives as JSON text); text and MTOM stay in Python."""
+    if codec.family not in ("binary", "binary-session") or RUST is None:
+        return _decode_python(payload, codec, session, options)
+    fields, fault, body, text, unresolved, added = RUST.decode_envelope(
+        _inflated(payload, codec, options),
+        session,
+        table=codec.family == "binary-session",
+        xml=options.xml,
+        max_depth=options.max_depth,
+        max_elements=options.max_elements,
+        max_session_bytes=options.max_session_bytes,
+    )
+    version, action, message_id, relates_to, to, reply_to, body_element = fields
+    soap_fault = None
+    if fault is not None:
+        code, subcode, reason, detail = fault
+        soap_fault = soap.SoapFault(code, subcode, reason, None if detail is None else json.loads(detail))
+    message = soap.SoapMessage(
+        version, action, message_id, relates_to, to, reply_to, json.loads(body), body_element, soap_fault
+    )
+    return DecodedMessage(message, unresolved, added, text)
+
+
+decode_message = _decode_python if RUST is None else _decode_rust
+"""One envelope payload → DecodedMessage, updating the direction's session strings (from ``new_session``).
+Raises DecodeError; both implementations give the same results (tests/test_core_diff.py)."""
+
+
+def new_session() -> nbfx.SessionStrings:
+    """A direction's [MC-NBFSE] session strings, of the core in use."""
+    return nbfx.SessionStrings() if RUST is None else RUST.SessionStrings()
+
+
 # --- one direction -----------------------------------------------------------------------------------
 
 
@@ -344,7 +411,7 @@ class _Flow:
         self.buf = Buffer()
         self.state = State.START
         self.codec = SESSION_CODEC  # replaced by the preamble's encoding when it is seen
-        self.session = nbfx.SessionStrings()
+        self.session = new_session()
         # preamble fields, reported on PreambleEnd / UpgradeRequest
         self.version = ""
         self.mode = ""
@@ -625,7 +692,7 @@ class NmfDecoder:
         flow.version = f"{raw[0]}.{raw[1]}"
         if flow.state is State.ENDED:  # a new session: fresh string tables for both directions
             for each in self._flows.values():
-                each.session = nbfx.SessionStrings()
+                each.session = new_session()
         return True
 
     def _read_mode(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
@@ -735,7 +802,7 @@ class NmfDecoder:
 
     def _read_preamble_ack(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
         if flow.state is State.ENDED:
-            flow.session = nbfx.SessionStrings()
+            flow.session = new_session()
         return True
 
     def _read_preamble_end(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
@@ -810,10 +877,8 @@ class NmfDecoder:
                     flow.scan_from = base + pos
                     return False
                 payload = bytes(data[payload_pos : payload_pos + size])
-                before = _table_size(flow.session)
                 try:
-                    document = decode_document(payload, flow.codec, flow.session, self._options)
-                    message = soap.message_from_document(document)
+                    decoded = decode_message(payload, flow.codec, flow.session, self._options)
                 except DecodeError:
                     pos += 1
                     continue
@@ -828,8 +893,7 @@ class NmfDecoder:
                 flow.state = State.ESTABLISHED
                 flow.confirmed = True
                 flow.envelope_offset, flow.payload_offset = base + pos, base + payload_pos
-                added = _table_size(flow.session) - before
-                self._message_events(flow, document, message, size, added, ts, events)
+                self._message_events(flow, decoded, size, ts, events)
                 return True
             pos += 1
 
@@ -837,29 +901,18 @@ class NmfDecoder:
 
     def _message(self, flow: _Flow, payload: bytes, ts: int, events: list[Event]) -> None:
         """Decode one complete envelope payload; a bad payload is an anomaly, framing goes on."""
-        before = _table_size(flow.session)
         try:
-            document = decode_document(payload, flow.codec, flow.session, self._options)
-            message = soap.message_from_document(document)
+            decoded = decode_message(payload, flow.codec, flow.session, self._options)
         except DecodeError as err:
             flow.ledger.undo("undecodable", len(payload))
             source = err.name.split("_", 1)[0]
             offset = flow.payload_offset + (err.offset or 0)
             events.append(self._anomaly(flow, ts, err.name, err.detail, offset, source=source))
             return
-        added = _table_size(flow.session) - before
-        self._message_events(flow, document, message, len(payload), added, ts, events)
+        self._message_events(flow, decoded, len(payload), ts, events)
 
-    def _message_events(
-        self,
-        flow: _Flow,
-        document: nbfx.Document,
-        message: soap.SoapMessage,
-        size: int,
-        added: int,
-        ts: int,
-        events: list[Event],
-    ) -> None:
+    def _message_events(self, flow: _Flow, decoded: DecodedMessage, size: int, ts: int, events: list[Event]) -> None:
+        message = decoded.message
         latency_ms = None
         if message.relates_to is not None and message.relates_to in self._outstanding:
             latency_ms = (ts - self._outstanding.pop(message.relates_to)) / 1e6
@@ -882,9 +935,9 @@ class NmfDecoder:
             "size": size,
             "soap_version": message.version,
             "encoding": flow.codec.label,
-            "unresolved": document.unresolved,
-            "session_strings_added": added,
-            "xml": document.to_xml() if self._xml else None,
+            "unresolved": decoded.unresolved,
+            "session_strings_added": decoded.added,
+            "xml": decoded.xml,
             "latency_ms": latency_ms,
         }
         if message.fault is not None:

@@ -4,6 +4,8 @@ import ctypes
 import ctypes.util
 from importlib.metadata import PackageNotFoundError, version
 
+from decoders.core import core_name
+
 
 def package_version() -> str:
     try:
@@ -13,8 +15,8 @@ def package_version() -> str:
 
 
 def decoding_core() -> str:
-    """Which implementation decodes: "python" (the only one so far; a Rust core is planned)."""
-    return "python"
+    """Which implementation decodes: "rust <crate version>" (decoders._core) or "python"."""
+    return core_name()
 
 
 def libpcap_version() -> str:

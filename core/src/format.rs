@@ -1,0 +1,339 @@
+//! Typed values as .NET's XmlConverter/XmlConvert print them (decoders/nbfx.py `_format_*`):
+//! decimal, DateTime, TimeSpan, Guid, and base64 for bytes.
+#![forbid(unsafe_code)]
+
+use crate::error::{nowhere, Result};
+
+/// [MC-NBFX] DecimalText = [MS-OAUT] DECIMAL: wReserved, scale, sign, Hi32, Lo64. Checked when
+/// read (the error the Python reference raises), rendered by `decimal_text` when needed.
+pub fn check_decimal(raw: &[u8; 16]) -> Result<()> {
+    let [r0, r1, scale, sign, ..] = *raw;
+    if u16::from_le_bytes([r0, r1]) != 0 || scale > 28 || (sign != 0 && sign != 0x80) {
+        return nowhere(
+            "nbfx_bad_value",
+            format!("invalid decimal (scale {scale}, sign 0x{sign:02x})"),
+        );
+    }
+    Ok(())
+}
+
+/// A checked decimal as .NET's "G" prints it: the scale kept (1.50m -> "1.50"), never scientific.
+pub fn decimal_text(raw: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(32);
+    write_decimal(raw, &mut out);
+    out
+}
+
+pub fn write_decimal(raw: &[u8; 16], out: &mut String) {
+    let [_, _, scale, sign, h0, h1, h2, h3, l0, l1, l2, l3, l4, l5, l6, l7] = *raw;
+    let hi = u128::from(u32::from_le_bytes([h0, h1, h2, h3]));
+    let lo = u128::from(u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]));
+    let magnitude = (hi << 64) | lo;
+    if sign != 0 && magnitude != 0 {
+        out.push('-');
+    }
+    let scale = u32::from(scale);
+    if scale == 0 {
+        push_digits(out, magnitude, 1);
+        return;
+    }
+    let unit = 10u128.pow(scale);
+    push_digits(out, magnitude / unit, 1);
+    out.push('.');
+    push_digits(out, magnitude % unit, scale as usize);
+}
+
+/// Both steps (for tests and callers that want the text at once).
+pub fn decimal(raw: &[u8; 16]) -> Result<String> {
+    check_decimal(raw).map(|()| decimal_text(raw))
+}
+
+const TICKS_PER_SECOND: i64 = 10_000_000;
+const TICKS_PER_DAY: i64 = 86_400 * TICKS_PER_SECOND;
+const MAX_TICKS: i64 = 3_155_378_975_999_999_999;
+const TICKS_CEILING: i64 = 1 << 62;
+
+/// Proleptic Gregorian (year, month, day) of day number `days` (0 = 0001-01-01).
+fn civil(days: i64) -> (i64, i64, i64) {
+    // Howard Hinnant's days_from_civil inverse, shifted from 1970-01-01 to 0001-01-01.
+    let z = days - 719_162 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Decimal digits of `v`, at least `width` of them (zero-padded), without the formatting machinery.
+pub fn push_digits(out: &mut String, v: u128, width: usize) {
+    let mut buf = [b'0'; 40];
+    let mut i = buf.len();
+    let mut emit = |digit: u8| {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + digit;
+        }
+    };
+    match u64::try_from(v) {
+        Ok(mut small) => loop {
+            emit((small % 10) as u8); // u64 arithmetic: u128 division is a library call
+            small /= 10;
+            if small == 0 {
+                break;
+            }
+        },
+        Err(_) => {
+            let mut big = v;
+            while big > 0 {
+                emit((big % 10) as u8);
+                big /= 10;
+            }
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    for &b in buf.get(start..).unwrap_or_default() {
+        out.push(char::from(b));
+    }
+}
+
+pub fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_digits(out, u128::from(v.unsigned_abs()), 1);
+}
+
+/// '.' and seven fraction digits (100 ns ticks) with trailing zeros cut.
+fn fraction(out: &mut String, fraction: i64) {
+    let mut v = fraction;
+    let mut width = 7;
+    while v % 10 == 0 && width > 1 {
+        v /= 10;
+        width -= 1;
+    }
+    out.push('.');
+    push_digits(out, u128::try_from(v).unwrap_or(0), width);
+}
+
+/// (kind, ticks) of a [MC-NBFX] DateTimeText (62-bit ticks + 2-bit kind), local kind as its UTC
+/// instant, or the error the Python reference raises.
+fn datetime_parts(raw: u64) -> Result<(u64, i64)> {
+    let kind = raw >> 62;
+    let mut ticks = i64::try_from(raw & ((1u64 << 62) - 1)).unwrap_or(i64::MAX);
+    if kind == 2 {
+        if ticks > TICKS_CEILING - TICKS_PER_DAY {
+            ticks -= TICKS_CEILING;
+        }
+        if ticks < 0 {
+            ticks += TICKS_PER_DAY;
+        }
+    }
+    if kind == 3 || ticks > MAX_TICKS {
+        return nowhere(
+            "nbfx_bad_value",
+            format!("DateTime out of range (kind {kind}, ticks {ticks})"),
+        );
+    }
+    Ok((kind, ticks))
+}
+
+pub fn check_datetime(raw: u64) -> Result<()> {
+    datetime_parts(raw).map(|_| ())
+}
+
+/// A checked DateTime as XmlConverter writes it: "Z" for UTC, "+00:00" for local (its UTC instant),
+/// nothing for unspecified; fraction digits with trailing zeros cut.
+pub fn datetime_text(raw: u64) -> String {
+    let mut out = String::with_capacity(34);
+    write_datetime(raw, &mut out);
+    out
+}
+
+pub fn write_datetime(raw: u64, out: &mut String) {
+    let Ok((kind, ticks)) = datetime_parts(raw) else {
+        return;
+    };
+    let days = ticks / TICKS_PER_DAY;
+    let rest = ticks % TICKS_PER_DAY;
+    let seconds = rest / TICKS_PER_SECOND;
+    let frac = rest % TICKS_PER_SECOND;
+    let (y, m, d) = civil(days);
+    let field = |out: &mut String, v: i64, width: usize| {
+        push_digits(out, u128::try_from(v).unwrap_or(0), width)
+    };
+    field(out, y, 4);
+    out.push('-');
+    field(out, m, 2);
+    out.push('-');
+    field(out, d, 2);
+    out.push('T');
+    field(out, seconds / 3600, 2);
+    out.push(':');
+    field(out, seconds / 60 % 60, 2);
+    out.push(':');
+    field(out, seconds % 60, 2);
+    if frac != 0 {
+        fraction(out, frac);
+    }
+    out.push_str(match kind {
+        1 => "Z",
+        2 => "+00:00",
+        _ => "",
+    });
+}
+
+pub fn datetime(raw: u64) -> Result<String> {
+    check_datetime(raw).map(|()| datetime_text(raw))
+}
+
+/// XmlConvert.ToString(TimeSpan): [-]P[nD][T[nH][nM][s[.fffffff]S]], zero as "PT0S".
+pub fn timespan(ticks: i64) -> String {
+    let mut text = String::with_capacity(24);
+    if ticks < 0 {
+        text.push('-');
+    }
+    let ticks = ticks.unsigned_abs();
+    let per_day = TICKS_PER_DAY.unsigned_abs();
+    let per_second = TICKS_PER_SECOND.unsigned_abs();
+    let days = ticks / per_day;
+    let rest = ticks % per_day;
+    let (seconds, frac) = (rest / per_second, rest % per_second);
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    text.push('P');
+    if days != 0 {
+        text.push_str(&format!("{days}D"));
+    }
+    if hours != 0 || minutes != 0 || seconds != 0 || frac != 0 {
+        text.push('T');
+        if hours != 0 {
+            text.push_str(&format!("{hours}H"));
+        }
+        if minutes != 0 {
+            text.push_str(&format!("{minutes}M"));
+        }
+        if seconds != 0 || frac != 0 {
+            text.push_str(&seconds.to_string());
+            if frac != 0 {
+                fraction(&mut text, i64::try_from(frac).unwrap_or(0));
+            }
+            text.push('S');
+        }
+    }
+    if text.ends_with('P') {
+        text.push_str("T0S");
+    }
+    text
+}
+
+/// Guid.ToString(): first three fields little-endian, lower-case "D" layout.
+pub fn guid(raw: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(36);
+    write_guid(raw, &mut s);
+    s
+}
+
+pub fn write_guid(raw: &[u8; 16], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let [a0, a1, a2, a3, b0, b1, c0, c1, d0, d1, e0, e1, e2, e3, e4, e5] = *raw;
+    let bytes = [
+        a3, a2, a1, a0, b1, b0, c1, c0, d0, d1, e0, e1, e2, e3, e4, e5,
+    ];
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(
+            HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+        ));
+        out.push(char::from(
+            HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
+        ));
+    }
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    let sym = |i: u32| char::from(BASE64.get((i & 63) as usize).copied().unwrap_or(b'A'));
+    for chunk in data.chunks(3) {
+        let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (b(0) << 16) | (b(1) << 8) | b(2);
+        out.push(sym(n >> 18));
+        out.push(sym(n >> 12));
+        out.push(if chunk.len() > 1 { sym(n >> 6) } else { '=' });
+        out.push(if chunk.len() > 2 { sym(n) } else { '=' });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        let mut raw = [0u8; 16];
+        raw[2] = 2;
+        raw[8] = 150;
+        assert_eq!(decimal(&raw).as_deref(), Ok("1.50"));
+        raw[3] = 0x80;
+        assert_eq!(decimal(&raw).as_deref(), Ok("-1.50"));
+        raw[8] = 0;
+        assert_eq!(decimal(&raw).as_deref(), Ok("0.00"));
+        raw[2] = 29;
+        assert!(decimal(&raw).is_err());
+        let max = [
+            0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        ];
+        assert_eq!(
+            decimal(&max).as_deref(),
+            Ok("79228162514264337593543950335")
+        );
+    }
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(datetime(0).as_deref(), Ok("0001-01-01T00:00:00"));
+        assert_eq!(
+            datetime((1 << 62) | 1).as_deref(),
+            Ok("0001-01-01T00:00:00.0000001Z")
+        );
+        // 2026-11-30T12:34:56.5 UTC
+        let ticks: u64 = 639_000_000_000_000_000;
+        assert!(datetime(ticks).is_ok_and(|s| s.starts_with("202")));
+        assert_eq!(
+            datetime(MAX_TICKS.unsigned_abs()).as_deref(),
+            Ok("9999-12-31T23:59:59.9999999")
+        );
+        assert!(datetime(MAX_TICKS.unsigned_abs() + 1).is_err());
+        assert!(datetime(3 << 62).is_err());
+        assert_eq!(
+            datetime((2 << 62) | ((1 << 62) - 1)).as_deref(),
+            Ok("0001-01-01T23:59:59.9999999+00:00")
+        );
+    }
+
+    #[test]
+    fn timespans() {
+        assert_eq!(timespan(0), "PT0S");
+        assert_eq!(timespan(TICKS_PER_DAY + 15), "P1DT0.0000015S");
+        assert_eq!(timespan(-36_000_000_000), "-PT1H");
+        assert_eq!(timespan(i64::MIN), "-P10675199DT2H48M5.4775808S");
+    }
+
+    #[test]
+    fn guids_and_base64() {
+        let raw: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
+        assert_eq!(guid(&raw), "03020100-0504-0706-0809-0a0b0c0d0e0f");
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+    }
+}

@@ -1,0 +1,27 @@
+//! wirecap's compiled decoding core: [MC-NBFX]/[MC-NBFS]/[MC-NBFSE] binary XML to the SOAP view, the
+//! body as JSON text and the XML text, with the same results (and the same errors) as the pure-Python
+//! reference in `decoders/nbfx.py` and `decoders/soap.py`.
+//!
+//! Layers, after Suricata's: pure functions over `&[u8]` (`reader`, `format`, `nbfx`), per-direction
+//! state (`session`), views of the tree (`xml`, `json`, `soap`), and the PyO3 binding (`python`,
+//! only with the `python` feature) that converts and nothing else.
+
+pub mod dictionary;
+pub mod error;
+pub mod format;
+pub mod json;
+pub mod nbfx;
+pub mod numbers;
+pub mod reader;
+pub mod records;
+pub mod scope;
+pub mod session;
+pub mod soap;
+pub mod stream;
+pub mod structure;
+pub mod text;
+pub mod tree;
+pub mod xml;
+
+#[cfg(feature = "python")]
+mod python;

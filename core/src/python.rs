@@ -1,0 +1,226 @@
+//! The CPython binding `decoders._core`: converts arguments and results, nothing else. Errors
+//! leave as `decoders.anomalies.DecodeError(name, detail, offset)`, the very exception the
+//! pure-Python path raises.
+
+use crate::error::DecodeError;
+use crate::session::{SessionStrings, MAX_SESSION_BYTES};
+use crate::soap::message_from_document;
+use crate::structure::{decode, Limits};
+use crate::xml::document_xml;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+static DECODE_ERROR: GILOnceCell<PyObject> = GILOnceCell::new();
+
+/// The deepest nesting the renderers (recursive, as Python's) may be asked for: far above the
+/// nesting_depth limit's own maximum (120), and far below what a thread's stack holds.
+const MAX_SAFE_DEPTH: usize = 1024;
+
+fn limits(max_depth: usize, max_elements: usize) -> PyResult<Limits> {
+    if max_depth > MAX_SAFE_DEPTH {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "max_depth {max_depth} is above {MAX_SAFE_DEPTH}"
+        )));
+    }
+    Ok(Limits {
+        max_depth,
+        max_elements,
+    })
+}
+
+fn raise(py: Python<'_>, e: DecodeError) -> PyErr {
+    let class = match DECODE_ERROR.get_or_try_init(py, || -> PyResult<PyObject> {
+        Ok(py
+            .import("decoders.anomalies")?
+            .getattr("DecodeError")?
+            .unbind())
+    }) {
+        Ok(class) => class,
+        Err(err) => return err,
+    };
+    let detail = match &e.quoted {
+        Some((qname, namespace)) => {
+            let quote = |s: &str| PyString::new(py, s).repr().map(|r| r.to_string());
+            let ns = match namespace {
+                Some(ns) => quote(ns),
+                None => Ok("None".to_owned()),
+            };
+            match (quote(qname), ns) {
+                (Ok(q), Ok(n)) => format!("root element {q} in namespace {n}"),
+                _ => e.detail.clone(),
+            }
+        }
+        None => e.detail.clone(),
+    };
+    match class.bind(py).call1((e.name, detail, e.offset)) {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(err) => err,
+    }
+}
+
+/// [MC-NBFSE] session strings of one direction (decoders.nbfx.SessionStrings' interface).
+#[pyclass(module = "decoders._core", name = "SessionStrings")]
+pub struct Session {
+    inner: SessionStrings,
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (known_start = true))]
+    fn new(known_start: bool) -> Self {
+        Session {
+            inner: SessionStrings::new(known_start),
+        }
+    }
+
+    fn lost(&mut self) {
+        self.inner.lost();
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.known.len()
+    }
+
+    #[getter]
+    fn anchored(&self) -> bool {
+        self.inner.anchored
+    }
+
+    #[getter]
+    fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    #[getter]
+    fn known<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.inner.known)
+    }
+
+    #[getter]
+    fn unanchored<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.inner.unanchored)
+    }
+
+    #[pyo3(signature = (payload, pos = 0, max_bytes = MAX_SESSION_BYTES))]
+    fn read_table(
+        &mut self,
+        py: Python<'_>,
+        payload: &[u8],
+        pos: usize,
+        max_bytes: usize,
+    ) -> PyResult<usize> {
+        self.inner
+            .read_table(payload, pos, max_bytes)
+            .map(|(end, _)| end)
+            .map_err(|e| raise(py, e))
+    }
+}
+
+type Fields = (
+    &'static str,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+/// (fields, fault, body JSON, XML, unresolved, session strings added)
+type Decoded<'py> = (
+    Fields,
+    FaultFields,
+    Bound<'py, PyBytes>,
+    Option<String>,
+    usize,
+    usize,
+);
+type FaultFields = Option<(
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+)>;
+
+/// One envelope payload (binary or binary-session family, already inflated) to
+/// ((version, action, message_id, relates_to, to, reply_to, body_element), fault, body JSON (UTF-8 bytes),
+/// XML text or None, unresolved, session strings added). With `table`, the payload opens with the
+/// [MC-NBFSE] string table, read into `session`.
+#[pyfunction]
+#[pyo3(signature = (payload, session = None, *, table = false, xml = false,
+    max_depth = crate::nbfx::MAX_DEPTH, max_elements = crate::nbfx::MAX_ELEMENTS,
+    max_session_bytes = MAX_SESSION_BYTES, collections = Vec::new()))]
+#[allow(clippy::too_many_arguments)]
+fn decode_envelope<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    session: Option<PyRefMut<'_, Session>>,
+    table: bool,
+    xml: bool,
+    max_depth: usize,
+    max_elements: usize,
+    max_session_bytes: usize,
+    collections: Vec<String>,
+) -> PyResult<Decoded<'py>> {
+    let limits = limits(max_depth, max_elements)?;
+    let mut local = SessionStrings::new(true);
+    let mut session = session;
+    let strings: &mut SessionStrings = match session.as_deref_mut() {
+        Some(s) => &mut s.inner,
+        None => &mut local,
+    };
+    let (pos, added) = if table {
+        strings
+            .read_table(payload, 0, max_session_bytes)
+            .map_err(|e| raise(py, e))?
+    } else {
+        (0, 0)
+    };
+    let known: &[String] = &strings.known;
+    let doc = decode(payload, pos, known, limits).map_err(|e| raise(py, e))?;
+    let message = message_from_document(&doc, &collections).map_err(|e| raise(py, e))?;
+    let text = xml.then(|| document_xml(&doc));
+    let fields = (
+        message.version,
+        message.action,
+        message.message_id,
+        message.relates_to,
+        message.to,
+        message.reply_to,
+        message.body_element,
+    );
+    let fault = message
+        .fault
+        .map(|f| (f.code, f.subcode, f.reason, f.detail));
+    let body = PyBytes::new(py, message.body.as_bytes());
+    Ok((fields, fault, body, text, doc.unresolved, added))
+}
+
+/// Just the document: (XML text, unresolved), or DecodeError (for the differential tests).
+#[pyfunction]
+#[pyo3(signature = (payload, pos = 0, session = None, *, max_depth = crate::nbfx::MAX_DEPTH,
+    max_elements = crate::nbfx::MAX_ELEMENTS))]
+fn decode_xml(
+    py: Python<'_>,
+    payload: &[u8],
+    pos: usize,
+    session: Option<PyRef<'_, Session>>,
+    max_depth: usize,
+    max_elements: usize,
+) -> PyResult<(String, usize)> {
+    let known: &[String] = session.as_deref().map_or(&[], |s| &s.inner.known);
+    let limits = limits(max_depth, max_elements)?;
+    let doc = decode(payload, pos, known, limits).map_err(|e| raise(py, e))?;
+    Ok((document_xml(&doc), doc.unresolved))
+}
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<Session>()?;
+    m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! [MC-NBFX] structure records: elements (0x40-0x77), attributes (0x04-0x3F), Array (0x03),
+//! Comment (0x02), EndElement (0x01), and the record loop that builds one document, with the
+//! limits of decoders/nbfx.py (nesting depth, elements, attributes, array items).
+#![forbid(unsafe_code)]
+
+use crate::error::{at, Result};
+use crate::nbfx::{is_text_reader, letter, Decoder, MAX_DOCUMENT_BYTES};
+use crate::text::utf8;
+use crate::tree::{Document, Elem, Item, Leaf};
+use std::borrow::Cow;
+
+/// Limits of one decode (DecoderOptions' nesting_depth and elements).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: crate::nbfx::MAX_DEPTH,
+            max_elements: crate::nbfx::MAX_ELEMENTS,
+        }
+    }
+}
+
+pub(crate) fn index32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Close the element opened at tape index `open`: its descendants end here.
+fn close(items: &mut [Item<'_>], open: usize) {
+    let end = index32(items.len());
+    if let Some(Item::Element(e)) = items.get_mut(open) {
+        e.end = end;
+    }
+}
+
+/// Decode one document from `pos` to the end of `data`; odd dictionary ids resolve in `session`
+/// (wire id 2*i+1 is `session[i]`), the others render `session:N` and are counted.
+pub fn decode<'a>(
+    data: &'a [u8],
+    pos: usize,
+    session: &'a [String],
+    limits: Limits,
+) -> Result<Document<'a>> {
+    let size = data.len().saturating_sub(pos);
+    if size > MAX_DOCUMENT_BYTES {
+        return at(
+            "nbfx_too_large",
+            format!("{size} bytes, limit {MAX_DOCUMENT_BYTES}"),
+            pos,
+        );
+    }
+    let mut decoder = Decoder::new(data, session);
+    let mut doc = Document {
+        items: Vec::with_capacity(size / 6 + 8),
+        attributes: Vec::with_capacity(size / 64 + 4),
+        unresolved: 0,
+    };
+    decoder.run(pos, limits, &mut doc)?;
+    doc.unresolved = decoder.unresolved;
+    Ok(doc)
+}
+
+impl<'a> Decoder<'a> {
+    /// The record loop (decoders/nbfx.py `_Decoder.run`), appending to `doc`'s tape.
+    pub fn run(&mut self, mut pos: usize, limits: Limits, doc: &mut Document<'a>) -> Result<()> {
+        let end = self.end;
+        let mut stack: Vec<usize> = Vec::with_capacity(32); // tape indices of the open elements
+        let mut root_seen = false;
+        let mut budget = limits.max_elements; // elements still allowed
+        while pos < end {
+            let record = self.byte_at(pos).unwrap_or(0);
+            pos += 1;
+            if record >= 0x80 {
+                if stack.is_empty() {
+                    return at(
+                        "nbfx_bad_structure",
+                        "text outside the root element",
+                        pos - 1,
+                    );
+                }
+                let leaf;
+                if record == 0x98 || record == 0x99 {
+                    let Some(n) = self.byte_at(pos).filter(|_| pos < end) else {
+                        return at("nbfx_truncated", "document ends inside Chars8Text", pos);
+                    };
+                    let start = pos + 1;
+                    pos = start + usize::from(n);
+                    if pos > end {
+                        return at("nbfx_truncated", "Chars8Text runs past the end", start);
+                    }
+                    let data: &'a [u8] = self.data;
+                    leaf = Leaf::Plain(Cow::Borrowed(utf8(
+                        data.get(start..pos).unwrap_or_default(),
+                    )?));
+                } else {
+                    if (record == 0x88 || record == 0x89) && pos >= end {
+                        return at("nbfx_truncated", "document ends inside Int8Text", pos);
+                    }
+                    let even = record & 0xFE;
+                    let unknown = |pos: usize| {
+                        at(
+                            "nbfx_unknown_record",
+                            format!("record type 0x{record:02x}"),
+                            pos,
+                        )
+                    };
+                    if !is_text_reader(even) || record == 0xA5 {
+                        return unknown(pos - 1);
+                    }
+                    (leaf, pos) = match self.text(even, pos) {
+                        Some(r) => r?,
+                        None => return unknown(pos - 1),
+                    };
+                }
+                doc.items.push(Item::Leaf(leaf));
+                if record & 1 == 1 {
+                    if let Some(open) = stack.pop() {
+                        close(&mut doc.items, open);
+                    }
+                }
+            } else if record >= 0x40 {
+                if budget == 0 {
+                    let detail = format!("more than {} (limit elements)", limits.max_elements);
+                    return at("nbfx_too_many_elements", detail, pos - 1);
+                }
+                budget -= 1;
+                let Some(key) = self.byte_at(pos).filter(|_| pos < end) else {
+                    return at(
+                        "nbfx_truncated",
+                        "document ends inside an element record",
+                        pos,
+                    );
+                };
+                let (prefix, name);
+                let inline = record == 0x40 || (0x5E..=0x77).contains(&record);
+                if inline && key < 0x80 {
+                    let start = pos + 1;
+                    pos = start + usize::from(key);
+                    let data: &'a [u8] = self.data;
+                    name = Cow::Borrowed(utf8(data.get(start..pos.min(end)).unwrap_or_default())?);
+                    prefix = if record == 0x40 {
+                        Cow::Borrowed("")
+                    } else {
+                        letter(record - 0x5E)
+                    };
+                } else {
+                    if record > 0x77 {
+                        return at(
+                            "nbfx_unknown_record",
+                            format!("record type 0x{record:02x}"),
+                            pos - 1,
+                        );
+                    }
+                    (prefix, name, pos) = self.element_name(record, pos)?;
+                }
+                if pos >= end {
+                    return at(
+                        "nbfx_truncated",
+                        "document ends after an element name",
+                        pos.min(end),
+                    );
+                }
+                let mut attrs = (0, 0);
+                if self
+                    .byte_at(pos)
+                    .is_some_and(|b| (0x04..=0x3F).contains(&b))
+                {
+                    (attrs, pos) = self.attributes(pos, &mut doc.attributes)?;
+                    if pos >= end {
+                        return at(
+                            "nbfx_truncated",
+                            "document ends after an element's attributes",
+                            pos,
+                        );
+                    }
+                }
+                if stack.is_empty() {
+                    if root_seen {
+                        return at("nbfx_bad_structure", "a second root element", pos);
+                    }
+                    root_seen = true;
+                }
+                stack.push(doc.items.len());
+                doc.items.push(Item::Element(Elem {
+                    prefix,
+                    name,
+                    attrs,
+                    end: 0,
+                }));
+                if stack.len() > limits.max_depth {
+                    let detail = format!(
+                        "more than {} nested elements (limit nesting_depth)",
+                        limits.max_depth
+                    );
+                    return at("nbfx_too_deep", detail, pos);
+                }
+            } else if record == 0x01 {
+                let Some(open) = stack.pop() else {
+                    return at(
+                        "nbfx_bad_structure",
+                        "EndElement with no open element",
+                        pos - 1,
+                    );
+                };
+                close(&mut doc.items, open);
+            } else if record == 0x02 {
+                let comment;
+                (comment, pos) = self.string(pos)?;
+                doc.items.push(Item::Comment(comment));
+            } else if record == 0x03 {
+                if stack.is_empty() {
+                    return at(
+                        "nbfx_bad_structure",
+                        "array outside the root element",
+                        pos - 1,
+                    );
+                }
+                let items;
+                (pos, items) = self.array(doc, pos, budget)?;
+                budget -= items;
+            } else {
+                return at(
+                    "nbfx_unknown_record",
+                    format!("record type 0x{record:02x} here"),
+                    pos - 1,
+                );
+            }
+        }
+        if !stack.is_empty() {
+            return at(
+                "nbfx_truncated",
+                format!("document ends with {} elements open", stack.len()),
+                end,
+            );
+        }
+        if !root_seen {
+            return at("nbfx_truncated", "no root element", end);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(data: &[u8], limits: Limits) -> &'static str {
+        decode(data, 0, &[], limits).map_or_else(|e| e.name, |_| "ok")
+    }
+
+    #[test]
+    fn structure_errors() {
+        let d = Limits::default();
+        assert_eq!(name(b"\x40\x01a\x01", d), "ok");
+        assert_eq!(name(b"\x40\x01a\x01\x40\x01b\x01", d), "nbfx_bad_structure"); // a second root
+        assert_eq!(name(b"\x99\x01a", d), "nbfx_bad_structure"); // text outside the root
+        assert_eq!(name(b"\x01", d), "nbfx_bad_structure");
+        assert_eq!(name(b"\x00", d), "nbfx_unknown_record");
+        assert_eq!(name(b"\x40\x01a\xa5", d), "nbfx_unknown_record");
+        assert_eq!(name(b"", d), "nbfx_truncated");
+        assert_eq!(name(b"\x02\x01c", d), "nbfx_truncated"); // a comment but no root
+    }
+
+    #[test]
+    fn limits_of_depth_and_elements() {
+        let nested = b"\x40\x01a\x40\x01b\x40\x01c\x01\x01\x01";
+        let depth = |max_depth| Limits {
+            max_depth,
+            ..Limits::default()
+        };
+        assert_eq!(name(nested, depth(3)), "ok");
+        assert_eq!(name(nested, depth(2)), "nbfx_too_deep");
+        let count = |max_elements| Limits {
+            max_elements,
+            ..Limits::default()
+        };
+        assert_eq!(name(nested, count(3)), "ok");
+        assert_eq!(name(nested, count(2)), "nbfx_too_many_elements");
+    }
+
+    #[test]
+    fn every_cut_of_a_document_with_every_record_family() {
+        // <a xmlns="u" b="1"><!--c-->x<i>5</i>[array of 2 int16 <n>]</a>
+        let whole: &[u8] = b"\x40\x01a\x08\x01u\x04\x01b\x82\x02\x01c\x98\x01x\x40\x01i\x89\x05\x03\x40\x01n\x01\x8b\x02\x01\x00\x02\x00\x01";
+        let doc = decode(whole, 0, &[], Limits::default());
+        assert_eq!(doc.as_ref().map(|d| d.items.len()).ok(), Some(9));
+        for cut in 0..whole.len() {
+            let part = whole.get(..cut).unwrap_or_default();
+            assert_eq!(
+                name(part, Limits::default()),
+                "nbfx_truncated",
+                "cut at {cut}"
+            );
+        }
+    }
+}
