@@ -419,3 +419,5 @@ def parse_text_xml(
         raise DecodeError("soap_bad_xml", str(exc)) from None
     except DefusedXmlException as exc:
         raise DecodeError("soap_forbidden_xml", str(exc)) from None
+    except (LookupError, ValueError) as exc:  # pyexpat on a declared encoding it cannot use (found by fuzzing)
+        raise DecodeError("soap_bad_xml", f"unusable declared encoding: {exc}") from None

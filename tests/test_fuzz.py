@@ -36,7 +36,7 @@ def test_short_fuzz_run(target: str, tmp_path: Path) -> None:
     result = fuzz_run.run_target(target, SECONDS, None, nice=0, work=tmp_path)
     log = (tmp_path / "findings" / f"{target}.log").read_text()
     assert result["crashes"] == 0 and result["hangs"] == 0 and result["exit"] == 0, log[-4000:]
-    assert result["inputs"] > 100, log[-4000:]  # it really ran
+    assert result["inputs"] > 20, log[-4000:]  # it really ran (nmf and pcap do ~100 inputs/s on a busy machine)
 
 
 @pytest.mark.parametrize("path", FINDINGS, ids=[p.name for p in FINDINGS])

@@ -96,6 +96,11 @@ def test_text_encodings():
         (b'<!DOCTYPE a SYSTEM "http://example.invalid/a.dtd"><a/>', "soap_forbidden_xml"),
         (b"<a>" * (MAX_DEPTH + 1), "soap_too_deep"),
         (b"\xff\xfe\x00", "soap_bad_xml"),
+        # declared encodings pyexpat cannot use raised LookupError / ValueError out of the decoder (fuzzing)
+        (b'<?xml version="1.0" encoding="uif-8"?><a>\xe9</a>', "soap_bad_xml"),
+        (b'<?xml version="1.0" encoding="shift_jis"?><a>\xe9</a>', "soap_bad_xml"),
+        (b'<?xml version="1.0" encoding="rot13"?><a/>', "soap_bad_xml"),
+        (b'<?xml version="1.0" encoding="idna"?><a>\xe9</a>', "soap_bad_xml"),
     ],
 )
 def test_text_xml_errors(payload, name):
