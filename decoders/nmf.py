@@ -19,7 +19,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING
 
 from . import nbfx, soap
 from ._buffer import Buffer, read_mb31
@@ -39,10 +38,8 @@ from .events import (
     WcfMessage,
 )
 from .inflate import GZIP, RAW_DEFLATE, inflate
+from .interface import DecoderOptions
 from .nns import SecuredStream
-
-if TYPE_CHECKING:  # detect imports this module to register it
-    from .detect import DecoderOptions
 
 
 class RecordType(IntEnum):
@@ -304,7 +301,7 @@ def _mtom_root(payload: bytes) -> bytes:
     return payload[body + 4 : close]
 
 
-def _inflated(payload: bytes, codec: Codec, options: "DecoderOptions") -> bytes:
+def _inflated(payload: bytes, codec: Codec, options: DecoderOptions) -> bytes:
     """The payload, inflated if the encoding is compressed (a small envelope may expand hugely: the
     shared capped inflater)."""
     if not codec.compression:
@@ -317,7 +314,7 @@ def _inflated(payload: bytes, codec: Codec, options: "DecoderOptions") -> bytes:
 
 
 def decode_document(
-    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions
 ) -> nbfx.Document:
     """An envelope payload → NBFX/XML document, updating the direction's session strings."""
     payload = _inflated(payload, codec, options)
@@ -353,7 +350,7 @@ class DecodedMessage:
 
 
 def _decode_python(
-    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions
 ) -> DecodedMessage:
     """The pure-Python reference: decoders.nbfx (or the text XML parser), then decoders.soap."""
     before = _table_size(session)
@@ -363,9 +360,7 @@ def _decode_python(
     return DecodedMessage(message, document.unresolved, _table_size(session) - before, text)
 
 
-def _decode_rust(
-    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: "DecoderOptions"
-) -> DecodedMessage:
+def _decode_rust(payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions) -> DecodedMessage:
     """The compiled core for binary XML (the body arrives as JSON text); text and MTOM stay in Python."""
     if codec.family not in ("binary", "binary-session") or RUST is None:
         return _decode_python(payload, codec, session, options)
@@ -465,7 +460,7 @@ class NmfDecoder:
     def __init__(
         self,
         conn: ConnFields,
-        options: "DecoderOptions",
+        options: DecoderOptions,
         *,
         max_envelope: int | None = None,  # default: options.max_envelope
         max_scan: int = MAX_SCAN,

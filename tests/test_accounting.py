@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 ACCOUNTING_LINE = re.compile(
     r'(?:\.skip|\.undo|_account_cut|_retire|Accounting)\((.*)|\(("[a-z_]+", \w+)\)|wants_data else ("[a-z_]+")'
 )
-FILES = ["decoders/nmf.py", "decoders/http.py", "decoders/detect.py", "wirecap/ledger.py", "wirecap/pipeline.py"]
+FILES = ["decoders/nmf.py", "decoders/http.py", "decoders/interface.py", "wirecap/ledger.py", "wirecap/pipeline.py"]
 DIRECTIONS = {"orig", "resp"}
 
 
