@@ -30,6 +30,7 @@ from operator import itemgetter
 
 from ._buffer import read_mb31
 from .anomalies import DecodeError
+from .nbfx_records import WITH_END_ELEMENT, Record
 from .nbfx_values import (
     F32,
     format_datetime,
@@ -69,6 +70,7 @@ STATIC_DICTIONARY: tuple[str, ...] = _load_static_dictionary()
 """[MC-NBFS]: index i is wire id 2*i (487 entries; id 162 is "", id 424 starts with a space)."""
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+R = Record
 _new_tuple = tuple.__new__
 
 
@@ -340,7 +342,21 @@ _INLINE_ELEMENT_PREFIX = tuple(
 )
 
 # Array ([MC-NBFX] 2.2.3.31): allowed item record types and their fixed sizes.
-_ARRAY_ITEM_SIZE = {0xB5: 1, 0x8B: 2, 0x8D: 4, 0x8F: 8, 0x91: 4, 0x93: 8, 0x95: 16, 0x97: 8, 0xAF: 8, 0xB1: 16}
+_ARRAY_ITEM_SIZE = {
+    record | WITH_END_ELEMENT: size
+    for record, size in (
+        (R.BOOL_TEXT, 1),
+        (R.INT16_TEXT, 2),
+        (R.INT32_TEXT, 4),
+        (R.INT64_TEXT, 8),
+        (R.FLOAT_TEXT, 4),
+        (R.DOUBLE_TEXT, 8),
+        (R.DECIMAL_TEXT, 16),
+        (R.DATETIME_TEXT, 8),
+        (R.TIMESPAN_TEXT, 8),
+        (R.UUID_TEXT, 16),
+    )
+}
 
 
 class _Decoder:
@@ -357,36 +373,36 @@ class _Decoder:
         self.repeated: dict[tuple[int, bytes], Text] = {}  # (record, raw) -> value: decimals, dates, Guids
         # text record type (even) -> reader(pos) -> (node, position after)
         self.text_readers: dict[int, Callable[[int], tuple[Text | str, int]]] = {
-            0x80: self._zero,
-            0x82: self._one,
-            0x84: self._false,
-            0x86: self._true,
-            0x88: self._int8,
-            0x8A: partial(self._integer, fmt=_I16),
-            0x8C: partial(self._integer, fmt=_I32),
-            0x8E: partial(self._integer, fmt=_I64),
-            0x90: self._float,
-            0x92: self._double,
-            0x94: self._decimal,
-            0x96: self._datetime,
-            0x98: partial(self._chars, fmt=_U8),
-            0x9A: partial(self._chars, fmt=_U16),
-            0x9C: partial(self._chars, fmt=_I32),
-            0x9E: partial(self._bytes, fmt=_U8),
-            0xA0: partial(self._bytes, fmt=_U16),
-            0xA2: partial(self._bytes, fmt=_I32),
-            0xA4: self._list,
-            0xA8: self._empty,
-            0xAA: self._dictionary_text,
-            0xAC: self._unique_id,
-            0xAE: self._timespan,
-            0xB0: self._uuid,
-            0xB2: partial(self._integer, fmt=_U64),
-            0xB4: self._bool,
-            0xB6: partial(self._unicode, fmt=_U8),
-            0xB8: partial(self._unicode, fmt=_U16),
-            0xBA: partial(self._unicode, fmt=_I32),
-            0xBC: self._qname,
+            R.ZERO_TEXT: self._zero,
+            R.ONE_TEXT: self._one,
+            R.FALSE_TEXT: self._false,
+            R.TRUE_TEXT: self._true,
+            R.INT8_TEXT: self._int8,
+            R.INT16_TEXT: partial(self._integer, fmt=_I16),
+            R.INT32_TEXT: partial(self._integer, fmt=_I32),
+            R.INT64_TEXT: partial(self._integer, fmt=_I64),
+            R.FLOAT_TEXT: self._float,
+            R.DOUBLE_TEXT: self._double,
+            R.DECIMAL_TEXT: self._decimal,
+            R.DATETIME_TEXT: self._datetime,
+            R.CHARS8_TEXT: partial(self._chars, fmt=_U8),
+            R.CHARS16_TEXT: partial(self._chars, fmt=_U16),
+            R.CHARS32_TEXT: partial(self._chars, fmt=_I32),
+            R.BYTES8_TEXT: partial(self._bytes, fmt=_U8),
+            R.BYTES16_TEXT: partial(self._bytes, fmt=_U16),
+            R.BYTES32_TEXT: partial(self._bytes, fmt=_I32),
+            R.START_LIST_TEXT: self._list,
+            R.EMPTY_TEXT: self._empty,
+            R.DICTIONARY_TEXT: self._dictionary_text,
+            R.UNIQUE_ID_TEXT: self._unique_id,
+            R.TIMESPAN_TEXT: self._timespan,
+            R.UUID_TEXT: self._uuid,
+            R.UINT64_TEXT: partial(self._integer, fmt=_U64),
+            R.BOOL_TEXT: self._bool,
+            R.UNICODE_CHARS8_TEXT: partial(self._unicode, fmt=_U8),
+            R.UNICODE_CHARS16_TEXT: partial(self._unicode, fmt=_U16),
+            R.UNICODE_CHARS32_TEXT: partial(self._unicode, fmt=_I32),
+            R.QNAME_DICTIONARY_TEXT: self._qname,
         }
 
     # -- primitives --
@@ -482,19 +498,19 @@ class _Decoder:
     def _decimal(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 16)
         raw = self.data[pos:end]
-        node = self.repeated.get((0x94, raw))
+        node = self.repeated.get((R.DECIMAL_TEXT, raw))
         if node is None:
             text = format_decimal(raw)
-            node = self.repeated[0x94, raw] = _new_tuple(Text, (text, "decimal", text))
+            node = self.repeated[R.DECIMAL_TEXT, raw] = _new_tuple(Text, (text, "decimal", text))
         return node, end
 
     def _datetime(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 8)
         raw = self.data[pos:end]
-        node = self.repeated.get((0x96, raw))
+        node = self.repeated.get((R.DATETIME_TEXT, raw))
         if node is None:
             text = format_datetime(_U64.unpack_from(raw)[0])
-            node = self.repeated[0x96, raw] = _new_tuple(Text, (text, "datetime", text))
+            node = self.repeated[R.DATETIME_TEXT, raw] = _new_tuple(Text, (text, "datetime", text))
         return node, end
 
     def _timespan(self, pos: int) -> tuple[Text, int]:
@@ -505,10 +521,10 @@ class _Decoder:
     def _uuid(self, pos: int) -> tuple[Text, int]:
         end = self._need(pos, 16)
         raw = self.data[pos:end]
-        node = self.repeated.get((0xB0, raw))
+        node = self.repeated.get((R.UUID_TEXT, raw))
         if node is None:  # ids of products, tables, users… repeat within a message
             text = format_guid(raw)
-            node = self.repeated[0xB0, raw] = _new_tuple(Text, (text, "guid", text))
+            node = self.repeated[R.UUID_TEXT, raw] = _new_tuple(Text, (text, "guid", text))
         return node, end
 
     def _unique_id(self, pos: int) -> tuple[Text, int]:
@@ -564,11 +580,11 @@ class _Decoder:
             if pos >= self.end:
                 raise DecodeError("nbfx_truncated", "document ends inside a list", pos)
             record = data[pos]
-            if record == 0xA6:
+            if record == R.END_LIST_TEXT:
                 text = " ".join(texts)
                 return Text(text, "list", values), pos + 1
             reader = self.text_readers.get(record)
-            if reader is None or record == 0xA4:
+            if reader is None or record == R.START_LIST_TEXT:
                 raise DecodeError("nbfx_unknown_record", f"record 0x{record:02x} inside a list", pos)
             if len(texts) >= MAX_LIST_ITEMS:
                 raise DecodeError("nbfx_list_too_long", f"more than {MAX_LIST_ITEMS} list items", pos)
@@ -584,20 +600,20 @@ class _Decoder:
 
     def _element_name(self, record: int, pos: int) -> tuple[str, str, int]:
         """(prefix, local name, position) of an element record 0x40-0x77."""
-        if record >= 0x5E:  # PrefixElementA-Z
+        if record >= R.PREFIX_ELEMENT_A:
             name, pos = self._string(pos)
-            return _LETTERS[record - 0x5E], name, pos
-        if record >= 0x44:  # PrefixDictionaryElementA-Z
+            return _LETTERS[record - R.PREFIX_ELEMENT_A], name, pos
+        if record >= R.PREFIX_DICTIONARY_ELEMENT_A:
             name, pos = self._dictionary_string(pos)
-            return _LETTERS[record - 0x44], name, pos
-        if record == 0x40:  # ShortElement
+            return _LETTERS[record - R.PREFIX_DICTIONARY_ELEMENT_A], name, pos
+        if record == R.SHORT_ELEMENT:
             name, pos = self._string(pos)
             return "", name, pos
-        if record == 0x42:  # ShortDictionaryElement
+        if record == R.SHORT_DICTIONARY_ELEMENT:
             name, pos = self._dictionary_string(pos)
             return "", name, pos
-        prefix, pos = self._string(pos)  # Element (0x41) / DictionaryElement (0x43)
-        name, pos = self._string(pos) if record == 0x41 else self._dictionary_string(pos)
+        prefix, pos = self._string(pos)  # Element / DictionaryElement
+        name, pos = self._string(pos) if record == R.ELEMENT else self._dictionary_string(pos)
         return prefix, name, pos
 
     def _attributes(self, pos: int) -> tuple[tuple[Attribute, ...], int]:
@@ -607,36 +623,37 @@ class _Decoder:
         end = self.end
         while pos < end:
             record = data[pos]
-            if record < 0x04 or record > 0x3F:
+            if record < R.SHORT_ATTRIBUTE or record > R.PREFIX_ATTRIBUTE_Z:
                 break
             if len(attributes) >= MAX_ATTRIBUTES:
                 raise DecodeError("nbfx_too_many_attributes", f"more than {MAX_ATTRIBUTES}", pos)
             pos += 1
-            if record >= 0x26:  # PrefixAttributeA-Z
-                prefix = _LETTERS[record - 0x26]
+            if record >= R.PREFIX_ATTRIBUTE_A:
+                prefix = _LETTERS[record - R.PREFIX_ATTRIBUTE_A]
                 name, pos = self._string(pos)
-            elif record >= 0x0C:  # PrefixDictionaryAttributeA-Z
-                prefix = _LETTERS[record - 0x0C]
+            elif record >= R.PREFIX_DICTIONARY_ATTRIBUTE_A:
+                prefix = _LETTERS[record - R.PREFIX_DICTIONARY_ATTRIBUTE_A]
                 name, pos = self._dictionary_string(pos)
-            elif record == 0x04:  # ShortAttribute
+            elif record == R.SHORT_ATTRIBUTE:
                 prefix = ""
                 name, pos = self._string(pos)
-            elif record == 0x05:  # Attribute
+            elif record == R.ATTRIBUTE:
                 prefix, pos = self._string(pos)
                 name, pos = self._string(pos)
-            elif record == 0x06:  # ShortDictionaryAttribute
+            elif record == R.SHORT_DICTIONARY_ATTRIBUTE:
                 prefix = ""
                 name, pos = self._dictionary_string(pos)
-            elif record == 0x07:  # DictionaryAttribute
+            elif record == R.DICTIONARY_ATTRIBUTE:
                 prefix, pos = self._string(pos)
                 name, pos = self._dictionary_string(pos)
-            else:  # 0x08-0x0B, namespace declarations: no text record follows
+            else:  # the four xmlns records, namespace declarations: no text record follows
                 if record & 1:  # XmlnsAttribute / DictionaryXmlnsAttribute
                     declared, pos = self._string(pos)
-                    uri, pos = self._string(pos) if record == 0x09 else self._dictionary_string(pos)
+                    uri, pos = self._string(pos) if record == R.XMLNS_ATTRIBUTE else self._dictionary_string(pos)
                     attributes.append(("xmlns", declared, uri))
                 else:  # ShortXmlnsAttribute / ShortDictionaryXmlnsAttribute
-                    uri, pos = self._string(pos) if record == 0x08 else self._dictionary_string(pos)
+                    short = record == R.SHORT_XMLNS_ATTRIBUTE
+                    uri, pos = self._string(pos) if short else self._dictionary_string(pos)
                     attributes.append(("", "xmlns", uri))
                 continue
             value, pos = self._attribute_value(pos)
@@ -661,12 +678,12 @@ class _Decoder:
         if pos >= self.end:
             raise DecodeError("nbfx_truncated", "document ends inside an array", pos)
         record = self.data[pos]
-        if not 0x40 <= record <= 0x77:
+        if not R.SHORT_ELEMENT <= record <= R.PREFIX_ELEMENT_Z:
             raise DecodeError("nbfx_unknown_record", f"array of record 0x{record:02x}, not an element", pos)
         prefix, name, pos = self._element_name(record, pos + 1)
         attributes, pos = self._attributes(pos)
         self._need(pos, 2)
-        if self.data[pos] != 0x01:
+        if self.data[pos] != R.END_ELEMENT:
             raise DecodeError("nbfx_unknown_record", "array element not closed by EndElement", pos)
         item_type = self.data[pos + 1]
         size = _ARRAY_ITEM_SIZE.get(item_type)
@@ -702,7 +719,9 @@ class _Decoder:
         decoded inline; the rest through the methods above. ``stack`` holds the children lists of the
         open elements above the document level (``nodes``), except a leaf element (element record then
         a text *WithEndElement* record), which never enters it. Every byte read is bounds-checked first
-        (a record cut short is nbfx_truncated); an IndexError here would be a bug, not bad input."""
+        (a record cut short is nbfx_truncated); an IndexError here would be a bug, not bad input.
+        This loop compares record types as literals, named in comments after ``Record``: an enum
+        attribute costs six times a literal here, per record."""
         data = self.data
         end = self.end
         text_readers = self.text_readers
@@ -743,7 +762,7 @@ class _Decoder:
                     pos += 1
                 else:
                     reader = text_readers.get(record & 0xFE)
-                    if reader is None or record == 0xA5:
+                    if reader is None or record == 0xA5:  # StartListText has no *WithEndElement
                         raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
                     node, pos = reader(pos)
                     children.append(node)
@@ -769,12 +788,12 @@ class _Decoder:
                     pos = start + key
                     name = data[start:pos].decode("utf-8")  # cut short: caught just below
                 else:
-                    if record > 0x77:
+                    if record > 0x77:  # past PrefixElementZ
                         raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
                     prefix, name, pos = self._element_name(record, pos)
                 if pos >= end:  # an element must be followed by content or EndElement
                     raise DecodeError("nbfx_truncated", "document ends after an element name", min(pos, end))
-                if 0x04 <= data[pos] <= 0x3F:
+                if 0x04 <= data[pos] <= 0x3F:  # ShortAttribute … PrefixAttributeZ
                     attributes, pos = self._attributes(pos)
                     if pos >= end:
                         raise DecodeError("nbfx_truncated", "document ends after an element's attributes", pos)
