@@ -3,10 +3,11 @@
 One structure, ``Pending``: an insertion-ordered table of open requests with a cap, the oldest forgotten
 first (Zeek's rule for pending HTTP requests: overflow forgets instead of growing). The NMF decoder keeps
 one per connection, keyed by MessageID with the request's time, to put ``latency_ms`` on the reply
-(``request_latency``); ``wirecap.sink`` links ``request_seq`` with the same kind of table, keyed by
-(uid, MessageID) with the request's seq, because only the sink knows seq numbers. The decoder side
-stays in ``decoders`` (sans-I/O, per connection, time from the packets); the sink's numbering stays in
-the sink; both use this one structure with its one forgetting rule.
+(``request_latency``). Design: the pairing rule lives here, in ``decoders`` (sans-I/O, per connection,
+time from the packets); ``request_seq`` can only be filled where seq numbers are assigned, in
+``wirecap.sink``, which is to hold a ``Pending[(uid, MessageID), seq]`` and only map a reply's
+``relates_to`` to it. Today the sink still keeps its own OrderedDict for that (any earlier MessageID, a
+cap of 100 000, no anomaly); moving it onto ``Pending`` is an edit of the sink, left to its owner.
 """
 
 from typing import Generic, TypeVar
