@@ -19,7 +19,7 @@ The password hash header is never copied into events.
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import h11
@@ -29,9 +29,7 @@ from .accounting import Accounting, Ledger
 from .anomalies import DecodeError
 from .events import Anomaly, ConnFields, Direction, Event, RmsCall
 from .inflate import GZIP, RAW_DEFLATE, ZLIB, inflate
-
-if TYPE_CHECKING:
-    from .detect import DecoderOptions
+from .interface import DecoderOptions
 
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
 MAX_SCAN = 64 << 10  # bytes kept while looking for the next request line
@@ -109,7 +107,7 @@ def _redacted(headers: dict[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
-def decode_content(body: bytes, encoding: str | None, options: "DecoderOptions") -> bytes:
+def decode_content(body: bytes, encoding: str | None, options: DecoderOptions) -> bytes:
     """Undo gzip/deflate (RFC 9110 §8.4.1), refusing output past the size and ratio limits."""
     coding = (encoding or "identity").strip().lower()
     if coding in ("identity", ""):
@@ -139,7 +137,7 @@ def decode_content(body: bytes, encoding: str | None, options: "DecoderOptions")
     raise AssertionError("unreachable")  # the last coding re-raises
 
 
-def xml_to_json(body: bytes, content_type: str, options: "DecoderOptions") -> Any:
+def xml_to_json(body: bytes, content_type: str, options: DecoderOptions) -> Any:
     """An XML body as {root name: content} in the DataContract JSON shape the WCF decoder uses."""
     charset = re.search(r"charset=\"?([\w.-]+)", content_type, re.IGNORECASE)
     encoding = charset.group(1) if charset else None
@@ -168,7 +166,7 @@ class HttpDecoder:
     name = "http"
     wants_data = True
 
-    def __init__(self, conn: ConnFields, options: "DecoderOptions") -> None:
+    def __init__(self, conn: ConnFields, options: DecoderOptions) -> None:
         self.conn = conn
         self.options = options
         self.redacted = (lambda headers: headers) if options.keep_secrets else _redacted

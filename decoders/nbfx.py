@@ -11,7 +11,11 @@ each text value's type, and ``Document.to_xml`` renders it as WCF's own text wri
   ``application/soap+msbinsession1`` envelope; ``SessionStrings`` keeps them per connection and
   direction.
 * Values as .NET's ``XmlConverter``/``XmlConvert`` print them, escaping as ``XmlUTF8NodeWriter``
-  (see ``decoders.nbfx_values`` and ``escape_*`` below for the rules and their sources).
+  (see ``decoders.nbfx_values`` and ``decoders.nbfx_tree`` for the rules and their sources).
+
+Modules: ``nbfx_records`` (record types), ``nbfx_strings`` (the two dictionaries), ``nbfx_text`` (2.1
+primitives and text records), ``nbfx_tree`` (the tree and its XML text); here: the structure records
+(elements, attributes, arrays), the record loop and ``decode``.
 
 The record loop is the hot path: hand-written ``unpack_from`` and byte indexing, no construct.
 Anything wrong in the input raises ``DecodeError`` with an ``nbfx_*`` name (``decoders.anomalies``).
@@ -19,315 +23,45 @@ Anything wrong in the input raises ``DecodeError`` with an ``nbfx_*`` name (``de
 
 from __future__ import annotations
 
-import base64
-import re
-import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
-from importlib import resources
-from operator import itemgetter
-
 from ._buffer import read_mb31
 from .anomalies import DecodeError
-from .nbfx_values import (
-    F32,
-    format_datetime,
-    format_decimal,
-    format_double,
-    format_float,
-    format_guid,
-    format_timespan,
-)
+from .nbfx_records import WITH_END_ELEMENT, Record
+from .nbfx_strings import MAX_SESSION_BYTES, MAX_SESSION_STRINGS, STATIC_DICTIONARY, SessionStrings
+from .nbfx_text import _CONSTANT_TEXT, _INT8, MAX_LIST_ITEMS, TextReader
+from .nbfx_tree import Attribute, Comment, Document, Element, Text, _new_tuple, escape_attribute, escape_text
+
+__all__ = [  # the tree, the dictionaries and the limits live in their own modules; one import place
+    "MAX_ARRAY_ITEMS",
+    "MAX_ATTRIBUTES",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_ELEMENTS",
+    "MAX_LIST_ITEMS",
+    "MAX_SESSION_BYTES",
+    "MAX_SESSION_STRINGS",
+    "STATIC_DICTIONARY",
+    "Attribute",
+    "Comment",
+    "Document",
+    "Element",
+    "SessionStrings",
+    "Text",
+    "decode",
+    "escape_attribute",
+    "escape_text",
+    "read_mb31",
+]
 
 # --- limits (fuzz hardening): every one is a DecodeError with its own anomaly name ------------------
 MAX_DEPTH = 100  # open elements; .NET's default XmlDictionaryReaderQuotas.MaxDepth is only 32
 MAX_ATTRIBUTES = 512  # attributes (incl. xmlns) on one element
 MAX_DOCUMENT_BYTES = 64 << 20  # one envelope payload
 MAX_ARRAY_ITEMS = 1 << 20  # items in one Array record
-MAX_LIST_ITEMS = 1 << 16  # items between StartListText and EndListText
-MAX_SESSION_STRINGS = 1 << 16  # per direction; WCF's own MaxSessionSize defaults to 2048
-MAX_SESSION_BYTES = 4 << 20  # string bytes per direction (the session_dictionary_size limit)
 MAX_ELEMENTS = 1 << 20  # elements in one document, array items included (the elements limit)
-
-
-def _load_static_dictionary() -> tuple[str, ...]:
-    """The [MC-NBFS] table from package data: ``<wire id>\\t<hex id>\\t<string>`` lines, ids 0, 2, 4…"""
-    text = resources.files(__package__).joinpath("nbfs_dictionary.txt").read_text(encoding="utf-8")
-    entries: list[str] = []
-    for line in text.split("\n"):
-        if not line or line.startswith("#"):
-            continue
-        wire_id, _hex_id, string = line.split("\t", 2)
-        if int(wire_id) != 2 * len(entries):
-            raise RuntimeError(f"nbfs_dictionary.txt: id {wire_id} out of sequence")
-        entries.append(string)
-    return tuple(entries)
-
-
-STATIC_DICTIONARY: tuple[str, ...] = _load_static_dictionary()
-"""[MC-NBFS]: index i is wire id 2*i (487 entries; id 162 is "", id 424 starts with a space)."""
-
+# (list items: MAX_LIST_ITEMS in nbfx_text; session strings: MAX_SESSION_* in nbfx_strings)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_new_tuple = tuple.__new__
+R = Record
 
-
-# --- the tree ---------------------------------------------------------------------------------------
-
-
-class Text(tuple):
-    """A typed text value: ``text`` as .NET renders it, ``type`` and a JSON-able ``value``.
-
-    Plain strings (Chars*, UnicodeChars*, Dictionary, Empty text) are stored as ``str`` children
-    instead, the common case kept cheap. ``type`` is one of: int, bool, float, decimal, datetime,
-    timespan, guid, uniqueid, bytes, qname, list. ``value`` is an int/bool for int/bool, a float for
-    finite float values, a list of item values for list, and the rendered text otherwise (decimal stays
-    a string so no precision is lost; datetime keeps its kind in the suffix: ``Z`` UTC, ``+00:00``
-    local — see ``format_datetime`` — none for unspecified).
-    """
-
-    # A tuple subclass: built by tuple.__new__ (C) in the record loop, no Python __init__ per value.
-    __slots__ = ()
-
-    def __new__(cls, text: str, type_: str, value: object) -> Text:
-        return _new_tuple(cls, (text, type_, value))
-
-    text: str = property(itemgetter(0))  # type: ignore[assignment]
-    type: str = property(itemgetter(1))  # type: ignore[assignment]
-    value: object = property(itemgetter(2))
-
-    def __repr__(self) -> str:
-        return f"Text({self.text!r}, {self.type!r})"
-
-
-class Comment:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return f"Comment({self.text!r})"
-
-
-Attribute = tuple[str, str, str]
-"""(prefix, local name, value text). A namespace declaration is ("xmlns", p, uri) or ("", "xmlns", uri),
-exactly as its qualified name reads, so attributes and declarations keep their wire order together."""
-
-
-class Element(tuple):
-    """An element: prefix, local name, attributes (in wire order) and children (Element, Text,
-    Comment or str). A tuple subclass for the same reason as Text; ``children`` is a mutable list."""
-
-    __slots__ = ()
-
-    def __new__(
-        cls, prefix: str, name: str, attributes: tuple[Attribute, ...] = (), children: list | None = None
-    ) -> Element:
-        return _new_tuple(cls, (prefix, name, attributes, [] if children is None else children))
-
-    prefix: str = property(itemgetter(0))  # type: ignore[assignment]
-    name: str = property(itemgetter(1))  # type: ignore[assignment]
-    attributes: tuple[Attribute, ...] = property(itemgetter(2))  # type: ignore[assignment]
-    children: list = property(itemgetter(3))  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Element({self.qname!r}, {len(self.attributes)} attrs, {len(self.children)} children)"
-
-    @property
-    def qname(self) -> str:
-        return f"{self.prefix}:{self.name}" if self.prefix else self.name
-
-    @property
-    def text(self) -> str:
-        """Concatenated text of the direct text children (as rendered)."""
-        return "".join(c if isinstance(c, str) else c.text for c in self.children if isinstance(c, str | Text))
-
-    def elements(self) -> list[Element]:
-        return [c for c in self.children if isinstance(c, Element)]
-
-    def to_xml(self) -> str:
-        out: list[str] = []
-        _render(self, out)
-        return "".join(out)
-
-
-@dataclass(slots=True)
-class Document:
-    root: Element
-    unresolved: int = 0  # session-string references that could not be resolved (rendered session:N)
-    nodes: list = field(default_factory=list)  # top level in order: comments and the root
-
-    def to_xml(self) -> str:
-        """The XML text as WCF's XmlDictionaryWriter (text) writes it; no declaration."""
-        out: list[str] = []
-        for node in self.nodes or [self.root]:
-            if isinstance(node, Element):
-                _render(node, out)
-            else:
-                out.append(f"<!--{node.text}-->")
-        return "".join(out)
-
-
-# --- XML rendering (XmlUTF8NodeWriter) --------------------------------------------------------------
-# XmlUTF8NodeWriter (dotnet/runtime, System.Private.DataContractSerialization) escapes, in element
-# text: U+0000-U+001F except TAB and LF, '&', '<', '>'; in attribute values: all of U+0000-U+001F,
-# '"', '&', '<', '>'; in both U+FFFE and U+FFFF. '<' '>' '&' '"' become &lt; &gt; &amp; &quot;, the
-# rest &#xHEX; with upper-case hex. An element with no content is written "<a/>", and an empty string
-# writes no content (XmlBaseWriter.WriteString skips empty values).
-
-_TEXT_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f&<>\ufffe\uffff]")
-_ATTR_SPECIAL = re.compile('[\x00-\x1f"&<>\ufffe\uffff]')
-_NAMED_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
-
-
-def _entity(match: re.Match[str]) -> str:
-    char = match.group()
-    return _NAMED_ENTITIES.get(char) or f"&#x{ord(char):X};"
-
-
-def escape_text(s: str) -> str:
-    return _TEXT_SPECIAL.sub(_entity, s) if _TEXT_SPECIAL.search(s) else s
-
-
-def escape_attribute(s: str) -> str:
-    return _ATTR_SPECIAL.sub(_entity, s) if _ATTR_SPECIAL.search(s) else s
-
-
-def _render(element: Element, out: list[str]) -> None:
-    prefix, name, attributes, children = element
-    qname = f"{prefix}:{name}" if prefix else name
-    start = "<" + qname
-    if attributes:
-        start += "".join(
-            f' {a_prefix + ":" if a_prefix else ""}{a_name}="{escape_attribute(value)}"'
-            for a_prefix, a_name, value in attributes
-        )
-    if len(children) == 1 and type(children[0]) is not Element:  # the common leaf: one text child
-        child = children[0]
-        if type(child) is Comment:
-            out.append(f"{start}><!--{child.text}--></{qname}>")
-            return
-        text = child if type(child) is str else child[0]  # Text.text
-        if text:
-            out.append(f"{start}>{escape_text(text)}</{qname}>")
-        else:
-            out.append(start + "/>")
-        return
-    opened = False
-    for child in children:
-        kind = type(child)
-        if kind is Element or kind is Comment:
-            if not opened:
-                out.append(start + ">")
-                opened = True
-            if kind is Element:
-                _render(child, out)
-            else:
-                out.append(f"<!--{child.text}-->")
-            continue
-        text = child if kind is str else child[0]
-        if text:
-            if not opened:
-                out.append(start + ">")
-                opened = True
-            out.append(escape_text(text))
-    out.append(f"</{qname}>" if opened else start + "/>")
-
-
-# --- [MC-NBFSE] session strings ---------------------------------------------------------------------
-
-
-class SessionStrings:
-    """The in-band dictionary of one connection direction ([MC-NBFSE] 2: StringTable).
-
-    Each ``application/soap+msbinsession1`` envelope starts with a table of the strings first used in
-    it; they get ids 1, 3, 5, … in order of arrival and keep them for the life of the session. So the
-    id of a string depends on *every* table before it: miss one (capture started mid-session, a TCP
-    gap, a malformed table) and the numbering of all later strings is unknown.
-
-    Design: strings whose ids are known live in ``_known`` (index i <-> wire id 2*i + 1); once the
-    count is lost (``known_start=False``, ``lost()``, or a bad table), later strings go to
-    ``_unanchored`` — kept, in order, but never used for lookup, so ids that refer to them render as
-    ``session:N`` and are counted in ``Document.unresolved``. Strings known before the loss keep
-    resolving: their ids never change. No guessing re-anchors the numbering: a wrong string is worse
-    than a placeholder.
-    """
-
-    __slots__ = ("_known", "_unanchored", "anchored", "size")
-
-    def __init__(self, known_start: bool = True) -> None:
-        self._known: list[str] = []
-        self._unanchored: list[str] = []
-        self.anchored = known_start  # False: the count of strings before the next table is unknown
-        self.size = 0  # bytes of every string kept
-
-    def __len__(self) -> int:
-        """Strings with known ids (1, 3, … 2*len-1)."""
-        return len(self._known)
-
-    @property
-    def unanchored(self) -> tuple[str, ...]:
-        """Strings read after the numbering was lost, in order of arrival (for diagnostics)."""
-        return tuple(self._unanchored)
-
-    def lost(self) -> None:
-        """The caller missed envelope bytes of this direction: later tables cannot be numbered."""
-        self.anchored = False
-
-    def read_table(self, payload: bytes | memoryview, pos: int = 0, max_bytes: int = MAX_SESSION_BYTES) -> int:
-        """Read the MB31-size-prefixed string table at ``pos``, keep its strings, return the position
-        of the NBFX document after it. All or nothing: a bad table adds no string and un-anchors.
-        Past ``max_bytes`` of strings kept: nbfx_session_too_large, and no string of the table is kept."""
-        data = bytes(payload) if not isinstance(payload, bytes) else payload
-        end = len(data)
-        try:
-            size, pos = read_mb31(data, pos, end)
-            if pos < 0:
-                raise DecodeError("nbfx_bad_session_table", "envelope ends inside the table size")
-            table_end = pos + size
-            if table_end > end:
-                raise DecodeError("nbfx_bad_session_table", f"table of {size} bytes exceeds the envelope", pos)
-            strings: list[str] = []
-            while pos < table_end:
-                length, pos = read_mb31(data, pos, table_end)
-                if pos < 0 or pos + length > table_end:
-                    raise DecodeError("nbfx_bad_session_table", "string runs past the end of the table", pos)
-                try:
-                    strings.append(data[pos : pos + length].decode("utf-8"))
-                except UnicodeDecodeError as exc:
-                    raise DecodeError("nbfx_bad_text", f"session string is not UTF-8: {exc.reason}", pos) from None
-                pos += length
-            kept = len(self._known) + len(self._unanchored) + len(strings)
-            if kept > MAX_SESSION_STRINGS:
-                raise DecodeError("nbfx_bad_session_table", f"more than {MAX_SESSION_STRINGS} session strings", pos)
-            if self.size + size > max_bytes:
-                detail = f"{self.size} + {size} bytes of strings (limit session_dictionary_size {max_bytes})"
-                raise DecodeError("nbfx_session_too_large", detail, pos)
-        except DecodeError:
-            self.anchored = False
-            raise
-        (self._known if self.anchored else self._unanchored).extend(strings)
-        self.size += size
-        return table_end
-
-
-# --- the decoder ------------------------------------------------------------------------------------
-
-_U8 = struct.Struct("<B")
-_I16 = struct.Struct("<h")
-_U16 = struct.Struct("<H")
-_I32 = struct.Struct("<i")
-_I64 = struct.Struct("<q")
-_U64 = struct.Struct("<Q")
-_F64 = struct.Struct("<d")
-
-_ZERO = Text("0", "int", 0)
-_ONE = Text("1", "int", 1)
-_FALSE = Text("false", "bool", False)
-_TRUE = Text("true", "bool", True)
-_INT8 = tuple(Text(str(v), "int", v) for v in (*range(128), *range(-128, 0)))  # by unsigned byte; shared
-_CONSTANT_TEXT = (_ZERO, _ONE, _FALSE, _TRUE)  # records 0x80-0x87, by (record >> 1) & 3
 _NO_ATTRIBUTES: tuple[Attribute, ...] = ()
 # element records whose name is a dictionary string -> their prefix: ShortDictionaryElement (0x42) "",
 # PrefixDictionaryElementA-Z (0x44-0x5D) "a"-"z"; None for the others.
@@ -340,264 +74,47 @@ _INLINE_ELEMENT_PREFIX = tuple(
 )
 
 # Array ([MC-NBFX] 2.2.3.31): allowed item record types and their fixed sizes.
-_ARRAY_ITEM_SIZE = {0xB5: 1, 0x8B: 2, 0x8D: 4, 0x8F: 8, 0x91: 4, 0x93: 8, 0x95: 16, 0x97: 8, 0xAF: 8, 0xB1: 16}
+_ARRAY_ITEM_SIZE = {
+    record | WITH_END_ELEMENT: size
+    for record, size in (
+        (R.BOOL_TEXT, 1),
+        (R.INT16_TEXT, 2),
+        (R.INT32_TEXT, 4),
+        (R.INT64_TEXT, 8),
+        (R.FLOAT_TEXT, 4),
+        (R.DOUBLE_TEXT, 8),
+        (R.DECIMAL_TEXT, 16),
+        (R.DATETIME_TEXT, 8),
+        (R.TIMESPAN_TEXT, 8),
+        (R.UUID_TEXT, 16),
+    )
+}
 
 
-class _Decoder:
-    """State of one document decode; methods share the buffer and the session table."""
+class _Decoder(TextReader):
+    """State of one document decode: the structure records (elements, attributes, arrays) and the
+    record loop, over the value readers of ``TextReader``."""
 
-    __slots__ = ("base_id", "data", "end", "repeated", "session", "text_readers", "unresolved")
-
-    def __init__(self, data: bytes, session: list[str], base_id: int) -> None:
-        self.data = data
-        self.end = len(data)
-        self.session = session
-        self.base_id = base_id
-        self.unresolved = 0
-        self.repeated: dict[tuple[int, bytes], Text] = {}  # (record, raw) -> value: decimals, dates, Guids
-        # text record type (even) -> reader(pos) -> (node, position after)
-        self.text_readers: dict[int, Callable[[int], tuple[Text | str, int]]] = {
-            0x80: self._zero,
-            0x82: self._one,
-            0x84: self._false,
-            0x86: self._true,
-            0x88: self._int8,
-            0x8A: partial(self._integer, fmt=_I16),
-            0x8C: partial(self._integer, fmt=_I32),
-            0x8E: partial(self._integer, fmt=_I64),
-            0x90: self._float,
-            0x92: self._double,
-            0x94: self._decimal,
-            0x96: self._datetime,
-            0x98: partial(self._chars, fmt=_U8),
-            0x9A: partial(self._chars, fmt=_U16),
-            0x9C: partial(self._chars, fmt=_I32),
-            0x9E: partial(self._bytes, fmt=_U8),
-            0xA0: partial(self._bytes, fmt=_U16),
-            0xA2: partial(self._bytes, fmt=_I32),
-            0xA4: self._list,
-            0xA8: self._empty,
-            0xAA: self._dictionary_text,
-            0xAC: self._unique_id,
-            0xAE: self._timespan,
-            0xB0: self._uuid,
-            0xB2: partial(self._integer, fmt=_U64),
-            0xB4: self._bool,
-            0xB6: partial(self._unicode, fmt=_U8),
-            0xB8: partial(self._unicode, fmt=_U16),
-            0xBA: partial(self._unicode, fmt=_I32),
-            0xBC: self._qname,
-        }
-
-    # -- primitives --
-
-    def _need(self, pos: int, size: int) -> int:
-        end = pos + size
-        if end > self.end:
-            raise DecodeError("nbfx_truncated", f"record needs {size} bytes, {self.end - pos} left", pos)
-        return end
-
-    def _mb31(self, pos: int) -> tuple[int, int]:
-        value, after = read_mb31(self.data, pos, self.end)
-        if after < 0:
-            raise DecodeError("nbfx_truncated", "document ends inside a length", pos)
-        return value, after
-
-    def _string(self, pos: int) -> tuple[str, int]:
-        """[MC-NBFX] 2.1.3 String: MB31 byte count + UTF-8."""
-        if pos >= self.end:
-            raise DecodeError("nbfx_truncated", "document ends before a string", pos)
-        n = self.data[pos]
-        if n < 0x80:
-            pos += 1
-        else:
-            n, pos = self._mb31(pos)
-        end = pos + n
-        if end > self.end:
-            raise DecodeError("nbfx_truncated", f"string of {n} bytes runs past the end", pos)
-        return self.data[pos:end].decode("utf-8"), end
-
-    def _dictionary_string(self, pos: int) -> tuple[str, int]:
-        """[MC-NBFX] 2.1.4 DictionaryString: MB31 id, even = static, odd = session."""
-        if pos >= self.end:
-            raise DecodeError("nbfx_truncated", "document ends before a dictionary string", pos)
-        key = self.data[pos]
-        if key < 0x80:
-            pos += 1
-        else:
-            key, pos = self._mb31(pos)
-        if not key & 1:
-            if key >> 1 >= len(STATIC_DICTIONARY):
-                raise DecodeError("nbfx_bad_dictionary_id", f"static id {key} beyond [MC-NBFS]", pos)
-            return STATIC_DICTIONARY[key >> 1], pos
-        index = (key - self.base_id) >> 1
-        if 0 <= index < len(self.session):
-            return self.session[index], pos
-        self.unresolved += 1
-        return f"session:{key}", pos
-
-    # -- text records: each returns (node, position after it) --
-
-    def _zero(self, pos: int) -> tuple[Text, int]:
-        return _ZERO, pos
-
-    def _one(self, pos: int) -> tuple[Text, int]:
-        return _ONE, pos
-
-    def _false(self, pos: int) -> tuple[Text, int]:
-        return _FALSE, pos
-
-    def _true(self, pos: int) -> tuple[Text, int]:
-        return _TRUE, pos
-
-    def _bool(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 1)
-        byte = self.data[pos]
-        if byte > 1:
-            raise DecodeError("nbfx_bad_value", f"BoolText byte 0x{byte:02x} is neither 0 nor 1", pos)
-        return (_TRUE if byte else _FALSE), end
-
-    def _int8(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 1)
-        return _INT8[self.data[pos]], end
-
-    def _integer(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
-        end = self._need(pos, fmt.size)
-        value = fmt.unpack_from(self.data, pos)[0]
-        return _new_tuple(Text, (str(value), "int", value)), end
-
-    def _float(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 4)
-        value = F32.unpack_from(self.data, pos)[0]
-        text = format_float(value)
-        # JSON gets the number .NET prints (0.1), not the single widened to double (0.10000000149…)
-        return _new_tuple(Text, (text, "float", float(text) if text[-1].isdigit() else text)), end
-
-    def _double(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 8)
-        value = _F64.unpack_from(self.data, pos)[0]
-        text = format_double(value)
-        return _new_tuple(Text, (text, "float", value if text[-1].isdigit() else text)), end
-
-    def _decimal(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 16)
-        raw = self.data[pos:end]
-        node = self.repeated.get((0x94, raw))
-        if node is None:
-            text = format_decimal(raw)
-            node = self.repeated[0x94, raw] = _new_tuple(Text, (text, "decimal", text))
-        return node, end
-
-    def _datetime(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 8)
-        raw = self.data[pos:end]
-        node = self.repeated.get((0x96, raw))
-        if node is None:
-            text = format_datetime(_U64.unpack_from(raw)[0])
-            node = self.repeated[0x96, raw] = _new_tuple(Text, (text, "datetime", text))
-        return node, end
-
-    def _timespan(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 8)
-        text = format_timespan(_I64.unpack_from(self.data, pos)[0])
-        return _new_tuple(Text, (text, "timespan", text)), end
-
-    def _uuid(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 16)
-        raw = self.data[pos:end]
-        node = self.repeated.get((0xB0, raw))
-        if node is None:  # ids of products, tables, users… repeat within a message
-            text = format_guid(raw)
-            node = self.repeated[0xB0, raw] = _new_tuple(Text, (text, "guid", text))
-        return node, end
-
-    def _unique_id(self, pos: int) -> tuple[Text, int]:
-        end = self._need(pos, 16)
-        text = "urn:uuid:" + format_guid(self.data[pos:end])
-        return _new_tuple(Text, (text, "uniqueid", text)), end
-
-    def _sized(self, pos: int, fmt: struct.Struct) -> tuple[int, int]:
-        """(start, end) of a payload prefixed by a ``fmt`` length."""
-        start = self._need(pos, fmt.size)
-        length = fmt.unpack_from(self.data, pos)[0]
-        if length < 0:
-            raise DecodeError("nbfx_bad_value", f"negative length {length}", pos)
-        return start, self._need(start, length)
-
-    def _chars(self, pos: int, fmt: struct.Struct) -> tuple[str, int]:
-        start, end = self._sized(pos, fmt)
-        return self.data[start:end].decode("utf-8"), end
-
-    def _unicode(self, pos: int, fmt: struct.Struct) -> tuple[str, int]:
-        start, end = self._sized(pos, fmt)
-        if (end - start) & 1:
-            raise DecodeError("nbfx_bad_text", "UTF-16 text of odd byte length", pos)
-        return self.data[start:end].decode("utf-16-le"), end
-
-    def _bytes(self, pos: int, fmt: struct.Struct) -> tuple[Text, int]:
-        start, end = self._sized(pos, fmt)
-        text = base64.b64encode(self.data[start:end]).decode("ascii")
-        return _new_tuple(Text, (text, "bytes", text)), end
-
-    def _empty(self, pos: int) -> tuple[str, int]:
-        return "", pos
-
-    def _dictionary_text(self, pos: int) -> tuple[str, int]:
-        return self._dictionary_string(pos)
-
-    def _qname(self, pos: int) -> tuple[Text, int]:
-        """QNameDictionaryText: prefix byte 0-25 (a-z) + dictionary string."""
-        self._need(pos, 1)
-        prefix = self.data[pos]
-        if prefix > 25:
-            raise DecodeError("nbfx_bad_value", f"QName prefix index {prefix} beyond 'z'", pos)
-        name, pos = self._dictionary_string(pos + 1)
-        text = f"{_LETTERS[prefix]}:{name}"
-        return _new_tuple(Text, (text, "qname", text)), pos
-
-    def _list(self, pos: int) -> tuple[Text, int]:
-        """StartListText … EndListText: items rendered space-separated (XmlUTF8NodeWriter)."""
-        texts: list[str] = []
-        values: list[object] = []
-        data = self.data
-        while True:
-            if pos >= self.end:
-                raise DecodeError("nbfx_truncated", "document ends inside a list", pos)
-            record = data[pos]
-            if record == 0xA6:
-                text = " ".join(texts)
-                return Text(text, "list", values), pos + 1
-            reader = self.text_readers.get(record)
-            if reader is None or record == 0xA4:
-                raise DecodeError("nbfx_unknown_record", f"record 0x{record:02x} inside a list", pos)
-            if len(texts) >= MAX_LIST_ITEMS:
-                raise DecodeError("nbfx_list_too_long", f"more than {MAX_LIST_ITEMS} list items", pos)
-            node, pos = reader(pos + 1)
-            if isinstance(node, str):
-                texts.append(node)
-                values.append(node)
-            else:
-                texts.append(node.text)
-                values.append(node.value)
+    __slots__ = ()
 
     # -- structure --
 
     def _element_name(self, record: int, pos: int) -> tuple[str, str, int]:
         """(prefix, local name, position) of an element record 0x40-0x77."""
-        if record >= 0x5E:  # PrefixElementA-Z
+        if record >= R.PREFIX_ELEMENT_A:
             name, pos = self._string(pos)
-            return _LETTERS[record - 0x5E], name, pos
-        if record >= 0x44:  # PrefixDictionaryElementA-Z
+            return _LETTERS[record - R.PREFIX_ELEMENT_A], name, pos
+        if record >= R.PREFIX_DICTIONARY_ELEMENT_A:
             name, pos = self._dictionary_string(pos)
-            return _LETTERS[record - 0x44], name, pos
-        if record == 0x40:  # ShortElement
+            return _LETTERS[record - R.PREFIX_DICTIONARY_ELEMENT_A], name, pos
+        if record == R.SHORT_ELEMENT:
             name, pos = self._string(pos)
             return "", name, pos
-        if record == 0x42:  # ShortDictionaryElement
+        if record == R.SHORT_DICTIONARY_ELEMENT:
             name, pos = self._dictionary_string(pos)
             return "", name, pos
-        prefix, pos = self._string(pos)  # Element (0x41) / DictionaryElement (0x43)
-        name, pos = self._string(pos) if record == 0x41 else self._dictionary_string(pos)
+        prefix, pos = self._string(pos)  # Element / DictionaryElement
+        name, pos = self._string(pos) if record == R.ELEMENT else self._dictionary_string(pos)
         return prefix, name, pos
 
     def _attributes(self, pos: int) -> tuple[tuple[Attribute, ...], int]:
@@ -607,36 +124,37 @@ class _Decoder:
         end = self.end
         while pos < end:
             record = data[pos]
-            if record < 0x04 or record > 0x3F:
+            if record < R.SHORT_ATTRIBUTE or record > R.PREFIX_ATTRIBUTE_Z:
                 break
             if len(attributes) >= MAX_ATTRIBUTES:
                 raise DecodeError("nbfx_too_many_attributes", f"more than {MAX_ATTRIBUTES}", pos)
             pos += 1
-            if record >= 0x26:  # PrefixAttributeA-Z
-                prefix = _LETTERS[record - 0x26]
+            if record >= R.PREFIX_ATTRIBUTE_A:
+                prefix = _LETTERS[record - R.PREFIX_ATTRIBUTE_A]
                 name, pos = self._string(pos)
-            elif record >= 0x0C:  # PrefixDictionaryAttributeA-Z
-                prefix = _LETTERS[record - 0x0C]
+            elif record >= R.PREFIX_DICTIONARY_ATTRIBUTE_A:
+                prefix = _LETTERS[record - R.PREFIX_DICTIONARY_ATTRIBUTE_A]
                 name, pos = self._dictionary_string(pos)
-            elif record == 0x04:  # ShortAttribute
+            elif record == R.SHORT_ATTRIBUTE:
                 prefix = ""
                 name, pos = self._string(pos)
-            elif record == 0x05:  # Attribute
+            elif record == R.ATTRIBUTE:
                 prefix, pos = self._string(pos)
                 name, pos = self._string(pos)
-            elif record == 0x06:  # ShortDictionaryAttribute
+            elif record == R.SHORT_DICTIONARY_ATTRIBUTE:
                 prefix = ""
                 name, pos = self._dictionary_string(pos)
-            elif record == 0x07:  # DictionaryAttribute
+            elif record == R.DICTIONARY_ATTRIBUTE:
                 prefix, pos = self._string(pos)
                 name, pos = self._dictionary_string(pos)
-            else:  # 0x08-0x0B, namespace declarations: no text record follows
+            else:  # the four xmlns records, namespace declarations: no text record follows
                 if record & 1:  # XmlnsAttribute / DictionaryXmlnsAttribute
                     declared, pos = self._string(pos)
-                    uri, pos = self._string(pos) if record == 0x09 else self._dictionary_string(pos)
+                    uri, pos = self._string(pos) if record == R.XMLNS_ATTRIBUTE else self._dictionary_string(pos)
                     attributes.append(("xmlns", declared, uri))
                 else:  # ShortXmlnsAttribute / ShortDictionaryXmlnsAttribute
-                    uri, pos = self._string(pos) if record == 0x08 else self._dictionary_string(pos)
+                    short = record == R.SHORT_XMLNS_ATTRIBUTE
+                    uri, pos = self._string(pos) if short else self._dictionary_string(pos)
                     attributes.append(("", "xmlns", uri))
                 continue
             value, pos = self._attribute_value(pos)
@@ -661,12 +179,12 @@ class _Decoder:
         if pos >= self.end:
             raise DecodeError("nbfx_truncated", "document ends inside an array", pos)
         record = self.data[pos]
-        if not 0x40 <= record <= 0x77:
+        if not R.SHORT_ELEMENT <= record <= R.PREFIX_ELEMENT_Z:
             raise DecodeError("nbfx_unknown_record", f"array of record 0x{record:02x}, not an element", pos)
         prefix, name, pos = self._element_name(record, pos + 1)
         attributes, pos = self._attributes(pos)
         self._need(pos, 2)
-        if self.data[pos] != 0x01:
+        if self.data[pos] != R.END_ELEMENT:
             raise DecodeError("nbfx_unknown_record", "array element not closed by EndElement", pos)
         item_type = self.data[pos + 1]
         size = _ARRAY_ITEM_SIZE.get(item_type)
@@ -702,7 +220,9 @@ class _Decoder:
         decoded inline; the rest through the methods above. ``stack`` holds the children lists of the
         open elements above the document level (``nodes``), except a leaf element (element record then
         a text *WithEndElement* record), which never enters it. Every byte read is bounds-checked first
-        (a record cut short is nbfx_truncated); an IndexError here would be a bug, not bad input."""
+        (a record cut short is nbfx_truncated); an IndexError here would be a bug, not bad input.
+        This loop compares record types as literals, named in comments after ``Record``: an enum
+        attribute costs six times a literal here, per record."""
         data = self.data
         end = self.end
         text_readers = self.text_readers
@@ -743,7 +263,7 @@ class _Decoder:
                     pos += 1
                 else:
                     reader = text_readers.get(record & 0xFE)
-                    if reader is None or record == 0xA5:
+                    if reader is None or record == 0xA5:  # StartListText has no *WithEndElement
                         raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
                     node, pos = reader(pos)
                     children.append(node)
@@ -769,12 +289,12 @@ class _Decoder:
                     pos = start + key
                     name = data[start:pos].decode("utf-8")  # cut short: caught just below
                 else:
-                    if record > 0x77:
+                    if record > 0x77:  # past PrefixElementZ
                         raise DecodeError("nbfx_unknown_record", f"record type 0x{record:02x}", pos - 1)
                     prefix, name, pos = self._element_name(record, pos)
                 if pos >= end:  # an element must be followed by content or EndElement
                     raise DecodeError("nbfx_truncated", "document ends after an element name", min(pos, end))
-                if 0x04 <= data[pos] <= 0x3F:
+                if 0x04 <= data[pos] <= 0x3F:  # ShortAttribute … PrefixAttributeZ
                     attributes, pos = self._attributes(pos)
                     if pos >= end:
                         raise DecodeError("nbfx_truncated", "document ends after an element's attributes", pos)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from decoders import nbfx, nns, soap
 from decoders.anomalies import ANOMALIES, DecodeError
-from decoders.detect import DecoderOptions
 from decoders.events import Anomaly, ConnFields, Direction, Event
 from decoders.http import HttpDecoder
+from decoders.interface import DecoderOptions
 from decoders.nmf import NmfDecoder
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.reassembly import BufferBudget, Connection

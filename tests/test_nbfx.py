@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders import nbfx
+from decoders import nbfx, nbfx_strings
 from decoders.anomalies import ANOMALIES, DecodeError
 from decoders.nbfx import STATIC_DICTIONARY, SessionStrings, decode
 
@@ -153,7 +153,7 @@ def test_strings_before_a_loss_keep_resolving():
 
 
 def test_session_size_limit(monkeypatch):
-    monkeypatch.setattr(nbfx, "MAX_SESSION_STRINGS", 7)
+    monkeypatch.setattr(nbfx_strings, "MAX_SESSION_STRINGS", 7)  # where the limit lives
     session = SessionStrings()
     session.read_table(BLOCK2[0])  # 6 strings
     with pytest.raises(DecodeError) as exc:

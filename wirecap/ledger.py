@@ -16,8 +16,8 @@ whose decoder found no framing is only ``service_guess``; a connection with byte
 the ``conn_undecoded`` anomaly.
 """
 
-from decoders.detect import Accounting, Decoder, Undecoded
 from decoders.events import Anomaly, ConnFields, Direction, DirectionStats
+from decoders.interface import Accounting, Decoder, Undecoded
 
 from .reassembly import HalfStream
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from decoders.detect import DecoderOptions
+from decoders.interface import DecoderOptions
 
 from .pipeline import Options
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 
-from decoders.detect import DecoderOptions
 from decoders.events import (
     Event,
     IikoEvent,
@@ -32,6 +31,7 @@ from decoders.events import (
     WcfMessage,
 )
 from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
+from decoders.interface import DecoderOptions
 
 from .limits import limit_option, with_limits
 from .options import capture_options, parse_time

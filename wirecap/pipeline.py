@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from decoders import detect
 from decoders.anomalies import ANOMALIES
-from decoders.detect import PROBE_WINDOW, Accounting, Decoder, DecoderOptions, Protocol, Undecoded
+from decoders.detect import PROBE_WINDOW, Protocol
 from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, Event, TcpGap
+from decoders.interface import Accounting, Decoder, DecoderOptions, Undecoded
 
 from .flow import community_id, endpoint, host, make_uid
 from .ledger import close_stats, failed_accounting

@@ -1,0 +1,175 @@
+"""[MC-NMF] envelope payloads: which codec reads them (2.2.3.4), and the seam between the two cores.
+
+A payload is binary with a session string table ([MC-NBFSE] 2), plain binary ([MC-NBFX]), text XML,
+MTOM (the XML root part of a MIME multipart), or one of the binary ones compressed (.NET 4.5 ``+gzip`` /
+``+deflate``; the one capped inflater ``decoders.inflate``, shared with HTTP). ``decode_message`` turns
+one payload into the SOAP view, by the pure-Python reference (``decoders.nbfx`` + ``decoders.soap``) or
+the compiled core (``decoders._core``, see ``decoders.core``); tests/test_core_diff.py holds the two to
+the same results.
+"""
+
+import json
+from dataclasses import dataclass
+
+from . import nbfx, soap
+from .anomalies import DecodeError
+from .core import RUST
+from .inflate import GZIP, RAW_DEFLATE, inflate
+from .interface import DecoderOptions
+
+# 2.2.3.4.1 Known Encoding Record: value -> (name, the content type it stands for)
+KNOWN_ENCODINGS = {
+    0x00: ("soap1.1-utf8", "text/xml; charset=utf-8"),
+    0x01: ("soap1.1-utf16", "text/xml; charset=utf-16"),
+    0x02: ("soap1.1-unicodeLE", "text/xml; charset=unicodeFFFE"),
+    0x03: ("soap1.2-utf8", "application/soap+xml; charset=utf-8"),
+    0x04: ("soap1.2-utf16", "application/soap+xml; charset=utf-16"),
+    0x05: ("soap1.2-unicodeLE", "application/soap+xml; charset=unicodeFFFE"),
+    0x06: ("soap1.2-mtom", "multipart/related"),
+    0x07: ("soap1.2-binary", "application/soap+msbin1"),
+    0x08: ("soap1.2-binary-session", "application/soap+msbinsession1"),
+}
+SESSION_ENCODING = KNOWN_ENCODINGS[0x08]  # assumed when resynchronising: NetTcpBinding's default
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """How an envelope payload is read, from the content type (2.2.3.4)."""
+
+    label: str  # known encoding name, else the content type
+    family: str  # binary-session | binary | text | mtom | unknown
+    compression: str | None  # gzip | deflate (.NET 4.5 binary encoder compression)
+    charset: str | None  # Python codec of a text encoding without BOM
+
+
+# content type charset -> Python codec, as .NET names them ("utf-16" is little-endian, code page 1200;
+# "unicodeFFFE" big-endian, code page 1201)
+CHARSETS = {"utf-8": "utf-8", "utf-16": "utf-16-le", "unicodefffe": "utf-16-be"}
+
+
+def codec_for(content_type: str, label: str | None = None) -> Codec:
+    base = content_type.strip().lower()
+    compression = None
+    for suffix in ("gzip", "deflate"):
+        if base.endswith("+" + suffix):
+            base, compression = base[: -len(suffix) - 1], suffix
+    media, _, params = base.partition(";")
+    media = media.strip()
+    charset = params.partition("charset=")[2].split(";")[0].strip().strip('"') or None
+    family = {
+        "application/soap+msbinsession1": "binary-session",
+        "application/soap+msbin1": "binary",
+        "text/xml": "text",
+        "application/soap+xml": "text",
+        "multipart/related": "mtom",
+    }.get(media, "unknown")
+    return Codec(label or content_type, family, compression, CHARSETS.get(charset or "", charset))
+
+
+SESSION_CODEC = codec_for(SESSION_ENCODING[1], SESSION_ENCODING[0])
+
+
+def _mtom_root(payload: bytes) -> bytes:
+    """The XML root part of a MIME multipart (MTOM) envelope: first part after the boundary line."""
+    line_end = payload.find(b"\r\n")
+    if not payload.startswith(b"--") or line_end < 0:
+        raise DecodeError("nmf_bad_mtom", "MTOM payload does not start with a MIME boundary", 0)
+    boundary = payload[:line_end]
+    body = payload.find(b"\r\n\r\n", line_end)
+    close = payload.find(b"\r\n" + boundary, body)
+    if body < 0 or close < 0:
+        raise DecodeError("nmf_bad_mtom", "MTOM root part is not terminated", line_end)
+    return payload[body + 4 : close]
+
+
+def _inflated(payload: bytes, codec: Codec, options: DecoderOptions) -> bytes:
+    """The payload, inflated if the encoding is compressed (a small envelope may expand hugely: the
+    shared capped inflater)."""
+    if not codec.compression:
+        return payload
+    wbits = GZIP if codec.compression == "gzip" else RAW_DEFLATE
+    limits = {"max_size": min(options.max_envelope, options.max_decompressed), "max_ratio": options.max_ratio}
+    names = {"too_large": "nmf_envelope_too_large", "too_dense": "nmf_decompression_ratio"}
+    names["size_limit"] = "envelope_size" if options.max_envelope < options.max_decompressed else "decompressed_size"
+    return inflate(payload, wbits, **limits, **names, failed="nmf_decompress_failed", what=codec.compression)
+
+
+def decode_document(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions
+) -> nbfx.Document:
+    """An envelope payload → NBFX/XML document, updating the direction's session strings."""
+    payload = _inflated(payload, codec, options)
+    depth, elements = options.max_depth, options.max_elements
+    if codec.family == "binary-session":
+        table_end = session.read_table(payload, max_bytes=options.max_session_bytes)
+        return nbfx.decode(payload, table_end, session, max_depth=depth, max_elements=elements)
+    if codec.family == "binary":
+        return nbfx.decode(payload, max_depth=depth, max_elements=elements)
+    if codec.family in ("text", "mtom"):
+        text = payload if codec.family == "text" else _mtom_root(payload)
+        charset = codec.charset if codec.family == "text" else None
+        return soap.parse_text_xml(text, charset, max_depth=depth, max_elements=elements)
+    raise DecodeError("nmf_unsupported_encoding", f"cannot read envelopes of {codec.label}", 0)
+
+
+def _table_size(session: nbfx.SessionStrings) -> int:
+    """Strings read into a direction's table so far, numbered or not."""
+    return len(session) + len(session.unanchored)
+
+
+# --- the seam between the two cores: one envelope payload -> its SOAP view -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedMessage:
+    """One envelope decoded by either core: the SOAP view and what the event needs of the document."""
+
+    message: soap.SoapMessage
+    unresolved: int  # session ids rendered session:N
+    added: int  # strings the envelope's [MC-NBFSE] table added to the direction's
+    xml: str | None  # the envelope as XML text, when asked for
+
+
+def _decode_python(
+    payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions
+) -> DecodedMessage:
+    """The pure-Python reference: decoders.nbfx (or the text XML parser), then decoders.soap."""
+    before = _table_size(session)
+    document = decode_document(payload, codec, session, options)
+    message = soap.message_from_document(document)
+    text = document.to_xml() if options.xml else None
+    return DecodedMessage(message, document.unresolved, _table_size(session) - before, text)
+
+
+def _decode_rust(payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions) -> DecodedMessage:
+    """The compiled core for binary XML (the body arrives as JSON text); text and MTOM stay in Python."""
+    if codec.family not in ("binary", "binary-session") or RUST is None:
+        return _decode_python(payload, codec, session, options)
+    fields, fault, body, text, unresolved, added = RUST.decode_envelope(
+        _inflated(payload, codec, options),
+        session,
+        table=codec.family == "binary-session",
+        xml=options.xml,
+        max_depth=options.max_depth,
+        max_elements=options.max_elements,
+        max_session_bytes=options.max_session_bytes,
+    )
+    version, action, message_id, relates_to, to, reply_to, body_element = fields
+    soap_fault = None
+    if fault is not None:
+        code, subcode, reason, detail = fault
+        soap_fault = soap.SoapFault(code, subcode, reason, None if detail is None else json.loads(detail))
+    message = soap.SoapMessage(
+        version, action, message_id, relates_to, to, reply_to, json.loads(body), body_element, soap_fault
+    )
+    return DecodedMessage(message, unresolved, added, text)
+
+
+decode_message = _decode_python if RUST is None else _decode_rust
+"""One envelope payload → DecodedMessage, updating the direction's session strings (from ``new_session``).
+Raises DecodeError; both implementations give the same results (tests/test_core_diff.py)."""
+
+
+def new_session() -> nbfx.SessionStrings:
+    """A direction's [MC-NBFSE] session strings, of the core in use."""
+    return nbfx.SessionStrings() if RUST is None else RUST.SessionStrings()
