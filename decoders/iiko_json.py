@@ -1,0 +1,94 @@
+"""Reading the decoded messages' JSON by name, as the iiko rules name things: case, XML prefixes,
+namespaces and dotted prefixes ignored; collections unwrapped; money as Decimal."""
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+def local_name(name: str) -> str:
+    """``{ns}a:Resto.Data.UserEvent`` → ``userevent``: namespace, prefix and dotted path dropped."""
+    return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
+
+
+_QUALIFIED = re.compile(r"[}:.@]")
+
+
+def by_name(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object's fields by matching name; child elements win over XML attributes of the same name."""
+    out: dict[str, Any] = {}
+    attributes: list[tuple[str, Any]] = []
+    for key, value in obj.items():
+        if not _QUALIFIED.search(key):  # the common case: a plain member name
+            out.setdefault(key.lower(), value)
+        elif key.startswith("@"):
+            attributes.append((key, value))
+        else:
+            out.setdefault(local_name(key), value)
+    for key, value in attributes:
+        out.setdefault(local_name(key), value)
+    return out
+
+
+def first_of(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = fields.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def unwrap(value: Any) -> Any:
+    """A collection as the XML→JSON conversion leaves it ({"i": {...}}, {"Item": [...]}) → its content."""
+    while isinstance(value, dict) and len(value) == 1:
+        inner = next(iter(value.values()))
+        if not isinstance(inner, dict | list):
+            break
+        value = inner
+    return value
+
+
+def as_list(value: Any) -> list[Any]:
+    value = unwrap(value)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def as_text(value: Any, display: tuple[str, ...]) -> str | None:
+    """A scalar, or the display field of an object (first of a list), as text."""
+    value = unwrap(value)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = first_of(by_name(value), display)
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def as_number(value: Any) -> Decimal | None:
+    """Money and amounts as Decimal: the scale iiko sent is kept and nothing is rounded."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the shortest text that reads back as this double
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.replace(",", ".").replace("\u00a0", "").replace(" ", ""))
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+def as_flag(value: Any) -> bool | None:
+    """true/1/a non-empty name or time → True; false/0/empty → False; absent → None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return text not in ("", "false", "0", "none", "null")
