@@ -28,6 +28,7 @@ from .events import (
     IikoSource,
     RmsCall,
     WcfMessage,
+    construct,
 )
 from .iiko_json import as_flag, as_list, as_number, as_text, by_name, first_of, local_name, unwrap
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
@@ -35,6 +36,7 @@ from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 __all__ = ["OrderTracker", "Rules", "RulesError", "default_rules_text", "item_changes", "load_rules"]
 
 MAX_DEPTH = 64  # JSON nesting walked per message
+MAX_NAMES = 4096  # names remembered as speaking of UserEvents or not (the cache starts over past it)
 MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten first)
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 
@@ -53,6 +55,7 @@ class Recogniser:
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
+        self._names_events: dict[str, bool] = {}
         self.item_marks = (rules.item.get("product", ()), rules.item.get("amount", ()))
 
     def find(self, value: Any, name: str = "", depth: int = 0, in_events: bool = False) -> list[_Found]:
@@ -80,8 +83,14 @@ class Recogniser:
 
     def names_events(self, name: str) -> bool:
         """Whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)."""
-        local = local_name(name)
-        return any(event_name in local for event_name in self.rules.event_names)
+        known = self._names_events.get(name)
+        if known is None:
+            local = local_name(name)
+            known = any(event_name in local for event_name in self.rules.event_names)
+            if len(self._names_events) >= MAX_NAMES:
+                self._names_events.clear()
+            self._names_events[name] = known
+        return known
 
     def _unknown_event_type(self, obj: dict[str, Any], fields: dict[str, Any]) -> str | None:
         """The type, verbatim, of an object that has one and carries an order id (in its fields or its
@@ -140,13 +149,18 @@ class Recogniser:
                     out[pair_name] = first_of(pair_fields, rules.attribute_value)
         return out
 
+    def order_id(self, fields: dict[str, Any]) -> str | None:
+        """The order id alone, as ``order`` would give it: to find an order before normalising it."""
+        return as_text(first_of(fields, self.rules.order.get("id", ())), ("id",))
+
     def order(self, fields: dict[str, Any]) -> IikoOrder:
         names = self.rules.order
         default = self.rules.display.get("default", ())
         table = self.rules.display.get("table", default)
         guests = as_number(first_of(fields, names.get("guests", ())))
-        return IikoOrder(
-            id=as_text(first_of(fields, names.get("id", ())), ("id",)),
+        return construct(
+            IikoOrder,
+            id=self.order_id(fields),
             number=as_text(first_of(fields, names.get("number", ())), default),
             table=as_text(first_of(fields, names.get("table", ())), table),
             waiter=as_text(first_of(fields, names.get("waiter", ())), default),
@@ -164,7 +178,8 @@ class Recogniser:
         product_id = first_of(fields, names.get("product_id", ()))
         if product_id is None and isinstance(product, dict):
             product_id = by_name(product).get("id")
-        return IikoItem(
+        return construct(
+            IikoItem,
             position_id=as_text(first_of(fields, names.get("position_id", ())), ("id",)),
             product_id=as_text(product_id, ("id",)),
             product=as_text(product, default),
@@ -240,18 +255,22 @@ class OrderTracker:
         if transport is None or not isinstance(event, ConnEvent):
             return []
         payloads = _payloads(event)
-        source = IikoSource(uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
+        names = _operation_names(event, payloads)
+        in_events = any(self.recogniser.names_events(name) for name in names)
+        found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]
+        change = None if found else self.recogniser.lock_change(names)
+        if not found and change is None:
+            return []  # most messages: nothing of iiko's in them, and no event model built
+        source = construct(IikoSource, uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
         common = {"ts": event.ts, "source": source, **{k: getattr(event, k) for k in CONN_FIELDS}}
         out: list[Event] = []
-        in_events = any(self.recogniser.names_events(name) for name in _operation_names(event, payloads))
-        found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]
         for item in found:
             if item.what == "event":
                 out.append(self._user_event(item, common))
             else:
                 out += self._snapshot(item, common)
-        if not found:
-            out += self._lock(event, payloads, common)
+        if change is not None:
+            out += self._lock(change, payloads, common)
         return out
 
     def _user_event(self, found: _Found, common: dict[str, Any]) -> IikoEvent:
@@ -265,13 +284,16 @@ class OrderTracker:
             if line.product is not None:
                 items = [line]
                 if order.sum == line.sum:  # the journal's `sum` of an item event is the line's
-                    order = order.model_copy(update={"sum": None})
-        return IikoEvent(type=found.type or "UserEvent", order=order, items=items, attributes=attributes, **common)
+                    order = construct(IikoOrder, **{**order.__dict__, "sum": None})
+        return construct(
+            IikoEvent, type=found.type or "UserEvent", order=order, items=items, attributes=attributes, **common
+        )
 
     def _snapshot(self, found: _Found, common: dict[str, Any]) -> list[Event]:
         recogniser = self.recogniser
         fields = by_name(found.obj)
-        snapshot = IikoOrderSnapshot(
+        snapshot = construct(
+            IikoOrderSnapshot,
             order=recogniser.order(fields),
             items=recogniser.items(fields),
             revision=recogniser.revision(fields),
@@ -285,7 +307,9 @@ class OrderTracker:
         self.last.pop(order_id, None)
         if previous is not None:
             out += [
-                IikoEvent(type=kind, order=snapshot.order, items=[line], attributes={}, derived=True, **common)
+                construct(
+                    IikoEvent, type=kind, order=snapshot.order, items=[line], attributes={}, derived=True, **common
+                )
                 for kind, line in item_changes(previous.items, snapshot.items)
             ]
         self.last[order_id] = snapshot
@@ -293,10 +317,7 @@ class OrderTracker:
             del self.last[next(iter(self.last))]
         return out
 
-    def _lock(self, event: Event, payloads: list[Any], common: dict[str, Any]) -> list[Event]:
-        change = self.recogniser.lock_change(_operation_names(event, payloads))
-        if change is None:
-            return []
+    def _lock(self, change: tuple[bool, str], payloads: list[Any], common: dict[str, Any]) -> list[Event]:
         is_unlock, operation = change
         order = self._order_in(payloads)
         if order.id is not None:
@@ -307,7 +328,7 @@ class OrderTracker:
             if len(self.locked) > MAX_ORDERS:
                 del self.locked[next(iter(self.locked))]
         cls = IikoOrderUnlock if is_unlock else IikoOrderLock
-        return [cls(order_id=order.id, terminal=order.terminal, operation=operation, **common)]
+        return [construct(cls, order_id=order.id, terminal=order.terminal, operation=operation, **common)]
 
     def _order_in(self, payloads: list[Any]) -> IikoOrder:
         """The order a lock message is about: the first object (depth-first) that names an order id."""
@@ -317,11 +338,11 @@ class OrderTracker:
             if isinstance(value, list):
                 stack.extend(reversed(value))
             elif isinstance(value, dict):
-                order = self.recogniser.order(by_name(value))
-                if order.id is not None:
-                    return order
+                fields = by_name(value)
+                if self.recogniser.order_id(fields) is not None:
+                    return self.recogniser.order(fields)
                 stack.extend(reversed(list(value.values())))
-        return IikoOrder()
+        return construct(IikoOrder)
 
 
 def _older(revision: str | None, than: str | None) -> bool:

@@ -1,33 +1,49 @@
 """Reading the decoded messages' JSON by name, as the iiko rules name things: case, XML prefixes,
 namespaces and dotted prefixes ignored; collections unwrapped; money as Decimal."""
 
-import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
+MAX_SHAPES = 4096  # object shapes (tuples of keys) whose name plan is kept; the cache starts over past it
 
+
+@lru_cache(maxsize=8192)
 def local_name(name: str) -> str:
     """``{ns}a:Resto.Data.UserEvent`` → ``userevent``: namespace, prefix and dotted path dropped."""
     return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
 
 
-_QUALIFIED = re.compile(r"[}:.@]")
+_plans: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 
 
 def by_name(obj: dict[str, Any]) -> dict[str, Any]:
-    """An object's fields by matching name; child elements win over XML attributes of the same name."""
-    out: dict[str, Any] = {}
-    attributes: list[tuple[str, Any]] = []
-    for key, value in obj.items():
-        if not _QUALIFIED.search(key):  # the common case: a plain member name
-            out.setdefault(key.lower(), value)
-        elif key.startswith("@"):
-            attributes.append((key, value))
-        else:
-            out.setdefault(local_name(key), value)
-    for key, value in attributes:
-        out.setdefault(local_name(key), value)
-    return out
+    """An object's fields by matching name; child elements win over XML attributes of the same name.
+
+    Messages repeat a few shapes (an order line, a journal attribute) thousands of times, so which key
+    gives which name is worked out once per shape (the keys in order) and only looked up after that.
+    """
+    shape = tuple(obj)
+    plan = _plans.get(shape)
+    if plan is None:
+        plan = _plan(shape)
+    return {name: obj[key] for name, key in plan}
+
+
+def _plan(shape: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(matching name, key) for the key that wins each name: the first element, else the first attribute."""
+    winners: dict[str, str] = {}
+    for key in shape:
+        if not key.startswith("@"):
+            winners.setdefault(local_name(key), key)
+    for key in shape:
+        if key.startswith("@"):
+            winners.setdefault(local_name(key), key)
+    plan = tuple(winners.items())
+    if len(_plans) >= MAX_SHAPES:
+        _plans.clear()
+    _plans[shape] = plan
+    return plan
 
 
 def first_of(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
