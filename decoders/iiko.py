@@ -37,6 +37,7 @@ __all__ = ["OrderTracker", "Rules", "RulesError", "default_rules_text", "item_ch
 
 MAX_DEPTH = 64  # JSON nesting walked per message
 MAX_NAMES = 4096  # names remembered as speaking of UserEvents or not (the cache starts over past it)
+MAX_SHAPES = 4096  # object shapes whose present field names are kept (the cache starts over past it)
 MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten first)
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 
@@ -56,6 +57,7 @@ class Recogniser:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self._names_events: dict[str, bool] = {}
+        self._shapes: dict[tuple[Any, ...], dict[str, tuple[str, ...]]] = {}
         self.item_marks = (rules.item.get("product", ()), rules.item.get("amount", ()))
 
     def find(self, value: Any, name: str = "", depth: int = 0, in_events: bool = False) -> list[_Found]:
@@ -105,14 +107,18 @@ class Recogniser:
     def _event_type(self, fields: dict[str, Any], name: str, xsi_type: Any) -> str | None:
         """The journal type id if the object is a UserEvent (by its type value, element name or i:type)."""
         rules = self.rules
-        types = [fields.get(field) for field in rules.type_fields]
+        types = [value for field in rules.type_fields if isinstance(value := fields.get(field), str)]
         for value in types:
-            if isinstance(value, str) and value.lower() in rules.types:
+            if value.lower() in rules.types:
                 return rules.types[value.lower()]
-        names = [name, xsi_type if isinstance(xsi_type, str) else "", *(t for t in types if isinstance(t, str))]
-        if not any(local_name(n) in rules.event_names for n in names):
+        event_names = rules.event_names
+        if not (
+            local_name(name) in event_names
+            or (isinstance(xsi_type, str) and local_name(xsi_type) in event_names)
+            or any(local_name(t) in event_names for t in types)
+        ):
             return None
-        own = [t for t in types if isinstance(t, str) and t and local_name(t) not in rules.event_names]
+        own = [t for t in types if t and local_name(t) not in event_names]
         return own[0] if own else "UserEvent"
 
     def _is_snapshot(self, fields: dict[str, Any]) -> bool:
@@ -153,14 +159,26 @@ class Recogniser:
         """The order id alone, as ``order`` would give it: to find an order before normalising it."""
         return as_text(first_of(fields, self.rules.order.get("id", ())), ("id",))
 
+    def _present(self, fields: dict[str, Any], section: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """Of each normalised field's names, those this object has, in the rules' order: worked out once per
+        shape (order lines repeat one shape thousands of times), so ``first_of`` tries only those."""
+        key = (id(section), *fields)
+        present = self._shapes.get(key)
+        if present is None:
+            present = {field: tuple(n for n in names if n in fields) for field, names in section.items()}
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[key] = present
+        return present
+
     def order(self, fields: dict[str, Any]) -> IikoOrder:
-        names = self.rules.order
+        names = self._present(fields, self.rules.order)
         default = self.rules.display.get("default", ())
         table = self.rules.display.get("table", default)
         guests = as_number(first_of(fields, names.get("guests", ())))
         return construct(
             IikoOrder,
-            id=self.order_id(fields),
+            id=as_text(first_of(fields, names.get("id", ())), ("id",)),
             number=as_text(first_of(fields, names.get("number", ())), default),
             table=as_text(first_of(fields, names.get("table", ())), table),
             waiter=as_text(first_of(fields, names.get("waiter", ())), default),
@@ -172,7 +190,7 @@ class Recogniser:
         )
 
     def item(self, fields: dict[str, Any]) -> IikoItem:
-        names = self.rules.item
+        names = self._present(fields, self.rules.item)
         default = self.rules.display.get("default", ())
         product = unwrap(first_of(fields, names.get("product", ())))
         product_id = first_of(fields, names.get("product_id", ()))

@@ -92,12 +92,19 @@ def as_number(value: Any) -> Decimal | None:
     if isinstance(value, float):
         return Decimal(repr(value))  # the shortest text that reads back as this double
     if isinstance(value, str):
-        try:
-            number = Decimal(value.replace(",", ".").replace("\u00a0", "").replace(" ", ""))
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
+        return _decimal(value)
     return None
+
+
+@lru_cache(maxsize=8192)
+def _decimal(text: str) -> Decimal | None:
+    """A decimal written as text (``"1 280,50"``); cached, since an order's amounts and prices repeat and a
+    Decimal is immutable."""
+    try:
+        number = Decimal(text.replace(",", ".").replace("\u00a0", "").replace(" ", ""))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 def as_flag(value: Any) -> bool | None:
