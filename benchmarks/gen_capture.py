@@ -19,7 +19,7 @@ import random
 import struct
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +101,7 @@ def repeat_turns(session: list[Turn]) -> Iterator[Turn]:
 
 
 def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterator[Packet]:
-    """One connection's packets: handshake, ``turns`` until ``budget`` is nearly spent, FIN close.
+    """One connection's packets: handshake, ``turns`` until they end or ``budget`` is nearly spent, FIN close.
 
     The receiver of data sends a pure ACK after every second segment and at the end of a turn
     unless it answers right away, which carries the ACK (delayed ACK); ``seq``/``ack`` always follow
@@ -114,12 +114,12 @@ def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterat
     yield "resp", SYN | ACK, isn["resp"], nxt["orig"], b""
     yield "orig", ACK, nxt["orig"], nxt["resp"], b""
     left = budget - 6  # handshake and the shortest close are reserved
-    turn = next(turns)
-    while left >= 2:
+    turn = next(turns, None)
+    while turn is not None and left >= 2:
         sender, segs = turn
         receiver = other[sender]
-        turn = next(turns)
-        answers = turn[0] == receiver
+        turn = next(turns, None)
+        answers = turn is not None and turn[0] == receiver
         for i, seg in enumerate(segs):
             if left < 2:
                 break
@@ -162,6 +162,18 @@ def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes
         budget = packets // CONNECTIONS + (c < packets % CONNECTIONS)
         active.append((connection(turns, budget, rng), sides))
 
+    _write_packets(path, active, rng)
+    return path
+
+
+Connection = tuple[Iterator[Packet], dict[str, Side]]
+
+
+def _write_packets(
+    path: Path, active: list[Connection], rng: random.Random, refill: Callable[[], Connection | None] = lambda: None
+) -> None:
+    """Writes the connections' packets interleaved at random into ``path`` (atomically); a connection
+    that ends is replaced by ``refill()`` while it gives one."""
     tmp = path.with_suffix(".tmp")
     ts = BASE_TS_US
     chunk: list[bytes] = [PCAP_HEADER]
@@ -172,6 +184,9 @@ def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes
             try:
                 sender, flags, seq, ack, payload = next(gen)
             except StopIteration:
+                if (new := refill()) is not None:
+                    active[k] = new
+                    continue
                 active[k] = active[-1]
                 active.pop()
                 continue
@@ -193,7 +208,46 @@ def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes
                 chunk = []
         f.write(b"".join(chunk))
     tmp.replace(path)
-    return path
+
+
+def client(c: int, server_port: int, rng: random.Random) -> dict[str, Side]:
+    """The two directions of connection number ``c`` (< 2**24): client 10.x.y.z, its own address."""
+    client_mac = bytes.fromhex("0200000001") + bytes([c & 0xFF])
+    client_ip, client_port = bytes([10, 1 + (c >> 16), (c >> 8) & 0xFF, c & 0xFF]), 49152 + c % 16384
+    server_mac, server_ip = bytes.fromhex("02000000fe01"), bytes([10, 0, 0, 1])
+    return {
+        "orig": Side.make(client_mac, server_mac, client_ip, server_ip, (client_port, server_port), rng),
+        "resp": Side.make(server_mac, client_mac, server_ip, client_ip, (server_port, client_port), rng),
+    }
+
+
+def write_short(
+    path: Path, packets: int, sessions: Sequence[tuple[int, Sequence[tuple[str, bytes]]]], seed: int = SEED
+) -> int:
+    """Many short connections: ``CONNECTIONS`` at a time, each plays one session (server port, turns)
+    once, start to close, and is followed by a new connection with the next session, as long as the
+    whole fits in ``packets``. Returns the number of packets written (at most ``packets``)."""
+    split = [(port, split_turns(t)) for port, t in sessions]
+    if not split or not all(t for _, t in split):
+        raise ValueError("every session needs at least one turn with bytes")
+    # a session's packet count does not depend on the random numbers (only sequence numbers do)
+    sizes = [sum(1 for _ in connection(iter(t), 1 << 62, random.Random(0))) for _, t in split]
+    rng = random.Random(seed)
+    planned = started = 0
+
+    def refill() -> Connection | None:
+        nonlocal planned, started
+        i = started % len(split)
+        if planned + sizes[i] > packets:
+            return None
+        planned += sizes[i]
+        started += 1
+        port, turns = split[i]
+        return connection(iter(turns), 1 << 62, rng), client(started, port, rng)
+
+    active = [c for _ in range(CONNECTIONS) if (c := refill())]
+    _write_packets(path, active, rng, refill)
+    return planned
 
 
 def cached(packets: int, sessions: Sequence[Sequence[tuple[str, bytes]]] = (), seed: int = SEED) -> Path:
@@ -214,6 +268,34 @@ def cached(packets: int, sessions: Sequence[Sequence[tuple[str, bytes]]] = (), s
         mb = path.stat().st_size / 1e6
         print(f"generated {path.name} ({mb:.0f} MB) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     return path
+
+
+def cached_short(packets: int, sessions: Sequence[tuple[int, Sequence[tuple[str, bytes]]]], seed: int = SEED) -> Path:
+    """The many-short-sessions capture for these parameters (``write_short``), generated on first use."""
+    h = hashlib.sha256()
+    for port, turns in sessions:
+        h.update(port.to_bytes(2, "big"))
+        for d, b in turns:
+            h.update(d.encode() + len(b).to_bytes(8, "big") + b)
+    path = OUT / f"short-v{VERSION}-{packets}-s{seed}-{h.hexdigest()[:12]}.pcap"
+    if not path.exists():
+        OUT.mkdir(exist_ok=True)
+        t = time.perf_counter()
+        n = write_short(path, packets, sessions, seed)
+        mb = path.stat().st_size / 1e6
+        print(f"generated {path.name} ({n} packets, {mb:.0f} MB) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    return path
+
+
+def count_packets(path: Path) -> int:
+    """Records in a classic pcap file written here."""
+    n, pos = 0, len(PCAP_HEADER)
+    with open(path, "rb") as f:
+        data = f.read()
+    while pos < len(data):
+        pos += RECORD.size + RECORD.unpack_from(data, pos)[2]
+        n += 1
+    return n
 
 
 def main() -> None:

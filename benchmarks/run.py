@@ -1,6 +1,6 @@
 """wirecap benchmarks: speed and memory against peers measured in the same run.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--runs N] [--strict]
+    .venv/bin/python benchmarks/run.py [--quick] [--runs N] [--strict] [--only small [--packets N]]
 
 The machine is shared and noisy, so every figure is the median of N runs, and every speed target that
 names a peer is a ratio against that peer timed in the same run, interleaved run by run. Prints a
@@ -41,6 +41,9 @@ MIN_WCF_RATIO = 5
 MIN_PIPELINE_PPS = 250_000
 MIN_CORE_MBPS = 200  # issue 10: the Rust core, binary XML -> SOAP fields + body JSON
 MIN_CORE_WCF_RATIO = 50
+MIN_SMALL_PPS = 250_000  # issue 10: many short sessions of small journal-style UserEvent calls
+MIN_SMALL_TSHARK_RATIO = 5
+SMALL_CAPTURES = ("store.pcap", "rms_session.pcap")  # their sessions carry the small calls, net.tcp and HTTP
 ONE_PROCESS = "wirecap --no-read-ahead"
 
 
@@ -303,6 +306,58 @@ def bench_pipeline(report: Report, sessions: Sequence[streams.Session], n: int, 
     report.check(target, k(n / r.wall), n / r.wall >= MIN_PIPELINE_PPS)
 
 
+def small_sessions() -> list[tuple[int, list[tuple[str, bytes]]]]:
+    """(server port, turns) of every connection of the captures with small journal-style calls."""
+    return [
+        (s.server_port, s.turns) for name in SMALL_CAPTURES for s in streams.packet_sessions(ROOT / "captures" / name)
+    ]
+
+
+def bench_small(report: Report, n: int, runs: int) -> None:
+    """wirecap replay vs tshark on many short sessions of small calls (``gen_capture.write_short``)."""
+    path = gen_capture.cached_short(n, small_sessions())
+    packets = gen_capture.count_packets(path)
+    warm(path)
+    cmds = {"tshark": tshark(path)}
+    if cmd := wirecap_replay(path):
+        cmds["wirecap"] = cmd
+    res = run_interleaved(cmds, runs)
+    mb = path.stat().st_size / 1e6
+    report.lines.append(
+        f"**Small messages** ({k(packets)} packets, {mb:.0f} MB: the sessions of "
+        f"{' and '.join(SMALL_CAPTURES)} replayed once per connection, 200 connections at a time; "
+        "events written to /dev/null)\n"
+    )
+    peer = res["tshark"]
+    rows = []
+    for name in ("wirecap", "tshark"):
+        r = res.get(name)
+        rows.append(
+            [
+                name,
+                f"{r.wall:.2f}",
+                f"{r.cpu:.2f}",
+                k(packets / r.wall),
+                f"{peer.wall / r.wall:.2f}×",
+                f"{r.rss_mb:.0f}",
+            ]
+            if r
+            else [name] + ["n/a"] * 5
+        )
+    report.table(["tool", "wall s", "CPU s", "packets/s", "speed vs tshark", "peak RSS MB"], rows)
+    ours = res.get("wirecap")
+    report.check(
+        f"small messages ≥ {k(MIN_SMALL_PPS)} packets/s ({k(packets)})",
+        k(packets / ours.wall) if ours else "n/a",
+        packets / ours.wall >= MIN_SMALL_PPS if ours else None,
+    )
+    report.check(
+        f"small messages ≥ {MIN_SMALL_TSHARK_RATIO}× tshark ({k(packets)})",
+        f"{peer.wall / ours.wall:.2f}×" if ours else "n/a",
+        peer.wall / ours.wall >= MIN_SMALL_TSHARK_RATIO if ours else None,
+    )
+
+
 def machine(runs: int) -> str:
     cpu = next(
         (
@@ -332,6 +387,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="20 k and 100 k packets, 3 runs (a minute or two)")
     ap.add_argument("--runs", type=int, help="runs per measurement (default 5, or 3 with --quick)")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target failed or was not measured")
+    ap.add_argument("--only", choices=("small",), help="run only this measurement")
+    ap.add_argument("--packets", type=int, help="capture size for --only (default: the largest size)")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 5)
     if runs < 1:
@@ -339,10 +396,12 @@ def main() -> int:
     sizes = (20_000, 100_000) if args.quick else (100_000, 1_000_000)
 
     report = Report([f"### Benchmarks{' (quick)' if args.quick else ''}\n", machine(runs), ""], [])
-    bench_replay(report, sizes, runs)
-    sessions = streams.load_sessions()
-    bench_nbfx(report, sessions, runs, 0.3 if args.quick else 1.0)
-    bench_pipeline(report, sessions, sizes[-1], runs)
+    if args.only != "small":
+        bench_replay(report, sizes, runs)
+        sessions = streams.load_sessions()
+        bench_nbfx(report, sessions, runs, 0.3 if args.quick else 1.0)
+        bench_pipeline(report, sessions, sizes[-1], runs)
+    bench_small(report, args.packets or sizes[-1], runs)
     report.lines += [f"Load average at the end: {os.getloadavg()[0]:.2f}.", "", "**Targets**\n"]
     report.table(
         ["target", "measured", "result"],

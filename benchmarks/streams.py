@@ -7,6 +7,7 @@ decoders under test change.
 """
 
 import re
+import struct
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -149,3 +150,61 @@ def _tshark_streams(path: Path) -> list[tuple[bytes, bytes]]:
 def load_sessions(paths: Sequence[Path] = CAPTURES) -> list[Session]:
     """Every net.tcp session of the captures that starts with its preamble."""
     return [s for p in paths for o, r in tcp_streams(p) if (s := session(o, r))]
+
+
+PCAP_RECORD = struct.Struct("<IIII")
+
+
+@dataclass(frozen=True, slots=True)
+class PacketSession:
+    """One TCP connection of a capture as its packets carried it: the server port, and the payload turns
+    (consecutive segments of one side merged) in capture order — HTTP as well as net.tcp, since no
+    framing is parsed."""
+
+    server_port: int
+    turns: list[tuple[str, bytes]]
+
+
+def packet_sessions(path: Path) -> list[PacketSession]:
+    """The connections of a classic Ethernet/IPv4 pcap that start with a SYN, in order of their SYN.
+
+    A segment below the next expected sequence number (a retransmission) is left out, so that every
+    turn is the bytes the receiver's stack delivered.
+    """
+    data = path.read_bytes()
+    if data[:4] != b"\xd4\xc3\xb2\xa1" or int.from_bytes(data[20:24], "little") != 1:
+        raise ValueError(f"{path}: not a little-endian Ethernet pcap")
+    conns: dict[tuple[bytes, int, bytes, int], tuple[PacketSession, dict[str, int]]] = {}
+    pos = 24
+    while pos + PCAP_RECORD.size <= len(data):
+        _, _, incl, _ = PCAP_RECORD.unpack_from(data, pos)
+        frame = data[pos + PCAP_RECORD.size : pos + PCAP_RECORD.size + incl]
+        pos += PCAP_RECORD.size + incl
+        if frame[12:14] != b"\x08\x00" or frame[23] != 6:  # IPv4, TCP
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        total = int.from_bytes(frame[16:18], "big")
+        tcp = frame[14 + ihl : 14 + total]
+        src, dst = frame[26:30], frame[30:34]
+        sport, dport, seq = struct.unpack_from("!HHI", tcp)
+        flags, payload = tcp[13], tcp[(tcp[12] >> 4) * 4 :]
+        if flags & 0x12 == 0x02:  # SYN without ACK: the client opens
+            conns[(src, sport, dst, dport)] = (PacketSession(dport, []), {"orig": (seq + 1) & 0xFFFFFFFF})
+            continue
+        key, side = (src, sport, dst, dport), "orig"
+        if key not in conns:
+            key, side = (dst, dport, src, sport), "resp"
+        if key not in conns:
+            continue
+        s, expect = conns[key]
+        if flags & 0x12 == 0x12:
+            expect["resp"] = (seq + 1) & 0xFFFFFFFF
+            continue
+        if not payload or seq != expect.get(side):
+            continue
+        expect[side] = (seq + len(payload)) & 0xFFFFFFFF
+        if s.turns and s.turns[-1][0] == side:
+            s.turns[-1] = (side, s.turns[-1][1] + payload)
+        else:
+            s.turns.append((side, payload))
+    return [s for s, _ in conns.values() if s.turns]

@@ -13,11 +13,7 @@ events (added, deleted before/after the kitchen ticket, amount changed) so that 
 still yields the item stream. Sans-I/O: the caller reads the rules files.
 """
 
-import re
-import tomllib
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from importlib.resources import files
 from typing import Any
 
 from .events import (
@@ -32,212 +28,18 @@ from .events import (
     IikoSource,
     RmsCall,
     WcfMessage,
+    construct,
 )
+from .iiko_json import as_flag, as_list, as_number, as_text, by_name, first_of, local_name, unwrap
+from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 
-DEFAULT_RULES = "iiko_rules.toml"
+__all__ = ["OrderTracker", "Rules", "RulesError", "default_rules_text", "item_changes", "load_rules"]
+
 MAX_DEPTH = 64  # JSON nesting walked per message
+MAX_NAMES = 4096  # names remembered as speaking of UserEvents or not (the cache starts over past it)
+MAX_SHAPES = 4096  # object shapes whose present field names are kept (the cache starts over past it)
 MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten first)
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
-SECTIONS: dict[str, dict[str, type]] = {
-    "user_event": {
-        "element_names": list,
-        "type_fields": list,
-        "types": list,
-        "item_types": list,
-        "attribute_lists": list,
-        "attribute_name": list,
-        "attribute_value": list,
-        "own_fields": list,
-    },
-    "order": {k: list for k in (*IikoOrder.model_fields, "revision")},
-    "item": {k: list for k in IikoItem.model_fields},
-    "display": {"table": list, "default": list},
-    "snapshot": {"item_lists": list},
-    "lock": {"lock": str, "unlock": str, "ignore": str},
-}
-
-
-class RulesError(ValueError):
-    """A rules file is not valid TOML or names an unknown section or key."""
-
-
-def _names(values: list[str]) -> tuple[str, ...]:
-    return tuple(v.lower() for v in values)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The recognition rules, names lower-cased for matching."""
-
-    event_names: frozenset[str]
-    type_fields: tuple[str, ...]
-    types: dict[str, str]  # lower-cased → as iiko spells it
-    item_types: frozenset[str]
-    attribute_lists: tuple[str, ...]
-    attribute_name: tuple[str, ...]
-    attribute_value: tuple[str, ...]
-    own_fields: frozenset[str]
-    order: dict[str, tuple[str, ...]]
-    item: dict[str, tuple[str, ...]]
-    display: dict[str, tuple[str, ...]]
-    item_lists: tuple[str, ...]
-    lock: re.Pattern[str]
-    unlock: re.Pattern[str]
-    not_lock: re.Pattern[str]
-
-
-def default_rules_text() -> str:
-    """The rules shipped with wirecap."""
-    return files(__package__).joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
-
-
-def load_rules(texts: list[str]) -> Rules:
-    """Rules from TOML texts, the first usually ``default_rules_text()``; later texts override or extend."""
-    merged: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
-    for number, text in enumerate(texts, 1):
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise RulesError(f"rules file {number}: {exc}") from None
-        extend = data.pop("extend", {})
-        for section, values in data.items():
-            for key, value in _checked(number, section, values).items():
-                merged[section][key] = value
-        for section, values in extend.items():
-            for key, value in _checked(number, f"extend.{section}", values, section).items():
-                if not isinstance(value, list):
-                    raise RulesError(f"rules file {number}: extend.{section}.{key} must be a list")
-                merged[section][key] = [*merged[section].get(key, []), *value]
-    return _build(merged)
-
-
-def _checked(number: int, where: str, values: Any, section: str | None = None) -> dict[str, Any]:
-    schema = SECTIONS.get(section or where)
-    if schema is None or not isinstance(values, dict):
-        raise RulesError(f"rules file {number}: unknown section [{where}]")
-    for key, value in values.items():
-        expected = schema.get(key)
-        if expected is None:
-            raise RulesError(f"rules file {number}: unknown key {key!r} in [{where}]")
-        if not isinstance(value, expected) or (expected is list and not all(isinstance(v, str) for v in value)):
-            raise RulesError(f"rules file {number}: {where}.{key} must be a {expected.__name__} of strings")
-    return values
-
-
-def _build(merged: dict[str, dict[str, Any]]) -> Rules:
-    user_event, lock = merged["user_event"], merged["lock"]
-    try:
-        lock_re, unlock_re, not_lock_re = (re.compile(lock.get(key, "$^")) for key in ("lock", "unlock", "ignore"))
-    except re.error as exc:
-        raise RulesError(f"[lock]: {exc}") from None
-    return Rules(
-        event_names=frozenset(_names(user_event.get("element_names", []))),
-        type_fields=_names(user_event.get("type_fields", [])),
-        types={t.lower(): t for t in user_event.get("types", [])},
-        item_types=frozenset(_names(user_event.get("item_types", []))),
-        attribute_lists=_names(user_event.get("attribute_lists", [])),
-        attribute_name=_names(user_event.get("attribute_name", [])),
-        attribute_value=_names(user_event.get("attribute_value", [])),
-        own_fields=frozenset(_names(user_event.get("own_fields", []))),
-        order={k: _names(v) for k, v in merged["order"].items()},
-        item={k: _names(v) for k, v in merged["item"].items()},
-        display={k: _names(v) for k, v in merged["display"].items()},
-        item_lists=_names(merged["snapshot"].get("item_lists", [])),
-        lock=lock_re,
-        unlock=unlock_re,
-        not_lock=not_lock_re,
-    )
-
-
-# --- reading JSON by name -----------------------------------------------------------------------------
-
-
-def local_name(name: str) -> str:
-    """``{ns}a:Resto.Data.UserEvent`` → ``userevent``: namespace, prefix and dotted path dropped."""
-    return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
-
-
-_QUALIFIED = re.compile(r"[}:.@]")
-
-
-def _fields(obj: dict[str, Any]) -> dict[str, Any]:
-    """An object's fields by matching name; child elements win over XML attributes of the same name."""
-    out: dict[str, Any] = {}
-    attributes: list[tuple[str, Any]] = []
-    for key, value in obj.items():
-        if not _QUALIFIED.search(key):  # the common case: a plain member name
-            out.setdefault(key.lower(), value)
-        elif key.startswith("@"):
-            attributes.append((key, value))
-        else:
-            out.setdefault(local_name(key), value)
-    for key, value in attributes:
-        out.setdefault(local_name(key), value)
-    return out
-
-
-def _first(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = fields.get(name)
-        if value is not None and value != "":
-            return value
-    return None
-
-
-def _unwrap(value: Any) -> Any:
-    """A collection as the XML→JSON conversion leaves it ({"i": {...}}, {"Item": [...]}) → its content."""
-    while isinstance(value, dict) and len(value) == 1:
-        inner = next(iter(value.values()))
-        if not isinstance(inner, dict | list):
-            break
-        value = inner
-    return value
-
-
-def _as_list(value: Any) -> list[Any]:
-    value = _unwrap(value)
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _text(value: Any, display: tuple[str, ...]) -> str | None:
-    """A scalar, or the display field of an object (first of a list), as text."""
-    value = _unwrap(value)
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if isinstance(value, dict):
-        value = _first(_fields(value), display)
-    if value is None or isinstance(value, dict | list):
-        return None
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _number(value: Any) -> Decimal | None:
-    """Money and amounts as Decimal: the scale iiko sent is kept and nothing is rounded."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))  # the shortest text that reads back as this double
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.replace(",", ".").replace("\u00a0", "").replace(" ", ""))
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
-    return None
-
-
-def _flag(value: Any) -> bool | None:
-    """true/1/a non-empty name or time → True; false/0/empty → False; absent → None."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    return text not in ("", "false", "0", "none", "null")
 
 
 @dataclass(frozen=True)
@@ -254,6 +56,8 @@ class Recogniser:
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
+        self._names_events: dict[str, bool] = {}
+        self._shapes: dict[tuple[Any, ...], dict[str, tuple[str, ...]]] = {}
         self.item_marks = (rules.item.get("product", ()), rules.item.get("amount", ()))
 
     def find(self, value: Any, name: str = "", depth: int = 0, in_events: bool = False) -> list[_Found]:
@@ -269,7 +73,7 @@ class Recogniser:
             return [found for item in value for found in self.find(item, name, depth + 1, in_events)]
         if not isinstance(value, dict):
             return []
-        fields = _fields(value)
+        fields = by_name(value)
         event_type = self._event_type(fields, name, value.get("@type"))
         if event_type is None and in_events:
             event_type = self._unknown_event_type(value, fields)
@@ -281,8 +85,14 @@ class Recogniser:
 
     def names_events(self, name: str) -> bool:
         """Whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)."""
-        local = local_name(name)
-        return any(event_name in local for event_name in self.rules.event_names)
+        known = self._names_events.get(name)
+        if known is None:
+            local = local_name(name)
+            known = any(event_name in local for event_name in self.rules.event_names)
+            if len(self._names_events) >= MAX_NAMES:
+                self._names_events.clear()
+            self._names_events[name] = known
+        return known
 
     def _unknown_event_type(self, obj: dict[str, Any], fields: dict[str, Any]) -> str | None:
         """The type, verbatim, of an object that has one and carries an order id (in its fields or its
@@ -291,38 +101,42 @@ class Recogniser:
         event_type = next((t for t in (fields.get(f) for f in rules.type_fields) if isinstance(t, str) and t), None)
         if event_type is None:
             return None
-        carried = {k: v for k, v in _fields(self.attributes(obj)).items() if k not in rules.own_fields}
-        return event_type if _first(carried, rules.order.get("id", ())) is not None else None
+        carried = {k: v for k, v in by_name(self.attributes(obj)).items() if k not in rules.own_fields}
+        return event_type if first_of(carried, rules.order.get("id", ())) is not None else None
 
     def _event_type(self, fields: dict[str, Any], name: str, xsi_type: Any) -> str | None:
         """The journal type id if the object is a UserEvent (by its type value, element name or i:type)."""
         rules = self.rules
-        types = [fields.get(field) for field in rules.type_fields]
+        types = [value for field in rules.type_fields if isinstance(value := fields.get(field), str)]
         for value in types:
-            if isinstance(value, str) and value.lower() in rules.types:
+            if value.lower() in rules.types:
                 return rules.types[value.lower()]
-        names = [name, xsi_type if isinstance(xsi_type, str) else "", *(t for t in types if isinstance(t, str))]
-        if not any(local_name(n) in rules.event_names for n in names):
+        event_names = rules.event_names
+        if not (
+            local_name(name) in event_names
+            or (isinstance(xsi_type, str) and local_name(xsi_type) in event_names)
+            or any(local_name(t) in event_names for t in types)
+        ):
             return None
-        own = [t for t in types if isinstance(t, str) and t and local_name(t) not in rules.event_names]
+        own = [t for t in types if t and local_name(t) not in event_names]
         return own[0] if own else "UserEvent"
 
     def _is_snapshot(self, fields: dict[str, Any]) -> bool:
         rules = self.rules
-        if _first(fields, rules.order.get("id", ())) is None:
+        if first_of(fields, rules.order.get("id", ())) is None:
             return False
         present = [fields[name] for name in rules.item_lists if name in fields]
         if not present:
             return False
-        lines = [line for line in _as_list(present[0]) if line != ""]
+        lines = [line for line in as_list(present[0]) if line != ""]
         if not lines:  # an order with no lines yet (an empty element): its number or status must show it
-            return any(_first(fields, rules.order.get(key, ())) is not None for key in ("number", "status"))
+            return any(first_of(fields, rules.order.get(key, ())) is not None for key in ("number", "status"))
         # Lines of one list share a shape: the first decides, the rest need only be objects.
-        return all(isinstance(line, dict) for line in lines) and self._is_item(_fields(lines[0]))
+        return all(isinstance(line, dict) for line in lines) and self._is_item(by_name(lines[0]))
 
     def _is_item(self, fields: dict[str, Any]) -> bool:
         product, amount = self.item_marks
-        return _first(fields, product) is not None and _first(fields, amount) is not None
+        return first_of(fields, product) is not None and first_of(fields, amount) is not None
 
     # --- normalising ---
 
@@ -334,54 +148,72 @@ class Recogniser:
             if local_name(key) not in rules.attribute_lists:
                 out[key] = value
                 continue
-            for pair in _as_list(value):
-                pair_fields = _fields(pair) if isinstance(pair, dict) else {}
-                pair_name = _first(pair_fields, rules.attribute_name)
+            for pair in as_list(value):
+                pair_fields = by_name(pair) if isinstance(pair, dict) else {}
+                pair_name = first_of(pair_fields, rules.attribute_name)
                 if isinstance(pair_name, str):
-                    out[pair_name] = _first(pair_fields, rules.attribute_value)
+                    out[pair_name] = first_of(pair_fields, rules.attribute_value)
         return out
 
+    def order_id(self, fields: dict[str, Any]) -> str | None:
+        """The order id alone, as ``order`` would give it: to find an order before normalising it."""
+        return as_text(first_of(fields, self.rules.order.get("id", ())), ("id",))
+
+    def _present(self, fields: dict[str, Any], section: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """Of each normalised field's names, those this object has, in the rules' order: worked out once per
+        shape (order lines repeat one shape thousands of times), so ``first_of`` tries only those."""
+        key = (id(section), *fields)
+        present = self._shapes.get(key)
+        if present is None:
+            present = {field: tuple(n for n in names if n in fields) for field, names in section.items()}
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[key] = present
+        return present
+
     def order(self, fields: dict[str, Any]) -> IikoOrder:
-        names = self.rules.order
+        names = self._present(fields, self.rules.order)
         default = self.rules.display.get("default", ())
         table = self.rules.display.get("table", default)
-        guests = _number(_first(fields, names.get("guests", ())))
-        return IikoOrder(
-            id=_text(_first(fields, names.get("id", ())), ("id",)),
-            number=_text(_first(fields, names.get("number", ())), default),
-            table=_text(_first(fields, names.get("table", ())), table),
-            waiter=_text(_first(fields, names.get("waiter", ())), default),
+        guests = as_number(first_of(fields, names.get("guests", ())))
+        return construct(
+            IikoOrder,
+            id=as_text(first_of(fields, names.get("id", ())), ("id",)),
+            number=as_text(first_of(fields, names.get("number", ())), default),
+            table=as_text(first_of(fields, names.get("table", ())), table),
+            waiter=as_text(first_of(fields, names.get("waiter", ())), default),
             guests=int(guests) if guests is not None else None,
-            status=_text(_first(fields, names.get("status", ())), default),
-            sum=_number(_first(fields, names.get("sum", ()))),
-            open_time=_text(_first(fields, names.get("open_time", ())), default),
-            terminal=_text(_first(fields, names.get("terminal", ())), default),
+            status=as_text(first_of(fields, names.get("status", ())), default),
+            sum=as_number(first_of(fields, names.get("sum", ()))),
+            open_time=as_text(first_of(fields, names.get("open_time", ())), default),
+            terminal=as_text(first_of(fields, names.get("terminal", ())), default),
         )
 
     def item(self, fields: dict[str, Any]) -> IikoItem:
-        names = self.rules.item
+        names = self._present(fields, self.rules.item)
         default = self.rules.display.get("default", ())
-        product = _unwrap(_first(fields, names.get("product", ())))
-        product_id = _first(fields, names.get("product_id", ()))
+        product = unwrap(first_of(fields, names.get("product", ())))
+        product_id = first_of(fields, names.get("product_id", ()))
         if product_id is None and isinstance(product, dict):
-            product_id = _fields(product).get("id")
-        return IikoItem(
-            position_id=_text(_first(fields, names.get("position_id", ())), ("id",)),
-            product_id=_text(product_id, ("id",)),
-            product=_text(product, default),
-            amount=_number(_first(fields, names.get("amount", ()))),
-            price=_number(_first(fields, names.get("price", ()))),
-            sum=_number(_first(fields, names.get("sum", ()))),
-            deleted=_flag(_first(fields, names.get("deleted", ()))),
-            printed=_flag(_first(fields, names.get("printed", ()))),
+            product_id = by_name(product).get("id")
+        return construct(
+            IikoItem,
+            position_id=as_text(first_of(fields, names.get("position_id", ())), ("id",)),
+            product_id=as_text(product_id, ("id",)),
+            product=as_text(product, default),
+            amount=as_number(first_of(fields, names.get("amount", ()))),
+            price=as_number(first_of(fields, names.get("price", ()))),
+            sum=as_number(first_of(fields, names.get("sum", ()))),
+            deleted=as_flag(first_of(fields, names.get("deleted", ()))),
+            printed=as_flag(first_of(fields, names.get("printed", ()))),
         )
 
     def items(self, fields: dict[str, Any]) -> list[IikoItem]:
-        lines = _as_list(_first(fields, self.rules.item_lists))
-        return [self.item(_fields(line)) for line in lines if isinstance(line, dict)]
+        lines = as_list(first_of(fields, self.rules.item_lists))
+        return [self.item(by_name(line)) for line in lines if isinstance(line, dict)]
 
     def revision(self, fields: dict[str, Any]) -> str | None:
-        return _text(_first(fields, self.rules.order.get("revision", ())), ("id",))
+        return as_text(first_of(fields, self.rules.order.get("revision", ())), ("id",))
 
     def lock_change(self, names: list[str]) -> tuple[bool, str] | None:
         """(is_unlock, the name that said so) for the first name matching the lock rules."""
@@ -441,24 +273,28 @@ class OrderTracker:
         if transport is None or not isinstance(event, ConnEvent):
             return []
         payloads = _payloads(event)
-        source = IikoSource(uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
+        names = _operation_names(event, payloads)
+        in_events = any(self.recogniser.names_events(name) for name in names)
+        found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]
+        change = None if found else self.recogniser.lock_change(names)
+        if not found and change is None:
+            return []  # most messages: nothing of iiko's in them, and no event model built
+        source = construct(IikoSource, uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
         common = {"ts": event.ts, "source": source, **{k: getattr(event, k) for k in CONN_FIELDS}}
         out: list[Event] = []
-        in_events = any(self.recogniser.names_events(name) for name in _operation_names(event, payloads))
-        found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]
         for item in found:
             if item.what == "event":
                 out.append(self._user_event(item, common))
             else:
                 out += self._snapshot(item, common)
-        if not found:
-            out += self._lock(event, payloads, common)
+        if change is not None:
+            out += self._lock(change, payloads, common)
         return out
 
     def _user_event(self, found: _Found, common: dict[str, Any]) -> IikoEvent:
         recogniser = self.recogniser
         attributes = recogniser.attributes(found.obj)
-        fields = {k: v for k, v in _fields(attributes).items() if k not in recogniser.rules.own_fields}
+        fields = {k: v for k, v in by_name(attributes).items() if k not in recogniser.rules.own_fields}
         items = recogniser.items(fields)
         order = recogniser.order(fields)
         if not items and found.type and found.type.lower() in recogniser.rules.item_types:
@@ -466,13 +302,16 @@ class OrderTracker:
             if line.product is not None:
                 items = [line]
                 if order.sum == line.sum:  # the journal's `sum` of an item event is the line's
-                    order = order.model_copy(update={"sum": None})
-        return IikoEvent(type=found.type or "UserEvent", order=order, items=items, attributes=attributes, **common)
+                    order = construct(IikoOrder, **{**order.__dict__, "sum": None})
+        return construct(
+            IikoEvent, type=found.type or "UserEvent", order=order, items=items, attributes=attributes, **common
+        )
 
     def _snapshot(self, found: _Found, common: dict[str, Any]) -> list[Event]:
         recogniser = self.recogniser
-        fields = _fields(found.obj)
-        snapshot = IikoOrderSnapshot(
+        fields = by_name(found.obj)
+        snapshot = construct(
+            IikoOrderSnapshot,
             order=recogniser.order(fields),
             items=recogniser.items(fields),
             revision=recogniser.revision(fields),
@@ -486,7 +325,9 @@ class OrderTracker:
         self.last.pop(order_id, None)
         if previous is not None:
             out += [
-                IikoEvent(type=kind, order=snapshot.order, items=[line], attributes={}, derived=True, **common)
+                construct(
+                    IikoEvent, type=kind, order=snapshot.order, items=[line], attributes={}, derived=True, **common
+                )
                 for kind, line in item_changes(previous.items, snapshot.items)
             ]
         self.last[order_id] = snapshot
@@ -494,10 +335,7 @@ class OrderTracker:
             del self.last[next(iter(self.last))]
         return out
 
-    def _lock(self, event: Event, payloads: list[Any], common: dict[str, Any]) -> list[Event]:
-        change = self.recogniser.lock_change(_operation_names(event, payloads))
-        if change is None:
-            return []
+    def _lock(self, change: tuple[bool, str], payloads: list[Any], common: dict[str, Any]) -> list[Event]:
         is_unlock, operation = change
         order = self._order_in(payloads)
         if order.id is not None:
@@ -508,7 +346,7 @@ class OrderTracker:
             if len(self.locked) > MAX_ORDERS:
                 del self.locked[next(iter(self.locked))]
         cls = IikoOrderUnlock if is_unlock else IikoOrderLock
-        return [cls(order_id=order.id, terminal=order.terminal, operation=operation, **common)]
+        return [construct(cls, order_id=order.id, terminal=order.terminal, operation=operation, **common)]
 
     def _order_in(self, payloads: list[Any]) -> IikoOrder:
         """The order a lock message is about: the first object (depth-first) that names an order id."""
@@ -518,11 +356,11 @@ class OrderTracker:
             if isinstance(value, list):
                 stack.extend(reversed(value))
             elif isinstance(value, dict):
-                order = self.recogniser.order(_fields(value))
-                if order.id is not None:
-                    return order
+                fields = by_name(value)
+                if self.recogniser.order_id(fields) is not None:
+                    return self.recogniser.order(fields)
                 stack.extend(reversed(list(value.values())))
-        return IikoOrder()
+        return construct(IikoOrder)
 
 
 def _older(revision: str | None, than: str | None) -> bool:

@@ -124,8 +124,9 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
 def redact(event: Event) -> Event:
     """The event with every credential in it replaced by ``<redacted>`` (the same object if none)."""
     update: dict[str, Any] = {}
+    fields = event.__dict__  # not getattr: a field the kind lacks would go through pydantic's slow __getattr__
     for name, how in _FIELDS.items():
-        value = getattr(event, name, None)
+        value = fields.get(name)
         if isinstance(value, str | dict | list):
             new = how(value)
             if new is not value and new != value:
