@@ -71,7 +71,7 @@ kadmin.local -q "ktadd -k $KRB5_KTNAME host/maincash.store.local" >/dev/null
 krb5kdc -n -P "$work/kdc.pid" &
 pids+=($!)
 
-tcpdump -i lo -s 0 -U --immediate-mode -w "$work/nns_auth.pcap" 'tcp port 8506' 2>"$work/tcpdump.log" &
+tcpdump -i lo -s 0 -B 16384 -U --immediate-mode -w "$work/nns_auth.pcap" 'tcp port 8506' 2>"$work/tcpdump.log" &
 pids+=($!)
 for _ in $(seq 100); do
     grep -q 'listening on' "$work/tcpdump.log" 2>/dev/null && break

@@ -27,7 +27,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-tcpdump -i lo -U --immediate-mode -s 0 -w "$out/remoting_basic.pcap" "tcp port $port" 2>"$out/tcpdump.log" &
+tcpdump -i lo -U --immediate-mode -B 16384 -s 0 -w "$out/remoting_basic.pcap" "tcp port $port" 2>"$out/tcpdump.log" &
 pids+=($!)
 for _ in $(seq 200); do grep -q "listening on" "$out/tcpdump.log" 2>/dev/null && break; sleep 0.05; done
 mono "$build/RemotingPeer.exe" server "$port" > "$out/server.log" 2>&1 &
