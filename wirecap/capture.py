@@ -1,0 +1,250 @@
+"""Live capture: interfaces opened through libpcap and read by a process that does nothing else.
+
+The kernel keeps a capture's packets in a ring of ``--buffer-size`` bytes until they are read; when
+the reader falls behind, the kernel drops. So the reading is done by a forked child (as
+``readahead`` does for files) that only moves packets from libpcap into a bounded queue, whatever the
+decoder or the reader of the output is doing. Between the two processes: a deque of batches (at most
+``queue_size`` bytes) and a sender thread that writes it into a pipe to the parent as fast as the
+parent reads. A batch that does not fit the queue is dropped and counted (``queue_dropped``), never
+waited for: the kernel's buffer must keep draining.
+
+Interfaces are opened in the parent, before ``--user`` drops root; the child inherits them.
+"""
+
+import contextlib
+import multiprocessing
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+import pcapy
+
+BATCH = 4096  # packets per libpcap call at most
+TIMEOUT_MS = 100  # libpcap's read timeout: how long the kernel may hold packets before handing them over
+STATS_EVERY = 0.5  # seconds between the child's counter reports
+PERMISSION = (
+    "no permission to capture: run as root (sudo wirecap live ...), or grant the capabilities once: "
+    "sudo setcap cap_net_raw,cap_net_admin=eip {python}"
+)
+
+
+class LiveError(Exception):
+    """An interface cannot be opened or read: one line for the user."""
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    interfaces: tuple[str, ...]
+    bpf: str
+    snaplen: int = 262144
+    buffer_size: int = 32 << 20  # bytes of kernel buffer per interface
+    promisc: bool = True
+    queue_size: int = 256 << 20  # bytes of packets the queue to the decoder holds
+
+
+@dataclass
+class Counters:
+    """What the capture process reports: libpcap's counters summed over the interfaces, and the queue's."""
+
+    received: int = 0
+    dropped: int = 0
+    ifdropped: int = 0
+    queue_dropped: int = 0
+    queue_high_water: int = 0
+    per_interface: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def available() -> list[str]:
+    """The interfaces libpcap can capture on."""
+    try:
+        return pcapy.findalldevs()
+    except pcapy.PcapError:
+        return []
+
+
+def open_interface(name: str, opts: LiveOptions) -> "pcapy.Reader":
+    names = available()
+    if name not in names:
+        raise LiveError(f"no interface {name!r}; available: {', '.join(names) or 'none'} (see wirecap interfaces)")
+    try:
+        handle = pcapy.create(name)
+        handle.set_snaplen(opts.snaplen)
+        handle.set_promisc(int(opts.promisc))
+        handle.set_timeout(TIMEOUT_MS)
+        handle.set_buffer_size(opts.buffer_size)
+        handle.activate()
+    except pcapy.PcapError as err:
+        text = str(err)
+        if "permission" in text.lower() or "not permitted" in text.lower():
+            raise LiveError(f"{name}: " + PERMISSION.format(python=os.path.realpath(sys.executable))) from None
+        raise LiveError(f"{name}: {text}") from None
+    try:
+        handle.setfilter(opts.bpf)
+    except pcapy.PcapError as err:
+        raise LiveError(f"bad --filter {opts.bpf!r} on {name}: {err}") from None
+    handle.setnonblock(1)
+    return handle
+
+
+# Messages from the child: ("batch", linktype, packets, meta) | ("stats", Counters) | ("end", Counters)
+# | ("error", text).
+Message = tuple
+
+
+class LiveCapture:
+    """The opened interfaces and, once ``start``ed, the process reading them."""
+
+    def __init__(self, opts: LiveOptions) -> None:
+        self.opts = opts
+        self.handles = [(name, open_interface(name, opts)) for name in opts.interfaces]
+        self.linktypes = {name: handle.datalink() for name, handle in self.handles}
+        self.counters = Counters()
+        self._conn: Connection | None = None
+        self._child: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("fork")
+        parent_end, child_end = context.Pipe()
+        args = (self.handles, child_end, self.opts.queue_size)
+        self._child = context.Process(target=_reader, args=args, daemon=True)
+        self._child.start()
+        child_end.close()
+        for _, handle in self.handles:
+            handle.close()  # the child's now
+        self._conn = parent_end
+
+    def messages(self, timeout: float) -> Iterator[Message]:
+        """What the child sent within ``timeout`` seconds (nothing if it sent nothing)."""
+        assert self._conn is not None
+        conn = self._conn
+        waited = False
+        while conn.poll(0 if waited else timeout):
+            waited = True
+            try:
+                message = conn.recv()
+            except (EOFError, ConnectionError):
+                yield ("error", "the capture process died")
+                return
+            if message[0] in ("stats", "end"):
+                self.counters = message[1]
+            yield message
+            if message[0] in ("end", "error"):
+                return
+
+    def stop(self) -> None:
+        """Ask the child for its last packets and counters; they arrive as messages, ending with "end"."""
+        if self._conn is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionError, OSError):
+                self._conn.send_bytes(b"stop")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._child is not None:
+            self._child.join(2.0)
+            if self._child.exitcode is None:
+                self._child.terminate()
+                self._child.join()
+            self._child = None
+
+
+class _Queue:
+    """The bounded queue of the child: batches in by the capture loop, out by the sender thread."""
+
+    def __init__(self, limit: int, conn: Connection) -> None:
+        self.limit = limit
+        self.conn = conn
+        self.items: deque[tuple[Message, int]] = deque()
+        self.size = 0
+        self.high_water = 0
+        self.dropped = 0
+        self.cond = threading.Condition()
+        self.closed = False
+
+    def put(self, message: Message, size: int, packets: int = 0) -> None:
+        with self.cond:
+            if size and self.size + size > self.limit:
+                self.dropped += packets
+                return
+            self.items.append((message, size))
+            self.size += size
+            self.high_water = max(self.high_water, self.size)
+            self.cond.notify()
+
+    def send_all(self) -> None:
+        """The sender thread: everything queued, to the parent, until the queue is closed and empty."""
+        while True:
+            with self.cond:
+                while not self.items and not self.closed:
+                    self.cond.wait()
+                if not self.items:
+                    return
+                message, size = self.items.popleft()
+            try:
+                self.conn.send(message)
+            except (BrokenPipeError, ConnectionError, OSError):
+                return  # the parent is gone
+            with self.cond:
+                self.size -= size
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+
+
+def _reader(handles: list[tuple[str, "pcapy.Reader"]], conn: Connection, queue_size: int) -> None:
+    """The child: read every interface as soon as it has packets; report counters now and then."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    queue = _Queue(queue_size, conn)
+    sender = threading.Thread(target=queue.send_all, daemon=True)
+    sender.start()
+    fds = {handle.getfd(): (name, handle) for name, handle in handles}
+    next_stats = time.monotonic() + STATS_EVERY
+    stopping = False
+    try:
+        while not stopping:
+            ready, _, _ = select.select([*fds, conn.fileno()], [], [], STATS_EVERY)
+            stopping = conn.fileno() in ready  # "stop", or the parent is gone
+            for fd in fds if stopping else ready:
+                if fd in fds:
+                    _drain(*fds[fd], queue)
+            if stopping or time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + STATS_EVERY
+                queue.put(("end" if stopping else "stats", _counters(handles, queue)), 0)
+    except pcapy.PcapError as err:
+        queue.put(("error", str(err)), 0)
+    finally:
+        queue.close()
+        sender.join()
+
+
+def _drain(name: str, handle: "pcapy.Reader", queue: _Queue) -> None:
+    """What libpcap holds for one interface, batch by batch (a bounded number, so others get their turn)."""
+    linktype = handle.datalink()
+    for _ in range(16):
+        packets, meta = handle.next_batch(BATCH)
+        if not meta:
+            return
+        queue.put(("batch", linktype, packets, meta), len(packets) + len(meta), len(meta) // 16)
+
+
+def _counters(handles: list[tuple[str, "pcapy.Reader"]], queue: _Queue) -> Counters:
+    counters = Counters(queue_dropped=queue.dropped, queue_high_water=queue.high_water)
+    for name, handle in handles:
+        received, dropped, ifdropped = handle.stats()
+        counters.per_interface[name] = (received, dropped, ifdropped)
+        counters.received += received
+        counters.dropped += dropped
+        counters.ifdropped += ifdropped
+    return counters
