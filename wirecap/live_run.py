@@ -80,6 +80,9 @@ class LiveRun:
         """Until stopped; output errors (``OSError``, ``BrokenPipeError``) propagate to the caller."""
         self.stop.install()
         self.capture.start()
+        if not self.opts.quiet:  # as tcpdump says it, once packets are being captured
+            names = ", ".join(self.capture.opts.interfaces)
+            print(f"wirecap: listening on {names}, filter {self.capture.opts.bpf!r}", file=sys.stderr, flush=True)
         try:
             self._loop()
         finally:

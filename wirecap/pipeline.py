@@ -426,12 +426,11 @@ class Pipeline:
             self._finish(state, reason, self.clock)
 
     def advance(self, now: int) -> None:
-        """Time passes without packets (a live capture's wall clock, ns, already a little behind, so
-        that no packet still on its way is older): idle connections close on a quiet LAN too."""
-        if now > self.clock:
-            self.clock = now
-            if now >= self._next_sweep:
-                self._sweep(now)
+        """Time passes without packets (a live capture's wall clock, ns, a little behind so that no packet
+        still on its way is older): idle connections close on a quiet LAN too. The clock stays the last
+        packet's, so that ``finish`` stamps the last events as replay would."""
+        if now > self.clock and now >= self._next_sweep:
+            self._sweep(now)
 
     def _time_backwards(self, ts: int) -> None:
         self._count("pcap_time_went_backwards")
