@@ -14,6 +14,7 @@ Interfaces are opened in the parent, before ``--user`` drops root; the child inh
 import contextlib
 import multiprocessing
 import os
+import pwd
 import select
 import signal
 import sys
@@ -26,6 +27,8 @@ from multiprocessing.connection import Connection
 
 import pcapy
 
+from .runner import LINKTYPES, linktype_name
+
 BATCH = 4096  # packets per libpcap call at most
 TIMEOUT_MS = 100  # libpcap's read timeout: how long the kernel may hold packets before handing them over
 STATS_EVERY = 0.5  # seconds between the child's counter reports
@@ -33,6 +36,14 @@ PERMISSION = (
     "no permission to capture: run as root (sudo wirecap live ...), or grant the capabilities once: "
     "sudo setcap cap_net_raw,cap_net_admin=eip {python}"
 )
+
+# pcap_activate's errors (pcap/pcap.h) as one line each.
+PCAP_ERROR_PERM_DENIED, PCAP_ERROR_PROMISC_PERM_DENIED = -8, -11
+ACTIVATE_ERRORS = {
+    -5: "no such device",
+    -9: "the interface is down (ip link set IFACE up)",
+    -6: "monitor mode is not supported",
+}
 
 
 class LiveError(Exception):
@@ -79,12 +90,13 @@ def open_interface(name: str, opts: LiveOptions) -> "pcapy.Reader":
         handle.set_promisc(int(opts.promisc))
         handle.set_timeout(TIMEOUT_MS)
         handle.set_buffer_size(opts.buffer_size)
-        handle.activate()
+        status = handle.activate()  # pcap_activate's status: < 0 an error, > 0 a warning
     except pcapy.PcapError as err:
-        text = str(err)
-        if "permission" in text.lower() or "not permitted" in text.lower():
-            raise LiveError(f"{name}: " + PERMISSION.format(python=os.path.realpath(sys.executable))) from None
-        raise LiveError(f"{name}: {text}") from None
+        raise LiveError(f"{name}: {err}") from None
+    if status in (PCAP_ERROR_PERM_DENIED, PCAP_ERROR_PROMISC_PERM_DENIED):
+        raise LiveError(f"{name}: " + PERMISSION.format(python=os.path.realpath(sys.executable)))
+    if status < 0:
+        raise LiveError(f"{name}: " + ACTIVATE_ERRORS.get(status, f"libpcap could not open it (error {status})"))
     try:
         handle.setfilter(opts.bpf)
     except pcapy.PcapError as err:
@@ -104,21 +116,28 @@ class LiveCapture:
     def __init__(self, opts: LiveOptions) -> None:
         self.opts = opts
         self.handles = [(name, open_interface(name, opts)) for name in opts.interfaces]
-        self.linktypes = {name: handle.datalink() for name, handle in self.handles}
+        for name, handle in self.handles:
+            if handle.datalink() not in LINKTYPES:
+                linktype = linktype_name(handle.datalink())
+                raise LiveError(f"{name}: link type {linktype}: wirecap cannot decode its packets")
         self.counters = Counters()
         self._conn: Connection | None = None
         self._child: multiprocessing.process.BaseProcess | None = None
 
-    def start(self) -> None:
+    def start(self, user: str | None = None) -> None:
+        """Fork the capture process; with ``user``, both processes then become that user (the child
+        before reading its first packet: neither parses a packet as root)."""
         context = multiprocessing.get_context("fork")
         parent_end, child_end = context.Pipe()
-        args = (self.handles, child_end, self.opts.queue_size)
+        args = (self.handles, child_end, self.opts.queue_size, user)
         self._child = context.Process(target=_reader, args=args, daemon=True)
         self._child.start()
         child_end.close()
         for _, handle in self.handles:
             handle.close()  # the child's now
         self._conn = parent_end
+        if user is not None:
+            drop_privileges(user)
 
     def messages(self, timeout: float) -> Iterator[Message]:
         """What the child sent within ``timeout`` seconds (nothing if it sent nothing)."""
@@ -201,8 +220,18 @@ class _Queue:
             self.cond.notify()
 
 
-def _reader(handles: list[tuple[str, "pcapy.Reader"]], conn: Connection, queue_size: int) -> None:
+def drop_privileges(user: str) -> None:
+    """Become ``user`` (its groups too), as tcpdump -Z does once the devices are open."""
+    entry = pwd.getpwnam(user)
+    os.setgroups(os.getgrouplist(entry.pw_name, entry.pw_gid))
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
+def _reader(handles: list[tuple[str, "pcapy.Reader"]], conn: Connection, queue_size: int, user: str | None) -> None:
     """The child: read every interface as soon as it has packets; report counters now and then."""
+    if user is not None:
+        drop_privileges(user)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -9,7 +9,7 @@ import gc
 import os
 import pwd
 import sys
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -22,7 +22,7 @@ from .interfaces import listing
 from .limits import limit_option, with_limits
 from .live_run import LiveRun, RunOptions, capture_window
 from .orders import port_options, read_rules, rules_option
-from .outfile import RotatingFile, parse_size
+from .outfile import RotatingFile, Unbuffered, parse_size
 from .pcapng_out import PcapngWriter, RingWriter
 from .pipeline import Options, Pipeline
 from .ports import port_settings
@@ -66,14 +66,6 @@ def default_filter(options: Options) -> str:
     if options.any_port:
         return "tcp"
     return "tcp and (" + " or ".join(f"port {p}" for p in sorted(options.ports)) + ")"
-
-
-def drop_privileges(user: str) -> None:
-    """Become ``user`` (its groups too), as tcpdump -Z does once the devices are open."""
-    entry = pwd.getpwnam(user)
-    os.setgroups(os.getgrouplist(entry.pw_name, entry.pw_gid))
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
 
 
 @click.command()
@@ -166,8 +158,7 @@ def live(**kw: Any) -> None:  # fmt: skip
         capture = LiveCapture(opts)
     except LiveError as err:
         _fail(str(err))
-    if kw["user"]:
-        drop_privileges(kw["user"])
+    capture.start(kw["user"])  # from here on, as --user: the outputs are opened as that user
     out = _open_output(kw["output"], kw["rotate"])
     if kw["output"] is None and not kw["as_json"] and out.isatty():
         sink: JsonlSink = HumanSink(out, analyzers=analyzers)
@@ -195,9 +186,9 @@ def live(**kw: Any) -> None:  # fmt: skip
         _fail(f"capture failed: {run.error}")
 
 
-def _open_output(output: str | None, rotate: int | None) -> IO[str] | RotatingFile:
+def _open_output(output: str | None, rotate: int | None) -> Unbuffered | RotatingFile:
     if output is None:
-        return sys.stdout
+        return Unbuffered(sys.stdout.fileno())
     try:
         out = RotatingFile(output, rotate)
     except OSError as exc:

@@ -19,9 +19,9 @@ from types import FrameType
 
 from decoders.events import CaptureStats, Event
 
-from .capture import LiveCapture, LiveError
+from .capture import LiveCapture
 from .pipeline import SECOND, Pipeline
-from .runner import LINKTYPES, CaptureArgs, Window, linktype_name
+from .runner import CaptureArgs, Window
 
 TICK = 0.25  # seconds the loop waits for packets before looking at the clock
 QUIET_LAG = SECOND  # the wall-clock sweep runs this far behind now: no packet on its way is older
@@ -62,9 +62,6 @@ class LiveRun:
         opts: RunOptions,
         window: Window,
     ) -> None:
-        for name, linktype in capture.linktypes.items():
-            if linktype not in LINKTYPES:
-                raise LiveError(f"{name}: link type {linktype_name(linktype)}: wirecap cannot decode its packets")
         self.capture = capture
         self.pipeline = pipeline
         self.write = write
@@ -77,12 +74,11 @@ class LiveRun:
         self.error: str | None = None
 
     def run(self) -> None:
-        """Until stopped; output errors (``OSError``, ``BrokenPipeError``) propagate to the caller."""
+        """Until stopped (the capture process is started: ``LiveCapture.start``); output errors
+        (``OSError``, ``BrokenPipeError``) propagate to the caller."""
         self.stop.install()
-        self.capture.start()
-        if not self.opts.quiet:  # as tcpdump says it, once packets are being captured
-            names = ", ".join(self.capture.opts.interfaces)
-            print(f"wirecap: listening on {names}, filter {self.capture.opts.bpf!r}", file=sys.stderr, flush=True)
+        names = ", ".join(self.capture.opts.interfaces)  # said as tcpdump does, even with -q
+        print(f"wirecap: listening on {names}, filter {self.capture.opts.bpf!r}", file=sys.stderr, flush=True)
         try:
             self._loop()
         finally:

@@ -24,6 +24,29 @@ def parse_size(text: str) -> int:
     return int(match[1]) * UNITS[match[2].lower()]
 
 
+class Unbuffered:
+    """stdout for ``live``: each write goes to the descriptor whole, at once (``os.write`` until done),
+    with nothing held in Python's buffers between events."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, text: str) -> int:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(self.fd, data) :]
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def close(self) -> None:
+        pass
+
+
 class RotatingFile:
     """A text file for events, with the calls the sinks use (``write``, ``flush``, ``isatty``, ``close``)."""
 

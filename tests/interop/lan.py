@@ -63,6 +63,7 @@ class StoreLan:
     def evening(self, work: Path | None = None) -> Path:
         """The store's evening across the LAN (about 6 s); returns the directory with truth.jsonl."""
         work = work or Path(tempfile.mkdtemp(prefix="wirecap-lan-"))
+        work.mkdir(parents=True, exist_ok=True)
         compile_peer(work)
         env = {
             **os.environ,
