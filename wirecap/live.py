@@ -130,6 +130,8 @@ def live(**kw: Any) -> None:  # fmt: skip
     Needs root or CAP_NET_RAW and CAP_NET_ADMIN. Ends on SIGINT/SIGTERM, --duration or -c with every
     pending event written, open connections closed (reason "shutdown") and final statistics: exit 0.
     """
+    if not hasattr(os, "fork"):
+        _fail("wirecap live needs fork (Linux, macOS, BSD); on Windows see README, Live capture")
     if kw["rotate"] and not kw["output"]:
         raise click.UsageError("--rotate needs -o FILE")
     if kw["ring"] and not kw["write_packets"]:
