@@ -300,3 +300,23 @@ def test_a_stalled_reader_loses_nothing_and_is_reported(lan: StoreLan, tmp_path:
     assert final["queue_high_water"] > 0
     assert final["output_blocked"] >= 5
     assert "wirecap: the output was blocked for " in err
+
+
+def test_several_interfaces_give_the_events_of_all_of_them(lan: StoreLan, tmp_path: Path, wirecap, kernel_timestamps):
+    """The terminal's two veths (to the main cash, to the server) as two -i: the same events as replay of
+    tcpdump -i any. Between interfaces the order is the order of arrival, so events are compared as a
+    multiset, without what depends on time or order (times, durations, cited seqs)."""
+    pcap = tmp_path / "store.pcap"
+    dump = tcpdump(lan, pcap)
+    live = start_live(lan.ns["term"], "-i", lan.veths[0], "-i", lan.veths[1], "--stats-interval", "0")
+    lan.evening(tmp_path / "work")
+    stop_tcpdump(dump)
+    lines, _ = finish(live)
+    replayed = [json.loads(line) for line in ok(wirecap("replay", "-q", str(pcap))).splitlines()]
+    timeless = {"ts", "latency_ms", "duration_ms", "duration", "request_seq", "source"}
+
+    def shapes(events: list[dict]) -> list[str]:
+        return sorted(json.dumps({k: v for k, v in e.items() if k not in timeless}) for e in comparable(events))
+
+    assert shapes(lines) == shapes(replayed)
+    assert {e["service"] for e in lines if e["kind"] == "conn.close"} == {"nmf", "http"}

@@ -12,6 +12,7 @@ Interfaces are opened in the parent, before ``--user`` drops root; the child inh
 """
 
 import contextlib
+import heapq
 import multiprocessing
 import os
 import pwd
@@ -28,10 +29,12 @@ from multiprocessing.connection import Connection
 import pcapy
 
 from .runner import LINKTYPES, linktype_name
+from .source import META
 
 BATCH = 4096  # packets per libpcap call at most
 TIMEOUT_MS = 100  # libpcap's read timeout: how long the kernel may hold packets before handing them over
 STATS_EVERY = 0.5  # seconds between the child's counter reports
+MERGE_HOLD = 0.5  # seconds packets of several interfaces wait to be put in time order (> TIMEOUT_MS)
 PERMISSION = (
     "no permission to capture: run as root (sudo wirecap live ...), or grant the capabilities once: "
     "sudo setcap cap_net_raw,cap_net_admin=eip {python}"
@@ -239,15 +242,19 @@ def _reader(handles: list[tuple[str, "pcapy.Reader"]], conn: Connection, queue_s
     sender = threading.Thread(target=queue.send_all, daemon=True)
     sender.start()
     fds = {handle.getfd(): (name, handle) for name, handle in handles}
+    merge = _Merge(queue) if len(handles) > 1 else None
     next_stats = time.monotonic() + STATS_EVERY
     stopping = False
     try:
         while not stopping:
-            ready, _, _ = select.select([*fds, conn.fileno()], [], [], STATS_EVERY)
+            wait = STATS_EVERY if merge is None else MERGE_HOLD / 4
+            ready, _, _ = select.select([*fds, conn.fileno()], [], [], wait)
             stopping = conn.fileno() in ready  # "stop", or the parent is gone
             for fd in fds if stopping else ready:
                 if fd in fds:
-                    _drain(*fds[fd], queue)
+                    _drain(*fds[fd], merge or queue)
+            if merge is not None:
+                merge.release(everything=stopping)
             if stopping or time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + STATS_EVERY
                 queue.put(("end" if stopping else "stats", _counters(handles, queue)), 0)
@@ -258,7 +265,46 @@ def _reader(handles: list[tuple[str, "pcapy.Reader"]], conn: Connection, queue_s
         sender.join()
 
 
-def _drain(name: str, handle: "pcapy.Reader", queue: _Queue) -> None:
+class _Merge:
+    """Several interfaces: their packets in time order, as replay merges files.
+
+    Each interface hands over its packets in blocks (up to ``TIMEOUT_MS`` late), so one interface's
+    packet may arrive after a later one of another. Packets wait here ``MERGE_HOLD`` seconds, then leave
+    in time order, in batches of one link type.
+    """
+
+    def __init__(self, queue: _Queue) -> None:
+        self.queue = queue
+        self.heap: list[tuple[int, int, int, bytes]] = []  # (µs, arrival number, link type, packet)
+        self.arrived = 0
+
+    def put(self, message: Message, _size: int, _packets: int = 0) -> None:
+        _, linktype, packets, meta = message
+        for sec, usec, off, caplen in META.iter_unpack(meta):
+            self.arrived += 1
+            heapq.heappush(self.heap, (sec * 1_000_000 + usec, self.arrived, linktype, packets[off : off + caplen]))
+
+    def release(self, everything: bool) -> None:
+        until = None if everything else int((time.time() - MERGE_HOLD) * 1_000_000)
+        linktype, parts, metas, off = -1, [], [], 0
+        while self.heap and (until is None or self.heap[0][0] <= until):
+            ts, _, kind, packet = heapq.heappop(self.heap)
+            if kind != linktype and parts:
+                self._put(linktype, parts, metas)
+                parts, metas, off = [], [], 0
+            linktype = kind
+            metas.append(META.pack(ts // 1_000_000, ts % 1_000_000, off, len(packet)))
+            parts.append(packet)
+            off += len(packet)
+        if parts:
+            self._put(linktype, parts, metas)
+
+    def _put(self, linktype: int, parts: list[bytes], metas: list[bytes]) -> None:
+        packets, meta = b"".join(parts), b"".join(metas)
+        self.queue.put(("batch", linktype, packets, meta), len(packets) + len(meta), len(metas))
+
+
+def _drain(name: str, handle: "pcapy.Reader", queue: "_Queue | _Merge") -> None:
     """What libpcap holds for one interface, batch by batch (a bounded number, so others get their turn)."""
     linktype = handle.datalink()
     for _ in range(16):
