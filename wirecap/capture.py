@@ -34,6 +34,7 @@ from .source import META
 BATCH = 4096  # packets per libpcap call at most
 TIMEOUT_MS = 100  # libpcap's read timeout: how long the kernel may hold packets before handing them over
 STATS_EVERY = 0.5  # seconds between the child's counter reports
+MESSAGES_AT_ONCE = 64  # batches the decoder takes before it looks at signals and the clock again
 MERGE_HOLD = 0.5  # seconds packets of several interfaces wait to be put in time order (> TIMEOUT_MS)
 PERMISSION = (
     "no permission to capture: run as root (sudo wirecap live ...), or grant the capabilities once: "
@@ -143,12 +144,12 @@ class LiveCapture:
             drop_privileges(user)
 
     def messages(self, timeout: float) -> Iterator[Message]:
-        """What the child sent within ``timeout`` seconds (nothing if it sent nothing)."""
+        """What the child sent within ``timeout`` seconds (nothing if it sent nothing), a bounded number."""
         assert self._conn is not None
         conn = self._conn
-        waited = False
-        while conn.poll(0 if waited else timeout):
-            waited = True
+        for n in range(MESSAGES_AT_ONCE):  # then back to the caller, which watches signals and the clock
+            if not conn.poll(timeout if n == 0 else 0):
+                return
             try:
                 message = conn.recv()
             except (EOFError, ConnectionError):
