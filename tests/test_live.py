@@ -128,6 +128,18 @@ def test_a_stop_signal_flushes_closes_with_shutdown_and_exits_0(netns: str, sign
     assert "wirecap: final: " in err and "Traceback" not in err
 
 
+def test_a_full_queue_is_counted_and_reported_never_hidden(netns: str) -> None:
+    """A queue of 4 KB behind a stdout nobody reads: batches that do not fit are dropped and counted."""
+    live = start_live(netns, "-i", "lo", "--queue-size", "4KB", "--stats-interval", "0")
+    peers(netns, 400).wait()  # far more than the socket to the decoder and the queue hold
+    lines, err = finish(live)
+    final = lines[-1]
+    assert final["queue_dropped"] > 0 and final["dropped"] == 0 and final["queue_limit"] == 4096
+    assert final["queue_high_water"] <= 4096
+    assert f"{final['queue_dropped']:,} by the queue" in err
+    assert final["packets"] < final["received"] / 2  # lo counts each packet twice; some never arrived
+
+
 def test_a_quiet_lan_still_gets_its_conn_close(netns: str, tmp_path: Path) -> None:
     """Idle past --idle-timeout with no packet at all: closed by the wall clock, while still open."""
     out = tmp_path / "events.jsonl"
