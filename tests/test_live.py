@@ -223,8 +223,9 @@ def kernel_timestamps() -> Iterator[None]:
 
     Without it each socket reads the clock itself as the packet reaches it, and tcpdump and wirecap
     see the same packet microseconds apart. Any socket asking for SO_TIMESTAMP makes the kernel stamp
-    packets on their way in and out; only packets it already stamped with a delivery time (TCP arriving
-    from another namespace through a veth) are still read per socket, hence ``same_events``'s tolerance.
+    packets once. Observed here: the terminal's own packets then carry one time for both captures, the
+    TCP segments arriving from the other namespaces still differ by a few µs (kernel 6.18, veth), hence
+    ``same_events``'s tolerance.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
