@@ -49,15 +49,15 @@ def main() -> None:
         live = subprocess.Popen(lan.cmd("term", wirecap), stderr=subprocess.PIPE, text=True)
         time.sleep(2)
         started = time.monotonic()
-        evenings = 0
-        rss_start = None
+        evenings, failed, samples = 0, 0, []  # samples: (seconds, RSS KiB) after each evening
         try:
             while time.monotonic() - started < args.seconds:
-                lan.evening(Path(tempfile.mkdtemp(prefix="evening-", dir=out)))
-                evenings += 1
-                if rss_start is None:
-                    rss_start = rss_kb(live.pid)
-            rss_end = rss_kb(live.pid)
+                try:
+                    lan.evening(Path(tempfile.mkdtemp(prefix="evening-", dir=out)))
+                    evenings += 1
+                except (RuntimeError, subprocess.SubprocessError):  # a Mono peer hung or failed: next one
+                    failed += 1
+                samples.append((round(time.monotonic() - started), rss_kb(live.pid)))
         finally:
             live.send_signal(signal.SIGTERM)
             _, err = live.communicate(timeout=60)
@@ -76,8 +76,13 @@ def main() -> None:
             {
                 "seconds": round(elapsed),
                 "evenings": evenings,
-                "rss_start_kib": rss_start,
-                "rss_end_kib": rss_end,
+                "evenings_failed": failed,
+                "rss_start_kib": samples[0][1] if samples else None,
+                "rss_end_kib": samples[-1][1] if samples else None,
+                "rss_max_kib": max(r for _, r in samples) if samples else None,
+                "rss_every_5_minutes": [
+                    s for n, s in enumerate(samples) if n == 0 or s[0] // 300 > samples[n - 1][0] // 300
+                ],
                 "exit_status": live.returncode,
                 "event_files": len(files),
                 "wcf_messages": messages,
