@@ -148,11 +148,12 @@ class DirectionStats(BaseModel):
 
 
 class ConnClose(ConnEvent):
-    """A connection ended: by FIN from both sides, RST, idle timeout, the end of the input, or evicted
-    (the idlest open connection, closed to make room when ``max_connections`` are open)."""
+    """A connection ended: by FIN from both sides, RST, idle timeout, the end of the input, evicted
+    (the idlest open connection, closed to make room when ``max_connections`` are open), or a live
+    capture's shutdown (SIGINT, SIGTERM, ``--duration``, ``-c``)."""
 
     kind: Literal["conn.close"] = "conn.close"
-    reason: Literal["fin", "rst", "timeout", "end-of-input", "evicted"]
+    reason: Literal["fin", "rst", "timeout", "end-of-input", "evicted", "shutdown"]
     duration: float  # seconds from first to last packet
     orig_stats: DirectionStats
     resp_stats: DirectionStats
@@ -188,7 +189,31 @@ class Anomaly(Event):
     resp_p: int | None = None
 
 
-FOUNDATION_EVENTS: tuple[type[Event], ...] = (ConnOpen, ConnClose, TcpGap, Anomaly)
+class CaptureStats(Event):
+    """A live capture's counters so far (``wirecap live``: every ``--stats-interval`` s and at exit).
+
+    ``received``, ``dropped`` and ``ifdropped`` are libpcap's (``pcap_stats``) summed over the interfaces:
+    packets the kernel filter passed, packets the kernel dropped because its buffer was full, packets
+    the interface or driver dropped. ``queue_*`` concern the bounded queue between the capture process and
+    the decoder: packets lost because it was full, and its fullest point.
+    """
+
+    kind: Literal["capture.stats"] = "capture.stats"
+    final: bool  # written at exit
+    elapsed: float  # seconds since the capture started
+    received: int
+    dropped: int
+    ifdropped: int
+    queue_dropped: int  # packets the capture process could not queue (queue full)
+    queue_high_water: int  # most bytes ever waiting in the queue
+    queue_limit: int  # the queue's size in bytes
+    output_blocked: float  # seconds writes to the output were blocked (a stalled reader), in total
+    packets: int  # packets decoded so far
+    events: int  # events written before this one
+    anomalies: int  # anomalies counted, including those rate-limited away from the stream
+
+
+FOUNDATION_EVENTS: tuple[type[Event], ...] = (ConnOpen, ConnClose, TcpGap, Anomaly, CaptureStats)
 
 
 def event_kinds() -> dict[str, type[Event]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import ENV, WIRECAP, events
 
-from decoders.events import WcfMessage
+from decoders.events import CaptureStats, WcfMessage
 from wirecap.human import human_line
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
@@ -86,3 +86,11 @@ def test_a_message_line_without_colour() -> None:
         "2025-11-29 00:00:00.123Z  wcf.message          10.0.0.5:50000 ← 10.0.0.1:8506  "
         "IMainCash/SyncOrderResponse, 1,234 B (reply to #7, 12 ms)"
     )
+
+
+def test_capture_statistics_read_as_counts() -> None:
+    stats = CaptureStats(ts=0, final=True, elapsed=1.0, received=1200, dropped=1, ifdropped=2, queue_dropped=3,
+                         queue_high_water=10, queue_limit=100, output_blocked=0.0, packets=1200, events=40,
+                         anomalies=0)  # fmt: skip
+    line = human_line(stats, colour=False)
+    assert line == "1970-01-01 00:00:00.000Z  capture.stats        -  1,200 received, 6 dropped, 40 events"

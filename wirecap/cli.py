@@ -22,6 +22,8 @@ from decoders.interface import DecoderOptions
 from .human import HumanSink
 from .inspect import inspect as inspect_command
 from .limits import limit_option, limits_command, with_limits
+from .live import interfaces as interfaces_command
+from .live import live as live_command
 from .options import capture_options
 from .orders import orders as orders_command
 from .orders import port_options, read_rules, rules_option
@@ -221,5 +223,7 @@ def _quiet_broken_pipe() -> NoReturn:
 
 
 main.add_command(inspect_command)
+main.add_command(interfaces_command)
+main.add_command(live_command)
 main.add_command(limits_command)
 main.add_command(orders_command)

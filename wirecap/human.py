@@ -14,6 +14,7 @@ import click
 
 from decoders.events import (
     Anomaly,
+    CaptureStats,
     ConnClose,
     ConnOpen,
     Event,
@@ -95,6 +96,9 @@ GISTS: dict[type[Event], Callable[[Any], str]] = {
     ConnClose: _gist_conn,
     TcpGap: lambda e: f"{e.length:,} bytes lost at offset {e.offset:,}",
     Anomaly: lambda e: f"{e.name}: {e.detail}",
+    CaptureStats: lambda e: (
+        f"{e.received:,} received, {e.dropped + e.ifdropped + e.queue_dropped:,} dropped, {e.events:,} events"
+    ),
     NmfPreamble: lambda e: f"{e.mode} {e.via}",
     NmfUpgrade: lambda e: f"{e.protocol} {e.auth_package or ''} {e.frames} frames, {e.bytes:,} B".replace("  ", " "),
     NmfFault: lambda e: e.uri,

@@ -3,9 +3,11 @@
 pcapng, not pcap, because merged inputs may have different link types: one interface description per
 link type, each packet an Enhanced Packet Block with microsecond time (the resolution the sources
 give). The packets written are those the pipeline is given: after ``--filter``, ``-c``, ``--since`` and
-``--until``, whatever their ports.
+``--until``, whatever their ports. ``RingWriter`` (``wirecap live --ring NxSIZE``) rotates them over
+``N`` files, as dumpcap's ring buffer does.
 """
 
+import os
 import struct
 from typing import IO
 
@@ -20,6 +22,10 @@ SNAPLEN = 262144
 
 class PcapngWriter:
     def __init__(self, path: str) -> None:
+        self._start(path)
+
+    def _start(self, path: str) -> None:
+        """A new file: its section header; the interfaces are described again as they come."""
         self.out: IO[bytes] = open(path, "wb")  # noqa: SIM115 -- closed by close()
         self.out.write(SHB.pack(0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + U32.pack(28))
         self.interfaces: dict[int, int] = {}  # link type -> interface id
@@ -40,3 +46,25 @@ class PcapngWriter:
 
     def close(self) -> None:
         self.out.close()
+
+
+class RingWriter(PcapngWriter):
+    """``FILE`` written as ``FILE_00001.pcapng``, ``FILE_00002.pcapng``, …: a new file once one holds
+    ``size`` bytes (between batches, so each file is whole), only the newest ``files`` kept."""
+
+    def __init__(self, path: str, files: int, size: int) -> None:
+        stem, ext = os.path.splitext(path)
+        self.pattern = f"{stem}_{{:05d}}{ext or '.pcapng'}"
+        self.files = files
+        self.size = size
+        self.number = 1
+        super().__init__(self.pattern.format(1))
+
+    def write(self, linktype: int, buf: PacketBuffer, meta: bytes) -> None:
+        super().write(linktype, buf, meta)
+        if self.out.tell() >= self.size:
+            self.out.close()
+            self.number += 1
+            if self.number > self.files:
+                os.remove(self.pattern.format(self.number - self.files))
+            self._start(self.pattern.format(self.number))

@@ -4,7 +4,8 @@
 directional 4-tuple packed into one string (both directions map to the same ``ConnState``). Time is the
 packets' own: an event's ``ts`` is the time of the packet that completed it, clamped so that output time
 never decreases (a packet older than its predecessor is reported once as ``pcap_time_went_backwards``).
-Idle connections are closed by a sweep run once per second of capture time; at most ``max_connections``
+Idle connections are closed by a sweep run once per second of capture time (``advance`` lets a live
+capture's wall clock run it when no packets come); at most ``max_connections``
 are open at once, the one idle longest making room for a new one.
 """
 
@@ -420,10 +421,17 @@ class Pipeline:
         for key in stale:
             del self.table[key]
 
-    def finish(self) -> None:
-        """End of input: close every connection still open."""
+    def finish(self, reason: str = "end-of-input") -> None:
+        """End of input (or of a live capture: ``shutdown``): close every connection still open."""
         for state in list(self.live.values()):
-            self._finish(state, "end-of-input", self.clock)
+            self._finish(state, reason, self.clock)
+
+    def advance(self, now: int) -> None:
+        """Time passes without packets (a live capture's wall clock, ns, a little behind so that no packet
+        still on its way is older): idle connections close on a quiet LAN too. The clock stays the last
+        packet's, so that ``finish`` stamps the last events as replay would."""
+        if now > self.clock and now >= self._next_sweep:
+            self._sweep(now)
 
     def _time_backwards(self, ts: int) -> None:
         self._count("pcap_time_went_backwards")

@@ -27,7 +27,9 @@ namespace Wirecap.Interop.Store
 
     public class Evening
     {
-        public const string ServerLink = "http://127.0.0.3:8080";
+        // Addresses on loopback; the live tests put each peer in its own network namespace and set them.
+        static readonly string ServerLink = Environment.GetEnvironmentVariable("STORE_SERVER_LINK") ?? "http://127.0.0.3:8080";
+        static readonly string MainCashHost = Environment.GetEnvironmentVariable("STORE_MAIN_CASH") ?? "127.0.0.1";
         static readonly Dish Borsch = new Dish("Борщ", 1, 350.00m);
         static readonly Dish Mors = new Dish("Морс клюквенный", 2, 120.00m);
         static readonly Dish Tea = new Dish("Чай чёрный", 3, 90.00m);
@@ -50,7 +52,7 @@ namespace Wirecap.Interop.Store
 
         public static int Run(string role, string port, string work)
         {
-            var uri = "net.tcp://127.0.0.1:" + port + "/MainCash";
+            var uri = "net.tcp://" + MainCashHost + ":" + port + "/MainCash";
             if (role == "server")
             {
                 var host = new ServiceHost(typeof(MainCash));
