@@ -23,10 +23,11 @@ from pathlib import Path
 
 from decoders import nbfx, nns, soap
 from decoders.anomalies import ANOMALIES, DecodeError
-from decoders.events import Anomaly, ConnFields, Direction, Event
+from decoders.events import Anomaly, Direction, Event
 from decoders.http import HttpDecoder
 from decoders.interface import DecoderOptions
 from decoders.nmf import NmfDecoder
+from wirecap.flow import conn_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.reassembly import BufferBudget, Connection
 from wirecap.source import CaptureError, CaptureSource
@@ -36,16 +37,7 @@ SEP = b"\xfe\xed\xfa\xce"
 CTRL_RESP = 1  # the chunk belongs to the responder's direction (else the originator's)
 CTRL_GAP = 2  # the chunk's length is lost bytes (a TCP gap), its content unused
 CTRL_EOF = 4  # the direction ends after this chunk
-CONN = ConnFields(
-    uid="Cfuzz",
-    community_id="1:fuzz",
-    orig="10.0.0.1:50000",
-    resp="10.0.0.2:8506",
-    orig_h="10.0.0.1",
-    orig_p=50000,
-    resp_h="10.0.0.2",
-    resp_p=8506,
-)
+CONN = conn_fields("Cfuzz", "1:fuzz", "10.0.0.1:50000", "10.0.0.2:8506")
 SEED_CHUNK = 1448  # a typical TCP payload on Ethernet
 SEED_MAX = 8 << 10  # bytes of one seed input (the runner's -max_len)
 

@@ -16,24 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.detect import DecoderOptions
-from decoders.events import Anomaly, ConnFields, Event, RmsCall
+from decoders.events import Anomaly, Event, RmsCall
 from decoders.http import HttpDecoder, probe
+from wirecap.flow import conn_fields
 from wirecap.pipeline import Options, Pipeline, collect_streams, run
 from wirecap.source import CaptureSource
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 PCAP = CAPTURES / "rms_session.pcap"
 TRUTH = [json.loads(line) for line in (CAPTURES / "rms_session.truth.jsonl").read_text().splitlines()]
-CONN = ConnFields(
-    uid="C1",
-    community_id="1:x",
-    orig="127.0.0.1:40000",
-    resp="127.0.0.3:8080",
-    orig_h="127.0.0.1",
-    orig_p=40000,
-    resp_h="127.0.0.3",
-    resp_p=8080,
-)
+CONN = conn_fields("C1", "1:x", "127.0.0.1:40000", "127.0.0.3:8080")
 STREAM = collect_streams([str(PCAP)])[0].data
 
 

@@ -27,22 +27,14 @@ from decoders.events import (
     json_schema,
 )
 from decoders.iiko import OrderTracker, RulesError, default_rules_text, item_changes, load_rules
+from wirecap.flow import conn_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.sink import JsonlSink
 from wirecap.source import CaptureSource
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 RULES = load_rules([default_rules_text()])
-CONN = {
-    "uid": "C1",
-    "community_id": "1:x",
-    "orig": "10.0.0.5:50000",
-    "resp": "10.0.0.1:8506",
-    "orig_h": "10.0.0.5",
-    "orig_p": 50000,
-    "resp_h": "10.0.0.1",
-    "resp_p": 8506,
-}
+CONN = conn_fields("C1", "1:x", "10.0.0.5:50000", "10.0.0.1:8506")
 
 
 def tracked(pcap: Path, rules_texts: tuple[str, ...] = ()) -> list[dict[str, Any]]:

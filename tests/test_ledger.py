@@ -11,15 +11,16 @@ from torture import SCENARIOS, Conn, frames, timed, write_pcap
 
 from decoders.accounting import REASONS
 from decoders.detect import DecoderOptions, Protocol, Undecoded
-from decoders.events import ConnClose, ConnFields, Event
+from decoders.events import ConnClose, Event
 from decoders.http import HttpDecoder
 from decoders.nmf import NmfDecoder
+from wirecap.flow import conn_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.source import CaptureSource
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = sorted((REPO / "captures").glob("*.pcap"))
-CONN = ConnFields(uid="C", community_id="1:x", orig="o", resp="r", orig_h="o", orig_p=0, resp_h="r", resp_p=0)
+CONN = conn_fields("C", "1:x", "10.0.0.1:1", "10.0.0.2:8506")
 
 
 def replay(path: Path, options: Options | None = None) -> list[Event]:

@@ -18,20 +18,12 @@ from hypothesis import strategies as st
 
 from decoders.anomalies import ANOMALIES
 from decoders.detect import DecoderOptions
-from decoders.events import ConnFields, Event
+from decoders.events import Event
 from decoders.nmf import NmfDecoder, envelope_start, probe
+from wirecap.flow import conn_fields
 
 REFERENCE = Path(__file__).resolve().parent / "vectors"
-CONN = ConnFields(
-    uid="Cnmf",
-    community_id="1:test",
-    orig="10.0.0.5:50000",
-    resp="10.0.0.9:8506",
-    orig_h="10.0.0.5",
-    orig_p=50000,
-    resp_h="10.0.0.9",
-    resp_p=8506,
-)
+CONN = conn_fields("Cnmf", "1:test", "10.0.0.5:50000", "10.0.0.9:8506")
 CONN_KEYS = set(CONN)
 
 

@@ -28,21 +28,12 @@ from nns_capture import (
 
 from decoders.anomalies import ANOMALIES, DecodeError
 from decoders.detect import DecoderOptions
-from decoders.events import ConnFields
 from decoders.nmf import NmfDecoder
 from decoders.nns import MAX_DATA_PAYLOAD, MAX_FRAME, MAX_TLS_RECORD, SecuredStream, read_token
+from wirecap.flow import conn_fields
 
 REPO = Path(__file__).resolve().parent.parent
-CONN = ConnFields(
-    uid="Cnns",
-    community_id="1:test",
-    orig="10.0.0.5:50000",
-    resp="10.0.0.9:8506",
-    orig_h="10.0.0.5",
-    orig_p=50000,
-    resp_h="10.0.0.9",
-    resp_p=8506,
-)
+CONN = conn_fields("Cnns", "1:test", "10.0.0.5:50000", "10.0.0.9:8506")
 MECHS = {"1.2.840.113554.1.2.2": "Kerberos", "1.3.6.1.4.1.311.2.2.10": "NTLM"}
 
 

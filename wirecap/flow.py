@@ -9,6 +9,8 @@ import hashlib
 import socket
 import struct
 
+from decoders.events import ConnFields
+
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _PORTS = struct.Struct("!BBHH")
 
@@ -42,3 +44,24 @@ def endpoint(addr: bytes, port: int) -> str:
     if len(addr) == 4:
         return f"{host(addr)}:{port}"
     return f"[{host(addr)}]:{port}"
+
+
+def conn_fields(uid: str, community_id: str, orig: str, resp: str) -> ConnFields:
+    """A connection's identity from its endpoint strings (``10.0.0.5:51234``, ``[fe80::1]:8506``), the split
+    host and port fields derived from them: for tests, fuzz targets and tools that build events by hand."""
+    (orig_h, orig_p), (resp_h, resp_p) = _split(orig), _split(resp)
+    return ConnFields(
+        uid=uid,
+        community_id=community_id,
+        orig=orig,
+        resp=resp,
+        orig_h=orig_h,
+        orig_p=orig_p,
+        resp_h=resp_h,
+        resp_p=resp_p,
+    )
+
+
+def _split(endpoint_text: str) -> tuple[str, int]:
+    host_text, _, port = endpoint_text.rpartition(":")
+    return host_text.strip("[]"), int(port)
