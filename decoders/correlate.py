@@ -1,13 +1,11 @@
 """Request/reply correlation by WS-Addressing MessageID / RelatesTo (WS-Addressing 1.0 Core 3.2, 3.4).
 
 One structure, ``Pending``: an insertion-ordered table of open requests with a cap, the oldest forgotten
-first (Zeek's rule for pending HTTP requests: overflow forgets instead of growing). The NMF decoder keeps
-one per connection, keyed by MessageID with the request's time, to put ``latency_ms`` on the reply
-(``request_latency``). Design: the pairing rule lives here, in ``decoders`` (sans-I/O, per connection,
-time from the packets); ``request_seq`` can only be filled where seq numbers are assigned, in
-``wirecap.sink``, which is to hold a ``Pending[(uid, MessageID), seq]`` and only map a reply's
-``relates_to`` to it. Today the sink still keeps its own OrderedDict for that (any earlier MessageID, a
-cap of 100 000, no anomaly); moving it onto ``Pending`` is an edit of the sink, left to its owner.
+first (Zeek's rule for pending HTTP requests: overflow forgets instead of growing), and one pairing rule,
+``pair``. Two layers keep a table per connection by that rule, each for what only it knows: the NMF
+decoder the request's time (``latency_ms`` on the reply; sans-I/O, time from the packets), the sink the
+request's ``seq`` (``request_seq``; seq numbers exist only there). Both forget a connection's table with
+the connection, so memory follows the open connections, not the hours a live capture has run.
 """
 
 from typing import Generic, TypeVar
@@ -47,20 +45,24 @@ class Pending(Generic[K, V]):
         return len(self._open)
 
 
+def pair(
+    pending: "Pending[str, V]", message_id: str | None, relates_to: str | None, value: V
+) -> tuple[V | None, str | None]:
+    """(the value remembered for the request this message answers, MessageID forgotten to make room).
+
+    A message with a MessageID and no RelatesTo is a request: ``value`` is remembered for it. One whose
+    RelatesTo names an open request is its reply. A reply carrying its own MessageID is not itself awaited.
+    """
+    if relates_to is not None:
+        return pending.close(relates_to), None
+    if message_id is not None:
+        return None, pending.open(message_id, value)
+    return None, None
+
+
 def request_latency(
     pending: "Pending[str, int]", message_id: str | None, relates_to: str | None, ts: int
 ) -> tuple[float | None, str | None]:
-    """(latency in ms if this message answers an open request, MessageID forgotten to make room).
-
-    A message with a MessageID and no RelatesTo is a request; one whose RelatesTo names an open
-    request is its reply. A reply carrying its own MessageID is not itself awaited.
-    """
-    if relates_to is not None:
-        if relates_to in pending:
-            sent = pending.close(relates_to)
-            assert sent is not None
-            return (ts - sent) / 1e6, None
-        return None, None
-    if message_id is not None:
-        return None, pending.open(message_id, ts)
-    return None, None
+    """(latency in ms if this message answers an open request, MessageID forgotten to make room)."""
+    sent, forgotten = pair(pending, message_id, relates_to, ts)
+    return (None if sent is None else (ts - sent) / 1e6), forgotten

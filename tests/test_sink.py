@@ -98,3 +98,25 @@ def test_construct_refuses_what_validation_would_refuse_by_name() -> None:
         construct(IikoOrder, id="1", tables="5")
     with pytest.raises(TypeError, match="required"):
         construct(IikoSource, uid="C1", seq=3)
+
+
+@pytest.mark.parametrize("name", ["store", "wcf_concurrent", "wcf_callback"])
+def test_request_seq_pairs_as_latency_does_and_goes_with_the_connection(name: str) -> None:
+    """The sink numbers replies by the decoder's pairing rule: a reply has ``request_seq`` exactly when the
+    decoder gave it ``latency_ms``, citing the request it answers; once every connection has closed, the
+    sink remembers no request (a live run's memory follows its open connections, not its hours)."""
+    out = io.StringIO()
+    sink = JsonlSink(out)
+    run([CaptureSource(str(CAPTURES / f"{name}.pcap"))], Pipeline(Options()), sink.write)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    by_seq = {e["seq"]: e for e in lines}
+    replies = [e for e in lines if "latency_ms" in e]
+    assert replies and all(("request_seq" in e) == ("latency_ms" in e) for e in lines)
+    for reply in replies:
+        request = by_seq[reply["request_seq"]]
+        assert (request["uid"], request["message_id"]) == (reply["uid"], reply["relates_to"])
+        assert request["ts"] <= reply["ts"] and request["seq"] < reply["seq"]  # ISO-8601 times of one form
+    open_conns = {e["uid"] for e in lines if e["kind"] == "conn.open"} - {
+        e["uid"] for e in lines if e["kind"] == "conn.close"
+    }
+    assert not open_conns and sink._requests == {}

@@ -1,7 +1,8 @@
 """Output: one event per line, numbered in output order — JSON Lines, or (``human.HumanSink``) text.
 
-The sink assigns ``seq`` and links replies to requests: when an event with a ``message_id`` is written,
-its seq is remembered per connection; a later event whose ``relates_to`` names it gets ``request_seq``.
+The sink assigns ``seq`` and links replies to requests by the decoders' own rule (``decoders.correlate``):
+a request's seq is remembered in its connection's ``Pending`` table, a later event whose ``relates_to``
+names it gets ``request_seq``, and the table goes with the connection's ``conn.close``.
 
 Analyzers (``Analyzer.observe``) see every event once it has its ``seq`` and may derive new events from
 it — e.g. iiko order events from a decoded message, citing the message's seq. Derived events are
@@ -17,13 +18,11 @@ written by pydantic-core's serializer directly; a field that a kind does not hav
 instance dict, since a missing attribute on a pydantic model goes through its slow ``__getattr__``.
 """
 
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import IO, Protocol
 
+from decoders.correlate import MAX_PENDING, Pending, pair
 from decoders.events import Event, replaced
-
-MAX_OPEN_REQUESTS = 100_000  # remembered message ids (oldest forgotten first)
 
 
 class Analyzer(Protocol):
@@ -57,7 +56,7 @@ class JsonlSink:
         if all_fields:
             self.render = json_line_all_fields
         self.seq = 0
-        self._requests: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._requests: dict[str, Pending[str, int]] = {}  # uid -> the connection's open requests' seqs
 
     def write(self, events: list[Event]) -> None:
         lines: list[str] = []
@@ -72,15 +71,17 @@ class JsonlSink:
         self.seq += 1
         fields = event.__dict__
         uid = fields.get("uid")
-        relates_to = fields.get("relates_to")
         request = None
-        if relates_to is not None and "request_seq" in fields:
-            request = self._requests.pop((uid, relates_to), None)
-        message_id = fields.get("message_id")
-        if message_id is not None:
-            self._requests[(uid, message_id)] = self.seq
-            if len(self._requests) > MAX_OPEN_REQUESTS:
-                self._requests.popitem(last=False)
+        message_id, relates_to = fields.get("message_id"), fields.get("relates_to")
+        if message_id is not None or relates_to is not None:
+            pending = self._requests.get(uid)
+            if pending is None:
+                pending = self._requests[uid] = Pending(MAX_PENDING)
+            request, _ = pair(pending, message_id, relates_to, self.seq)  # the decoder reports the overflow
+            if "request_seq" not in fields:
+                request = None
+        elif event.kind == "conn.close":
+            self._requests.pop(uid, None)
         if request is None:
             numbered = replaced(event, seq=self.seq)
         else:
