@@ -39,6 +39,8 @@ MAX_DEPTH = 64  # JSON nesting walked per message
 MAX_NAMES = 4096  # names remembered as speaking of UserEvents or not (the cache starts over past it)
 MAX_SHAPES = 4096  # object shapes whose present field names are kept (the cache starts over past it)
 MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten first)
+CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})  # UserEvents that end an order
+CLOSED_STATUSES = frozenset({"closed", "deleted"})  # an order snapshot's status once it has ended
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 
 
@@ -289,6 +291,9 @@ class OrderTracker:
                 out += self._snapshot(item, common)
         if change is not None:
             out += self._lock(change, payloads, common)
+        for ended in filter(None, map(_ended_order, out)):
+            self.last.pop(ended, None)  # what is kept per order lives as long as the order: flat for weeks
+            self.locked.pop(ended, None)
         return out
 
     def _user_event(self, found: _Found, common: dict[str, Any]) -> IikoEvent:
@@ -361,6 +366,15 @@ class OrderTracker:
                     return self.recogniser.order(fields)
                 stack.extend(reversed(list(value.values())))
         return construct(IikoOrder)
+
+
+def _ended_order(event: Event) -> str | None:
+    """The id of the order this event ends (paid, deleted, closed), if it ends one."""
+    if isinstance(event, IikoEvent) and event.type in CLOSING and not event.derived:
+        return event.order.id
+    if isinstance(event, IikoOrderSnapshot) and (event.order.status or "").lower() in CLOSED_STATUSES:
+        return event.order.id
+    return None
 
 
 def _older(revision: str | None, than: str | None) -> bool:

@@ -438,3 +438,17 @@ def test_unknown_type_in_a_user_event_argument_without_an_order_id_is_not_an_eve
     assert (event.type, event.order.id) == ("tableMerged", "o-1")
     own_id_only = {"SaveEvents": {"userEvents": {"Event": [{"Type": "tableMerged", "Id": "e-9"}]}}}  # its own id
     assert not [e for e in OrderTracker(RULES).observe(wcf(own_id_only)) if isinstance(e, IikoEvent)]
+
+
+def test_the_tracker_keeps_state_only_for_orders_still_open() -> None:
+    """What the tracker remembers per order (the last snapshot, for deriving item events) goes when the
+    order is paid or deleted: after the store's evening it holds exactly the main cash's open orders, so
+    a live run's memory follows the open orders, not the weeks it has run."""
+    tracker = OrderTracker(load_rules([default_rules_text()]))
+    run(
+        [CaptureSource(str(CAPTURES / "store.pcap"))],
+        Pipeline(Options()),
+        JsonlSink(io.StringIO(), analyzers=(tracker,)).write,
+    )
+    still_open = {order["id"] for order in json.loads((CAPTURES / "store.orders.json").read_text())}
+    assert set(tracker.last) == still_open

@@ -30,7 +30,15 @@ from decoders.events import (
     RmsCall,
     WcfMessage,
 )
-from decoders.iiko import OrderTracker, Rules, RulesError, default_rules_text, load_rules
+from decoders.iiko import (
+    CLOSED_STATUSES,
+    CLOSING,
+    OrderTracker,
+    Rules,
+    RulesError,
+    default_rules_text,
+    load_rules,
+)
 from decoders.interface import DecoderOptions
 
 from .limits import limit_option, with_limits
@@ -42,8 +50,6 @@ from .runner import CaptureArgs, Outcome, report, run_capture
 from .sink import Analyzer, NumberingSink
 from .stopping import StopGuard
 
-CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})
-CLOSED_STATUSES = frozenset({"closed", "deleted"})
 ITEM_REMOVALS = frozenset({"deletedNewItems", "deletedPrintedItems", "emergencyItemsDeletion"})
 STATUS_AFTER = {"orderOpened": "NEW", "orderPrechequed": "BILL", "orderCancelPrecheque": "NEW"}
 TERMINAL_NAME_KEYS = frozenset({"name", "terminalname", "terminal_name"})
