@@ -5,7 +5,7 @@
 
 use crate::numbers::{format_double, format_float, json_double};
 use crate::text::{json_string, py_strip};
-use crate::tree::{Item, Leaf, Node, Val};
+use crate::tree::{Attribute, Item, Leaf, Node, Val};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -17,6 +17,51 @@ pub const SERIALIZATION_NS: &str = "http://schemas.microsoft.com/2003/10/Seriali
 pub const ARRAYS_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/Arrays";
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 pub const MAX_REF_EXPANSION: usize = 100_000;
+
+/// What an attribute means to the DataContract conventions: one rule for the tree path and the
+/// streaming writer (`stream.rs`), so that the two cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `xmlns` or `xmlns:p`: not data.
+    Declaration,
+    /// `i:nil`: the element is null when the value is true.
+    Nil,
+    /// `i:type`, written as `"@type"`.
+    Type,
+    /// `z:Id`, written as `"@id"`; what a `z:Ref` names.
+    Id,
+    /// `z:Ref`: the element is the object with that `z:Id`.
+    Ref,
+    /// `z:Size`: the element is a collection.
+    Size,
+    /// Any other attribute, written as `"@name"`.
+    Other,
+}
+
+/// The role of `a` on an element whose prefixes `scope` resolves.
+pub fn role(a: &Attribute<'_>, scope: &Scope<'_>) -> Role {
+    if a.declares().is_some() {
+        return Role::Declaration;
+    }
+    let namespace = if a.prefix.is_empty() {
+        None
+    } else {
+        scope.get(&a.prefix)
+    };
+    match (namespace, a.name.as_ref()) {
+        (Some(XSI_NS), "nil") => Role::Nil,
+        (Some(XSI_NS), "type") => Role::Type,
+        (Some(SERIALIZATION_NS), "Id") => Role::Id,
+        (Some(SERIALIZATION_NS), "Ref") => Role::Ref,
+        (Some(SERIALIZATION_NS), "Size") => Role::Size,
+        _ => Role::Other,
+    }
+}
+
+/// `i:nil`'s value read as .NET's XmlConvert.ToBoolean does after Python's strip.
+pub fn is_true(value: &str) -> bool {
+    matches!(py_strip(value), "true" | "1")
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json<'a> {
@@ -135,26 +180,17 @@ impl<'c, 'a> JsonBuilder<'c, 'a> {
         let (mut object_id, mut reference) = (None, None);
         let (mut collection, mut nil) = (false, false);
         for a in e.attributes() {
-            if a.declares().is_some() {
-                continue;
-            }
-            let namespace = if a.prefix.is_empty() {
-                None
-            } else {
-                scope.get(&a.prefix)
-            };
-            match (namespace, a.name.as_ref()) {
-                (Some(XSI_NS), "nil") => nil = matches!(py_strip(&a.value), "true" | "1"),
-                (Some(XSI_NS), "type") => {
-                    attributes.set(Cow::Borrowed("@type"), Json::Str(a.value.clone()))
-                }
-                (Some(SERIALIZATION_NS), "Id") => {
+            match role(a, scope) {
+                Role::Declaration => {}
+                Role::Nil => nil = is_true(&a.value),
+                Role::Type => attributes.set(Cow::Borrowed("@type"), Json::Str(a.value.clone())),
+                Role::Id => {
                     object_id = Some(a.value.as_ref());
                     attributes.set(Cow::Borrowed("@id"), Json::Str(Cow::Borrowed(&a.value)));
                 }
-                (Some(SERIALIZATION_NS), "Ref") => reference = Some(a.value.as_ref()),
-                (Some(SERIALIZATION_NS), "Size") => collection = true,
-                _ => attributes.set(
+                Role::Ref => reference = Some(a.value.as_ref()),
+                Role::Size => collection = true,
+                Role::Other => attributes.set(
                     Cow::Owned(format!("@{}", a.name)),
                     Json::Str(a.value.clone()),
                 ),

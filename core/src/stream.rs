@@ -5,7 +5,7 @@
 //! objects whose member names could collide with "@…" or "#text" keys, take the tree path.
 #![forbid(unsafe_code)]
 
-use crate::json::{self, JsonBuilder, ARRAYS_NS, SERIALIZATION_NS, XSI_NS};
+use crate::json::{self, JsonBuilder, Role, ARRAYS_NS};
 use crate::scope::{Fnv, Scope, LINEAR};
 use crate::text::{json_string, py_strip};
 use crate::tree::{Document, Item, Node};
@@ -59,20 +59,13 @@ impl<'c> Writer<'c> {
             None => attributes.push((key, value)),
         };
         for a in e.attributes() {
-            if a.declares().is_some() {
-                continue;
-            }
-            let namespace = if a.prefix.is_empty() {
-                None
-            } else {
-                scope.get(&a.prefix)
-            };
-            match (namespace, a.name.as_ref()) {
-                (Some(XSI_NS), "nil") => nil = matches!(py_strip(&a.value), "true" | "1"),
-                (Some(XSI_NS), "type") => set(Cow::Borrowed("@type"), &a.value),
-                (Some(SERIALIZATION_NS), "Id") => set(Cow::Borrowed("@id"), &a.value),
-                (Some(SERIALIZATION_NS), "Size") => collection = true,
-                _ => set(Cow::Owned(format!("@{}", a.name)), &a.value),
+            match json::role(a, scope) {
+                Role::Declaration => {}
+                Role::Nil => nil = json::is_true(&a.value),
+                Role::Type => set(Cow::Borrowed("@type"), &a.value),
+                Role::Id => set(Cow::Borrowed("@id"), &a.value),
+                Role::Size => collection = true,
+                Role::Ref | Role::Other => set(Cow::Owned(format!("@{}", a.name)), &a.value), // no Ref here
             }
         }
         if nil {
