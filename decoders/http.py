@@ -10,25 +10,21 @@ response so that it accepts the next (keep-alive, pipelining).
 
 A capture that starts mid-connection, a gap, or bytes h11 rejects make the request side resynchronise at
 the next request line; response bytes that no request awaits are skipped, and after a response h11
-rejects the server side resumes at the next status line. Bodies are kept up to the ``body_size``
-limit on the wire and after gzip/deflate decoding (``decoders.inflate``: bomb-proof); XML bodies become JSON
-(``decoders.soap``'s DataContract shape, as for WCF bodies, so one set of iiko rules reads both).
-The password hash header is never copied into events.
+rejects the server side resumes at the next status line. Bodies: ``decoders.http_body``. The password hash
+header is never copied into events.
 """
 
 import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import h11
 
-from . import soap
 from .accounting import Accounting, Ledger
 from .anomalies import DecodeError
 from .events import Anomaly, ConnFields, Direction, Event, RmsCall
-from .inflate import GZIP, RAW_DEFLATE, ZLIB, inflate
+from .http_body import Body, body_json, resto_call, result_fields
 from .interface import DecoderOptions
 
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
@@ -38,7 +34,6 @@ SECRET_HEADERS = frozenset(
     {"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"}
     | {"set-cookie", "www-authenticate", "proxy-authenticate"}  # cookies set, NTLM/Negotiate challenge tokens
 )
-RESTO_SERVICE = re.compile(r"/resto/services/([^/?]+)")
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE")
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9] ")
 REQUEST_LINE = re.compile(rb"(?:" + b"|".join(METHODS) + rb") [!-~]+ HTTP/1\.[01]\r?\n")  # may follow a body
@@ -62,21 +57,6 @@ def probe(orig_head: bytes, resp_head: bytes) -> bool | None:
 
 
 @dataclass
-class _Body:
-    """A message body as it arrives: content-coded bytes, kept up to ``limit``."""
-
-    limit: int
-    wire: bytearray = field(default_factory=bytearray)
-    size: int = 0  # bytes as transferred (after de-chunking, before content decoding)
-    complete: bool = False
-
-    def add(self, data: bytes) -> None:
-        self.size += len(data)
-        if len(self.wire) < self.limit:
-            self.wire += data[: self.limit - len(self.wire)]
-
-
-@dataclass
 class _Exchange:
     """One request and, once it arrives, its response."""
 
@@ -85,8 +65,8 @@ class _Exchange:
     target: str
     http_version: str
     headers: dict[str, str]
-    request: _Body
-    response: _Body
+    request: Body
+    response: Body
     status: int | None = None
     reason: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
@@ -105,59 +85,6 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 def _redacted(headers: dict[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
-
-
-def decode_content(body: bytes, encoding: str | None, options: DecoderOptions) -> bytes:
-    """Undo gzip/deflate (RFC 9110 §8.4.1), refusing output past the size and ratio limits."""
-    coding = (encoding or "identity").strip().lower()
-    if coding in ("identity", ""):
-        return body
-    if coding in ("gzip", "x-gzip"):
-        window_bits = (GZIP,)
-    elif coding == "deflate":  # zlib-wrapped per the RFC; raw deflate from some servers
-        window_bits = (ZLIB, RAW_DEFLATE)
-    else:
-        raise DecodeError("http_decompress_failed", f"unsupported content coding {coding!r}")
-    for bits in window_bits:
-        try:
-            return inflate(
-                body,
-                bits,
-                max_size=min(options.max_http_body, options.max_decompressed),
-                size_limit="body_size" if options.max_http_body < options.max_decompressed else "decompressed_size",
-                max_ratio=options.max_ratio,
-                too_large="http_body_too_large",
-                too_dense="http_decompression_ratio",
-                failed="http_decompress_failed",
-                what=f"{coding} body",
-            )
-        except DecodeError as err:
-            if err.name != "http_decompress_failed" or bits == window_bits[-1]:
-                raise
-    raise AssertionError("unreachable")  # the last coding re-raises
-
-
-def xml_to_json(body: bytes, content_type: str, options: DecoderOptions) -> Any:
-    """An XML body as {root name: content} in the DataContract JSON shape the WCF decoder uses."""
-    charset = re.search(r"charset=\"?([\w.-]+)", content_type, re.IGNORECASE)
-    encoding = charset.group(1) if charset else None
-    document = soap.parse_text_xml(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
-    return {document.root.name: soap.element_to_json(document.root)}
-
-
-def _is_xml(content_type: str, body: bytes) -> bool:
-    return "xml" in content_type or body.lstrip()[:1] == b"<"
-
-
-def _result_fields(response: Any) -> tuple[bool | None, str | None]:
-    """iikoRMS's ``<result><success/><errorString/>`` verdict, when the reply has that shape."""
-    result = response.get("result") if isinstance(response, dict) else None
-    if not isinstance(result, dict):
-        return None, None
-    success = result.get("success")
-    error = result.get("errorString")
-    verdict = success.strip().lower() == "true" if isinstance(success, str) else None
-    return verdict, error if isinstance(error, str) else None
 
 
 class HttpDecoder:
@@ -328,8 +255,8 @@ class HttpDecoder:
             target=request.target.decode("latin-1"),
             http_version=request.http_version.decode("ascii"),
             headers=_headers(request.headers),
-            request=_Body(self.options.max_http_body),
-            response=_Body(self.options.max_http_body),
+            request=Body(self.options.max_http_body),
+            response=Body(self.options.max_http_body),
         )
         self.current = exchange
         self.pending.append(exchange)
@@ -427,10 +354,8 @@ class HttpDecoder:
             response_json, response_size = self._body_json(
                 exchange.response, exchange.response_headers, "resp", ts, events
             )
-        success, error_string = _result_fields(response_json)
-        url = urlsplit(exchange.target)
-        service = RESTO_SERVICE.search(url.path)
-        method_name = parse_qs(url.query).get("methodName")
+        success, error_string = result_fields(response_json)
+        service, method_name = resto_call(exchange.target)
         headers = exchange.headers
         events.append(
             RmsCall(
@@ -438,8 +363,8 @@ class HttpDecoder:
                 **self.conn,
                 method=exchange.method,
                 uri=exchange.target,
-                service=service.group(1) if service else None,
-                method_name=method_name[0] if method_name else None,
+                service=service,
+                method_name=method_name,
                 terminal_id=headers.get("x-resto-terminalid"),
                 login_name=headers.get("x-resto-loginname"),
                 correlation_id=headers.get("x-resto-correlationid"),
@@ -462,20 +387,11 @@ class HttpDecoder:
         )
 
     def _body_json(
-        self, body: _Body, headers: dict[str, str], direction: Direction, ts: int, events: list[Event]
+        self, body: Body, headers: dict[str, str], direction: Direction, ts: int, events: list[Event]
     ) -> tuple[Any, int | None]:
         """(JSON of an XML body or None, decoded size or None), anomalies noted on the way."""
-        if not body.complete or not body.size:
-            return None, None
-        if body.size > len(body.wire):
-            detail = f"{body.size} bytes, kept none (limit body_size {self.options.max_http_body})"
-            self._anomaly(events, "http_body_too_large", detail, direction, ts)
-            return None, None
         try:
-            plain = decode_content(bytes(body.wire), headers.get("content-encoding"), self.options)
-            content_type = headers.get("content-type", "")
-            json = xml_to_json(plain, content_type, self.options) if _is_xml(content_type, plain) else None
-            return json, len(plain)
+            return body_json(body, headers, self.options)
         except DecodeError as exc:
             self._anomaly(events, exc.name, exc.detail, direction, ts)
             return None, None
