@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from .anomalies import DecodeError
 from .nrbf_methods import read_method
-from .nrbf_values import BYTE, FIXED_SIZES, NULL, PRIMITIVE_NAMES, STRING, ArrayType, BinaryType, RecordType
+from .nrbf_values import BYTE, FIXED_SIZES, NULL, PRIMITIVE_NAMES, STRING, ArrayType, BinaryType, RecordType, fixed_run
 from .nrbf_values import read_primitive as _primitive
 from .nrbf_values import read_string as _string
 
@@ -61,12 +61,33 @@ class ArrayObject:
     lengths: tuple[int, ...] = ()
 
 
+# A class's member plan: a run of fixed-size primitives read by one Struct (with their conversions), or one
+# member of another BinaryType (with its additional info).
+_Step = tuple[struct.Struct, tuple[Callable[[object], object] | None, ...]] | tuple[int, object]
+
+
 @dataclass(slots=True)
 class _ClassInfo:
     type: str
     library: str | None
     names: tuple[str, ...]
-    types: tuple[tuple[int, object], ...] | None  # (BinaryType, additional info) per member; None: untyped
+    plan: tuple[_Step, ...] | None  # how its member values are read; None: untyped (each one a record)
+
+
+def _plan(types: tuple[tuple[int, object], ...]) -> tuple[_Step, ...]:
+    """Steps for typed members: consecutive fixed-size primitives are read together (the hot path)."""
+    steps: list[_Step] = []
+    run: list[int] = []
+    for kind, extra in (*types, (-1, None)):
+        if kind == BinaryType.PRIMITIVE and extra in FIXED_SIZES:
+            run.append(extra)  # type: ignore[arg-type]
+            continue
+        if run:
+            steps.append(fixed_run(run))
+            run = []
+        if kind >= 0:
+            steps.append((kind, extra))
+    return tuple(steps)
 
 
 @dataclass(slots=True)
@@ -186,9 +207,9 @@ class RecordReader:
 
     def _class(self, system: bool, typed: bool) -> object:
         object_id, name, names = self._class_info()
-        types = self._member_types(len(names)) if typed else None
+        plan = _plan(self._member_types(len(names))) if typed else None
         library = None if system else self._libraries.get(self._int())
-        info = _ClassInfo(name, library, names, types)
+        info = _ClassInfo(name, library, names, plan)
         self._classes[object_id] = info
         return self._members(object_id, info)
 
@@ -204,13 +225,22 @@ class RecordReader:
         obj = ClassObject(object_id, info.type, info.library, info.names, [])
         self._register(object_id, obj)
         values = obj.values
-        if info.types is None:
+        if info.plan is None:
             while len(values) < len(info.names):
                 self._append(values, self.record())
-        else:
-            for kind, extra in info.types:
-                values.append(self._value(kind, extra))
-        del values[len(info.names) :]
+            del values[len(info.names) :]
+            return obj
+        data = self.data
+        for first, second in info.plan:
+            if isinstance(first, int):
+                values.append(self._value(first, second))
+                continue
+            if self.pos + first.size > len(data):
+                raise DecodeError("nrbf_truncated", "member values past the end", self.pos)
+            raw = first.unpack_from(data, self.pos)
+            self.pos += first.size
+            converts: tuple = second  # type: ignore[assignment]
+            values += [v if convert is None else convert(v) for v, convert in zip(raw, converts, strict=True)]
         return obj
 
     def _value(self, kind: int, extra: object) -> object:

@@ -135,6 +135,12 @@ _CONVERT: dict[int, Callable[[object], object]] = {
 }
 
 
+def fixed_run(codes: list[int]) -> tuple[struct.Struct, tuple[Callable[[object], object] | None, ...]]:
+    """One Struct for consecutive fixed-size primitive members (a class's plan), and each one's conversion."""
+    layout = "".join(_FIXED[code].format[1:] for code in codes)
+    return struct.Struct("<" + layout), tuple(_CONVERT.get(code) for code in codes)
+
+
 def read_string(data: bytes, pos: int) -> tuple[str, int]:
     """2.1.1.6 LengthPrefixedString: a 7-bit varint length (at most 5 bytes), then UTF-8."""
     length = shift = 0
