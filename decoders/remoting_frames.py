@@ -58,7 +58,15 @@ _HEADER_NAMES = {
     HeaderToken.CLOSE_CONNECTION: "close_connection",
     HeaderToken.CONTENT_TYPE: "content_type",
 }
-_DATA_SIZES = {0: 0, 2: 1, 3: 2, 4: 4}  # 2.2.3.2.2 HeaderDataType: Void, Byte, Uint16, Int32 (1: CountedString)
+_DATA_SIZES = {0: 0, 3: 2}  # 2.2.3.2.2 HeaderDataType sizes: Void, Uint16 (1: CountedString)
+# 2.2.3.3.3.2-6: the one data type each known header has (CountedString 1, Uint16 3, Void 0)
+_HEADER_TYPES = {
+    HeaderToken.STATUS_CODE: 3,
+    HeaderToken.STATUS_PHRASE: 1,
+    HeaderToken.REQUEST_URI: 1,
+    HeaderToken.CLOSE_CONNECTION: 0,
+    HeaderToken.CONTENT_TYPE: 1,
+}
 
 
 class Step(Enum):
@@ -148,6 +156,8 @@ def parse_head(data: bytearray, pos: int, base: int) -> tuple[Frame, int, int] |
         if pos >= len(data):
             return None
         data_type = data[pos]
+        if data_type != _HEADER_TYPES[HeaderToken(token)]:
+            raise DecodeError("nrtp_bad_header", f"{HeaderToken(token).name} with data type {data_type}", base + pos)
         pos += 1
         if data_type == 1:
             text = _counted_string(data, pos)
@@ -155,14 +165,12 @@ def parse_head(data: bytearray, pos: int, base: int) -> tuple[Frame, int, int] |
                 return None
             value_out: object = text[0]
             pos = text[1]
-        elif data_type in _DATA_SIZES:
+        else:
             size = _DATA_SIZES[data_type]
             if pos + size > len(data):
                 return None
             value_out = int.from_bytes(data[pos : pos + size], "little") if size else True
             pos += size
-        else:
-            raise DecodeError("nrtp_bad_header", f"header data type {data_type}", base + pos - 1)
         frame.headers[_HEADER_NAMES[HeaderToken(token)]] = value_out
 
 
