@@ -189,6 +189,9 @@ class RemotingDecoder:
             events.append(self._anomaly(flow, ts, "nrtp_content_too_large", detail, frame.offset))
         elif isinstance(content_type, str) and content_type.startswith("text/"):
             fields["soap"] = b"".join(frame.pieces).decode("utf-8", "replace")[:MAX_SOAP_TEXT]
+            action = frame.custom.get("SOAPAction", "").strip('"')  # "http://…/Namespace.Type/Assembly#Method"
+            if "#" in action:
+                fields["method"] = action.rsplit("#", 1)[1]
         elif frame.size:
             fields = self._content(flow, frame, ts, events)
         operation = OPERATION_NAMES[frame.operation]

@@ -3,7 +3,9 @@
 // calls that throw, and every primitive type. The client writes the ground truth (truth.jsonl): one line
 // per call with the arguments and the return value or exception as the .NET objects hold them, in the
 // value formats of Truth.cs (captures/README.md).
-// Usage: mono RemotingPeer.exe server PORT   |   mono RemotingPeer.exe client PORT TRUTH.jsonl
+// The "soap" client calls the same server through the SOAP formatter (content type text/xml), appending
+// its lines to the same truth file.
+// Usage: mono RemotingPeer.exe server PORT  |  mono RemotingPeer.exe client|soap PORT TRUTH.jsonl
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -64,19 +66,31 @@ namespace Wirecap.Interop.Remoting
             if (args[0] == "server")
             {
                 var props = new System.Collections.Hashtable { { "port", port }, { "bindTo", "127.0.0.1" } };
-                ChannelServices.RegisterChannel(new TcpChannel(props, null, null), false);
+                var formatters = new BinaryServerFormatterSinkProvider { Next = new SoapServerFormatterSinkProvider() };
+                ChannelServices.RegisterChannel(new TcpChannel(props, null, formatters), false);
                 RemotingConfiguration.RegisterWellKnownServiceType(typeof(OrderDesk), "OrderDesk.rem", WellKnownObjectMode.Singleton);
                 Console.WriteLine("listening");
                 Console.Out.Flush();
                 Thread.Sleep(Timeout.Infinite);
                 return 0;
             }
-            ChannelServices.RegisterChannel(new TcpChannel(), false);
+            bool soap = args[0] == "soap";
+            IClientChannelSinkProvider formatter = soap ? (IClientChannelSinkProvider)new SoapClientFormatterSinkProvider() : null;
+            ChannelServices.RegisterChannel(new TcpChannel(null, formatter, null), false);
             var desk = (OrderDesk)Activator.GetObject(typeof(OrderDesk), "tcp://127.0.0.1:" + port + "/OrderDesk.rem");
-            using (truth = new StreamWriter(args[2], false, new UTF8Encoding(false)))
+            using (truth = new StreamWriter(args[2], soap, new UTF8Encoding(false)))
             {
                 truth.NewLine = "\n";
-                Script(desk);
+                if (soap)
+                {
+                    call = 100;
+                    Log("OpenOrder", L(2, "Петров"), () => desk.OpenOrder(2, "Петров"), formatter: "soap");
+                    Log("Ping", L("T2", 3L), () => { desk.Ping("T2", 3L); return null; }, oneWay: true, formatter: "soap");
+                }
+                else
+                {
+                    Script(desk);
+                }
             }
             return 0;
         }
@@ -145,9 +159,10 @@ namespace Wirecap.Interop.Remoting
         }
 
         // One truth line per call: method, arguments, then the return value or the exception.
-        static void Log(string method, List<object> arguments, Func<object> invoke, bool oneWay = false)
+        static void Log(string method, List<object> arguments, Func<object> invoke, bool oneWay = false, string formatter = "binary")
         {
-            var line = new JObj().Add("call", ++call).Add("method", method).Add("one_way", oneWay).Add("args", arguments);
+            var line = new JObj().Add("call", ++call).Add("method", method).Add("one_way", oneWay).Add("formatter", formatter)
+                .Add("args", arguments);
             try
             {
                 line.Add("return", invoke());

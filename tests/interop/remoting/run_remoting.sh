@@ -22,7 +22,7 @@ build="$here/../build/remoting"
 mkdir -p "$build"
 export TZ=Europe/Moscow  # the orders' local times carry +03:00, as in the WCF captures
 mcs -nologo -out:"$build/RemotingPeer.exe" -r:System.Runtime.Remoting.dll -r:System.ServiceModel.dll \
-    -r:System.Runtime.Serialization.dll -r:System.Xml.dll "$here/RemotingPeer.cs" "$here/../Contracts.cs" "$here/../Data.cs" "$here/../Truth.cs"
+    -r:System.Runtime.Serialization.dll -r:System.Runtime.Serialization.Formatters.Soap.dll -r:System.Xml.dll "$here/RemotingPeer.cs" "$here/../Contracts.cs" "$here/../Data.cs" "$here/../Truth.cs"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -35,6 +35,7 @@ mono "$build/RemotingPeer.exe" server "$port" > "$out/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do grep -q listening "$out/server.log" 2>/dev/null && break; sleep 0.1; done
 mono "$build/RemotingPeer.exe" client "$port" "$out/remoting.truth.jsonl"
+mono "$build/RemotingPeer.exe" soap "$port" "$out/remoting.truth.jsonl"  # the SOAP formatter, appended
 sleep 0.5  # the last segments (FINs, ACKs) reach the capture file
 kill -INT "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null || true
