@@ -159,6 +159,8 @@ _NAMES: dict[str, str] = {
     "nrbf_bad_length": "An [MS-NRBF] count or length is negative or larger than the stream could hold.",
     "nrbf_bad_array": "A BinaryArray record has an unknown array type or a rank outside 1–32.",
     "nrbf_bad_method": "A BinaryMethodCall or BinaryMethodReturn field is not the StringValueWithCode it must be.",
+    "nrbf_untyped_member": "A class record without member types (BinaryFormatter's TypesWhenNeeded) holds a "
+    "primitive value written bare: it cannot be read without the type's assembly, so the stream is not decoded.",
     "nrbf_bad_reference": "A MemberReference names an object the stream does not contain.",
     "nrbf_too_many_objects": "An [MS-NRBF] stream holds, or its resolved graph would write, more values than the "
     "elements limit allows; the message is not decoded.",

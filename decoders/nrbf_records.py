@@ -157,11 +157,16 @@ class RecordReader:
         self.pos += 4
         return value
 
-    def _count(self, what: str) -> int:
+    def _count(self, what: str, items: bool = False) -> int:
+        """A count: of array items or nulls (``items``: bounded by the object limit, since a run of nulls
+        takes a few bytes), else of things that take a byte each at least (bounded by the stream)."""
         start = self.pos
         value = self._int()
-        if value < 0 or value > len(self.data):  # every element takes at least a byte, except nulls
+        if value < 0:
             raise DecodeError("nrbf_bad_length", f"{what} {value}", start)
+        if value > (self.budget if items else len(self.data)):
+            name = "nrbf_too_many_objects" if items else "nrbf_bad_length"
+            raise DecodeError(name, f"{what} {value}", start)
         return value
 
     def _str(self) -> str:
@@ -227,6 +232,12 @@ class RecordReader:
         values = obj.values
         if info.plan is None:
             while len(values) < len(info.names):
+                if self.pos < len(self.data) and self.data[self.pos] not in self._readers:
+                    detail = (
+                        f"{info.type}.{info.names[len(values)]} has no type in the stream (written with "
+                        "TypesWhenNeeded): its value cannot be read without the type's assembly"
+                    )
+                    raise DecodeError("nrbf_untyped_member", detail, self.pos)
                 self._append(values, self.record())
             del values[len(info.names) :]
             return obj
@@ -294,14 +305,14 @@ class RecordReader:
         return self._register(object_id, ArrayObject(object_id, self._items(count, BinaryType.PRIMITIVE, code)))
 
     def _array_single_primitive(self) -> object:
-        object_id, count = self._int(), self._count("array length")
+        object_id, count = self._int(), self._count("array length", items=True)
         code = self._byte()
         if code not in PRIMITIVE_NAMES or code in (NULL, STRING):
             raise DecodeError("nrbf_bad_primitive", f"primitive type {code}", self.pos - 1)
         return self._primitive_array(object_id, count, code)
 
     def _array_single(self) -> object:
-        object_id, count = self._int(), self._count("array length")
+        object_id, count = self._int(), self._count("array length", items=True)
         array = ArrayObject(object_id, [])
         self._register(object_id, array)
         array.items = self._items(count, BinaryType.OBJECT, None)
@@ -313,7 +324,7 @@ class RecordReader:
         object_id, kind, rank = self._int(), self._byte(), self._int()
         if kind > ArrayType.RECTANGULAR_OFFSET or not 1 <= rank <= MAX_RANK:
             raise DecodeError("nrbf_bad_array", f"array type {kind}, rank {rank}", start)
-        lengths = tuple(self._count("array length") for _ in range(rank))
+        lengths = tuple(self._count("array length", items=True) for _ in range(rank))
         if kind in (ArrayType.SINGLE_OFFSET, ArrayType.JAGGED_OFFSET, ArrayType.RECTANGULAR_OFFSET):
             self.pos += 4 * rank  # lower bounds: the items are the same, only their indices shift
         item_kind = self._byte()
@@ -321,8 +332,8 @@ class RecordReader:
         count = 1
         for length in lengths:
             count *= length
-        if count > len(self.data) and item_kind != BinaryType.PRIMITIVE:
-            raise DecodeError("nrbf_bad_length", f"array of {count} items", start)
+        if count > self.budget:
+            raise DecodeError("nrbf_too_many_objects", f"array of {count} items", start)
         if item_kind == BinaryType.PRIMITIVE and rank == 1:
             return self._primitive_array(object_id, count, extra)  # type: ignore[arg-type]
         array = ArrayObject(object_id, [], lengths if rank > 1 else ())
@@ -337,7 +348,7 @@ class RecordReader:
         return None
 
     def _nulls(self) -> object:
-        return Nulls(self._count("null count"))
+        return Nulls(self._count("null count", items=True))
 
     def _nulls256(self) -> object:
         return Nulls(self._byte())

@@ -100,7 +100,7 @@ class RemotingDecoder:
         flow = self._flows[direction]
         events: list[Event] = []
         cut = self._cut(flow, "cut_by_gap")
-        if cut:
+        if cut is not None:
             events.append(self._anomaly(flow, ts, "nrtp_frame_lost", f"{length}-byte gap inside a frame", cut))
         flow.buf.skip_stream(length)
         flow.mode = Mode.RESYNC

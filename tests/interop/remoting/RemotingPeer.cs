@@ -5,7 +5,11 @@
 // value formats of Truth.cs (captures/README.md).
 // The "soap" client calls the same server through the SOAP formatter (content type text/xml), appending
 // its lines to the same truth file.
+// The "vectors" mode writes standalone BinaryFormatter streams that Remoting itself never sends (members
+// without types, cycles, dictionaries, long runs of nulls) with their truth: tests/vectors/nrbf/. (Arrays
+// with lower bounds are not among them: Mono's BinaryFormatter fails to write them.)
 // Usage: mono RemotingPeer.exe server PORT  |  mono RemotingPeer.exe client|soap PORT TRUTH.jsonl
+//        mono RemotingPeer.exe vectors DIR
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -14,6 +18,8 @@ using System.Runtime.Remoting;
 using System.Runtime.Remoting.Channels;
 using System.Runtime.Remoting.Channels.Tcp;
 using System.Runtime.Remoting.Messaging;
+using System.Runtime.Serialization.Formatters;
+using System.Runtime.Serialization.Formatters.Binary;
 using System.Text;
 using System.Threading;
 
@@ -54,6 +60,13 @@ namespace Wirecap.Interop.Remoting
         public void Ping(string terminal, long seq) { Pinged.Set(); }
     }
 
+    [Serializable]
+    public class Node
+    {
+        public string Name;
+        public Node Next;
+    }
+
     public static class RemotingPeer
     {
         static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
@@ -62,6 +75,11 @@ namespace Wirecap.Interop.Remoting
 
         public static int Main(string[] args)
         {
+            if (args[0] == "vectors")
+            {
+                Vectors(args[1]);
+                return 0;
+            }
             int port = int.Parse(args[1]);
             if (args[0] == "server")
             {
@@ -120,6 +138,39 @@ namespace Wirecap.Interop.Remoting
             Log("Echo", L(Values(values)), () => Values(desk.Echo(values)));
             Log("Ping", L("T1", 2L), () => { desk.Ping("T1", 2L); return null; }, oneWay: true);
             OrderDesk.Pinged.WaitOne(0);
+        }
+
+        static void Vectors(string dir)
+        {
+            Directory.CreateDirectory(dir);
+            var a = new Node { Name = "первый" };
+            a.Next = new Node { Name = "второй", Next = a };  // a cycle: a -> b -> a
+            var order = Data.Order(3, 2);
+            var dictionary = new Dictionary<string, int> { { "один", 1 }, { "два", 2 } };
+            var table = new System.Collections.Hashtable { { "ключ", 1.5m } };
+            var nulls = new object[300];  // ObjectNullMultiple (more than 255 nulls in a row)
+            nulls[299] = "последний";
+            Vector(dir, "order_untyped", order, J.Order(order), FormatterTypeStyle.TypesWhenNeeded);
+            Vector(dir, "order_typed", order, J.Order(order), FormatterTypeStyle.TypesAlways);
+            Vector(dir, "cycle", a, L(a.Name, a.Next.Name), FormatterTypeStyle.TypesAlways);
+            Vector(dir, "dictionary", dictionary, Pairs(dictionary), FormatterTypeStyle.TypesAlways);
+            Vector(dir, "hashtable", table, Pairs(table), FormatterTypeStyle.TypesWhenNeeded);
+            Vector(dir, "nulls", nulls, Value(nulls), FormatterTypeStyle.TypesAlways);
+        }
+
+        static List<object> Pairs(System.Collections.IDictionary d)
+        {
+            var pairs = new List<object>();
+            foreach (System.Collections.DictionaryEntry e in d) pairs.Add(new JObj().Add("Key", Value(e.Key)).Add("Value", Value(e.Value)));
+            return pairs;
+        }
+
+        // DIR/NAME.bin: the stream BinaryFormatter writes for VALUE; DIR/NAME.truth.json: the value as logged.
+        static void Vector(string dir, string name, object value, object truthValue, FormatterTypeStyle style)
+        {
+            var formatter = new BinaryFormatter { TypeFormat = style };
+            using (var file = File.Create(Path.Combine(dir, name + ".bin"))) formatter.Serialize(file, value);
+            File.WriteAllText(Path.Combine(dir, name + ".truth.json"), J.Write(truthValue) + "\n", new UTF8Encoding(false));
         }
 
         static List<object> L(params object[] items) { return new List<object>(items); }
