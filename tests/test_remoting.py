@@ -182,3 +182,12 @@ def test_tshark_has_no_nrtp_dissector() -> None:
     protocols = subprocess.run(["tshark", "-G", "protocols"], capture_output=True, text=True, check=True).stdout
     names = {line.split("\t")[2].lower() for line in protocols.splitlines() if line.count("\t") >= 2}
     assert not names & {"nrtp", "ms-nrtp", "msnrtp", "nrbf", "ms-nrbf", "remoting", "dotnet-remoting"}
+
+
+def test_human_lines_name_the_call_and_what_it_threw() -> None:
+    from wirecap.human import human_line
+
+    lines = [human_line(e, colour=False) for e in decode_capture(CAPTURE) if e.kind == "remoting.message"]
+    assert any(line.endswith("request OpenOrder, 162 B") for line in lines)
+    assert any("reply DeleteOrder: threw System.InvalidOperationException" in line for line in lines)
+    assert any("one-way Ping" in line and "SOAP" in line for line in lines)
