@@ -191,3 +191,12 @@ def test_human_lines_name_the_call_and_what_it_threw() -> None:
     assert any(line.endswith("request OpenOrder, 162 B") for line in lines)
     assert any("reply DeleteOrder: threw System.InvalidOperationException" in line for line in lines)
     assert any("one-way Ping" in line and "SOAP" in line for line in lines)
+
+
+def test_inspect_lists_remoting_calls_and_their_argument_paths() -> None:
+    """What an analyst reads to write [remoting_arguments] for another build."""
+    out = subprocess.run(
+        [sys.executable, "-m", "wirecap", "inspect", str(CAPTURE)], check=True, capture_output=True, text=True
+    ).stdout
+    assert "5  remoting request SaveOrder" in out and "3  remoting one_way Ping" in out
+    assert "args[]/Items[]/Product" in out and "exception/ClassName" in out
