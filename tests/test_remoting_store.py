@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ENV, WIRECAP, ok
+from interop.store import run_store
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 WCF, REMOTING = CAPTURES / "store.pcap", CAPTURES / "store_remoting.pcap"
@@ -64,3 +65,11 @@ def test_same_open_orders_over_wcf_and_remoting() -> None:
     wcf = orders(WCF)
     assert len(wcf) == 2 and all(o["terminal_name"] for o in wcf)
     assert orders(REMOTING) == wcf
+
+
+def test_a_fresh_remoting_store_gives_the_wcf_stores_iiko_events(tmp_path: Path) -> None:
+    """Live: Mono runs the evening over Remoting now; its logs and wirecap's iiko events match the WCF store's."""
+    pcap, truth, orders = run_store(tmp_path, "remoting")
+    assert truth.read_text(encoding="utf-8") == (CAPTURES / "store.truth.jsonl").read_text(encoding="utf-8")
+    assert orders.read_text(encoding="utf-8") == (CAPTURES / "store.orders.json").read_text(encoding="utf-8")
+    assert iiko_events(pcap) == iiko_events(WCF)
