@@ -4,7 +4,8 @@ captures/store_remoting.pcap is tests/interop/run_store.sh with STORE_TRANSPORT=
 cash and terminals of captures/store.pcap (same scripted evening, same data), but the terminals call the
 main cash over a TcpChannel on 8506 and the main cash pushes locks and orders (one-way) to the terminals'
 channel on 8507. The peers' own logs are the ground truth that both runs exchanged the same data; the
-iiko layer must then say the same of both, with the same rules (iiko_rules.toml).
+iiko layer must then say the same of both, with the same rules (iiko_rules.toml). The evening over
+Remoting is also run live and compared with the committed WCF store.
 """
 
 import json
