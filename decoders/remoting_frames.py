@@ -75,7 +75,8 @@ class Step(Enum):
     HEAD = "head"  # a frame head and its headers
     CONTENT = "content"  # ``pending`` bytes of sized content or of a chunk
     CHUNK_SIZE = "chunk_size"  # a chunk's Int32 size
-    DELIMITER = "delimiter"  # the \\r\\n after a chunk (after the last one: the frame is done)
+    DELIMITER = "delimiter"  # the CR LF after a chunk's data
+    LAST_DELIMITER = "last_delimiter"  # the CR LF after the zero size: the frame is done
 
 
 @dataclass(slots=True)
@@ -251,8 +252,7 @@ class FrameReader:
         assert self.frame is not None
         self.frame.wire += 4
         if size == 0:
-            self.pending = -1  # the last chunk: its delimiter ends the frame
-            self.step = Step.DELIMITER
+            self.step = Step.LAST_DELIMITER
             return False
         return self._content(size)
 
@@ -265,14 +265,15 @@ class FrameReader:
         self.buf.commit()
         assert self.frame is not None
         self.frame.wire += 2
-        last = self.pending == -1
-        self.pending = 0
+        if self.step is Step.LAST_DELIMITER:
+            return True
         self.step = Step.CHUNK_SIZE
-        return last or False
+        return False
 
     _steps: ClassVar[dict[Step, Callable[["FrameReader"], bool | None]]] = {
         Step.HEAD: _head,
         Step.CONTENT: _collect,
         Step.CHUNK_SIZE: _chunk_size,
         Step.DELIMITER: _delimiter,
+        Step.LAST_DELIMITER: _delimiter,
     }
