@@ -134,6 +134,38 @@ _NAMES: dict[str, str] = {
     "http_decompression_ratio": "A gzip/deflate body inflates more than the decompression_ratio limit allows "
     "(a compression bomb); it is not decoded.",
     "http_decompress_failed": "A gzip/deflate body does not inflate, or uses another content coding.",
+    # --- .NET Remoting (decoders.remoting, remoting_frames, nrbf*) ---
+    "nrtp_bad_preamble": "Where an [MS-NRTP] message frame should start there is no ``.NET`` 1.0 preamble; the "
+    "direction searches for the next one (bytes skipped: resync).",
+    "nrtp_bad_frame": "An [MS-NRTP] frame head has an unknown OperationType or ContentDistribution, or a negative "
+    "content length; the direction resynchronises.",
+    "nrtp_bad_header": "An [MS-NRTP] frame header is malformed (unknown token or data type, bad CountedString, "
+    "or no EndHeaders within 64 KiB); the direction resynchronises.",
+    "nrtp_bad_chunk": "A chunked [MS-NRTP] frame has a negative chunk size or a delimiter other than CR LF.",
+    "nrtp_frame_lost": "A TCP gap cut an [MS-NRTP] frame; its bytes are counted (cut_by_gap) and the direction "
+    "resynchronises at the next preamble.",
+    "nrtp_truncated": "A direction ended inside an [MS-NRTP] frame.",
+    "nrtp_content_too_large": "An [MS-NRTP] frame's content is over the envelope_size limit; counted, not decoded.",
+    "nrbf_no_header": "A binary formatter stream does not start with a SerializedStreamHeader record.",
+    "nrbf_bad_version": "A SerializedStreamHeader names a version other than 1.0.",
+    "nrbf_truncated": "An [MS-NRBF] record or value runs past the end of the frame's content (or no MessageEnd).",
+    "nrbf_unknown_record": "A byte where an [MS-NRBF] record should start is not a record type.",
+    "nrbf_unexpected_record": "An [MS-NRBF] record where it cannot be (a second SerializedStreamHeader).",
+    "nrbf_unknown_metadata": "A ClassWithId record refers to class metadata no earlier record defined.",
+    "nrbf_bad_member_type": "An [MS-NRBF] MemberTypeInfo holds an unknown BinaryType.",
+    "nrbf_bad_primitive": "An [MS-NRBF] value has an unknown PrimitiveType.",
+    "nrbf_bad_value": "An [MS-NRBF] value is malformed (a string that is not UTF-8, a DateTime out of range, a "
+    "Guid with bad members).",
+    "nrbf_bad_length": "An [MS-NRBF] count or length is negative or larger than the stream could hold.",
+    "nrbf_bad_array": "A BinaryArray record has an unknown array type or a rank outside 1–32.",
+    "nrbf_bad_method": "A BinaryMethodCall or BinaryMethodReturn field is not the StringValueWithCode it must be.",
+    "nrbf_untyped_member": "A class record without member types (BinaryFormatter's TypesWhenNeeded) holds a "
+    "primitive value written bare: it cannot be read without the type's assembly, so the stream is not decoded.",
+    "nrbf_bad_reference": "A MemberReference names an object the stream does not contain.",
+    "nrbf_too_many_objects": "An [MS-NRBF] stream holds, or its resolved graph would write, more values than the "
+    "elements limit allows; the message is not decoded.",
+    "nrbf_too_deep": "An [MS-NRBF] object graph is nested deeper than the nesting_depth limit; objects past it "
+    'are written as {"@truncated": id}.',
     # --- generic decoder outcomes (wirecap.pipeline) ---
     "decoder_error": "A decoder raised an unexpected exception (a wirecap bug); the direction is counted only "
     "from then on. Please report it with the capture.",

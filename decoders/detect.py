@@ -40,7 +40,7 @@ class Protocol:
 
 
 PROTOCOLS: tuple[Protocol, ...] = (
-    Protocol("remoting", remoting.probe, Undecoded),  # recognised and counted; decoded in its own issue
+    Protocol("remoting", remoting.probe, remoting.RemotingDecoder),
     Protocol("http", http.probe, http.HttpDecoder),
     Protocol("nmf", nmf.probe, nmf.NmfDecoder),
 )

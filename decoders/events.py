@@ -393,6 +393,34 @@ class WcfFault(WcfEnvelope):
 NMF_EVENTS: tuple[type[Event], ...] = (NmfPreamble, NmfUpgrade, NnsAuth, NmfFault, NmfEnd, WcfMessage, WcfFault)
 
 
+# --- .NET Remoting (decoders.remoting) -------------------------------------------------------------
+
+
+class RemotingMessage(DirEvent):
+    """One [MS-NRTP] TCP message frame: a request, one-way request or reply, and its decoded content."""
+
+    kind: Literal["remoting.message"] = "remoting.message"
+    operation: Literal["request", "one_way", "reply"]
+    uri: str | None  # the request's RequestUri header (tcp://host:port/Object.rem or the object's path)
+    content_type: str | None  # application/octet-stream (binary formatter) or text/xml (SOAP formatter)
+    status: int | None  # the reply's StatusCode header (0 success, 1 error), when sent
+    status_phrase: str | None
+    headers: dict[str, str]  # custom headers, and close_connection when asked for
+    size: int  # message content bytes on the wire
+    method: str | None  # BinaryMethodCall MethodName (a reply: the request's)
+    type_name: str | None  # the called type's assembly-qualified name (a reply: the request's)
+    args: Any = None  # arguments (a call) or out/ref arguments (a return), as JSON
+    return_value: Any = None
+    exception: Any = None  # the exception object a call threw, as JSON
+    call_context: Any = None  # the logical call context, when it travels
+    body: Any = None  # a stream that is not a method message (its root object), as JSON
+    soap: str | None = None  # a SOAP-formatted body as text (up to the text limit)
+    truncated: bool = False  # the object graph was cut at the depth limit
+    latency_ms: float | None = None  # reply ts minus request ts
+
+
+REMOTING_EVENTS: tuple[type[Event], ...] = (RemotingMessage,)
+
 # --- HTTP / iikoRMS server link (decoders.http) ----------------------------------------------------
 
 
@@ -516,4 +544,4 @@ class IikoOrderUnlock(IikoLockChange):
 
 IIKO_EVENTS: tuple[type[Event], ...] = (IikoEvent, IikoOrderSnapshot, IikoOrderLock, IikoOrderUnlock)
 
-ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS + NMF_EVENTS + HTTP_EVENTS + IIKO_EVENTS
+ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS + NMF_EVENTS + REMOTING_EVENTS + HTTP_EVENTS + IIKO_EVENTS

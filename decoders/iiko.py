@@ -26,6 +26,7 @@ from .events import (
     IikoOrderSnapshot,
     IikoOrderUnlock,
     IikoSource,
+    RemotingMessage,
     RmsCall,
     WcfMessage,
     construct,
@@ -33,7 +34,15 @@ from .events import (
 from .iiko_json import as_flag, as_list, as_number, as_text, by_name, first_of, local_name, unwrap
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 
-__all__ = ["OrderTracker", "Rules", "RulesError", "default_rules_text", "item_changes", "load_rules"]
+__all__ = [
+    "OrderTracker",
+    "Rules",
+    "RulesError",
+    "default_rules_text",
+    "item_changes",
+    "load_rules",
+    "message_payloads",
+]
 
 MAX_DEPTH = 64  # JSON nesting walked per message
 MAX_NAMES = 4096  # names remembered as speaking of UserEvents or not (the cache starts over past it)
@@ -234,28 +243,41 @@ def _transport(event: Event) -> str | None:
         return "wcf"
     if isinstance(event, RmsCall):
         return "http"
-    if event.kind.startswith("remoting."):
+    if isinstance(event, RemotingMessage):
         return "remoting"
     return None
 
 
-def _payloads(event: Event) -> list[Any]:
-    """The decoded message content of a source event."""
+def message_payloads(event: Event, rules: Rules) -> list[Any]:
+    """The decoded message content of a source event; a Remoting call as the WCF body of the same call."""
     if isinstance(event, WcfMessage):
         return [event.body]
     if isinstance(event, RmsCall):
         return [event.request, event.response]
-    base = set(ConnEvent.model_fields) | {"dir"}
-    return [event.model_dump(exclude=base)]
+    if isinstance(event, RemotingMessage):
+        if event.operation == "reply":
+            return [event.return_value]
+        return [{event.method or "": _named(event.args, rules.remoting_arguments.get((event.method or "").lower()))}]
+    return []
+
+
+def _named(args: Any, names: tuple[str, ...] | None) -> Any:
+    """Positional Remoting arguments under the parameter names the rules give their method, if they do."""
+    if names is None or not isinstance(args, list) or len(args) != len(names):
+        return args
+    return dict(zip(names, args, strict=True))
 
 
 def _operation_names(event: Event, payloads: list[Any]) -> list[str]:
-    """Names that may say "lock": the WCF action's last segment, the body element, the call method."""
+    """Names that may say "lock": the WCF action's last segment, the body element, the call method
+    (a Remoting reply has none: like a WCF ...Response, the request already said so)."""
     names: list[str] = []
     if isinstance(event, WcfMessage):
         names += [(event.action or "").rsplit("/", 1)[-1], event.body_element or ""]
     elif isinstance(event, RmsCall):
         names += [event.method_name or ""]
+    elif isinstance(event, RemotingMessage) and event.operation == "reply":
+        return []
     for payload in payloads:
         if isinstance(payload, dict) and len(payload) == 1:
             names.append(next(iter(payload)))
@@ -274,7 +296,7 @@ class OrderTracker:
         transport = _transport(event)
         if transport is None or not isinstance(event, ConnEvent):
             return []
-        payloads = _payloads(event)
+        payloads = message_payloads(event, self.recogniser.rules)
         names = _operation_names(event, payloads)
         in_events = any(self.recogniser.names_events(name) for name in names)
         found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]

@@ -29,7 +29,9 @@ SECTIONS: dict[str, dict[str, type]] = {
     "display": {"table": list, "default": list},
     "snapshot": {"item_lists": list},
     "lock": {"lock": str, "unlock": str, "ignore": str},
+    "remoting_arguments": {},  # open: any method name → its parameter names
 }
+OPEN_SECTIONS = frozenset({"remoting_arguments"})  # sections whose keys are names from the wire
 
 
 class RulesError(ValueError):
@@ -59,6 +61,7 @@ class Rules:
     lock: re.Pattern[str]
     unlock: re.Pattern[str]
     not_lock: re.Pattern[str]
+    remoting_arguments: dict[str, tuple[str, ...]]  # lower-cased method name → parameter names as declared
 
 
 def default_rules_text() -> str:
@@ -91,7 +94,7 @@ def _checked(number: int, where: str, values: Any, section: str | None = None) -
     if schema is None or not isinstance(values, dict):
         raise RulesError(f"rules file {number}: unknown section [{where}]")
     for key, value in values.items():
-        expected = schema.get(key)
+        expected = list if (section or where) in OPEN_SECTIONS else schema.get(key)
         if expected is None:
             raise RulesError(f"rules file {number}: unknown key {key!r} in [{where}]")
         if not isinstance(value, expected) or (expected is list and not all(isinstance(v, str) for v in value)):
@@ -121,4 +124,5 @@ def _build(merged: dict[str, dict[str, Any]]) -> Rules:
         lock=lock_re,
         unlock=unlock_re,
         not_lock=not_lock_re,
+        remoting_arguments={k.lower(): tuple(v) for k, v in merged["remoting_arguments"].items()},
     )

@@ -8,7 +8,7 @@ Every target may see any bytes. The invariants (STYLE.md, issue 8):
   stream byte exactly once as data or as a gap, the upgraded-stream counter counts every byte fed;
 * nothing hangs (the runner gives atheris ``-timeout``) and memory stays bounded (``-rss_limit_mb``).
 
-Stream targets (nmf, http, nns) cut their input into chunks at ``SEP`` (as Suricata's app-layer fuzzer
+Stream targets (nmf, http, remoting, nns) cut their input into chunks at ``SEP`` (as Suricata's app-layer fuzzer
 does), so that chunk boundaries are fuzzed too; the first byte of a chunk says what it is (``CTRL_*``).
 ``seeds`` turns the committed captures into such inputs.
 """
@@ -27,6 +27,7 @@ from decoders.events import Anomaly, Direction, Event
 from decoders.http import HttpDecoder
 from decoders.interface import DecoderOptions
 from decoders.nmf import NmfDecoder
+from decoders.remoting import RemotingDecoder
 from wirecap.flow import conn_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.reassembly import BufferBudget, Connection
@@ -59,9 +60,10 @@ def check_events(events: list[Event], extent: dict[Direction, int]) -> None:
                 assert 0 <= event.offset <= extent[event.dir], (event, extent)
 
 
-def drive(decoder: NmfDecoder | HttpDecoder, data: bytes) -> None:
-    """Feed, gap and end a two-direction decoder as the pipeline would."""
+def drive(decoder: NmfDecoder | HttpDecoder | RemotingDecoder, data: bytes) -> dict[Direction, int]:
+    """Feed, gap and end a two-direction decoder as the pipeline would; returns the data bytes fed."""
     extent: dict[Direction, int] = {"orig": 0, "resp": 0}
+    fed: dict[Direction, int] = {"orig": 0, "resp": 0}
     ended: set[Direction] = set()
     for direction, ctrl, payload in chunks(data):
         if direction in ended:
@@ -71,6 +73,7 @@ def drive(decoder: NmfDecoder | HttpDecoder, data: bytes) -> None:
             check_events(decoder.gap(direction, len(payload), 0), extent)
         elif decoder.wants_data:
             extent[direction] += len(payload)
+            fed[direction] += len(payload)
             check_events(decoder.feed(direction, payload, 0), extent)
         if ctrl & CTRL_EOF:
             ended.add(direction)
@@ -78,6 +81,7 @@ def drive(decoder: NmfDecoder | HttpDecoder, data: bytes) -> None:
     for direction in ("orig", "resp"):
         if direction not in ended:
             check_events(decoder.eof(direction, 0), extent)
+    return fed
 
 
 def nmf(data: bytes) -> None:
@@ -88,6 +92,16 @@ def nmf(data: bytes) -> None:
 def http(data: bytes) -> None:
     """The iikoRMS server link: h11 both ways, bodies, gzip/deflate, XML to JSON."""
     drive(HttpDecoder(CONN, DecoderOptions()), data)
+
+
+def remoting(data: bytes) -> None:
+    """[MS-NRTP] frames with the [MS-NRBF] graph of each, under small graph limits; every byte accounted."""
+    decoder = RemotingDecoder(CONN, DecoderOptions(max_depth=16, max_elements=4096))
+    fed = drive(decoder, data)
+    for direction, n in fed.items():
+        accounting = decoder.accounting(direction)
+        assert accounting.decoded >= 0 and all(v > 0 for v in accounting.skipped.values()), accounting
+        assert accounting.decoded + sum(accounting.skipped.values()) == n, (direction, accounting, n)
 
 
 def nbfx_doc(data: bytes) -> None:
@@ -210,6 +224,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "soap": soap_text,
     "nns": nns_stream,
     "http": http,
+    "remoting": remoting,
     "reassembly": reassembly,
     "pcap": pcap,
 }
@@ -271,6 +286,8 @@ def seeds(target: str) -> list[bytes]:
         return _stream_seeds({8506})
     if target == "http":
         return _stream_seeds({8080})
+    if target == "remoting":  # the Mono Remoting peers (8506, pushes on 8507) and net.tcp (not Remoting)
+        return _stream_seeds({8506, 8507})
     if target == "nbfx":
         return _envelopes()
     if target == "soap":

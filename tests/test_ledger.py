@@ -57,7 +57,7 @@ def test_every_committed_capture_is_accounted_for_and_fully_decoded(pcap: Path) 
     events = replay(pcap)
     assert assert_accounted(events) == sum(c.orig_stats.bytes + c.resp_stats.bytes for c in closes(events)) > 0
     for close in closes(events):  # real peers, captured whole: every byte decoded but encrypted ones, a service named
-        assert close.service in ("nmf", "http") and close.service_guess is None
+        assert close.service in ("nmf", "http", "remoting") and close.service_guess is None
         for stats in (close.orig_stats, close.resp_stats):
             assert set(stats.skipped) <= {"encrypted"}, close
 
@@ -99,13 +99,18 @@ def test_a_port_guess_that_finds_no_framing_is_not_a_service(tmp_path: Path) -> 
     assert "nmf found no framing" in undecoded.detail and undecoded.uid == close.uid
 
 
-def test_remoting_named_by_its_probe_is_a_service_whose_bytes_are_undecoded(tmp_path: Path) -> None:
+def test_remoting_frame_then_junk_adds_up(tmp_path: Path) -> None:
+    """An empty [MS-NRTP] request frame (16 bytes), then 28 bytes that are no frame: decoded, then skipped."""
     conn = Conn("10.0.0.1", 40000, "10.0.0.2", 8506)
-    frame = b".NET\x01\x00" + bytes(4) + bytes(30)  # [MS-NRTP] 2.2.3.3 frame start: request, sized
+    frame = b".NET\x01\x00" + bytes(4) + bytes(30)  # 2.2.3.3: request, sized, length 0, EndHeaders; then zeros
     packets = [*conn.handshake(), conn.data("orig", 0, frame), *conn.close({"orig": len(frame), "resp": 0})]
-    (close,) = closes(replay(write_pcap(tmp_path / "t.pcap", frames(timed(packets)), 1)))
+    events = replay(write_pcap(tmp_path / "t.pcap", frames(timed(packets)), 1))
+    (close,) = closes(events)
     assert (close.service, close.service_guess) == ("remoting", None)
-    assert close.orig_stats.skipped == {"undecoded": len(frame)} and "conn_undecoded" not in close.anomalies
+    assert close.orig_stats.decoded == 16
+    assert close.orig_stats.decoded + sum(close.orig_stats.skipped.values()) == len(frame)
+    (bad,) = [e for e in events if e.kind == "anomaly" and e.name == "nrtp_bad_preamble"]
+    assert bad.offset == 16
 
 
 class Exploding(Undecoded):

@@ -27,6 +27,7 @@ from decoders.events import (
     NmfFault,
     NmfPreamble,
     NmfUpgrade,
+    RemotingMessage,
     RmsCall,
     TcpGap,
     WcfFault,
@@ -36,7 +37,15 @@ from decoders.events import (
 
 from .sink import Analyzer, JsonlSink
 
-COLOURS = {"conn": "green", "tcp": "yellow", "anomaly": "red", "nmf": "blue", "wcf": "cyan", "rms": "blue"}
+COLOURS = {
+    "conn": "green",
+    "tcp": "yellow",
+    "anomaly": "red",
+    "nmf": "blue",
+    "wcf": "cyan",
+    "rms": "blue",
+    "remoting": "cyan",
+}
 KIND_WIDTH = 19  # the longest kind, iiko.order_snapshot
 
 
@@ -65,6 +74,15 @@ def _order(order: IikoOrder) -> str:
 
 def _items(items: list[IikoItem]) -> str:
     return ", ".join(f"{i.product or i.product_id or '?'} ×{i.amount:g}" if i.amount else str(i.product) for i in items)
+
+
+def _remoting(event: RemotingMessage) -> str:
+    """``request SaveOrder, 1,371 B`` / ``reply DeleteOrder: threw System.InvalidOperationException, 2 ms``"""
+    text = f"{event.operation.replace('_', '-')} {event.method or '?'}"
+    if isinstance(event.exception, dict):
+        text += f": threw {event.exception.get('ClassName') or event.exception.get('@type')}"
+    text += f", {event.size:,} B" + (" SOAP" if event.soap is not None else "")
+    return text + (f", {event.latency_ms:.0f} ms" if event.latency_ms is not None else "")
 
 
 def _reply(event: WcfMessage | WcfFault) -> str:
@@ -105,6 +123,7 @@ GISTS: dict[type[Event], Callable[[Any], str]] = {
     NmfEnd: lambda e: "end of the session",
     WcfMessage: lambda e: f"{_short(e.action or e.body_element)}, {e.size:,} B{_reply(e)}",
     WcfFault: lambda e: f"fault {e.code or ''}: {e.reason or ''}{_reply(e)}",
+    RemotingMessage: _remoting,
     RmsCall: lambda e: (
         f"{e.method} {e.service or e.uri}.{e.method_name or ''} → {e.status or 'no reply'}"
         + (f", {e.duration_ms:.0f} ms" if e.duration_ms is not None else "")

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from decoders.events import Event, IikoEvent, RmsCall, WcfMessage
+from decoders.events import Event, IikoEvent, RemotingMessage, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 
 from .limits import limit_option
@@ -56,8 +56,9 @@ class ShapeCollector:
         elif event.kind.startswith("iiko."):
             label = event.kind + (f" {event.type}" if isinstance(event, IikoEvent) else "")
             self.recognised[label + (" (derived)" if isinstance(event, IikoEvent) and event.derived else "")] += 1
-        elif event.kind.startswith("remoting."):
-            self.messages[event.kind] += 1
+        elif isinstance(event, RemotingMessage):  # positional args: name them in [remoting_arguments]
+            name = f"remoting {event.operation} {event.method or '?'}"
+            self._message(name, {"args": event.args, "return": event.return_value, "exception": event.exception})
         return []
 
     def _message(self, name: str, parts: dict[str, Any]) -> None:

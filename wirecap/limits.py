@@ -42,8 +42,9 @@ LIMITS: tuple[Limit, ...] = (
         "envelope_size",
         "DecoderOptions.max_envelope",
         "bytes",
-        "one [MC-NMF] envelope (a WCF message); larger ones are skipped, their bytes counted",
-        ("nmf_envelope_too_large",),
+        "one [MC-NMF] envelope (a WCF message) or [MS-NRTP] frame content (a Remoting message); larger ones "
+        "are skipped, their bytes counted",
+        ("nmf_envelope_too_large", "nrtp_content_too_large"),
     ),
     Limit(
         "body_size",
@@ -56,17 +57,17 @@ LIMITS: tuple[Limit, ...] = (
         "nesting_depth",
         "DecoderOptions.max_depth",
         "count",
-        "open elements in one XML document, binary or text (at most 120: its JSON nests up to twice as "
-        "deep, and pydantic's JSON writer stops at 254 levels)",
-        ("nbfx_too_deep", "soap_too_deep"),
+        "open elements in one XML document, binary or text, or nested objects in one [MS-NRBF] graph (at "
+        "most 120: its JSON nests up to twice as deep, and pydantic's JSON writer stops at 254 levels)",
+        ("nbfx_too_deep", "soap_too_deep", "nrbf_too_deep"),
         maximum=120,
     ),
     Limit(
         "elements",
         "DecoderOptions.max_elements",
         "count",
-        "elements in one XML document, binary array items included",
-        ("nbfx_too_many_elements", "soap_too_many_elements"),
+        "elements in one XML document, binary array items included; values in one [MS-NRBF] stream",
+        ("nbfx_too_many_elements", "soap_too_many_elements", "nrbf_too_many_objects"),
     ),
     Limit(
         "session_dictionary_size",

@@ -27,6 +27,7 @@ from decoders.events import (
     IikoOrder,
     IikoOrderLock,
     IikoOrderSnapshot,
+    RemotingMessage,
     RmsCall,
     WcfMessage,
 )
@@ -38,6 +39,7 @@ from decoders.iiko import (
     RulesError,
     default_rules_text,
     load_rules,
+    message_payloads,
 )
 from decoders.interface import DecoderOptions
 
@@ -170,8 +172,9 @@ def exact_cents(value: Decimal) -> Decimal:
 class OrderBook:
     """Sink analyzer: applies iiko events to the orders they name, up to ``until`` (ns) if given."""
 
-    def __init__(self, until: int | None = None) -> None:
+    def __init__(self, until: int | None = None, rules: Rules | None = None) -> None:
         self.until = until
+        self.rules = rules  # names a Remoting call's positional arguments (Register's terminalId and name)
         self.orders: dict[str, OpenOrder] = {}
         self.terminals: dict[str, str] = {}  # terminal id -> the name it introduced itself with
         self.changes = 0  # counts every change, for --follow
@@ -193,6 +196,8 @@ class OrderBook:
             self._names(event.body, 0)
         elif isinstance(event, RmsCall):
             self._names(event.request, 0)
+        elif isinstance(event, RemotingMessage) and self.rules is not None:
+            self._names(message_payloads(event, self.rules), 0)
         return []
 
     def open_orders(self) -> list[OpenOrder]:
@@ -300,9 +305,10 @@ def orders(
         raise click.UsageError("--follow draws the table as it changes: not with --at or --json")
     zone_info = zone(tz)
     until = parse_time(at) if at else None
-    book = OrderBook(until)
+    rules = read_rules(rules_files)
+    book = OrderBook(until, rules)
     follower = Follower(book, zone_info, streaming="-" in capture.inputs) if follow else None
-    analyzers = (OrderTracker(read_rules(rules_files)), book)
+    analyzers = (OrderTracker(rules), book)
     options = capture_options_of(ports, any_port, keep_secrets)
     outcome = analyse(capture, analyzers, options, guard, follower.changed if follower else None)
     if follower is not None:

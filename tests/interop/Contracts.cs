@@ -15,14 +15,14 @@ namespace Wirecap.Interop
         public const string Data = "http://schemas.datacontract.org/2004/07/Wirecap.Interop";
     }
 
-    [DataContract(Namespace = Ns.Data)]
+    [DataContract(Namespace = Ns.Data), Serializable]  // Serializable: the Remoting peer sends it too
     public class Table
     {
         [DataMember] public int Num;
         [DataMember] public string Name;
     }
 
-    [DataContract(Namespace = Ns.Data)]
+    [DataContract(Namespace = Ns.Data), Serializable]  // Serializable: the Remoting peer sends it too
     public class OrderItem
     {
         [DataMember] public Guid Id;
@@ -33,7 +33,7 @@ namespace Wirecap.Interop
         [DataMember] public DateTime? PrintTime;
     }
 
-    [DataContract(Namespace = Ns.Data)]
+    [DataContract(Namespace = Ns.Data), Serializable]  // Serializable: the Remoting peer sends it too
     public class Order
     {
         [DataMember] public Guid Id;
@@ -55,7 +55,7 @@ namespace Wirecap.Interop
         [DataMember] public List<Table> Tables;
     }
 
-    [DataContract(Namespace = Ns.Data)]
+    [DataContract(Namespace = Ns.Data), Serializable]  // Serializable: the Remoting peer sends it too
     public class SaveResult
     {
         [DataMember] public Guid OrderId;
@@ -64,7 +64,7 @@ namespace Wirecap.Interop
         [DataMember] public int ItemCount;
     }
 
-    [DataContract(Namespace = Ns.Data)]
+    [DataContract(Namespace = Ns.Data), Serializable]  // Serializable: the Remoting peer sends it too
     public class TerminalStats
     {
         [DataMember] public double AverageCheck;
@@ -80,7 +80,7 @@ namespace Wirecap.Interop
         [DataMember] public List<string> Tags;
     }
 
-    [DataContract(Namespace = Ns.Data)]
+    [DataContract(Namespace = Ns.Data), Serializable]  // Serializable: the Remoting peer sends it too
     public class OrderFault
     {
         [DataMember] public Guid OrderId;

@@ -6,12 +6,13 @@
 // contracts keep the default namespace, http://schemas.datacontract.org/2004/07/Wirecap.Interop.Store.
 using System;
 using System.Collections.Generic;
+using System.Runtime.Remoting.Messaging;
 using System.Runtime.Serialization;
 using System.ServiceModel;
 
 namespace Wirecap.Interop.Store
 {
-    [DataContract]
+    [DataContract, Serializable]  // Serializable: the Remoting store sends it too
     public class Table
     {
         [DataMember] public int Num;
@@ -19,7 +20,7 @@ namespace Wirecap.Interop.Store
         [DataMember] public Guid Id;
     }
 
-    [DataContract]
+    [DataContract, Serializable]  // Serializable: the Remoting store sends it too
     public class OrderItem
     {
         [DataMember] public Guid Id;
@@ -36,7 +37,7 @@ namespace Wirecap.Interop.Store
         [DataMember] public string Comment;
     }
 
-    [DataContract]
+    [DataContract, Serializable]  // Serializable: the Remoting store sends it too
     public class Order
     {
         [DataMember] public Guid Id;
@@ -61,11 +62,11 @@ namespace Wirecap.Interop.Store
         [OperationContract] long SyncOrder(Order order);
     }
 
-    // What the main cash pushes to the other terminals.
+    // What the main cash pushes to the other terminals (one-way in WCF and in Remoting alike).
     public interface ITerminalEvents
     {
-        [OperationContract(IsOneWay = true)] void OrderLocked(Guid orderId, string terminalId);
-        [OperationContract(IsOneWay = true)] void OrderUnlocked(Guid orderId, string terminalId);
-        [OperationContract(IsOneWay = true)] void OrderChanged(Order order);
+        [OperationContract(IsOneWay = true), OneWay] void OrderLocked(Guid orderId, string terminalId);
+        [OperationContract(IsOneWay = true), OneWay] void OrderUnlocked(Guid orderId, string terminalId);
+        [OperationContract(IsOneWay = true), OneWay] void OrderChanged(Order order);
     }
 }

@@ -53,7 +53,18 @@ namespace Wirecap.Interop.Store
         public static int Run(string role, string port, string work)
         {
             var uri = "net.tcp://" + MainCashHost + ":" + port + "/MainCash";
-            if (role == "server")
+            if (RemotingStore.Enabled)
+            {
+                uri = "tcp://" + MainCashHost + ":" + port + "/MainCash.rem";
+                if (role == "server")
+                {
+                    RemotingStore.Serve(int.Parse(port), work);
+                    MainCash.WriteOpenOrders(Path.Combine(work, "orders.json"));
+                    return 0;
+                }
+                RemotingStore.Listen();
+            }
+            else if (role == "server")
             {
                 var host = new ServiceHost(typeof(MainCash));
                 host.AddServiceEndpoint(typeof(IMainCash), Peer.Tcp(TransferMode.Buffered), uri);

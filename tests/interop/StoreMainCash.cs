@@ -20,9 +20,15 @@ namespace Wirecap.Interop.Store
 
         public List<Order> Register(string terminalId, string name)
         {
+            return Join(terminalId, name, OperationContext.Current.GetCallbackChannel<ITerminalEvents>());
+        }
+
+        // A terminal joins with the channel its pushes go to (a WCF callback channel or a Remoting proxy).
+        public static List<Order> Join(string terminalId, string name, ITerminalEvents events)
+        {
             lock (Gate)
             {
-                Terminals[terminalId] = OperationContext.Current.GetCallbackChannel<ITerminalEvents>();
+                Terminals[terminalId] = events;
                 Names[terminalId] = name;
                 return Open().ToList();
             }

@@ -58,9 +58,16 @@ namespace Wirecap.Interop.Store
             Name = name;
             Id = id;
             Link = new ServerLink(serverLink, login, id, number);
-            factory = new DuplexChannelFactory<IMainCash>(new InstanceContext(Events), Peer.Tcp(TransferMode.Buffered), mainCash);
-            cash = factory.CreateChannel();
-            ((IClientChannel)cash).Open();
+            if (mainCash.StartsWith("tcp://"))  // .NET Remoting (StoreRemoting.cs)
+            {
+                cash = new RemoteCashClient(mainCash, Events);
+            }
+            else
+            {
+                factory = new DuplexChannelFactory<IMainCash>(new InstanceContext(Events), Peer.Tcp(TransferMode.Buffered), mainCash);
+                cash = factory.CreateChannel();
+                ((IClientChannel)cash).Open();
+            }
             foreach (var o in cash.Register(id, name)) Events.Orders[o.Id] = o;
         }
 
@@ -81,7 +88,10 @@ namespace Wirecap.Interop.Store
             lock (Events) Events.Orders[o.Id] = o;
         }
 
-        public void Close() { Clients.CloseDuplex((IClientChannel)cash, factory); }
+        public void Close()
+        {
+            if (factory != null) Clients.CloseDuplex((IClientChannel)cash, factory);
+        }
     }
 
     // iikoRMS-style calls: POST /resto/services/<service>?methodName=<method>, gzip XML <args> both ways,

@@ -23,7 +23,8 @@ SCRIPT = HERE / "run_store.sh"
 PEER = HERE / "build" / "peer.exe"
 WCF_PORT = 8506
 LINK = ("127.0.0.3", 8080)  # must match Evening.ServerLink in StoreEvening.cs
-OUTPUTS = ("store.pcap", "store.truth.jsonl", "store.orders.json")
+TERMINALS_PORT = 8507  # Remoting only: the terminals' channel, which the main cash pushes to (StoreRemoting.cs)
+TRANSPORTS = ("wcf", "remoting")  # STORE_TRANSPORT: how the terminals and the main cash talk
 TIMEOUT_S = 150  # a run takes ~6 s; this only guards against a hung Mono
 TCPDUMP = ["tcpdump", "-i", "lo", "-s", "0", "-B", "16384", "-Z", "root", "-w"]
 RESULT = (
@@ -32,15 +33,23 @@ RESULT = (
 )
 
 
-def run_store(outdir: Path) -> tuple[Path, Path, Path]:
-    """Capture the store into ``outdir``; returns (store.pcap, store.truth.jsonl, store.orders.json)."""
-    env = {**os.environ, "PYTHON": sys.executable}
+def outputs(transport: str) -> tuple[str, str, str]:
+    """The capture, truth and orders file names: store.* over WCF, store_remoting.* over Remoting."""
+    stem = "store" if transport == "wcf" else f"store_{transport}"
+    return f"{stem}.pcap", f"{stem}.truth.jsonl", f"{stem}.orders.json"
+
+
+def run_store(outdir: Path, transport: str = "wcf") -> tuple[Path, Path, Path]:
+    """Capture the store into ``outdir``; returns (store.pcap, store.truth.jsonl, store.orders.json), named
+    ``store_remoting.*`` when the store speaks .NET Remoting instead of WCF."""
+    assert transport in TRANSPORTS
+    env = {**os.environ, "PYTHON": sys.executable, "STORE_TRANSPORT": transport}
     done = subprocess.run(
         [str(SCRIPT), str(outdir)], capture_output=True, text=True, timeout=TIMEOUT_S, check=False, env=env
     )
     if done.returncode != 0:
         raise RuntimeError(f"run_store.sh failed ({done.returncode}):\n{done.stderr}")
-    pcap, truth, orders = (outdir / name for name in OUTPUTS)
+    pcap, truth, orders = (outdir / name for name in outputs(transport))
     return pcap, truth, orders
 
 
@@ -74,6 +83,7 @@ def compile_peer(work: Path) -> None:
         return
     PEER.parent.mkdir(exist_ok=True)
     refs = ["-r:System.ServiceModel.dll", "-r:System.Runtime.Serialization.dll", "-r:System.Xml.dll"]
+    refs.append("-r:System.Runtime.Remoting.dll")
     subprocess.run(["mcs", "-nologo", "-debug", f"-out:{work / 'peer.exe'}", *refs, *map(str, sources)], check=True)
     os.replace(work / "peer.exe.mdb", PEER.with_suffix(".exe.mdb"))
     os.replace(work / "peer.exe", PEER)
@@ -121,7 +131,7 @@ def capture(outdir: Path) -> None:
         children.append(cash)
         wait_for_line(cash.stdout, "listening")
         pcap = work / "capture.pcap"
-        ports = f"tcp port {WCF_PORT} or tcp port {LINK[1]}"
+        ports = f"tcp port {WCF_PORT} or tcp port {LINK[1]} or tcp port {TERMINALS_PORT}"
         dump = subprocess.Popen([*TCPDUMP, str(pcap), ports], stderr=subprocess.PIPE, text=True)
         children.append(dump)
         wait_for_line(dump.stderr, "listening on")
@@ -138,7 +148,8 @@ def capture(outdir: Path) -> None:
         problem = server_fins_missing(pcap)
         if problem:
             raise RuntimeError(problem)
-        for source, name in zip((pcap, work / "truth.jsonl", work / "orders.json"), OUTPUTS, strict=True):
+        names = outputs(os.environ.get("STORE_TRANSPORT", "wcf"))
+        for source, name in zip((pcap, work / "truth.jsonl", work / "orders.json"), names, strict=True):
             shutil.move(source, outdir / name)
     finally:
         for child in children:
