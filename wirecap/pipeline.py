@@ -231,6 +231,17 @@ class ConnState:
                 **self.fields,
             )
         )
+        self._forget_contents(conn)
+
+    def _forget_contents(self, conn: Connection) -> None:
+        """A closed connection stays in the table for ``TOMBSTONE_NS`` to absorb stray packets, which need
+        only its ``closed`` flag and last packet time: its decoder (session dictionaries, parsers, buffers)
+        and last segments go now, or thousands of short connections a minute hold megabytes for minutes."""
+        self.decoder = self.failed = None
+        self.heads = {"orig": b"", "resp": b""}
+        self.pending = []
+        for half in conn.halves:
+            half.last = (half.offset, b"")
 
 
 # (the connection, the sending half, 0 from orig / 1 from resp, the pipeline's state of the connection)
