@@ -32,6 +32,7 @@ from .pipeline import Options, Pipeline
 from .ports import PortSpec, port_settings
 from .redact import keep_secrets_option
 from .runner import CaptureArgs, report, run_capture, summary
+from .serve import serve as serve_command
 from .sink import JsonlSink
 from .source import Source
 from .stopping import StopGuard
@@ -227,3 +228,4 @@ main.add_command(interfaces_command)
 main.add_command(live_command)
 main.add_command(limits_command)
 main.add_command(orders_command)
+main.add_command(serve_command)
