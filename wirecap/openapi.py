@@ -24,9 +24,11 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     refs, defs = models_json_schema(
-        [(api.OrderDetail, "serialization"), (api.ServerStats, "serialization")], ref_template=REF, by_alias=True
+        [(model, "serialization") for model in (api.OrderDocument, api.OrderDetail, api.ServerStats)],
+        ref_template=REF,
+        by_alias=True,
     )
-    order_ref = REF.format(model="OrderDocument")
+    order_ref = refs[(api.OrderDocument, "serialization")]["$ref"]
     error = _json({"type": "object", "properties": {"error": {"type": "string"}}}, "what was wrong")
     orders = {
         "summary": "Open orders (as iikoCloud's order/by_table, for every table or one)",
