@@ -2,7 +2,7 @@
 // No framework and no build step: the store LAN has no internet, so everything is in this file.
 "use strict";
 
-const board = { mode: "live", at: null, first: 0, last: 0, clock: null, shown: new Map(), busy: false, again: false };
+const board = { mode: "live", at: null, clock: null, shown: new Map(), busy: false, again: false };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, cls, text) {
@@ -18,6 +18,10 @@ function parseTime(text) {
 
 function hhmmss(ms) {
   return new Date(ms).toISOString().slice(11, 19);
+}
+
+function guests(count) {
+  return count === null || count === undefined ? "? guests" : `${count} guest${count === 1 ? "" : "s"}`;
 }
 
 function money(value) {
@@ -94,8 +98,8 @@ function orderBox(order, now) {
   const opened = parseTime(order.whenCreated);
   const minutes = Number.isNaN(opened) ? "" : ` · ${Math.max(0, Math.floor((now - opened) / 60000))} min`;
   box.append(el("div", "meta", `№ ${order.number ?? "?"} · ${order.waiterName ?? ""}`));
-  box.append(el("div", "meta", `${order.guestsCount ?? "?"} guests${minutes}`));
-  if (order.lockedBy) box.append(el("div", "lock", "🔒 " + (order.lockedByName || order.lockedBy)));
+  box.append(el("div", "meta", `${guests(order.guestsCount)}${minutes}`));
+  if (order.lockedBy) box.append(el("div", "lock", "locked by " + (order.lockedByName || order.lockedBy)));
   return box;
 }
 
@@ -104,7 +108,7 @@ function showDetail(orders) {
   body.replaceChildren();
   for (const order of orders) {
     body.append(el("h3", null, `Order ${order.number ?? "?"} · table ${order.tableNumber ?? "?"}`));
-    body.append(el("p", "meta", `${order.waiterName ?? ""} · ${order.guestsCount ?? "?"} guests · ${order.status ?? ""} · terminal ${order.terminalName || order.terminalId || "?"}`));
+    body.append(el("p", "meta", `${order.waiterName ?? ""} · ${guests(order.guestsCount)} · ${order.status ?? ""} · terminal ${order.terminalName || order.terminalId || "?"}`));
     const table = el("table");
     for (const item of order.items) {
       const row = el("tr");
@@ -122,8 +126,9 @@ function showDetail(orders) {
 function addToTimeline(kind, event) {
   const order = event.order || {};
   const what = kind === "iiko.event" ? event.type : kind.replace("iiko.", "");
-  const item = el("li", null, `${hhmmss(event.ts / 1e6)}  ${what}  ${order.number ? "№ " + order.number : ""} ${order.table ? "table " + order.table : ""}`);
-  item.dataset.ts = String(event.ts);
+  const when = parseTime(event.ts);
+  const item = el("li", null, `${hhmmss(when)}  ${what}  ${order.number ? "№ " + order.number : ""} ${order.table ? "· table " + order.table : ""}`);
+  item.dataset.ts = String(when);
   const list = $("timeline");
   list.prepend(item);
   while (list.children.length > 500) list.lastChild.remove();
@@ -131,7 +136,7 @@ function addToTimeline(kind, event) {
 }
 
 function markFuture() {
-  for (const item of $("timeline").children) item.classList.toggle("future", board.at !== null && Number(item.dataset.ts) / 1e6 > board.at);
+  for (const item of $("timeline").children) item.classList.toggle("future", board.at !== null && Number(item.dataset.ts) > board.at);
 }
 
 function listen() {
@@ -142,23 +147,24 @@ function listen() {
     source.addEventListener(kind, (message) => {
       const event = JSON.parse(message.data);
       if (kind === "iiko.event" && !event.derived) addToTimeline(kind, event);
-      board.last = Math.max(board.last, event.ts / 1e6);
       if (board.at === null) refresh();
     });
   }
   source.addEventListener("reset", () => refresh());
 }
 
+// Over a capture: a slider from its first to its last packet (read anew: the capture may still be read).
 async function setupReplay() {
   const { body: stats } = await getJson("/api/stats");
   board.mode = stats.mode;
   if (stats.mode !== "capture") return;
-  board.first = parseTime(stats.first_ts);
-  board.last = parseTime(stats.last_ts) || board.first;
   $("replay").hidden = false;
-  $("slider").addEventListener("input", () => {
+  $("slider").addEventListener("input", async () => {
+    const { body: now } = await getJson("/api/stats");
+    const first = parseTime(now.first_ts);
+    const last = parseTime(now.last_ts);
     const share = Number($("slider").value) / 1000;
-    board.at = share >= 1 ? null : board.first + share * (board.last - board.first);
+    board.at = share >= 1 || Number.isNaN(first) ? null : first + share * (last - first);
     $("moment").textContent = board.at === null ? "end of capture" : hhmmss(board.at) + " UTC";
     markFuture();
     refresh();
