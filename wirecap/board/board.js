@@ -45,6 +45,7 @@ async function refresh() {
       const query = board.at === null ? "" : "?at=" + encodeURIComponent(new Date(board.at).toISOString());
       const { body, headers } = await getJson("/api/orders" + query);
       board.clock = parseTime(headers.get("X-Wirecap-Clock"));
+      $("floor").dataset.seq = headers.get("X-Wirecap-Seq");  // the last event this floor includes
       render(body);
     } while (board.again);
   } finally {
