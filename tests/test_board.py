@@ -86,7 +86,7 @@ def test_board_follows_a_replay_within_a_second(browser: webdriver.Chrome, tmp_p
         WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "link").text == "replay")
         browser.execute_script(WATCH)
         analyzers = (floor, OrderTracker(read_rules(())))
-        replay = threading.Thread(target=analyse, args=([str(STORE)], analyzers, None, None, floor.flush, pacer))
+        replay = threading.Thread(target=analyse, args=([str(STORE)], analyzers), kwargs={"pace": pacer})
         replay.start()
         replay.join(timeout=60)
         floor.finished = True

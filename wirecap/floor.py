@@ -1,12 +1,14 @@
 """The floor as the web server sees it: open orders, recent events and each order's history, fed by the
 decoder and read by the server's requests and event streams (``wirecap serve``, ``live --serve``).
 
-The decoder thread writes (``observe``, then ``flush`` once per batch); the server's event loop reads.
-The decoder never waits on a client: it holds ``lock`` only to apply one event, and a request holds it
-only to copy what it shows (the documents are built outside it). ``flush`` wakes the event streams with
-one ``call_soon_threadsafe`` per batch; each stream then reads the ring from its own position, so a slow
-client falls behind alone and, once what it still needs has left the ring, is told to start again
-(``reset``) instead of holding anything back. Memory stays flat: the ring, the histories and the
+The decoder thread writes (``observe``); the server's event loop reads. The decoder never waits on a
+client and never calls into the server: it holds ``lock`` only to apply one event, and a request holds
+it only to copy what it shows (the documents are built outside it). The server looks for new events
+every ``TICK`` (``watch``) and wakes the event streams; each reads the ring from its own position, so a
+slow client falls behind alone and, once what it still needs has left the ring, is told to start again
+(``reset``) instead of holding anything back. Waking the server from the decoder once per batch cost
+the decoding up to half its speed on a loaded machine (each wake hands the GIL over; ``sse_load.py``);
+a tick bounds that to ten hand-overs a second. Memory stays flat: the ring, the histories and the
 closed orders (``OrderBook``) are all bounded.
 """
 
@@ -22,6 +24,7 @@ from decoders.events import Event, IikoEvent, IikoLockChange, IikoOrderSnapshot,
 
 from .orders import OpenOrder, OrderBook
 
+TICK = 0.1  # seconds between the server's looks for new events (the board's latency budget is 1 s)
 RING_SIZE = 10_000  # recent events kept for event streams that resume
 HISTORY_SIZE = 200  # events kept per order for /api/orders/{id}
 HISTORIES = 2_000  # orders whose history is kept (the ones changed last)
@@ -30,18 +33,21 @@ BOOK_EVENTS = (IikoEvent, IikoOrderSnapshot, IikoLockChange, WcfMessage, RmsCall
 
 @dataclass
 class Published:
-    """One numbered event as the server hands it out; its JSON is made once, by the first reader."""
+    """One numbered event as the server hands it out; its Server-Sent Events frame is made once, by the
+    first stream that sends it, and then shared by all of them."""
 
     seq: int
     kind: str
     event: Event
     released: float  # wall clock (time.time()) when the decoder published it
-    text: str | None = None
+    encoded: bytes | None = None
 
-    def json(self) -> str:
-        if self.text is None:
-            self.text = self.event.__pydantic_serializer__.to_json(self.event, exclude_none=True).decode()
-        return self.text
+    def frame(self) -> bytes:
+        """``id``, ``event`` and one ``data`` line (compact JSON has no line breaks)."""
+        if self.encoded is None:
+            data = self.event.__pydantic_serializer__.to_json(self.event, exclude_none=True)
+            self.encoded = b"id: %d\nevent: %s\ndata: %s\n\n" % (self.seq, self.kind.encode(), data)
+        return self.encoded
 
 
 @dataclass
@@ -75,8 +81,7 @@ class Floor:
         self.histories: OrderedDict[str, deque[Published]] = OrderedDict()
         self.journal: list[Event] | None = [] if self.keep_journal else None
         self.seq = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._wakeup = asyncio.Event()
 
     def observe(self, event: Event) -> list[Event]:
         published = Published(event.seq, event.kind, event, time.time())
@@ -132,24 +137,18 @@ class Floor:
                 return list(self.ring), True
             return list(itertools.islice(self.ring, max(seq - oldest + 1, 0), None)), False
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The server's event loop, which ``flush`` wakes (from the server's startup)."""
-        self._loop = loop
-        self._wakeup = asyncio.Event()
-
-    def flush(self) -> None:
-        """After a batch of events: wake the streams (never waits for them)."""
-        if self._loop is not None and self.clients:
-            self._loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        woken, self._wakeup = self._wakeup, asyncio.Event()
-        if woken is not None:
-            woken.set()
+    async def watch(self) -> None:
+        """In the server's event loop, for as long as it runs: wakes the streams when events came."""
+        seen = -1
+        while True:
+            if self.seq != seen:
+                seen = self.seq
+                woken, self._wakeup = self._wakeup, asyncio.Event()
+                woken.set()
+            await asyncio.sleep(TICK)
 
     def wakeup(self) -> asyncio.Event:
-        """The event the next ``flush`` sets (take it before reading, then wait on it)."""
-        assert self._wakeup is not None, "attach() first"
+        """The event the next wake sets (take it before reading the ring, then wait on it)."""
         return self._wakeup
 
 

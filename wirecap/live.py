@@ -14,7 +14,6 @@ from typing import Any
 import click
 
 from decoders.detect import DecoderOptions
-from decoders.events import Event
 from decoders.iiko import OrderTracker
 
 from .api import Settings, build_app
@@ -179,19 +178,13 @@ def live(**kw: Any) -> None:  # fmt: skip
         ring = kw["ring"]
         window.writer = RingWriter(kw["write_packets"], *ring) if ring else PcapngWriter(kw["write_packets"])
     run_opts = RunOptions(kw["count"], kw["duration"], kw["stats_interval"], kw["quiet"])
-    write = sink.write
-    if server is not None and floor is not None:
+    if server is not None:
         server.start()  # after the capture process was forked: a fork copies no server thread
         print(f"wirecap: serving {server.url}", file=sys.stderr, flush=True)
-
-        def write(events: list[Event]) -> None:
-            sink.write(events)
-            floor.flush()
-
     gc.collect()
     gc.freeze()  # as replay: the startup objects are never scanned again
     try:
-        run = LiveRun(capture, Pipeline(options), write, lambda: sink.seq, run_opts, window)
+        run = LiveRun(capture, Pipeline(options), sink.write, lambda: sink.seq, run_opts, window)
         run.run()
         sink.close()
     except LiveError as err:

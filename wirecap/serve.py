@@ -190,7 +190,7 @@ def serve(
     click.echo(f"wirecap: serving {server.url} (Ctrl-C to stop)", err=True)
     options = capture_options_of(ports, any_port, keep_secrets)
     try:
-        outcome = analyse(capture, analyzers, options, guard, floor.flush, Pacer(speed) if speed else None)
+        outcome = analyse(capture, analyzers, options, guard, pace=Pacer(speed) if speed else None)
         floor.finished = outcome.stopped is None
         report(outcome)
         if outcome.stopped is None:
