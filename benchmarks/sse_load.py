@@ -4,18 +4,24 @@ Each round decodes the repository's captures ``--passes`` times through one numb
 ``Floor`` served by uvicorn in a thread, as ``wirecap serve`` and ``live --serve`` run; the time counted
 is the decoding's only. The rounds alternate between no client, 50 clients following ``iiko.*`` (what
 the board asks for) and 50 clients following every event, each set in a process of its own, connected
-before the decoding starts. Printed: packets/s per condition (median of the rounds), the ratios to the
-no-client rounds of the same run, and the events the clients received.
+before the decoding starts. Printed per condition (medians of the rounds), with the ratios to the
+no-client rounds of the same run: packets/s of wall-clock time and of the decoding thread's own CPU
+time (on a shared machine the first also counts waiting for a core), the CPU the server's thread and
+the clients' process used meanwhile, and the events the clients received.
 
     .venv/bin/python benchmarks/sse_load.py [--rounds 5] [--passes 10] [--clients 50]
 """
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -67,7 +73,22 @@ def decode(floor: Floor, passes: int) -> int:
     return packets
 
 
-def one_round(kind: str | None, clients: int, passes: int) -> tuple[float, int]:
+def thread_cpu(thread: threading.Thread) -> float:
+    """CPU seconds a thread of this process has used (Linux: its utime and stime in /proc)."""
+    fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Round:
+    rate: float  # packets per second of wall-clock time
+    cpu_rate: float  # packets per second of the decoding thread's own CPU time
+    server_cpu: float  # CPU seconds of the server's thread while decoding
+    clients_cpu: float  # CPU seconds of the clients' process, in all
+    received: int
+
+
+def one_round(kind: str | None, clients: int, passes: int) -> Round:
     floor = Floor()
     server = WebServer(build_app(floor, Settings("capture", "benchmark")), "127.0.0.1", 0, "--listen")
     server.start()
@@ -82,15 +103,18 @@ def one_round(kind: str | None, clients: int, passes: int) -> tuple[float, int]:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"only {floor.clients} of {clients} clients connected")
                 time.sleep(0.05)
-        started = time.perf_counter()
+        started, cpu, server_cpu = time.perf_counter(), time.thread_time(), thread_cpu(server.thread)
         packets = decode(floor, passes)
         rate = packets / (time.perf_counter() - started)
+        cpu_rate = packets / (time.thread_time() - cpu)
+        server_cpu = thread_cpu(server.thread) - server_cpu
         received = 0
         if crowd is not None:
             time.sleep(1.0)  # the last events on their way
             out, _ = crowd.communicate("", timeout=30)
             received = int(out.split()[-1])
-        return rate, received
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return Round(rate, cpu_rate, server_cpu, children.ru_utime + children.ru_stime, received)
     finally:
         if crowd is not None and crowd.poll() is None:
             crowd.kill()
@@ -107,21 +131,25 @@ def main() -> None:
     if args.follow:
         asyncio.run(follow(args.follow, args.clients))
         return
-    rates: dict[str, list[float]] = {name: [] for name in CONDITIONS}
-    received: dict[str, list[int]] = {name: [] for name in CONDITIONS}
+    rounds: dict[str, list[Round]] = {name: [] for name in CONDITIONS}
+    clients_cpu = 0.0
     for number in range(args.rounds):
         for name, kind in CONDITIONS.items():
-            rate, got = one_round(kind, args.clients, args.passes)
-            rates[name].append(rate)
-            received[name].append(got)
-            print(f"round {number + 1} {name}: {rate:,.0f} packets/s, {got:,} events to the clients", flush=True)
-    base = statistics.median(rates["no clients"])
+            got = one_round(kind, args.clients, args.passes)
+            got.clients_cpu, clients_cpu = got.clients_cpu - clients_cpu, got.clients_cpu
+            rounds[name].append(got)
+            print(f"round {number + 1} {name}: {got}", flush=True)
     print(f"{len(CAPTURES)} captures x {args.passes} passes per round, {args.rounds} rounds; medians:")
-    for name in CONDITIONS:
-        median = statistics.median(rates[name])
-        spread = f"{min(rates[name]):,.0f}..{max(rates[name]):,.0f}"
-        print(f"  {name:18} {median:>9,.0f} packets/s ({spread}) ratio {median / base:.3f}, "
-              f"{statistics.median(received[name]):,.0f} events received per round")  # fmt: skip
+    base = {k: statistics.median(getattr(r, k) for r in rounds["no clients"]) for k in ("rate", "cpu_rate")}
+    for name, taken in rounds.items():
+        rate, cpu_rate = (statistics.median(getattr(r, k) for r in taken) for k in ("rate", "cpu_rate"))
+        print(
+            f"  {name:18} {rate:>7,.0f} packets/s (ratio {rate / base['rate']:.3f}); decoding thread's CPU: "
+            f"{cpu_rate:,.0f} packets/s (ratio {cpu_rate / base['cpu_rate']:.3f}); server thread "
+            f"{statistics.median(r.server_cpu for r in taken):.2f} s, clients "
+            f"{statistics.median(r.clients_cpu for r in taken):.2f} s CPU; "
+            f"{statistics.median(r.received for r in taken):,.0f} events received"
+        )
 
 
 if __name__ == "__main__":
