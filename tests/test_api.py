@@ -137,9 +137,10 @@ def test_read_only(client: TestClient) -> None:
         assert client.request(method, "/api/orders").status_code == 405
 
 
-def test_openapi_served_equals_committed(client: TestClient) -> None:
+def test_openapi_served_equals_committed(client: TestClient, wirecap: Run) -> None:
     committed = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
     assert client.get("/api/openapi.json").json() == committed == openapi_document()
+    assert json.loads(ok(wirecap("schema", "--openapi"))) == committed
     order = committed["components"]["schemas"]["OrderDocument"]["properties"]
     assert {"whenCreated", "sum", "number", "items", "tableNumber"} <= order.keys()
 
