@@ -135,6 +135,12 @@ def test_stats(client: TestClient, wirecap: Run) -> None:
 def test_read_only(client: TestClient) -> None:
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert client.request(method, "/api/orders").status_code == 405
+    for path in ("/", "/api/orders", "/board/board.js"):
+        headers = client.get(path).headers
+        assert (
+            headers["x-content-type-options"] == "nosniff"
+            and "default-src 'self'" in headers["content-security-policy"]
+        )
 
 
 def test_openapi_served_equals_committed(client: TestClient, wirecap: Run) -> None:
@@ -147,7 +153,9 @@ def test_openapi_served_equals_committed(client: TestClient, wirecap: Run) -> No
 
 def test_token_by_header_and_by_login_cookie(floor: Floor) -> None:
     with TestClient(build_app(floor, Settings("capture", str(STORE), token="s3cret"))) as client:
-        assert client.get("/api/orders").status_code == 401
+        refused = client.get("/api/orders")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert refused.headers["x-content-type-options"] == "nosniff"
         assert client.get("/api/orders", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.get("/api/orders", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         page = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)

@@ -13,7 +13,7 @@ import contextlib
 import fnmatch
 import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -24,12 +24,13 @@ import click
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from decoders.events import IikoEvent, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, format_ts
 
@@ -104,7 +105,7 @@ def build_app(floor: Floor, settings: Settings) -> Starlette:
         yield
         watcher.cancel()
 
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BaseHTTPMiddleware, dispatch=api.guard)])
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(api.guard)])
 
 
 class Api:
@@ -112,17 +113,29 @@ class Api:
         self.floor = floor
         self.settings = settings
 
-    async def guard(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """The token, when one is set; security headers on every answer."""
-        if self.settings.token is not None and request.url.path != "/login" and not self._authorised(request):
+    def guard(self, app: ASGIApp) -> ASGIApp:
+        """The token, when one is set; security headers on every answer. Plain ASGI, not Starlette's
+        ``BaseHTTPMiddleware``, which would pass every chunk of an event stream through a task of its own."""
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    MutableHeaders(scope=message).update(SECURITY_HEADERS)
+                await send(message)
+
+            request = Request(scope)
+            if self.settings.token is None or request.url.path == "/login" or self._authorised(request):
+                return await app(scope, receive, send_with_headers)
             if request.url.path == "/" and "text/html" in request.headers.get("accept", ""):
-                response: Response = RedirectResponse("/login", status_code=303)
+                refused: Response = RedirectResponse("/login", status_code=303)
             else:
-                response = JSONResponse({"error": "a token is needed"}, 401, {"WWW-Authenticate": "Bearer"})
-        else:
-            response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+                refused = JSONResponse({"error": "a token is needed"}, 401, {"WWW-Authenticate": "Bearer"})
+            await refused(scope, receive, send_with_headers)
+
+        return guarded
 
     def _authorised(self, request: Request) -> bool:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
