@@ -160,7 +160,8 @@ def test_token_by_header_and_by_login_cookie(floor: Floor) -> None:
         assert client.get("/api/orders", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         page = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"] == "/login"
-        assert client.get("/login").status_code == 200
+        assert client.get("/login").status_code == 200 and client.get("/board/board.css").status_code == 200
+        assert client.get("/board/board.js").status_code == 401
         wrong = client.post("/login", data={"token": "nope"}, follow_redirects=False)
         assert wrong.headers["location"] == "/login?wrong=1" and "wirecap_token" not in client.cookies
         client.post("/login", data={"token": "s3cret"}, follow_redirects=False)

@@ -40,6 +40,7 @@ from .orders_view import OrderDocument, order_model
 
 BOARD = Path(str(files("wirecap") / "board"))
 COOKIE = "wirecap_token"
+PUBLIC = frozenset({"/login", "/board/board.css"})  # the login page and its style: no data, no token
 SEND_TIMEOUT = 10.0  # seconds a stream's write may block before the client is dropped (it may resume)
 PING = 15  # seconds between keep-alive comments on a quiet stream
 SECURITY_HEADERS = {
@@ -127,7 +128,7 @@ class Api:
                 await send(message)
 
             request = Request(scope)
-            if self.settings.token is None or request.url.path == "/login" or self._authorised(request):
+            if self.settings.token is None or request.url.path in PUBLIC or self._authorised(request):
                 return await app(scope, receive, send_with_headers)
             if request.url.path == "/" and "text/html" in request.headers.get("accept", ""):
                 refused: Response = RedirectResponse("/login", status_code=303)
