@@ -194,12 +194,12 @@ def serve(
         floor.finished = outcome.stopped is None
         report(outcome)
         if outcome.stopped is None:
+            read = "the captures" if len(capture.inputs) > 1 else capture.inputs[0]
+            read = "<stdin>" if read == "-" else read
             click.echo(
-                f"wirecap: {capture.inputs[0] if len(capture.inputs) == 1 else 'the captures'} read: "
-                f"{floor.seq:,} events, {len(floor.book.open_orders())} open orders",
-                err=True,
+                f"wirecap: {read} read: {floor.seq:,} events, {len(floor.book.open_orders())} open orders", err=True
             )
             wait_for_stop()
     finally:
         server.stop()
-    sys.exit(0)  # a stop is how serving ends
+    sys.exit(1 if outcome.error or outcome.skipped else 0)  # a stop is how serving ends: not an error
