@@ -119,9 +119,9 @@ def test_user_events_posted_after_the_sync_are_not_applied_twice() -> None:
     assert_main_cash_orders([o.as_json() for o in book.open_orders()])
 
 
-def assert_main_cash_orders(orders: list[dict[str, Any]]) -> None:
-    """The open orders equal what the store's main cash held when it stopped."""
-    main_cash = json.loads((CAPTURES / "store.orders.json").read_text())
+def assert_main_cash_orders(orders: list[dict[str, Any]], held: Path = CAPTURES / "store.orders.json") -> None:
+    """The open orders equal what the store's main cash held when it stopped (``held``: what it wrote)."""
+    main_cash = json.loads(held.read_text())
     got = {o["id"]: o for o in orders}
     assert got.keys() == {o["id"] for o in main_cash}
     for want in main_cash:

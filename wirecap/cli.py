@@ -32,6 +32,7 @@ from .pipeline import Options, Pipeline
 from .ports import PortSpec, port_settings
 from .redact import keep_secrets_option
 from .runner import CaptureArgs, report, run_capture, summary
+from .serve import serve as serve_command
 from .sink import JsonlSink
 from .source import Source
 from .stopping import StopGuard
@@ -153,9 +154,13 @@ def replay(
 
 @main.command()
 @click.option("--orders", "of_orders", is_flag=True, help="The schema of `wirecap orders --json` instead.")
-def schema(of_orders: bool) -> None:
+@click.option("--openapi", is_flag=True, help="The OpenAPI document of `wirecap serve` instead.")
+def schema(of_orders: bool, openapi: bool) -> None:
     """Print the JSON Schema of every event kind (one output line validates against it)."""
-    click.echo(json.dumps(orders_schema() if of_orders else json_schema(), indent=2, ensure_ascii=False))
+    from .openapi import openapi_document
+
+    document = openapi_document() if openapi else orders_schema() if of_orders else json_schema()
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def _open_output(output: str | None) -> tuple[IO[str], str]:
@@ -227,3 +232,4 @@ main.add_command(interfaces_command)
 main.add_command(live_command)
 main.add_command(limits_command)
 main.add_command(orders_command)
+main.add_command(serve_command)

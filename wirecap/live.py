@@ -16,7 +16,9 @@ import click
 from decoders.detect import DecoderOptions
 from decoders.iiko import OrderTracker
 
+from .api import Settings, build_app
 from .capture import LiveCapture, LiveError, LiveOptions
+from .floor import Floor
 from .human import HumanSink
 from .interfaces import listing
 from .limits import limit_option, with_limits
@@ -27,6 +29,7 @@ from .pcapng_out import PcapngWriter, RingWriter
 from .pipeline import Options, Pipeline
 from .ports import port_settings
 from .redact import keep_secrets_option
+from .serve import ListenParam, WebServer, require_token, token_option
 from .sink import JsonlSink
 from .source import check_filter
 
@@ -121,6 +124,8 @@ def default_filter(options: Options) -> str:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines even on a terminal.")
 @click.option("--all-fields", is_flag=True, help="Keep fields whose value is null in the JSON lines.")
 @click.option("-q", "--quiet", is_flag=True, help="No statistics on stderr (the capture.stats events stay).")
+@click.option("--serve", type=ListenParam(), metavar="ADDR:PORT", help="Also serve the open-orders API and board here.")
+@token_option
 @rules_option
 @keep_secrets_option
 @limit_option
@@ -154,7 +159,9 @@ def live(**kw: Any) -> None:  # fmt: skip
         check_filter(bpf)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="'-f' / '--filter'") from None
-    analyzers = (OrderTracker(read_rules(kw["rules_files"])),)
+    floor = Floor() if kw["serve"] else None
+    analyzers = (*((floor,) if floor else ()), OrderTracker(read_rules(kw["rules_files"])))  # Floor: first
+    server = _web_server(kw, floor)  # bound now: a taken port is an error before the capture starts
     opts = LiveOptions(tuple(kw["interfaces"]), bpf, kw["snaplen"], kw["buffer_size"], kw["promisc"], kw["queue_size"])
     try:
         capture = LiveCapture(opts)
@@ -171,6 +178,9 @@ def live(**kw: Any) -> None:  # fmt: skip
         ring = kw["ring"]
         window.writer = RingWriter(kw["write_packets"], *ring) if ring else PcapngWriter(kw["write_packets"])
     run_opts = RunOptions(kw["count"], kw["duration"], kw["stats_interval"], kw["quiet"])
+    if server is not None:
+        server.start()  # after the capture process was forked: a fork copies no server thread
+        print(f"wirecap: serving {server.url}", file=sys.stderr, flush=True)
     gc.collect()
     gc.freeze()  # as replay: the startup objects are never scanned again
     try:
@@ -184,8 +194,20 @@ def live(**kw: Any) -> None:  # fmt: skip
         sys.exit(0)
     except OSError as exc:
         _fail(f"{kw['output'] or '<stdout>'}: {exc.strerror or exc}")
+    finally:
+        if server is not None:
+            server.stop()
     if run.error:
         _fail(f"capture failed: {run.error}")
+
+
+def _web_server(kw: dict[str, Any], floor: Floor | None) -> WebServer | None:
+    if floor is None:
+        return None
+    host, port = kw["serve"]
+    require_token(host, kw["token"], "--serve")
+    settings = Settings("live", " ".join(kw["interfaces"]), kw["token"])
+    return WebServer(build_app(floor, settings), host, port, "--serve")
 
 
 def _open_output(output: str | None, rotate: int | None) -> Unbuffered | RotatingFile:

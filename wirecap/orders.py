@@ -11,7 +11,8 @@ document are drawn by ``orders_view``.
 
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -50,12 +51,15 @@ from .ports import PortParam, PortSpec, port_settings
 from .redact import keep_secrets_option
 from .runner import CaptureArgs, Outcome, report, run_capture
 from .sink import Analyzer, NumberingSink
+from .source import Batch
 from .stopping import StopGuard
 
 ITEM_REMOVALS = frozenset({"deletedNewItems", "deletedPrintedItems", "emergencyItemsDeletion"})
 STATUS_AFTER = {"orderOpened": "NEW", "orderPrechequed": "BILL", "orderCancelPrecheque": "NEW"}
 TERMINAL_NAME_KEYS = frozenset({"name", "terminalname", "terminal_name"})
 MAX_TERMINALS = 10_000
+MAX_CLOSED_ORDERS = 1_000  # closed orders kept whole (a late journal line still finds them)
+MAX_FORGOTTEN = 100_000  # ids of closed orders dropped since: their late lines must not reopen them
 MAX_DEPTH = 8
 
 CENT = Decimal("0.01")
@@ -115,6 +119,7 @@ def analyse(
     options: Options | None = None,
     guard: StopGuard | None = None,
     after_write: Callable[[], None] | None = None,
+    pace: Callable[[Iterator[Batch]], Iterator[Batch]] | None = None,
 ) -> Outcome:
     """Replay captures as ``wirecap replay`` does, handing every numbered event to ``analyzers``."""
     capture = inputs if isinstance(inputs, CaptureArgs) else CaptureArgs(tuple(inputs))
@@ -125,7 +130,7 @@ def analyse(
         if after_write is not None:
             after_write()
 
-    return run_capture(capture, Pipeline(with_limits(options or Options())), write, guard or StopGuard())
+    return run_capture(capture, Pipeline(with_limits(options or Options())), write, guard or StopGuard(), pace=pace)
 
 
 @dataclass
@@ -170,12 +175,20 @@ def exact_cents(value: Decimal) -> Decimal:
 
 
 class OrderBook:
-    """Sink analyzer: applies iiko events to the orders they name, up to ``until`` (ns) if given."""
+    """Sink analyzer: applies iiko events to the orders they name, up to ``until`` (ns) if given.
+
+    Memory stays flat over weeks of ``live``: beyond ``MAX_CLOSED_ORDERS`` closed orders, the one closed
+    longest ago is dropped and only its id remembered (``MAX_FORGOTTEN`` of them), so that a journal line
+    arriving after its order closed cannot bring it back as open. Open orders are never dropped.
+    """
 
     def __init__(self, until: int | None = None, rules: Rules | None = None) -> None:
         self.until = until
         self.rules = rules  # names a Remoting call's positional arguments (Register's terminalId and name)
         self.orders: dict[str, OpenOrder] = {}
+        self.closed: OrderedDict[str, None] = OrderedDict()  # ids of the closed orders kept, oldest first
+        self.forgotten: OrderedDict[str, None] = OrderedDict()
+        self.seen = 0  # orders ever seen, the dropped ones included
         self.terminals: dict[str, str] = {}  # terminal id -> the name it introduced itself with
         self.changes = 0  # counts every change, for --follow
         self.last_ts = 0
@@ -222,12 +235,13 @@ class OrderBook:
                 self._names(child, depth + 1)
 
     def _touch(self, order: IikoOrder, event: IikoEvent | IikoOrderSnapshot) -> OpenOrder | None:
-        if order.id is None:
+        if order.id is None or order.id in self.forgotten:
             return None
         self.changes += 1
         known = self.orders.get(order.id)
         if known is None:
             known = self.orders[order.id] = OpenOrder(order)
+            self.seen += 1
         else:
             update = {k: v for k, v in order.model_dump().items() if v is not None}
             known.order = known.order.model_copy(update=update)
@@ -241,6 +255,7 @@ class OrderBook:
             known.synced = True
             known.items = [item for item in event.items if not item.deleted]
             known.closed = (known.order.status or "").lower() in CLOSED_STATUSES
+            self._settle(known)
 
     def _user_event(self, event: IikoEvent) -> None:
         order = event.order
@@ -251,6 +266,7 @@ class OrderBook:
             return
         if event.type in CLOSING:
             known.closed = True
+            self._settle(known)
         elif known.synced:
             return  # iikoFront posts its journal later than it syncs: the snapshot already has this change
         elif event.type == "addItemToOrder":
@@ -258,6 +274,21 @@ class OrderBook:
         elif event.type in ITEM_REMOVALS:
             for gone in event.items:
                 _remove_line(known.items, gone)
+
+    def _settle(self, known: OpenOrder) -> None:
+        """Keeps ``closed`` in closing order and drops the oldest closed orders beyond the bound."""
+        order_id = known.order.id or ""
+        if not known.closed:
+            self.closed.pop(order_id, None)
+            return
+        self.closed[order_id] = None
+        self.closed.move_to_end(order_id)
+        while len(self.closed) > MAX_CLOSED_ORDERS:
+            gone, _ = self.closed.popitem(last=False)
+            del self.orders[gone]
+            self.forgotten[gone] = None
+            if len(self.forgotten) > MAX_FORGOTTEN:
+                self.forgotten.popitem(last=False)
 
 
 def _remove_line(items: list[IikoItem], gone: IikoItem) -> None:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from pydantic import ConfigDict, TypeAdapter
+from pydantic.alias_generators import to_camel
 
 from decoders.events import IikoItem, IikoOrder, format_ts
 
@@ -26,15 +27,39 @@ from .orders import OpenOrder, OrderBook, exact_cents, line_sum
 
 INTEGER = re.compile(r"\s*-?\d+\s*")
 
+# The HTTP API (``wirecap serve``) spells fields as iikoCloud's order API does where it has the same thing
+# (``whenCreated``, ``positionId``, ``cost`` for a line's sum; README, HTTP API); the rest in camelCase.
+# ``wirecap orders --json`` keeps the field names.
+API_NAMES = {
+    "open_time": "whenCreated",
+    "table": "tableNumber",
+    "waiter": "waiterName",
+    "guests": "guestsCount",
+    "terminal": "terminalId",
+    "product": "productName",
+    "last_change": "whenChanged",
+}
+LINE_API_NAMES = {**API_NAMES, "sum": "cost", "sum_computed": "costComputed"}
+
+
+def api_name(name: str) -> str:
+    return API_NAMES.get(name) or to_camel(name)
+
+
+def line_api_name(name: str) -> str:
+    return LINE_API_NAMES.get(name) or to_camel(name)
+
 
 class OrderLine(IikoItem):
+    model_config = ConfigDict(alias_generator=line_api_name, validate_by_name=True)
+
     sum_computed: bool = False  # sum is price × amount: iiko sent no sum for the line
 
 
 class OrderDocument(IikoOrder):
     """One open order of ``wirecap orders --json`` (the fields of ``IikoOrder``, iiko's strings kept)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=api_name, validate_by_name=True)
 
     number_int: int | None = None  # number as an integer, when it is one ("17" → 17)
     table_int: int | None = None  # table likewise
@@ -49,7 +74,7 @@ class OrderDocument(IikoOrder):
 
 def orders_schema() -> dict[str, Any]:
     """JSON Schema of ``wirecap orders --json``: a list of ``OrderDocument``."""
-    schema = TypeAdapter(list[OrderDocument]).json_schema(mode="serialization")
+    schema = TypeAdapter(list[OrderDocument]).json_schema(mode="serialization", by_alias=False)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "wirecap open orders", **schema}
 
 
@@ -58,13 +83,17 @@ def _int(text: str | None) -> int | None:
 
 
 def order_document(o: OpenOrder, terminals: dict[str, str]) -> dict[str, Any]:
+    return order_model(o, terminals).model_dump(mode="json")
+
+
+def order_model(o: OpenOrder, terminals: dict[str, str]) -> OrderDocument:
     lines = []
     for item in o.items:
         computed = item.sum is None and line_sum(item) is not None
         lines.append(OrderLine(**{**item.model_dump(), "sum": line_sum(item)}, sum_computed=computed))
     header = o.order.model_dump()
     header["sum"] = o.total()
-    doc = OrderDocument(
+    return OrderDocument(
         **header,
         number_int=_int(o.order.number),
         table_int=_int(o.order.table),
@@ -76,7 +105,6 @@ def order_document(o: OpenOrder, terminals: dict[str, str]) -> dict[str, Any]:
         locked_by=o.locked_by,
         locked_by_name=terminals.get(o.locked_by or ""),
     )
-    return doc.model_dump(mode="json")
 
 
 def zone(name: str | None) -> ZoneInfo | None:
@@ -174,7 +202,7 @@ def print_orders(book: OrderBook, as_json: bool, tz: ZoneInfo | None) -> None:
     elif found:
         echo(render_table(found, book.terminals, tz))
     else:
-        echo(f"no open orders ({len(book.orders)} orders seen)", err=True)
+        echo(f"no open orders ({book.seen} orders seen)", err=True)
 
 
 class Follower:

@@ -176,14 +176,18 @@ def run_capture(
     write: Callable[[list[Event]], None],
     guard: StopGuard,
     on_batch: Callable[[list[Source]], None] | None = None,
+    pace: Callable[[Iterator[Batch]], Iterator[Batch]] | None = None,
 ) -> Outcome:
     """Read ``args.inputs`` through ``pipeline`` into ``write``. Output errors (``OSError``) propagate,
-    after the inputs were closed; everything else that ends the run is in the ``Outcome``."""
+    after the inputs were closed; everything else that ends the run is in the ``Outcome``. ``pace``
+    may hold the packets back (``wirecap serve --speed``), outside the blocks a stop waits for."""
     sources, skipped = open_inputs(args)
     outcome = Outcome(pipeline.stats, skipped=skipped, inputs=len(args.inputs))
     started = time.perf_counter()
     window = Window(args)
     batches = window.apply(merged_batches(sources) if sources else iter(()))
+    if pace is not None:
+        batches = pace(batches)
     try:
         try:
             for linktype, buf, meta in batches:
