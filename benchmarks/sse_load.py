@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 from decoders.iiko import OrderTracker
 from wirecap.api import Settings, build_app

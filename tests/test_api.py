@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from conftest import ENV, WIRECAP, events, ok
 from pydantic import TypeAdapter
@@ -24,7 +24,7 @@ from decoders.iiko import OrderTracker
 from wirecap.api import Settings, build_app
 from wirecap.floor import Floor
 from wirecap.openapi import openapi_document
-from wirecap.orders import analyse, read_rules
+from wirecap.orders import analyse, capture_options_of, read_rules
 from wirecap.orders_view import OrderDocument
 from wirecap.serve import WebServer
 
@@ -265,3 +265,21 @@ def test_serve_off_loopback_with_a_token(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0 and b"Traceback" not in stderr
     assert f"wirecap: serving http://0.0.0.0:{port}/".encode() in stderr
+
+
+def test_the_floor_over_remoting_equals_the_floor_over_wcf() -> None:
+    """The store spoken over .NET Remoting (``captures/store_remoting.pcap``, pushes on 8507) serves the
+    same open orders as over WCF, terminal names included: those come from the positional arguments
+    of Remoting's ``Register`` call, which the floor reads through the rules as ``wirecap orders`` does."""
+
+    def served(pcap: Path) -> list[dict[str, Any]]:
+        rules = read_rules(())
+        floor = Floor(rules=rules)
+        analyse([str(pcap)], (floor, OrderTracker(rules)), capture_options_of((), any_port=True))
+        with TestClient(build_app(floor, Settings("capture", str(pcap)))) as client:
+            orders = client.get("/api/orders").json()
+        return [{k: v for k, v in o.items() if k not in ("whenChanged", "whenCreated")} for o in orders]
+
+    wcf = served(STORE)
+    assert wcf and all(o.get("terminalName") for o in wcf)
+    assert served(STORE.with_name("store_remoting.pcap")) == wcf

@@ -19,7 +19,16 @@ import threading
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
-from decoders.events import Event, IikoEvent, IikoLockChange, IikoOrderSnapshot, RmsCall, WcfMessage
+from decoders.events import (
+    Event,
+    IikoEvent,
+    IikoLockChange,
+    IikoOrderSnapshot,
+    RemotingMessage,
+    RmsCall,
+    WcfMessage,
+)
+from decoders.iiko import Rules
 
 from .orders import OpenOrder, OrderBook
 
@@ -27,7 +36,7 @@ TICK = 0.25  # seconds between the server's looks for new events (the board's la
 RING_SIZE = 10_000  # recent events kept for event streams that resume
 HISTORY_SIZE = 200  # events kept per order for /api/orders/{id}
 HISTORIES = 2_000  # orders whose history is kept (the ones changed last)
-BOOK_EVENTS = (IikoEvent, IikoOrderSnapshot, IikoLockChange, WcfMessage, RmsCall)  # what OrderBook reads
+BOOK_EVENTS = (IikoEvent, IikoOrderSnapshot, IikoLockChange, WcfMessage, RmsCall, RemotingMessage)  # OrderBook reads
 
 
 @dataclass
@@ -65,7 +74,7 @@ class Floor:
 
     keep_journal: bool = False
     ring_size: int = RING_SIZE
-    book: OrderBook = field(default_factory=OrderBook)
+    rules: Rules | None = None  # the iiko rules, for the terminal names a Remoting call carries
     lock: threading.Lock = field(default_factory=threading.Lock)
     kinds: Counter[str] = field(default_factory=Counter)
     first_ts: int | None = None
@@ -74,6 +83,7 @@ class Floor:
     resets: int = 0  # streams told to start again: they fell behind the ring
 
     def __post_init__(self) -> None:
+        self.book = OrderBook(rules=self.rules)
         self.ring: deque[Published] = deque(maxlen=self.ring_size)
         self.histories: OrderedDict[str, deque[Published]] = OrderedDict()
         self.journal: list[Event] | None = [] if self.keep_journal else None
@@ -112,7 +122,7 @@ class Floor:
             with self.lock:
                 orders = [dataclasses.replace(o, items=list(o.items)) for o in self.book.open_orders()]
                 return FloorView(orders, dict(self.book.terminals), self.seq, self.book.last_ts)
-        book = OrderBook(until=at)
+        book = OrderBook(until=at, rules=self.rules)
         seq = 0
         for event in itertools.islice(self.journal or [], None):  # a list only ever appended to
             if event.ts <= at:

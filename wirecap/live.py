@@ -159,8 +159,9 @@ def live(**kw: Any) -> None:  # fmt: skip
         check_filter(bpf)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="'-f' / '--filter'") from None
-    floor = Floor() if kw["serve"] else None
-    analyzers = (*((floor,) if floor else ()), OrderTracker(read_rules(kw["rules_files"])))  # Floor: first
+    rules = read_rules(kw["rules_files"])
+    floor = Floor(rules=rules) if kw["serve"] else None
+    analyzers = (*((floor,) if floor else ()), OrderTracker(rules))  # Floor first: it sees events in seq order
     server = _web_server(kw, floor)  # bound now: a taken port is an error before the capture starts
     opts = LiveOptions(tuple(kw["interfaces"]), bpf, kw["snaplen"], kw["buffer_size"], kw["promisc"], kw["queue_size"])
     try:

@@ -181,8 +181,9 @@ def serve(
     """
     host, port = listen
     require_token(host, token, "--listen")
-    floor = Floor(keep_journal=True)
-    analyzers = (floor, OrderTracker(read_rules(rules_files)))  # Floor first: it sees events in seq order
+    rules = read_rules(rules_files)
+    floor = Floor(keep_journal=True, rules=rules)
+    analyzers = (floor, OrderTracker(rules))  # Floor first: it sees events in seq order
     server = WebServer(build_app(floor, Settings("capture", " ".join(capture.inputs), token)), host, port, "--listen")
     guard = StopGuard()
     guard.install()
