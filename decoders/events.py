@@ -1,6 +1,8 @@
 """Every event kind wirecap emits, as one pydantic model each.
 
-These models are the single source of the JSON Lines output, of ``wirecap schema`` and of the tests.
+These models are the single source of the JSON Lines output, of ``wirecap schema`` (``decoders.schema``)
+and of the tests; the iiko layer's events are in ``decoders.iiko_events``, the unvalidated building of
+models in ``decoders.models``.
 Inside, time is integer nanoseconds since the Unix epoch; on output it becomes ISO-8601 UTC with
 microseconds and ``Z``. ``seq`` is assigned by the sink in output order (0 until then).
 
@@ -12,8 +14,7 @@ one direction also carry ``dir``. Decoders build events with the connection's ``
 """
 
 import time
-from decimal import Decimal
-from typing import Annotated, Any, Literal, TypedDict, TypeVar
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
@@ -69,60 +70,6 @@ class ConnEvent(Event):
 
 class DirEvent(ConnEvent):
     dir: Direction
-
-
-M = TypeVar("M", bound=BaseModel)
-_IMMUTABLE = (type(None), bool, int, float, str, Decimal, tuple, frozenset)
-_layouts: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any]]] = {}
-
-
-def construct(cls: type[M], /, **fields: Any) -> M:
-    """A model from values already of the field types, without validation (h11's ``_parsed`` path).
-
-    For the hot path only, where the values come from decoders that typed them (the iiko layer's
-    normalised orders and lines, the sink's renumbered copies). The model stays the schema: the same
-    fields in the same order (the JSON follows it), defaults for the fields not given, an unknown or a
-    missing required field is a TypeError; only the type checks are skipped, and the tests validate
-    every line written against the schema.
-    """
-    layout = _layouts.get(cls) or _layout(cls)
-    names, defaults = layout
-    try:
-        values = {name: fields[name] if name in fields else defaults[name] for name in names}
-    except KeyError as missing:
-        raise TypeError(f"{cls.__name__}: required field {missing} not given") from None
-    if not fields.keys() <= values.keys():
-        raise TypeError(f"{cls.__name__}: unknown fields {sorted(fields.keys() - values.keys())}")
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
-
-
-def replaced(model: M, /, **update: Any) -> M:
-    """``model_copy(update=...)`` without its general machinery: a shallow copy with some fields set anew,
-    unvalidated like ``model_copy`` (the sink numbers every event this way)."""
-    obj = type(model).__new__(type(model))
-    object.__setattr__(obj, "__dict__", {**model.__dict__, **update})
-    object.__setattr__(obj, "__pydantic_fields_set__", model.__pydantic_fields_set__ | update.keys())
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
-
-
-def _layout(cls: type[BaseModel]) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The field names in schema order and the defaults, which must be immutable (they are shared)."""
-    defaults = {}
-    for name, info in cls.model_fields.items():
-        if not info.is_required():
-            default = info.get_default(call_default_factory=True)
-            if not isinstance(default, _IMMUTABLE):
-                raise TypeError(f"{cls.__name__}.{name}: a mutable default cannot be shared by construct()")
-            defaults[name] = default
-    _layouts[cls] = layout = (tuple(cls.model_fields), defaults)
-    return layout
 
 
 # --- foundation: connections, TCP, anomalies -------------------------------------------------------
@@ -214,48 +161,6 @@ class CaptureStats(Event):
 
 
 FOUNDATION_EVENTS: tuple[type[Event], ...] = (ConnOpen, ConnClose, TcpGap, Anomaly, CaptureStats)
-
-
-def event_kinds() -> dict[str, type[Event]]:
-    """Every event model by its ``kind``, for ``wirecap schema`` and validation in the tests."""
-    out: dict[str, type[Event]] = {}
-    for cls in ALL_EVENTS:
-        out[cls.model_fields["kind"].default] = cls
-    return out
-
-
-def json_schema() -> dict[str, Any]:
-    """JSON Schema of one output line: any of the event kinds, as serialised.
-
-    A field that may be null is optional: the output leaves it out when it is null (unless
-    ``--all-fields``), so it is not listed in ``required``.
-    """
-    kinds = event_kinds()
-    defs: dict[str, Any] = {}
-    refs = []
-    for cls in kinds.values():
-        schema = cls.model_json_schema(mode="serialization", ref_template="#/$defs/{model}")
-        defs.update(schema.pop("$defs", {}))
-        defs[cls.__name__] = schema
-        refs.append({"$ref": f"#/$defs/{cls.__name__}"})
-    for schema in defs.values():
-        if "required" in schema:
-            props = schema["properties"]
-            schema["required"] = [name for name in schema["required"] if not _nullable(props[name])]
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "wirecap event",
-        "description": "A field that may be null is optional: left out of a line when null, unless --all-fields.",
-        "oneOf": refs,
-        "$defs": defs,
-    }
-
-
-def _nullable(prop: dict[str, Any]) -> bool:
-    """May be null: null among its types, or any JSON value at all (``Any``: a body)."""
-    if not prop.keys() & {"type", "anyOf", "$ref", "allOf", "const", "enum"}:
-        return True
-    return prop.get("type") == "null" or any(alt.get("type") == "null" for alt in prop.get("anyOf", ()))
 
 
 # --- [MC-NMF] / WCF (decoders.nmf) ----------------------------------------------------------------
@@ -457,91 +362,3 @@ class RmsCall(ConnEvent):
 
 
 HTTP_EVENTS: tuple[type[Event], ...] = (RmsCall,)
-
-
-# --- iiko orders (decoders.iiko) -------------------------------------------------------------------
-
-
-class IikoSource(BaseModel):
-    """The decoded message an iiko event was recognised in."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    uid: str
-    seq: int
-    transport: Literal["wcf", "http", "remoting"]
-
-
-class IikoOrder(BaseModel):
-    """An order's header, normalised from iikoFront, SDK or journal field names (None: not in the message)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str | None = None
-    number: str | None = None
-    table: str | None = None
-    waiter: str | None = None
-    guests: int | None = None
-    status: str | None = None
-    sum: Decimal | None = None  # decimals travel as strings in JSON: scale kept, nothing rounded
-    open_time: str | None = None
-    terminal: str | None = None
-
-
-class IikoItem(BaseModel):
-    """An order line (dish), normalised like ``IikoOrder``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    position_id: str | None = None
-    product_id: str | None = None
-    product: str | None = None
-    amount: Decimal | None = None
-    price: Decimal | None = None
-    sum: Decimal | None = None
-    deleted: bool | None = None
-    printed: bool | None = None
-
-
-class IikoEvent(ConnEvent):
-    """An iiko UserEvent (journal type id verbatim), or one derived from two snapshots of an order."""
-
-    kind: Literal["iiko.event"] = "iiko.event"
-    type: str  # orderOpened, addItemToOrder, deletedPrintedItems, … (changedItemAmount when derived)
-    order: IikoOrder
-    items: list[IikoItem]
-    attributes: dict[str, Any]  # every field as received
-    source: IikoSource
-    derived: bool = False  # True: computed from successive order snapshots, not sent by iiko
-
-
-class IikoOrderSnapshot(ConnEvent):
-    """A whole order as a terminal sent it (terminal sync, server entities)."""
-
-    kind: Literal["iiko.order_snapshot"] = "iiko.order_snapshot"
-    order: IikoOrder
-    items: list[IikoItem]
-    revision: str | None
-    source: IikoSource
-
-
-class IikoLockChange(ConnEvent):
-    """Fields of an order lock or unlock: a terminal takes or releases an order for editing."""
-
-    order_id: str | None
-    terminal: str | None
-    operation: str  # the action or element name that said so (contains "Lock")
-    source: IikoSource
-
-
-class IikoOrderLock(IikoLockChange):
-    kind: Literal["iiko.order_lock"] = "iiko.order_lock"
-
-
-class IikoOrderUnlock(IikoLockChange):
-    kind: Literal["iiko.order_unlock"] = "iiko.order_unlock"
-
-
-IIKO_EVENTS: tuple[type[Event], ...] = (IikoEvent, IikoOrderSnapshot, IikoOrderLock, IikoOrderUnlock)
-
-ALL_EVENTS: tuple[type[Event], ...] = FOUNDATION_EVENTS + NMF_EVENTS + REMOTING_EVENTS + HTTP_EVENTS + IIKO_EVENTS

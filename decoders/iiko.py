@@ -16,23 +16,11 @@ still yields the item stream. Sans-I/O: the caller reads the rules files.
 from dataclasses import dataclass
 from typing import Any
 
-from .events import (
-    ConnEvent,
-    Event,
-    IikoEvent,
-    IikoItem,
-    IikoOrder,
-    IikoOrderLock,
-    IikoOrderSnapshot,
-    IikoOrderUnlock,
-    IikoSource,
-    RemotingMessage,
-    RmsCall,
-    WcfMessage,
-    construct,
-)
+from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
+from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, IikoSource
 from .iiko_json import as_flag, as_list, as_number, as_text, by_name, first_of, local_name, unwrap
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
+from .models import construct
 
 __all__ = [
     "OrderTracker",

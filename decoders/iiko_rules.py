@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from .events import IikoItem, IikoOrder
+from .iiko_events import IikoItem, IikoOrder
 
 DEFAULT_RULES = "iiko_rules.toml"
 SECTIONS: dict[str, dict[str, type]] = {

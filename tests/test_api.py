@@ -19,8 +19,9 @@ from pydantic import TypeAdapter
 from starlette.testclient import TestClient
 from test_orders import assert_main_cash_orders
 
-from decoders.events import IikoEvent, format_ts
+from decoders.events import format_ts
 from decoders.iiko import OrderTracker
+from decoders.iiko_events import IikoEvent
 from wirecap.api import Settings, build_app
 from wirecap.floor import Floor
 from wirecap.openapi import openapi_document

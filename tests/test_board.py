@@ -20,8 +20,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from decoders.events import IikoEvent, IikoLockChange, IikoOrderLock, IikoOrderSnapshot
 from decoders.iiko import OrderTracker
+from decoders.iiko_events import IikoEvent, IikoLockChange, IikoOrderLock, IikoOrderSnapshot
 from wirecap.api import Settings, build_app
 from wirecap.floor import Floor
 from wirecap.orders import OrderBook, analyse, read_rules

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from decoders.events import Event, IikoEvent, IikoLockChange, IikoOrderSnapshot
+from decoders.events import Event
 from decoders.iiko import OrderTracker
+from decoders.iiko_events import IikoEvent, IikoLockChange, IikoOrderSnapshot
 from wirecap import floor as floor_module
 from wirecap import orders as orders_module
 from wirecap.floor import Floor

@@ -17,16 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders.events import (
-    IikoEvent,
-    IikoItem,
-    IikoOrderLock,
-    IikoOrderSnapshot,
-    IikoOrderUnlock,
-    WcfMessage,
-    json_schema,
-)
+from decoders.events import WcfMessage
 from decoders.iiko import OrderTracker, RulesError, default_rules_text, item_changes, load_rules
+from decoders.iiko_events import IikoEvent, IikoItem, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock
+from decoders.schema import json_schema
 from wirecap.flow import conn_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.sink import JsonlSink

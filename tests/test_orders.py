@@ -14,8 +14,9 @@ from typing import Any
 
 from conftest import events, ok
 
-from decoders.events import Event, IikoEvent
+from decoders.events import Event
 from decoders.iiko import OrderTracker
+from decoders.iiko_events import IikoEvent
 from wirecap.orders import OrderBook, analyse, read_rules
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"

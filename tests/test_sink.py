@@ -8,8 +8,11 @@ import jsonschema
 import pytest
 from conftest import events, ok
 
-from decoders.events import Event, IikoOrder, IikoSource, construct, json_schema
+from decoders.events import Event
 from decoders.iiko import OrderTracker, default_rules_text, load_rules
+from decoders.iiko_events import IikoOrder, IikoSource
+from decoders.models import construct
+from decoders.schema import json_schema
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.sink import JsonlSink, json_line
 from wirecap.source import CaptureSource

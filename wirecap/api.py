@@ -32,7 +32,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from decoders.events import IikoEvent, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, format_ts
+from decoders.events import format_ts
+from decoders.iiko_events import IikoEvent, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock
 
 from .floor import Floor, FloorView
 from .options import parse_time

@@ -15,9 +15,9 @@ from typing import IO, Any, NoReturn
 
 import click
 
-from decoders.events import json_schema
 from decoders.iiko import OrderTracker
 from decoders.interface import DecoderOptions
+from decoders.schema import json_schema
 
 from .human import HumanSink
 from .inspect import inspect as inspect_command

@@ -19,16 +19,9 @@ import threading
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
-from decoders.events import (
-    Event,
-    IikoEvent,
-    IikoLockChange,
-    IikoOrderSnapshot,
-    RemotingMessage,
-    RmsCall,
-    WcfMessage,
-)
+from decoders.events import Event, RemotingMessage, RmsCall, WcfMessage
 from decoders.iiko import Rules
+from decoders.iiko_events import IikoEvent, IikoLockChange, IikoOrderSnapshot
 
 from .orders import OpenOrder, OrderBook
 

@@ -18,11 +18,6 @@ from decoders.events import (
     ConnClose,
     ConnOpen,
     Event,
-    IikoEvent,
-    IikoItem,
-    IikoLockChange,
-    IikoOrder,
-    IikoOrderSnapshot,
     NmfEnd,
     NmfFault,
     NmfPreamble,
@@ -34,6 +29,7 @@ from decoders.events import (
     WcfMessage,
     format_ts,
 )
+from decoders.iiko_events import IikoEvent, IikoItem, IikoLockChange, IikoOrder, IikoOrderSnapshot
 
 from .sink import Analyzer, JsonlSink
 

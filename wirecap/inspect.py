@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from decoders.events import Event, IikoEvent, RemotingMessage, RmsCall, WcfMessage
+from decoders.events import Event, RemotingMessage, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
+from decoders.iiko_events import IikoEvent
 
 from .limits import limit_option
 from .options import capture_options

@@ -16,7 +16,6 @@ import click
 from decoders.detect import DecoderOptions
 from decoders.iiko import OrderTracker
 
-from .api import Settings, build_app
 from .capture import LiveCapture, LiveError, LiveOptions
 from .floor import Floor
 from .human import HumanSink
@@ -205,6 +204,8 @@ def live(**kw: Any) -> None:  # fmt: skip
 def _web_server(kw: dict[str, Any], floor: Floor | None) -> WebServer | None:
     if floor is None:
         return None
+    from .api import Settings, build_app  # the web stack (about 6 MB a process): only with --serve
+
     host, port = kw["serve"]
     require_token(host, kw["token"], "--serve")
     settings = Settings("live", " ".join(kw["interfaces"]), kw["token"])

@@ -20,18 +20,7 @@ from typing import Any
 
 import click
 
-from decoders.events import (
-    Event,
-    IikoEvent,
-    IikoItem,
-    IikoLockChange,
-    IikoOrder,
-    IikoOrderLock,
-    IikoOrderSnapshot,
-    RemotingMessage,
-    RmsCall,
-    WcfMessage,
-)
+from decoders.events import Event, RemotingMessage, RmsCall, WcfMessage
 from decoders.iiko import (
     CLOSED_STATUSES,
     CLOSING,
@@ -42,6 +31,7 @@ from decoders.iiko import (
     load_rules,
     message_payloads,
 )
+from decoders.iiko_events import IikoEvent, IikoItem, IikoLockChange, IikoOrder, IikoOrderLock, IikoOrderSnapshot
 from decoders.interface import DecoderOptions
 
 from .limits import limit_option, with_limits

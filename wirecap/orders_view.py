@@ -21,7 +21,8 @@ import click
 from pydantic import ConfigDict, TypeAdapter
 from pydantic.alias_generators import to_camel
 
-from decoders.events import IikoItem, IikoOrder, format_ts
+from decoders.events import format_ts
+from decoders.iiko_events import IikoItem, IikoOrder
 
 from .orders import OpenOrder, OrderBook, exact_cents, line_sum
 

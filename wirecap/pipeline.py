@@ -13,14 +13,13 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from decoders import detect
 from decoders.anomalies import ANOMALIES
-from decoders.detect import PROBE_WINDOW, Protocol
-from decoders.events import Anomaly, ConnClose, ConnFields, ConnOpen, Direction, Event, TcpGap
+from decoders.detect import Protocol
+from decoders.events import Anomaly, ConnFields, ConnOpen, Direction, Event
 from decoders.interface import Accounting, Decoder, DecoderOptions, Undecoded
 
+from .conn_state import SECOND, ConnState
 from .flow import community_id, endpoint, host, make_uid
-from .ledger import close_stats, failed_accounting
 from .packets import (
     ETH_IPV4_TCP,
     ETH_IPV4_TCP_MIN,
@@ -39,7 +38,6 @@ from .reassembly import SEQ_MASK, BufferBudget, Connection, HalfStream
 from .redact import redact_events
 from .source import META, Batch, CaptureSource, PacketBuffer, Source
 
-SECOND = 1_000_000_000
 CLOSE_LINGER_NS = 5 * SECOND  # after both FINs, how long to wait for the last ACK (Zeek's tcp_close_delay)
 TOMBSTONE_NS = 120 * SECOND  # how long a closed connection absorbs stray packets (late ACKs, FIN retransmits)
 WELL_KNOWN_PORT_LIMIT = 1024
@@ -71,177 +69,6 @@ class Stats:
     bytes: int = 0
     connections: int = 0
     anomalies: dict[str, int] = field(default_factory=dict)
-
-
-class ConnState:
-    """A connection as the pipeline sees it: reassembly, detection, its decoder, its anomaly counts."""
-
-    __slots__ = (
-        "closed",
-        "conn",
-        "decoder",
-        "failed",
-        "fields",
-        "heads",
-        "pending",
-        "pipeline",
-        "probed",
-        "reported",
-        "server_port",
-        "service",
-    )
-
-    def __init__(self, pipeline: "Pipeline", fields: ConnFields, server_port: int, ts: int, mid_stream: bool):
-        self.pipeline = pipeline
-        self.fields = fields
-        self.server_port = server_port
-        opts = pipeline.options
-        self.conn = Connection(self, ts, opts.max_ooo_per_conn, pipeline.budget, mid_stream)
-        self.decoder: Decoder | None = None
-        self.service: str | None = None
-        self.probed = False  # the protocol was recognised by its probe, not assumed from the port
-        self.failed: dict[Direction, Accounting] | None = None  # a failed decoder's accounting
-        self.heads: dict[Direction, bytes] = {"orig": b"", "resp": b""}
-        self.pending: list[tuple[str, Direction, bytes | int, int]] = []
-        self.reported: dict[str, int] = {}  # anomaly name -> count (the first one is written)
-        self.closed = False
-
-    # --- StreamHandler: called by the reassembler ---
-
-    def data(self, direction: Direction, data: bytes, ts: int) -> None:
-        decoder = self.decoder
-        if decoder is None:
-            self.pending.append(("data", direction, data, ts))
-            head = self.heads[direction]
-            if len(head) < PROBE_WINDOW:
-                self.heads[direction] = head + data[: PROBE_WINDOW - len(head)]
-            full = max(len(self.heads["orig"]), len(self.heads["resp"])) >= PROBE_WINDOW
-            self._detect(final=full)
-        elif decoder.wants_data:  # the per-segment path: no generic wrapper here
-            try:
-                events = decoder.feed(direction, data, ts)
-            except Exception as exc:  # a decoder bug must not take the capture down with it
-                self._decoder_failed(exc, ts)
-                return
-            if events:
-                self._emit(events)
-        else:  # decoders only ever stop wanting bytes: stop handing them over
-            for half in self.conn.halves:
-                half.deliver = False
-
-    def gap(self, direction: Direction, offset: int, length: int, ts: int) -> None:
-        self.pipeline.events.append(TcpGap(ts=ts, dir=direction, offset=offset, length=length, **self.fields))
-        if self.decoder is None:
-            self.pending.append(("gap", direction, length, ts))
-        else:
-            self._run(self.decoder.gap, direction, length, ts)
-
-    def eof(self, direction: Direction, ts: int) -> None:
-        if self.decoder is None:
-            self.pending.append(("eof", direction, 0, ts))
-            self._detect(final=True)
-        else:
-            self._run(self.decoder.eof, direction, ts)
-
-    def anomaly(self, name: str, detail: str, direction: Direction | None, offset: int | None, ts: int) -> None:
-        self._emit(
-            [Anomaly(ts=ts, name=name, detail=detail, source="tcp", offset=offset, dir=direction, **self.fields)]
-        )
-
-    # --- decoders ---
-
-    def _detect(self, final: bool) -> None:
-        pipeline = self.pipeline
-        opts = pipeline.options
-        decided, proto, self.probed = detect.detect(
-            self.heads["orig"],
-            self.heads["resp"],
-            self.server_port,
-            final=final,
-            protocols=opts.protocols,
-            ports=pipeline.port_services,
-            pinned=pipeline.pinned,
-        )
-        if not decided:
-            return
-        factory = proto.factory if proto is not None else opts.fallback
-        self.service = proto.name if proto is not None else None
-        self.decoder = factory(self.fields, opts.decoder)
-        pending, self.pending = self.pending, []
-        for what, direction, value, ts in pending:
-            if what == "data":
-                self.data(direction, value, ts)  # type: ignore[arg-type]
-            elif what == "gap":
-                self._run(self.decoder.gap, direction, value, ts)
-            else:
-                self._run(self.decoder.eof, direction, ts)
-
-    def _run(self, method: Callable[..., list[Event]], *args: object) -> None:
-        try:
-            events = method(*args)
-        except Exception as exc:  # a decoder bug must not take the capture down with it
-            ts = args[-1]
-            assert isinstance(ts, int)
-            self._decoder_failed(exc, ts)
-            return
-        if events:
-            self._emit(events)
-
-    def _decoder_failed(self, exc: Exception, ts: int) -> None:
-        """Replace a decoder that raised (a wirecap bug) by the counting fallback, and say so."""
-        if self.decoder is not None and self.failed is None:
-            self.failed = failed_accounting(self.decoder)
-        self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
-        detail = f"{self.service}: {exc!r}"
-        self._emit([Anomaly(ts=ts, name="decoder_error", detail=detail, source=self.service or "?", **self.fields)])
-
-    def _emit(self, events: list[Event]) -> None:
-        out = self.pipeline.events
-        for event in events:
-            if isinstance(event, Anomaly):
-                count = self.reported.get(event.name, 0)
-                self.reported[event.name] = count + 1
-                self.pipeline.stats.anomalies[event.name] = self.pipeline.stats.anomalies.get(event.name, 0) + 1
-                if count:
-                    continue
-            out.append(event)
-
-    def finish(self, reason: str, ts: int) -> None:
-        """Close the connection (if the reassembler has not) and write its summary."""
-        self.conn.close(reason, ts)
-        if self.decoder is None:
-            self._detect(final=True)
-        self.closed = True
-        conn = self.conn
-        assert self.decoder is not None
-        stats, service, guess, anomalies = close_stats(
-            self.fields, conn.halves, self.decoder, self.failed, self.service, self.probed, ts
-        )
-        self._emit(anomalies)
-        self.pipeline.events.append(
-            ConnClose(
-                ts=ts,
-                reason=conn.close_reason or reason,  # type: ignore[arg-type]
-                duration=(conn.last_ts - conn.first_ts) / SECOND,
-                orig_stats=stats[0],
-                resp_stats=stats[1],
-                service=service,
-                service_guess=guess,
-                anomalies=dict(sorted(self.reported.items())),
-                **self.fields,
-            )
-        )
-        self._forget_contents(conn)
-
-    def _forget_contents(self, conn: Connection) -> None:
-        """A closed connection stays in the table for ``TOMBSTONE_NS`` to absorb stray packets, which need
-        only its ``closed`` flag and last packet time: its decoder (session dictionaries, parsers, buffers)
-        and last segments go now, or thousands of short connections a minute hold megabytes for minutes."""
-        self.decoder = self.failed = None
-        self.heads = {"orig": b"", "resp": b""}
-        self.pending = []
-        for half in conn.halves:
-            half.last = (half.offset, b"")
 
 
 # (the connection, the sending half, 0 from orig / 1 from resp, the pipeline's state of the connection)

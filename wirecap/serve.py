@@ -17,11 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
-import uvicorn
 
 from decoders.iiko import OrderTracker
 
-from .api import Settings, build_app
 from .floor import Floor
 from .options import capture_options
 from .orders import analyse, capture_options_of, port_options, read_rules, rules_option
@@ -91,6 +89,8 @@ class WebServer:
             raise click.BadParameter(f"cannot listen on {host}:{port}: {why}", param_hint=option) from None
         self.port = self.sock.getsockname()[1]
         self.url = f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{self.port}/"
+        import uvicorn  # the web stack (about 6 MB a process) is loaded only by what serves
+
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -181,6 +181,8 @@ def serve(
     """
     host, port = listen
     require_token(host, token, "--listen")
+    from .api import Settings, build_app  # the web stack: only when serving
+
     rules = read_rules(rules_files)
     floor = Floor(keep_journal=True, rules=rules)
     analyzers = (floor, OrderTracker(rules))  # Floor first: it sees events in seq order

@@ -9,7 +9,7 @@ it — e.g. iiko order events from a decoded message, citing the message's seq. 
 written right after the event they came from, and are observed in turn.
 
 A field whose value is null is left out of the line unless ``all_fields``: the schema lists every
-field that may be null as optional (``decoders.events.json_schema``). Only the events' own fields are
+field that may be null as optional (``decoders.schema.json_schema``). Only the events' own fields are
 dropped — a null inside a message body (``i:nil``) is data and stays. Measured on
 captures/wcf_buffered.pcap, pydantic's ``exclude_none`` costs nothing measurable (the lines get shorter).
 
@@ -22,7 +22,8 @@ from collections.abc import Callable
 from typing import IO, Protocol
 
 from decoders.correlate import MAX_PENDING, Pending, pair
-from decoders.events import Event, replaced
+from decoders.events import Event
+from decoders.models import replaced
 
 
 class Analyzer(Protocol):
