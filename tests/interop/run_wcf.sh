@@ -66,8 +66,8 @@ wait_for() {
 # runs never execute a half-written peer.exe.
 peer=$here/build/peer.exe
 if [[ ! -f $peer || -n $(find "$here" -maxdepth 1 -name '*.cs' -newer "$peer") ]]; then
-    mcs -nologo -debug -out:"$work/peer.exe" -r:System.ServiceModel.dll -r:System.Runtime.Serialization.dll \
-        -r:System.Xml.dll "$here"/*.cs
+    mapfile -t refs < <(grep -v '^#' "$here/peer.refs" | sed 's/^/-r:/')
+    mcs -nologo -debug -out:"$work/peer.exe" "${refs[@]}" "$here"/*.cs
     mv -f "$work/peer.exe.mdb" "$here/build/peer.exe.mdb"
     mv -f "$work/peer.exe" "$peer"
 fi

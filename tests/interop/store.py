@@ -82,8 +82,7 @@ def compile_peer(work: Path) -> None:
     if PEER.exists() and all(s.stat().st_mtime <= PEER.stat().st_mtime for s in sources):
         return
     PEER.parent.mkdir(exist_ok=True)
-    refs = ["-r:System.ServiceModel.dll", "-r:System.Runtime.Serialization.dll", "-r:System.Xml.dll"]
-    refs.append("-r:System.Runtime.Remoting.dll")
+    refs = [f"-r:{line}" for line in (HERE / "peer.refs").read_text().splitlines() if not line.startswith("#")]
     subprocess.run(["mcs", "-nologo", "-debug", f"-out:{work / 'peer.exe'}", *refs, *map(str, sources)], check=True)
     os.replace(work / "peer.exe.mdb", PEER.with_suffix(".exe.mdb"))
     os.replace(work / "peer.exe", PEER)
