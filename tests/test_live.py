@@ -250,12 +250,13 @@ def stop_tcpdump(dump: subprocess.Popen[str]) -> None:
 
 
 def same_events(live: list[dict], replayed: list[dict]) -> None:
-    """Equal after removing seq and statistics, times within 50 µs where the kernel gave each socket its
-    own reading (see ``kernel_timestamps``); with them everything else that derives from time."""
+    """Equal after removing seq and statistics, times within 500 µs where the kernel gave each socket its
+    own reading (see ``kernel_timestamps``); with them everything else that derives from time. A few µs
+    apart on a quiet machine; 69 µs was seen with both CPUs busy (a fresh-clone run beside a soak)."""
     live, replayed = comparable(live), comparable(replayed)
     assert [e["kind"] for e in live] == [e["kind"] for e in replayed]
     for a, b in zip(live, replayed, strict=True):
-        assert abs(_ns(a["ts"]) - _ns(b["ts"])) <= 50_000, (a, b)
+        assert abs(_ns(a["ts"]) - _ns(b["ts"])) <= 500_000, (a, b)
         for key, slack in (("latency_ms", 0.1), ("duration_ms", 0.1), ("duration", 1e-4)):
             if key in a:
                 assert abs(a.pop(key) - b.pop(key)) <= slack, (a, b)

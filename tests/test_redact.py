@@ -113,3 +113,10 @@ def test_redaction_of_bodies_pairs_and_xml_text() -> None:
     )
     assert redact_uri("/resto/api/auth?login=admin&pass=abc") == "/resto/api/auth?login=admin&pass=<redacted>"
     assert redact_uri("/resto/services/x?methodName=y") == "/resto/services/x?methodName=y"
+
+
+def test_a_uri_that_does_not_parse_whole_is_still_redacted_and_never_raises() -> None:
+    """A Remoting request URI is whatever the peer wrote (found by fuzzing: ``tcp://12[.0.0.1:8506/…``
+    made ``urlsplit`` raise, and the traceback ended the replay); only its query is read."""
+    assert redact_uri("tcp://12[.0.0.1:8506/OrderDesk.rem") == "tcp://12[.0.0.1:8506/OrderDesk.rem"
+    assert redact_uri("tcp://h[ost/x.rem?password=p&a=1#f") == "tcp://h[ost/x.rem?password=<redacted>&a=1#f"

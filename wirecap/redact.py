@@ -20,7 +20,7 @@ samples come from the events) never see the values either.
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 import click
 from pydantic_core import to_json
@@ -92,14 +92,18 @@ def redact_json(value: Any, depth: int = 0) -> Any:
 
 
 def redact_uri(uri: str) -> str:
-    parts = urlsplit(uri)
-    if not parts.query:
+    """The URI with the values of secret query parameters redacted. Only the query is read (after the
+    first ``?``, up to ``#``): a peer's URI need not parse whole (``urlsplit`` refuses an unbalanced ``[``
+    in a host, which a Remoting request URI may carry)."""
+    base, question, rest = uri.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    if not question or not query:
         return uri
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    pairs = parse_qsl(query, keep_blank_values=True)
     if not any(name.lower() in SECRET_QUERY for name, _ in pairs):
         return uri
     query = urlencode([(n, REDACTED if n.lower() in SECRET_QUERY else v) for n, v in pairs], safe="<>")
-    return urlunsplit(parts._replace(query=query))
+    return f"{base}?{query}{hash_mark}{fragment}"
 
 
 def redact_xml(text: str) -> str:
