@@ -8,7 +8,7 @@ for WCF bodies, so one set of iiko rules reads both.
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from . import soap
 from .anomalies import DecodeError
@@ -101,7 +101,8 @@ def body_json(body: Body, headers: dict[str, str], options: DecoderOptions) -> t
 
 def resto_call(target: str) -> tuple[str | None, str | None]:
     """(service, methodName) of ``/resto/services/<service>?methodName=<m>``, each None if absent."""
-    url = urlsplit(target)
-    service = RESTO_SERVICE.search(url.path)
-    method_name = parse_qs(url.query).get("methodName")
+    # not urlsplit: it refuses an unbalanced "[" in a host, which h11 lets through
+    path, _, query = target.partition("#")[0].partition("?")
+    service = RESTO_SERVICE.search(path)
+    method_name = parse_qs(query).get("methodName")
     return (service.group(1) if service else None), (method_name[0] if method_name else None)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from decoders.detect import DecoderOptions
 from decoders.events import Anomaly, Event, RmsCall
 from decoders.http import HttpDecoder, probe
+from decoders.http_body import resto_call
 from wirecap.flow import conn_fields
 from wirecap.pipeline import Options, Pipeline, collect_streams, run
 from wirecap.source import CaptureSource
@@ -291,3 +292,10 @@ def test_entity_declarations_are_refused_not_expanded(body: bytes) -> None:
     assert call.request is None and call.request_decoded_bytes is None and call.status == 204
     assert b"lollol" not in json.dumps([e.model_dump(mode="json") for e in events]).encode()
     assert b"root:" not in json.dumps([e.model_dump(mode="json") for e in events]).encode()
+
+
+def test_a_request_target_that_does_not_parse_whole_still_names_its_service() -> None:
+    """h11 takes any visible characters as a request target; urlsplit refuses an unbalanced '[' in a host.
+    The service and method come from the path and query alone, and nothing raises."""
+    assert resto_call("http://[x/resto/services/orders?methodName=save#f") == ("orders", "save")
+    assert resto_call("/resto/services/orders#?methodName=save") == ("orders", None)

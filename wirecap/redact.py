@@ -93,10 +93,10 @@ def redact_json(value: Any, depth: int = 0) -> Any:
 
 def redact_uri(uri: str) -> str:
     """The URI with the values of secret query parameters redacted. Only the query is read (after the
-    first ``?``, up to ``#``): a peer's URI need not parse whole (``urlsplit`` refuses an unbalanced ``[``
+    first ``?`` before any ``#``): a peer's URI need not parse whole (``urlsplit`` refuses an unbalanced ``[``
     in a host, which a Remoting request URI may carry)."""
-    base, question, rest = uri.partition("?")
-    query, hash_mark, fragment = rest.partition("#")
+    before_fragment, hash_mark, fragment = uri.partition("#")
+    base, question, query = before_fragment.partition("?")
     if not question or not query:
         return uri
     pairs = parse_qsl(query, keep_blank_values=True)
