@@ -99,10 +99,19 @@ def body_json(body: Body, headers: dict[str, str], options: DecoderOptions) -> t
     return (xml_to_json(plain, content_type, options) if is_xml(content_type, plain) else None), len(plain)
 
 
+def split_uri(uri: str) -> tuple[str, str | None, str]:
+    """(what precedes the query, the query or None if there is no ``?``, ``#fragment`` or ""), as RFC 3986
+    reads them: the fragment first, then the query. Not ``urlsplit``: it refuses an unbalanced ``[`` in a
+    host, which h11 lets through in a request target and a Remoting peer may write in a request URI."""
+    before_fragment, hash_mark, fragment = uri.partition("#")
+    base, question, query = before_fragment.partition("?")
+    return base, (query if question else None), hash_mark + fragment
+
+
 def resto_call(target: str) -> tuple[str | None, str | None]:
     """(service, methodName) of ``/resto/services/<service>?methodName=<m>``, each None if absent."""
-    # not urlsplit: it refuses an unbalanced "[" in a host, which h11 lets through
-    path, _, query = target.partition("#")[0].partition("?")
+    path, query, _ = split_uri(target)
+    query = query or ""
     service = RESTO_SERVICE.search(path)
     method_name = parse_qs(query).get("methodName")
     return (service.group(1) if service else None), (method_name[0] if method_name else None)

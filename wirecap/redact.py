@@ -26,6 +26,7 @@ import click
 from pydantic_core import to_json
 
 from decoders.events import Event
+from decoders.http_body import split_uri
 
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset(
@@ -92,18 +93,15 @@ def redact_json(value: Any, depth: int = 0) -> Any:
 
 
 def redact_uri(uri: str) -> str:
-    """The URI with the values of secret query parameters redacted. Only the query is read (after the
-    first ``?`` before any ``#``): a peer's URI need not parse whole (``urlsplit`` refuses an unbalanced ``[``
-    in a host, which a Remoting request URI may carry)."""
-    before_fragment, hash_mark, fragment = uri.partition("#")
-    base, question, query = before_fragment.partition("?")
-    if not question or not query:
+    """The URI with the values of secret query parameters redacted; only its query is read (``split_uri``)."""
+    base, query, fragment = split_uri(uri)
+    if not query:
         return uri
     pairs = parse_qsl(query, keep_blank_values=True)
     if not any(name.lower() in SECRET_QUERY for name, _ in pairs):
         return uri
     query = urlencode([(n, REDACTED if n.lower() in SECRET_QUERY else v) for n, v in pairs], safe="<>")
-    return f"{base}?{query}{hash_mark}{fragment}"
+    return f"{base}?{query}{fragment}"
 
 
 def redact_xml(text: str) -> str:
