@@ -24,7 +24,7 @@ from .inspect import inspect as inspect_command
 from .limits import limit_option, limits_command, with_limits
 from .live import interfaces as interfaces_command
 from .live import live as live_command
-from .options import capture_options
+from .options import capture_options, idle_timeout_option
 from .orders import orders as orders_command
 from .orders import port_options, read_rules, rules_option
 from .orders_view import orders_schema
@@ -77,13 +77,7 @@ def main() -> None:
 @click.option("-o", "--output", metavar="FILE", help="Write events here, not stdout.")
 @click.option("-w", "--write", "write_packets", metavar="FILE", help="Also write the packets read to FILE (pcapng).")
 @port_options
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=3600.0,
-    show_default=True,
-    help="Close a connection after this many seconds of capture time without packets.",
-)
+@idle_timeout_option(" of capture time")
 @click.option("--xml", is_flag=True, help="Add each SOAP envelope as XML text to wcf.message events.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines even on a terminal (the default elsewhere).")
 @click.option("--all-fields", is_flag=True, help="Keep fields whose value is null in the JSON lines.")

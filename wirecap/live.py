@@ -22,6 +22,7 @@ from .human import HumanSink
 from .interfaces import listing
 from .limits import limit_option, with_limits
 from .live_run import LiveRun, RunOptions, capture_window
+from .options import idle_timeout_option
 from .orders import port_options, read_rules, rules_option
 from .outfile import RotatingFile, Unbuffered, parse_size
 from .pcapng_out import PcapngWriter, RingWriter
@@ -111,13 +112,7 @@ def default_filter(options: Options) -> str:
     show_default=True,
     help="Seconds between statistics (stderr and capture.stats events); 0: only at exit.",
 )
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=3600.0,
-    show_default=True,
-    help="Close a connection after this many seconds without packets.",
-)
+@idle_timeout_option("")
 @click.option("--user", metavar="NAME", help="Drop root to this user once the interfaces are open (tcpdump -Z).")
 @click.option("--xml", is_flag=True, help="Add each SOAP envelope as XML text to wcf.message events.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines even on a terminal.")

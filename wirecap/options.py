@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from .pipeline import Options
 from .runner import CaptureArgs
 from .source import check_filter
 
@@ -117,3 +118,14 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for decorate in reversed(decorators):
         wrapper = decorate(wrapper)
     return wrapper
+
+
+def idle_timeout_option(clock: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--idle-timeout``, the pipeline's own default; ``clock`` says whose seconds (capture time, wall time)."""
+    return click.option(
+        "--idle-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=Options.idle_timeout,
+        show_default=True,
+        help=f"Close a connection after this many seconds{clock} without packets.",
+    )
