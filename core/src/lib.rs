@@ -20,8 +20,11 @@ pub mod soap;
 pub mod stream;
 pub mod structure;
 pub mod text;
+pub mod textxml;
 pub mod tree;
 pub mod xml;
+pub mod xmlchars;
+pub mod xmlns;
 
 #[cfg(feature = "python")]
 mod python;
