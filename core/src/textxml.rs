@@ -16,6 +16,10 @@ use crate::xmlchars::{append, Cursor};
 use crate::xmlns::{Namespaces, Written};
 use std::borrow::Cow;
 
+/// Attributes of one start tag read here (duplicates are found pairwise); a tag with more is
+/// left to expat, which hashes them.
+const MAX_ATTRIBUTES: usize = 64;
+
 /// The text expat would parse: `payload` after its BOM, or as decoders/soap.py hands it over when
 /// the transport names the encoding (its XML declaration dropped). None: not UTF-8.
 fn prepare<'a>(payload: &'a [u8], encoding: Option<&str>) -> Option<&'a str> {
@@ -229,7 +233,7 @@ impl<'a> Reader<'a> {
             if self.cursor.eat(">") {
                 break false;
             }
-            if !spaced {
+            if !spaced || written.len() >= MAX_ATTRIBUTES {
                 return None;
             }
             let attribute = self.attribute()?;
@@ -280,5 +284,70 @@ impl<'a> Reader<'a> {
             qname,
             value,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::document_xml;
+
+    fn tree(payload: &[u8], encoding: Option<&str>) -> Option<String> {
+        read(payload, encoding, Limits::default()).map(|doc| document_xml(&doc))
+    }
+
+    #[test]
+    fn prefixes_are_the_innermost_bound_to_the_namespace() {
+        let doc = b"<a xmlns='u' xmlns:p='u'><p:b p:c='1'/><b xmlns:q='u' q:c='2'/></a>";
+        let doc = read(doc, None, Limits::default());
+        let names: Vec<String> = doc
+            .iter()
+            .flat_map(|d| d.items.iter())
+            .filter_map(|item| match item {
+                Item::Element(e) => Some(format!("{}:{}", e.prefix, e.name)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["p:a", "p:b", "q:b"]);
+    }
+
+    #[test]
+    fn the_transport_encoding_drops_the_declaration() {
+        let doc = b" <?xml version='1.0' encoding='windows-1251'?><a>x</a>";
+        assert!(tree(doc, Some("UTF-8")).is_some());
+        assert_eq!(tree(doc, None), None);
+        assert_eq!(tree(b"<a/>", Some("windows-1251")), None);
+        assert_eq!(tree(b"\xff\xfe<\x00a\x00/\x00>\x00", None), None);
+    }
+
+    #[test]
+    fn not_mine_on_any_error_or_limit() {
+        for bad in [
+            &b"<a>x</b>"[..],
+            b"<a b='1' b='2'/>",
+            b"<a xmlns:p='u' xmlns:q='u' p:x='1' q:x='2'/>",
+            b"<p:a/>",
+            b"<!DOCTYPE a><a/>",
+            b"<a/><b/>",
+            b"<a>&#0;</a>",
+        ] {
+            assert_eq!(tree(bad, None), None);
+        }
+        let limits = Limits {
+            max_depth: 1,
+            max_elements: 10,
+        };
+        assert!(read(b"<a/>", None, limits).is_some());
+        assert!(read(b"<a><b/></a>", None, limits).is_none());
+    }
+
+    #[test]
+    fn the_body_json_is_keyed_by_the_root_name() {
+        let json = body_json(
+            b"<p:r xmlns:p='u'><a>1</a><b/></p:r>",
+            None,
+            Limits::default(),
+        );
+        assert_eq!(json.as_deref(), Some(r#"{"r":{"a":"1","b":""}}"#));
     }
 }
