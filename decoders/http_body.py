@@ -5,6 +5,7 @@ Bodies are kept up to the ``body_size`` limit on the wire and after gzip/deflate
 for WCF bodies, so one set of iiko rules reads both.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs
 
 from . import soap
 from .anomalies import DecodeError
+from .core import RUST
 from .inflate import GZIP, RAW_DEFLATE, ZLIB, inflate
 from .interface import DecoderOptions
 
@@ -67,6 +69,10 @@ def xml_to_json(body: bytes, content_type: str, options: DecoderOptions) -> Any:
     """An XML body as {root name: content} in the DataContract JSON shape the WCF decoder uses."""
     charset = re.search(r"charset=\"?([\w.-]+)", content_type, re.IGNORECASE)
     encoding = charset.group(1) if charset else None
+    if RUST is not None:  # the compiled reader takes well-formed UTF-8; None leaves the rest (and errors) here
+        text = RUST.text_xml_json(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
+        if text is not None:
+            return json.loads(text)
     document = soap.parse_text_xml(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
     return {document.root.name: soap.element_to_json(document.root)}
 

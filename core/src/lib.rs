@@ -1,6 +1,7 @@
 //! wirecap's compiled decoding core: [MC-NBFX]/[MC-NBFS]/[MC-NBFSE] binary XML to the SOAP view, the
 //! body as JSON text and the XML text, with the same results (and the same errors) as the pure-Python
-//! reference in `decoders/nbfx.py` and `decoders/soap.py`.
+//! reference in `decoders/nbfx.py` and `decoders/soap.py`; and the iikoRMS link's well-formed text-XML
+//! bodies to the same tree and JSON (`textxml`, `xmlns`, `xmlchars`), everything else left to expat.
 //!
 //! Layers, after Suricata's: pure functions over `&[u8]` (`reader`, `format`, `nbfx`), per-direction
 //! state (`session`), views of the tree (`xml`, `json`, `soap`), and the PyO3 binding (`python`,
@@ -20,8 +21,11 @@ pub mod soap;
 pub mod stream;
 pub mod structure;
 pub mod text;
+pub mod textxml;
 pub mod tree;
 pub mod xml;
+pub mod xmlchars;
+pub mod xmlns;
 
 #[cfg(feature = "python")]
 mod python;

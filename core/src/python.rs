@@ -6,6 +6,7 @@ use crate::error::DecodeError;
 use crate::session::{SessionStrings, MAX_SESSION_BYTES};
 use crate::soap::message_from_document;
 use crate::structure::{decode, Limits};
+use crate::textxml::{body_json, read};
 use crate::xml::document_xml;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -215,6 +216,37 @@ fn decode_xml(
     Ok((document_xml(&doc), doc.unresolved))
 }
 
+/// An iikoRMS HTTP body (text XML) as `{root name: content}` JSON text (UTF-8 bytes), or None where
+/// the pure-Python reader must decide (any error, limit, DTD, other encoding...): it raises the anomaly.
+#[pyfunction]
+#[pyo3(signature = (payload, encoding = None, *, max_depth = crate::nbfx::MAX_DEPTH,
+    max_elements = crate::nbfx::MAX_ELEMENTS))]
+fn text_xml_json<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    encoding: Option<&str>,
+    max_depth: usize,
+    max_elements: usize,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let limits = limits(max_depth, max_elements)?;
+    Ok(body_json(payload, encoding, limits).map(|json| PyBytes::new(py, json.as_bytes())))
+}
+
+/// The tree `text_xml_json` reads, as XML text (Python's `Document.to_xml()`), or None: for the
+/// differential tests.
+#[pyfunction]
+#[pyo3(signature = (payload, encoding = None, *, max_depth = crate::nbfx::MAX_DEPTH,
+    max_elements = crate::nbfx::MAX_ELEMENTS))]
+fn text_xml_tree(
+    payload: &[u8],
+    encoding: Option<&str>,
+    max_depth: usize,
+    max_elements: usize,
+) -> PyResult<Option<String>> {
+    let limits = limits(max_depth, max_elements)?;
+    Ok(read(payload, encoding, limits).map(|doc| document_xml(&doc)))
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -222,5 +254,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Session>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
+    m.add_function(wrap_pyfunction!(text_xml_json, m)?)?;
+    m.add_function(wrap_pyfunction!(text_xml_tree, m)?)?;
     Ok(())
 }
