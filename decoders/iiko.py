@@ -17,7 +17,6 @@ from typing import Any
 
 from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
 from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, IikoSource
-from .iiko_json import by_name
 from .iiko_recognise import Found, Recogniser
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 from .models import construct
@@ -121,7 +120,7 @@ class OrderTracker:
     def _user_event(self, found: Found, common: dict[str, Any]) -> IikoEvent:
         recogniser = self.recogniser
         attributes = recogniser.attributes(found.obj)
-        fields = {k: v for k, v in by_name(attributes).items() if k not in recogniser.rules.own_fields}
+        fields = recogniser.carried(attributes)
         items = recogniser.items(fields)
         order = recogniser.order(fields)
         if not items and found.type and found.type.lower() in recogniser.rules.item_types:
@@ -135,8 +134,7 @@ class OrderTracker:
         )
 
     def _snapshot(self, found: Found, common: dict[str, Any]) -> list[Event]:
-        recogniser = self.recogniser
-        fields = by_name(found.obj)
+        recogniser, fields = self.recogniser, found.obj
         snapshot = construct(
             IikoOrderSnapshot,
             order=recogniser.order(fields),
@@ -183,9 +181,8 @@ class OrderTracker:
             if isinstance(value, list):
                 stack.extend(reversed(value))
             elif isinstance(value, dict):
-                fields = by_name(value)
-                if self.recogniser.order_id(fields) is not None:
-                    return self.recogniser.order(fields)
+                if self.recogniser.order_id(value) is not None:
+                    return self.recogniser.order(value)
                 stack.extend(reversed(list(value.values())))
         return construct(IikoOrder)
 
