@@ -13,6 +13,7 @@ events (added, deleted before/after the kitchen ticket, amount changed) so that 
 still yields the item stream. Sans-I/O: the caller reads the rules files.
 """
 
+from operator import attrgetter
 from typing import Any
 
 from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
@@ -35,16 +36,8 @@ MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten fir
 CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})  # UserEvents that end an order
 CLOSED_STATUSES = frozenset({"closed", "deleted"})  # an order snapshot's status once it has ended
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
-
-
-def _transport(event: Event) -> str | None:
-    if isinstance(event, WcfMessage):
-        return "wcf"
-    if isinstance(event, RmsCall):
-        return "http"
-    if isinstance(event, RemotingMessage):
-        return "remoting"
-    return None
+conn_values = attrgetter(*CONN_FIELDS)
+TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
 
 
 def message_payloads(event: Event, rules: Rules) -> list[Any]:
@@ -92,18 +85,19 @@ class OrderTracker:
         self.locked: dict[str, bool] = {}  # order id → locked, to report each lock once
 
     def observe(self, event: Event) -> list[Event]:
-        transport = _transport(event)
+        transport = TRANSPORTS.get(type(event))
         if transport is None or not isinstance(event, ConnEvent):
             return []
-        payloads = message_payloads(event, self.recogniser.rules)
+        recogniser = self.recogniser
+        payloads = message_payloads(event, recogniser.rules)
         names = _operation_names(event, payloads)
-        in_events = any(self.recogniser.names_events(name) for name in names)
-        found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]
-        change = None if found else self.recogniser.lock_change(names)
+        in_events = any(map(recogniser.names_events.__getitem__, names))
+        found = [f for payload in payloads for f in recogniser.find(payload, in_events=in_events)]
+        change = None if found else recogniser.lock_change(names)
         if not found and change is None:
             return []  # most messages: nothing of iiko's in them, and no event model built
         source = construct(IikoSource, uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
-        common = {"ts": event.ts, "source": source, **{k: getattr(event, k) for k in CONN_FIELDS}}
+        common = {"ts": event.ts, "source": source, **dict(zip(CONN_FIELDS, conn_values(event), strict=True))}
         out: list[Event] = []
         for item in found:
             if item.what == "event":

@@ -7,22 +7,33 @@ from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
+Keys = tuple[str, ...]
 
 
-class Memo(dict[K, V], Generic[K, V]):
-    """A table computed on first lookup that starts over past ``limit`` entries: what a peer sends
-    (object shapes, names, numbers) is endless, the memory is not. A hit is a plain dict lookup."""
+class Bounded(dict[K, V], Generic[K, V]):
+    """A table that starts over past ``limit`` entries: what a peer sends (object shapes, names,
+    numbers) is endless, the memory is not. A hit is a plain dict lookup."""
 
-    def __init__(self, compute: Callable[[K], V], limit: int) -> None:
+    def __init__(self, limit: int) -> None:
         super().__init__()
-        self.compute = compute
         self.limit = limit
 
-    def __missing__(self, key: K) -> V:
+    def put(self, key: K, value: V) -> V:
         if len(self) >= self.limit:
             self.clear()
-        value = self[key] = self.compute(key)
+        self[key] = value
         return value
+
+
+class Memo(Bounded[K, V]):
+    """A bounded table whose values are computed from their keys on first lookup."""
+
+    def __init__(self, compute: Callable[[K], V], limit: int) -> None:
+        super().__init__(limit)
+        self.compute = compute
+
+    def __missing__(self, key: K) -> V:
+        return self.put(key, self.compute(key))
 
 
 def local_name(name: str) -> str:
@@ -50,6 +61,19 @@ def first_of(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
         if value is not None and value != "":
             return value
     return None
+
+
+def first_values(obj: dict[str, Any], keys: dict[str, Keys]) -> dict[str, Any]:
+    """``first_of`` for every field at once: field → the first of its keys (all present in ``obj``) with
+    a value; fields with none are left out."""
+    found: dict[str, Any] = {}
+    for field, candidates in keys.items():
+        for key in candidates:
+            value = obj[key]
+            if value is not None and value != "":
+                found[field] = value
+                break
+    return found
 
 
 def unwrap(value: Any) -> Any:
@@ -102,7 +126,7 @@ class Reader:
 
     def text(self, value: Any, display: tuple[str, ...]) -> str | None:
         """A scalar, or the display field of an object (first of a list), as text."""
-        if value.__class__ is str:
+        if value is None or value.__class__ is str:
             return value  # type: ignore[no-any-return]
         value = unwrap(value)
         if isinstance(value, list):
@@ -116,6 +140,8 @@ class Reader:
 
     def number(self, value: Any) -> Decimal | None:
         """Money and amounts as Decimal: the scale iiko sent is kept and nothing is rounded."""
+        if value is None:
+            return None
         if isinstance(value, str):
             return self.decimals[value]
         if isinstance(value, bool):

@@ -7,18 +7,25 @@ an object that cannot be an iiko entity costs a lookup and its scalars are never
 normalising an order line reads its keys directly.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .iiko_events import IikoItem, IikoOrder
-from .iiko_json import Memo, Reader, as_flag, as_list, first_of, local_name, unwrap
+from .iiko_json import Bounded, Keys, Memo, Reader, as_flag, as_list, first_of, first_values, local_name, unwrap
 from .iiko_rules import Rules
-from .iiko_shapes import Keys, Shape, compile_shape
+from .iiko_shapes import Fields, Shape, compile_fields, compile_shape
 from .models import construct
 
 MAX_DEPTH = 64  # JSON nesting walked per message
 MAX_NAMES = 4096  # names (keys, type values, operations) remembered; each table starts over past it
-MAX_SHAPES = 4096  # object shapes whose plan is kept; the table starts over past it
+MAX_SHAPES = 4096  # object shapes whose plan is kept, and flat orders and lines kept normalised; each
+# table starts over past it (real traffic: the 1 M-packet store capture has ~60 shapes)
+# Values that key a normalised object: equal values of one of these types read the same (not so floats,
+# -0.0 == 0.0, nor decimals, 1.0 == 1.00); objects with others, or nested ones, are normalised each time.
+FLAT = frozenset({str, int, bool, type(None)})
+M = TypeVar("M")
+ID = ("id",)  # the display field of an object given for an id
 
 
 @dataclass(frozen=True)
@@ -36,10 +43,17 @@ class Recogniser:
     def __init__(self, rules: Rules, max_shapes: int = MAX_SHAPES, max_names: int = MAX_NAMES) -> None:
         self.rules = rules
         self.reader = Reader(max_shapes)
-        self._names_events: Memo[str, bool] = Memo(self._speaks_of_events, max_names)
+        # whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)
+        self.names_events: Memo[str, bool] = Memo(self._speaks_of_events, max_names)
         self._local: Memo[str, str] = Memo(local_name, max_names)
         self._locks: Memo[str, bool | None] = Memo(self._unlocks, max_names)
-        self.shapes: Memo[Keys, Shape] = Memo(lambda keys: compile_shape(rules, self._names_events, keys), max_shapes)
+        names = self.reader.names
+        self.shapes: Memo[Keys, Shape] = Memo(
+            lambda keys: compile_shape(rules, names[keys], self.names_events, keys), max_shapes
+        )
+        self.fields: Memo[Keys, Fields] = Memo(lambda keys: compile_fields(rules, names[keys], keys), max_shapes)
+        self._orders: Bounded[tuple[Any, ...], IikoOrder] = Bounded(max_shapes)
+        self._items: Bounded[tuple[Any, ...], IikoItem] = Bounded(max_shapes)
         default = rules.display.get("default", ())
         self._display = default, rules.display.get("table", default)
 
@@ -51,7 +65,7 @@ class Recogniser:
         """
         found: list[Found] = []
         event_name = self._local[name] in self.rules.event_names
-        self._walk(value, event_name, 0, in_events or self._names_events[name], found)
+        self._walk(value, event_name, 0, in_events or self.names_events[name], found)
         return found
 
     def _walk(self, value: Any, event_name: bool, depth: int, in_events: bool, found: list[Found]) -> None:
@@ -97,30 +111,26 @@ class Recogniser:
             carried = self.carried(self.attributes(obj)) if unknown is not None else {}
             if first_of(carried, rules.order.get("id", ())) is not None:
                 return Found("event", obj, unknown)
-        if shape.item_list is not None and self._is_snapshot(obj, shape):
+        if shape.item_list is not None and self._is_snapshot(obj, shape.item_list):
             return Found("snapshot", obj)
         return None
 
-    def _is_snapshot(self, obj: dict[str, Any], shape: Shape) -> bool:
+    def _is_snapshot(self, obj: dict[str, Any], item_list: str) -> bool:
         """An order id and a list of lines that have a product and an amount (or, with no lines yet, a
         number or a status)."""
-        order = shape.order
+        order = self.fields[tuple(obj)].order
         if first_of(obj, order.get("id", ())) is None:
             return False
-        lines = [line for line in as_list(obj[shape.item_list or ""]) if line != ""]
+        lines = [line for line in as_list(obj[item_list]) if line != ""]
         if not lines:  # an order with no lines yet (an empty element): its number or status must show it
             return any(first_of(obj, order.get(key, ())) is not None for key in ("number", "status"))
         # Lines of one list share a shape: the first decides, the rest need only be objects.
         if not all(isinstance(line, dict) for line in lines):
             return False
-        item = self.shapes[tuple(lines[0])].item
+        item = self.fields[tuple(lines[0])].item
         return first_of(lines[0], item.get("product", ())) is not None and (
             first_of(lines[0], item.get("amount", ())) is not None
         )
-
-    def names_events(self, name: str) -> bool:
-        """Whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)."""
-        return self._names_events[name]
 
     def _speaks_of_events(self, name: str) -> bool:
         local = local_name(name)
@@ -130,7 +140,7 @@ class Recogniser:
 
     def attributes(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A UserEvent's attributes: its fields and its name/value pairs, names as received."""
-        lists = self.shapes[tuple(obj)].attribute_lists
+        lists = self.fields[tuple(obj)].attribute_lists
         out: dict[str, Any] = {}
         for key, value in obj.items():
             if key not in lists:
@@ -139,60 +149,68 @@ class Recogniser:
             for pair in as_list(value):
                 if not isinstance(pair, dict):
                     continue
-                pair_shape = self.shapes[tuple(pair)]
-                pair_name = first_of(pair, pair_shape.attribute_name)
+                pair_fields = self.fields[tuple(pair)]
+                pair_name = first_of(pair, pair_fields.attribute_name)
                 if isinstance(pair_name, str):
-                    out[pair_name] = first_of(pair, pair_shape.attribute_value)
+                    out[pair_name] = first_of(pair, pair_fields.attribute_value)
         return out
 
     def carried(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """What a UserEvent's attributes carry, by matching name: all but its own fields (its id is not the order's)."""
-        return {name: attributes[key] for name, key in self.shapes[tuple(attributes)].carried}
+        return {name: attributes[key] for name, key in self.fields[tuple(attributes)].carried}
 
     def order_id(self, obj: dict[str, Any]) -> str | None:
         """The order id alone, as ``order`` would give it: to find an order before normalising it."""
-        return self.reader.text(first_of(obj, self.shapes[tuple(obj)].order.get("id", ())), ("id",))
+        return self.reader.text(first_of(obj, self.fields[tuple(obj)].order.get("id", ())), ID)
 
     def order(self, obj: dict[str, Any]) -> IikoOrder:
-        keys, text, (default, table) = self.shapes[tuple(obj)].order, self.reader.text, self._display
-        guests = self.reader.number(first_of(obj, keys.get("guests", ())))
-        return construct(
-            IikoOrder,
-            id=text(first_of(obj, keys.get("id", ())), ("id",)),
-            number=text(first_of(obj, keys.get("number", ())), default),
-            table=text(first_of(obj, keys.get("table", ())), table),
-            waiter=text(first_of(obj, keys.get("waiter", ())), default),
-            guests=int(guests) if guests is not None else None,
-            status=text(first_of(obj, keys.get("status", ())), default),
-            sum=self.reader.number(first_of(obj, keys.get("sum", ()))),
-            open_time=text(first_of(obj, keys.get("open_time", ())), default),
-            terminal=text(first_of(obj, keys.get("terminal", ())), default),
-        )
+        return _normalised(self._orders, obj, self._order)
 
     def item(self, obj: dict[str, Any]) -> IikoItem:
-        keys, reader, default = self.shapes[tuple(obj)].item, self.reader, self._display[0]
-        product = unwrap(first_of(obj, keys.get("product", ())))
-        product_id = first_of(obj, keys.get("product_id", ()))
+        return _normalised(self._items, obj, self._item)
+
+    def _order(self, obj: dict[str, Any]) -> IikoOrder:
+        field = first_values(obj, self.fields[tuple(obj)].order).get
+        text, number, (default, table) = self.reader.text, self.reader.number, self._display
+        guests = number(field("guests"))
+        return construct(
+            IikoOrder,
+            id=text(field("id"), ID),
+            number=text(field("number"), default),
+            table=text(field("table"), table),
+            waiter=text(field("waiter"), default),
+            guests=int(guests) if guests is not None else None,
+            status=text(field("status"), default),
+            sum=number(field("sum")),
+            open_time=text(field("open_time"), default),
+            terminal=text(field("terminal"), default),
+        )
+
+    def _item(self, obj: dict[str, Any]) -> IikoItem:
+        field = first_values(obj, self.fields[tuple(obj)].item).get
+        text, number = self.reader.text, self.reader.number
+        product = unwrap(field("product"))
+        product_id = field("product_id")
         if product_id is None and isinstance(product, dict):
-            product_id = reader.fields(product).get("id")
+            product_id = self.reader.fields(product).get("id")
         return construct(
             IikoItem,
-            position_id=reader.text(first_of(obj, keys.get("position_id", ())), ("id",)),
-            product_id=reader.text(product_id, ("id",)),
-            product=reader.text(product, default),
-            amount=reader.number(first_of(obj, keys.get("amount", ()))),
-            price=reader.number(first_of(obj, keys.get("price", ()))),
-            sum=reader.number(first_of(obj, keys.get("sum", ()))),
-            deleted=as_flag(first_of(obj, keys.get("deleted", ()))),
-            printed=as_flag(first_of(obj, keys.get("printed", ()))),
+            position_id=text(field("position_id"), ID),
+            product_id=text(product_id, ID),
+            product=text(product, self._display[0]),
+            amount=number(field("amount")),
+            price=number(field("price")),
+            sum=number(field("sum")),
+            deleted=as_flag(field("deleted")),
+            printed=as_flag(field("printed")),
         )
 
     def items(self, obj: dict[str, Any]) -> list[IikoItem]:
-        lines = as_list(first_of(obj, self.shapes[tuple(obj)].item_lists))
+        lines = as_list(first_of(obj, self.fields[tuple(obj)].item_lists))
         return [self.item(line) for line in lines if isinstance(line, dict)]
 
     def revision(self, obj: dict[str, Any]) -> str | None:
-        return self.reader.text(first_of(obj, self.shapes[tuple(obj)].order.get("revision", ())), ("id",))
+        return self.reader.text(first_of(obj, self.fields[tuple(obj)].order.get("revision", ())), ID)
 
     def lock_change(self, names: list[str]) -> tuple[bool, str] | None:
         """(is_unlock, the name that said so) for the first name matching the lock rules."""
@@ -212,3 +230,15 @@ class Recogniser:
         if rules.lock.search(name):
             return False
         return None
+
+
+def _normalised(table: Bounded[tuple[Any, ...], M], obj: dict[str, Any], normalise: Callable[[dict[str, Any]], M]) -> M:
+    """``normalise(obj)``, looked up if a flat object with the same keys and values was seen: an order's
+    lines repeat in every sync of it, and each change of an order is broadcast to every terminal."""
+    values = tuple(obj.values())
+    types = tuple(map(type, values))
+    if not FLAT.issuperset(types):
+        return normalise(obj)
+    key = (tuple(obj), values, types)
+    known = table.get(key)
+    return known if known is not None else table.put(key, normalise(obj))
