@@ -41,16 +41,16 @@ def local_name(name: str) -> str:
     return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
 
 
-def name_plan(keys: tuple[str, ...]) -> dict[str, str]:
+def name_plan(keys: tuple[str, ...], local: Callable[[str], str] = local_name) -> dict[str, str]:
     """Matching name → the key that gives it, for an object with these keys: the first child element,
-    else the first XML attribute (``@name``) of that name."""
+    else the first XML attribute (``@name``) of that name. ``local``: ``local_name``, maybe cached."""
     winners: dict[str, str] = {}
     for key in keys:
         if not key.startswith("@"):
-            winners.setdefault(local_name(key), key)
+            winners.setdefault(local(key), key)
     for key in keys:
         if key.startswith("@"):
-            winners.setdefault(local_name(key), key)
+            winners.setdefault(local(key), key)
     return winners
 
 
@@ -117,7 +117,10 @@ class Reader:
     (bounded): an order's lines repeat one shape and the same prices thousands of times."""
 
     def __init__(self, limit: int) -> None:
-        self.names: Memo[tuple[str, ...], dict[str, str]] = Memo(name_plan, limit)
+        self.local: Memo[str, str] = Memo(local_name, limit)
+        self.names: Memo[tuple[str, ...], dict[str, str]] = Memo(
+            lambda keys: name_plan(keys, self.local.__getitem__), limit
+        )
         self.decimals: Memo[str, Decimal | None] = Memo(parse_decimal, limit)
 
     def fields(self, obj: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .iiko_events import IikoItem, IikoOrder
-from .iiko_json import Bounded, Keys, Memo, Reader, as_flag, as_list, first_of, first_values, local_name, unwrap
+from .iiko_json import Bounded, Keys, Memo, Reader, as_flag, as_list, first_of, first_values, unwrap
 from .iiko_rules import Rules
-from .iiko_shapes import Fields, Shape, compile_fields, compile_shape
+from .iiko_shapes import Fields, Shape, alias_index, compile_fields, compile_shape
 from .models import construct
 
 MAX_DEPTH = 64  # JSON nesting walked per message
@@ -45,13 +45,15 @@ class Recogniser:
         self.reader = Reader(max_shapes)
         # whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)
         self.names_events: Memo[str, bool] = Memo(self._speaks_of_events, max_names)
-        self._local: Memo[str, str] = Memo(local_name, max_names)
         self._locks: Memo[str, bool | None] = Memo(self._unlocks, max_names)
         names = self.reader.names
         self.shapes: Memo[Keys, Shape] = Memo(
-            lambda keys: compile_shape(rules, names[keys], self.names_events, keys), max_shapes
+            lambda keys: compile_shape(rules, names[keys], self.names_events, self.reader.local, keys), max_shapes
         )
-        self.fields: Memo[Keys, Fields] = Memo(lambda keys: compile_fields(rules, names[keys], keys), max_shapes)
+        indexes = alias_index(rules.order), alias_index(rules.item)
+        self.fields: Memo[Keys, Fields] = Memo(
+            lambda keys: compile_fields(rules, indexes, names[keys], self.reader.local, keys), max_shapes
+        )
         self._orders: Bounded[tuple[Any, ...], IikoOrder] = Bounded(max_shapes)
         self._items: Bounded[tuple[Any, ...], IikoItem] = Bounded(max_shapes)
         default = rules.display.get("default", ())
@@ -64,7 +66,7 @@ class Recogniser:
         with a type and an order id is a UserEvent even if its type is not in the rules (a newer build's).
         """
         found: list[Found] = []
-        event_name = self._local[name] in self.rules.event_names
+        event_name = self.reader.local[name] in self.rules.event_names
         self._walk(value, event_name, 0, in_events or self.names_events[name], found)
         return found
 
@@ -97,7 +99,7 @@ class Recogniser:
             known = rules.types.get(value.lower())
             if known is not None:
                 return Found("event", obj, known)
-        event_names, local = rules.event_names, self._local
+        event_names, local = rules.event_names, self.reader.local
         xsi_type = obj["@type"] if shape.xsi_type else None
         if (
             event_name
@@ -133,7 +135,7 @@ class Recogniser:
         )
 
     def _speaks_of_events(self, name: str) -> bool:
-        local = local_name(name)
+        local = self.reader.local[name]
         return any(event_name in local for event_name in self.rules.event_names)
 
     # --- normalising ---

@@ -7,7 +7,7 @@ shape and the per-object work is a dict lookup plus direct reads.
 
 from dataclasses import dataclass
 
-from .iiko_json import Keys, local_name
+from .iiko_json import Keys
 from .iiko_rules import Rules
 
 
@@ -40,8 +40,11 @@ def _present(names: dict[str, str], aliases: Keys) -> Keys:
     return tuple(names[alias] for alias in aliases if alias in names)
 
 
-def compile_shape(rules: Rules, names: dict[str, str], names_events: dict[str, bool], keys: Keys) -> Shape:
-    """``names_events`` says which keys speak of UserEvents (cached by the caller, like ``names``)."""
+def compile_shape(
+    rules: Rules, names: dict[str, str], names_events: dict[str, bool], local: dict[str, str], keys: Keys
+) -> Shape:
+    """``names`` (``iiko_json.name_plan``), ``names_events`` (which keys speak of UserEvents) and ``local``
+    (``local_name``) come from the caller's tables."""
     type_keys = _present(names, rules.type_fields)
     item_lists = _present(names, rules.item_lists)
     return Shape(
@@ -49,19 +52,41 @@ def compile_shape(rules: Rules, names: dict[str, str], names_events: dict[str, b
         xsi_type="@type" in keys,
         item_list=item_lists[0] if item_lists else None,
         candidate=bool(type_keys or item_lists) or "@type" in keys,
-        children=tuple((key, names_events[key], local_name(key) in rules.event_names) for key in keys),
+        children=tuple((key, names_events[key], local[key] in rules.event_names) for key in keys),
     )
 
 
-def compile_fields(rules: Rules, names: dict[str, str], keys: Keys) -> Fields:
-    def section(aliases_by_field: dict[str, Keys]) -> dict[str, Keys]:
-        return {field: present for field, aliases in aliases_by_field.items() if (present := _present(names, aliases))}
+AliasIndex = dict[str, tuple[tuple[str, int], ...]]  # name → (field, rank among its aliases) of a rules section
 
+
+def alias_index(section: dict[str, Keys]) -> AliasIndex:
+    """A rules section by alias: a shape has a few names, the rules many aliases, so a shape's plan is
+    found from its names."""
+    index: dict[str, list[tuple[str, int]]] = {}
+    for field, aliases in section.items():
+        for rank, alias in enumerate(aliases):
+            index.setdefault(alias, []).append((field, rank))
+    return {alias: tuple(entries) for alias, entries in index.items()}
+
+
+def _section(index: AliasIndex, names: dict[str, str]) -> dict[str, Keys]:
+    """Field → the keys giving its aliases, in the rules' order, for the fields the shape has."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for name, key in names.items():
+        for field, rank in index.get(name, ()):
+            found.setdefault(field, []).append((rank, key))
+    return {field: tuple(key for _, key in sorted(ranked)) for field, ranked in found.items()}
+
+
+def compile_fields(
+    rules: Rules, indexes: tuple[AliasIndex, AliasIndex], names: dict[str, str], local: dict[str, str], keys: Keys
+) -> Fields:
+    """``indexes``: ``alias_index`` of the rules' order and item sections; the rest as for ``compile_shape``."""
     return Fields(
-        order=section(rules.order),
-        item=section(rules.item),
+        order=_section(indexes[0], names),
+        item=_section(indexes[1], names),
         item_lists=_present(names, rules.item_lists),
-        attribute_lists=frozenset(key for key in keys if local_name(key) in rules.attribute_lists),
+        attribute_lists=frozenset(key for key in keys if local[key] in rules.attribute_lists),
         attribute_name=_present(names, rules.attribute_name),
         attribute_value=_present(names, rules.attribute_value),
         carried=tuple((name, key) for name, key in names.items() if name not in rules.own_fields),
