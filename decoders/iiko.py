@@ -13,11 +13,11 @@ events (added, deleted before/after the kitchen ticket, amount changed) so that 
 still yields the item stream. Sans-I/O: the caller reads the rules files.
 """
 
+from operator import attrgetter
 from typing import Any
 
 from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
 from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, IikoSource
-from .iiko_json import by_name
 from .iiko_recognise import Found, Recogniser
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 from .models import construct
@@ -36,16 +36,8 @@ MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten fir
 CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})  # UserEvents that end an order
 CLOSED_STATUSES = frozenset({"closed", "deleted"})  # an order snapshot's status once it has ended
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
-
-
-def _transport(event: Event) -> str | None:
-    if isinstance(event, WcfMessage):
-        return "wcf"
-    if isinstance(event, RmsCall):
-        return "http"
-    if isinstance(event, RemotingMessage):
-        return "remoting"
-    return None
+conn_values = attrgetter(*CONN_FIELDS)
+TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
 
 
 def message_payloads(event: Event, rules: Rules) -> list[Any]:
@@ -93,18 +85,19 @@ class OrderTracker:
         self.locked: dict[str, bool] = {}  # order id → locked, to report each lock once
 
     def observe(self, event: Event) -> list[Event]:
-        transport = _transport(event)
+        transport = TRANSPORTS.get(type(event))
         if transport is None or not isinstance(event, ConnEvent):
             return []
-        payloads = message_payloads(event, self.recogniser.rules)
+        recogniser = self.recogniser
+        payloads = message_payloads(event, recogniser.rules)
         names = _operation_names(event, payloads)
-        in_events = any(self.recogniser.names_events(name) for name in names)
-        found = [f for payload in payloads for f in self.recogniser.find(payload, in_events=in_events)]
-        change = None if found else self.recogniser.lock_change(names)
+        in_events = any(map(recogniser.names_events.__getitem__, names))
+        found = [f for payload in payloads for f in recogniser.find(payload, in_events=in_events)]
+        change = None if found else recogniser.lock_change(names)
         if not found and change is None:
             return []  # most messages: nothing of iiko's in them, and no event model built
         source = construct(IikoSource, uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
-        common = {"ts": event.ts, "source": source, **{k: getattr(event, k) for k in CONN_FIELDS}}
+        common = {"ts": event.ts, "source": source, **dict(zip(CONN_FIELDS, conn_values(event), strict=True))}
         out: list[Event] = []
         for item in found:
             if item.what == "event":
@@ -121,7 +114,7 @@ class OrderTracker:
     def _user_event(self, found: Found, common: dict[str, Any]) -> IikoEvent:
         recogniser = self.recogniser
         attributes = recogniser.attributes(found.obj)
-        fields = {k: v for k, v in by_name(attributes).items() if k not in recogniser.rules.own_fields}
+        fields = recogniser.carried(attributes)
         items = recogniser.items(fields)
         order = recogniser.order(fields)
         if not items and found.type and found.type.lower() in recogniser.rules.item_types:
@@ -135,8 +128,7 @@ class OrderTracker:
         )
 
     def _snapshot(self, found: Found, common: dict[str, Any]) -> list[Event]:
-        recogniser = self.recogniser
-        fields = by_name(found.obj)
+        recogniser, fields = self.recogniser, found.obj
         snapshot = construct(
             IikoOrderSnapshot,
             order=recogniser.order(fields),
@@ -183,9 +175,8 @@ class OrderTracker:
             if isinstance(value, list):
                 stack.extend(reversed(value))
             elif isinstance(value, dict):
-                fields = by_name(value)
-                if self.recogniser.order_id(fields) is not None:
-                    return self.recogniser.order(fields)
+                if self.recogniser.order_id(value) is not None:
+                    return self.recogniser.order(value)
                 stack.extend(reversed(list(value.values())))
         return construct(IikoOrder)
 

@@ -1,57 +1,79 @@
 """Reading the decoded messages' JSON by name, as the iiko rules name things: case, XML prefixes,
 namespaces and dotted prefixes ignored; collections unwrapped; money as Decimal."""
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-MAX_SHAPES = 4096  # object shapes (tuples of keys) whose name plan is kept; the cache starts over past it
+K = TypeVar("K")
+V = TypeVar("V")
+Keys = tuple[str, ...]
 
 
-@lru_cache(maxsize=8192)
+class Bounded(dict[K, V], Generic[K, V]):
+    """A table that starts over past ``limit`` entries: what a peer sends (object shapes, names,
+    numbers) is endless, the memory is not. A hit is a plain dict lookup."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: K, value: V) -> V:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+class Memo(Bounded[K, V]):
+    """A bounded table whose values are computed from their keys on first lookup."""
+
+    def __init__(self, compute: Callable[[K], V], limit: int) -> None:
+        super().__init__(limit)
+        self.compute = compute
+
+    def __missing__(self, key: K) -> V:
+        return self.put(key, self.compute(key))
+
+
 def local_name(name: str) -> str:
     """``{ns}a:Resto.Data.UserEvent`` → ``userevent``: namespace, prefix and dotted path dropped."""
     return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
 
 
-_plans: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
-
-
-def by_name(obj: dict[str, Any]) -> dict[str, Any]:
-    """An object's fields by matching name; child elements win over XML attributes of the same name.
-
-    Messages repeat a few shapes (an order line, a journal attribute) thousands of times, so which key
-    gives which name is worked out once per shape (the keys in order) and only looked up after that.
-    """
-    shape = tuple(obj)
-    plan = _plans.get(shape)
-    if plan is None:
-        plan = _plan(shape)
-    return {name: obj[key] for name, key in plan}
-
-
-def _plan(shape: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(matching name, key) for the key that wins each name: the first element, else the first attribute."""
+def name_plan(keys: tuple[str, ...], local: Callable[[str], str] = local_name) -> dict[str, str]:
+    """Matching name → the key that gives it, for an object with these keys: the first child element,
+    else the first XML attribute (``@name``) of that name. ``local``: ``local_name``, maybe cached."""
     winners: dict[str, str] = {}
-    for key in shape:
+    for key in keys:
         if not key.startswith("@"):
-            winners.setdefault(local_name(key), key)
-    for key in shape:
+            winners.setdefault(local(key), key)
+    for key in keys:
         if key.startswith("@"):
-            winners.setdefault(local_name(key), key)
-    plan = tuple(winners.items())
-    if len(_plans) >= MAX_SHAPES:
-        _plans.clear()
-    _plans[shape] = plan
-    return plan
+            winners.setdefault(local(key), key)
+    return winners
 
 
 def first_of(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """The first of ``names`` that ``fields`` holds a value for (absent, None and "" are no value)."""
     for name in names:
         value = fields.get(name)
         if value is not None and value != "":
             return value
     return None
+
+
+def first_values(obj: dict[str, Any], keys: dict[str, Keys]) -> dict[str, Any]:
+    """``first_of`` for every field at once: field → the first of its keys (all present in ``obj``) with
+    a value; fields with none are left out."""
+    found: dict[str, Any] = {}
+    for field, candidates in keys.items():
+        for key in candidates:
+            value = obj[key]
+            if value is not None and value != "":
+                found[field] = value
+                break
+    return found
 
 
 def unwrap(value: Any) -> Any:
@@ -71,35 +93,8 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def as_text(value: Any, display: tuple[str, ...]) -> str | None:
-    """A scalar, or the display field of an object (first of a list), as text."""
-    value = unwrap(value)
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if isinstance(value, dict):
-        value = first_of(by_name(value), display)
-    if value is None or isinstance(value, dict | list):
-        return None
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def as_number(value: Any) -> Decimal | None:
-    """Money and amounts as Decimal: the scale iiko sent is kept and nothing is rounded."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))  # the shortest text that reads back as this double
-    if isinstance(value, str):
-        return _decimal(value)
-    return None
-
-
-@lru_cache(maxsize=8192)
-def _decimal(text: str) -> Decimal | None:
-    """A decimal written as text (``"1 280,50"``); cached, since an order's amounts and prices repeat and a
-    Decimal is immutable."""
+def parse_decimal(text: str) -> Decimal | None:
+    """A decimal written as text (``"1 280,50"``), None if it is not a finite number."""
     try:
         number = Decimal(text.replace(",", ".").replace("\u00a0", "").replace(" ", ""))
     except InvalidOperation:
@@ -115,3 +110,47 @@ def as_flag(value: Any) -> bool | None:
         return value
     text = str(value).strip().lower()
     return text not in ("", "false", "0", "none", "null")
+
+
+class Reader:
+    """Scalars out of message JSON, with the per-shape name plans and the parsed decimals cached
+    (bounded): an order's lines repeat one shape and the same prices thousands of times."""
+
+    def __init__(self, limit: int) -> None:
+        self.local: Memo[str, str] = Memo(local_name, limit)
+        self.names: Memo[tuple[str, ...], dict[str, str]] = Memo(
+            lambda keys: name_plan(keys, self.local.__getitem__), limit
+        )
+        self.decimals: Memo[str, Decimal | None] = Memo(parse_decimal, limit)
+
+    def fields(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """An object's fields by matching name (``name_plan``, cached per shape)."""
+        return {name: obj[key] for name, key in self.names[tuple(obj)].items()}
+
+    def text(self, value: Any, display: tuple[str, ...]) -> str | None:
+        """A scalar, or the display field of an object (first of a list), as text."""
+        if value is None or value.__class__ is str:
+            return value  # type: ignore[no-any-return]
+        value = unwrap(value)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, dict):
+            names = self.names[tuple(value)]
+            value = first_of(value, tuple(names[n] for n in display if n in names))
+        if value is None or isinstance(value, dict | list):
+            return None
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    def number(self, value: Any) -> Decimal | None:
+        """Money and amounts as Decimal: the scale iiko sent is kept and nothing is rounded."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return self.decimals[value]
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return Decimal(value)
+        if isinstance(value, float):
+            return Decimal(repr(value))  # the shortest text that reads back as this double
+        return None

@@ -1,20 +1,31 @@
 """What of iiko's is in a decoded message: the rules (``iiko_rules.toml``) applied to the JSON of a WCF,
 HTTP or Remoting body — UserEvents, order snapshots, locks — and the order and lines normalised from
-whatever field names iikoFront, the SDK or the journal used. Per-shape plans are cached (bounded) so
-that the walk does not re-derive them for every object.
+whatever field names iikoFront, the SDK or the journal used.
+
+The rules are compiled per object shape (``iiko_shapes``) on first sight and kept in bounded tables, so
+an object that cannot be an iiko entity costs a lookup and its scalars are never looked at, and
+normalising an order line reads its keys directly.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .iiko_events import IikoItem, IikoOrder
-from .iiko_json import as_flag, as_list, as_number, as_text, by_name, first_of, local_name, unwrap
+from .iiko_json import Bounded, Keys, Memo, Reader, as_flag, as_list, first_of, first_values, unwrap
 from .iiko_rules import Rules
+from .iiko_shapes import Fields, Shape, alias_index, compile_fields, compile_shape
 from .models import construct
 
 MAX_DEPTH = 64  # JSON nesting walked per message
-MAX_NAMES = 4096  # names remembered as speaking of UserEvents or not (the cache starts over past it)
-MAX_SHAPES = 4096  # object shapes whose present field names are kept (the cache starts over past it)
+MAX_NAMES = 4096  # names (keys, type values, operations) remembered; each table starts over past it
+MAX_SHAPES = 4096  # object shapes whose plan is kept, and flat orders and lines kept normalised; each
+# table starts over past it (50 k packets of the store's small messages: 32 shapes, 33 distinct lines)
+# Values that key a normalised object: equal values of one of these types read the same (not so floats,
+# -0.0 == 0.0, nor decimals, 1.0 == 1.00); objects with others, or nested ones, are normalised each time.
+FLAT = frozenset({str, int, bool, type(None)})
+M = TypeVar("M")
+ID = ("id",)  # the display field of an object given for an id
 
 
 @dataclass(frozen=True)
@@ -29,174 +40,207 @@ class Found:
 class Recogniser:
     """Applies the rules to one message's JSON."""
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, max_shapes: int = MAX_SHAPES, max_names: int = MAX_NAMES) -> None:
         self.rules = rules
-        self._names_events: dict[str, bool] = {}
-        self._shapes: dict[tuple[Any, ...], dict[str, tuple[str, ...]]] = {}
-        self.item_marks = (rules.item.get("product", ()), rules.item.get("amount", ()))
+        self.reader = Reader(max_shapes)
+        # whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)
+        self.names_events: Memo[str, bool] = Memo(self._speaks_of_events, max_names)
+        self._locks: Memo[str, bool | None] = Memo(self._unlocks, max_names)
+        names = self.reader.names
+        self.shapes: Memo[Keys, Shape] = Memo(
+            lambda keys: compile_shape(rules, names[keys], self.names_events, self.reader.local, keys), max_shapes
+        )
+        indexes = alias_index(rules.order), alias_index(rules.item)
+        self.fields: Memo[Keys, Fields] = Memo(
+            lambda keys: compile_fields(rules, indexes, names[keys], self.reader.local, keys), max_shapes
+        )
+        self._orders: Bounded[tuple[Any, ...], IikoOrder] = Bounded(max_shapes)
+        self._items: Bounded[tuple[Any, ...], IikoItem] = Bounded(max_shapes)
+        default = rules.display.get("default", ())
+        self._display = default, rules.display.get("table", default)
 
-    def find(self, value: Any, name: str = "", depth: int = 0, in_events: bool = False) -> list[Found]:
+    def find(self, value: Any, name: str = "", in_events: bool = False) -> list[Found]:
         """UserEvents and order snapshots in ``value`` (found under key ``name``), outermost first.
 
         ``in_events``: ``value`` sits in a UserEvent-named method, argument or object, where an object
         with a type and an order id is a UserEvent even if its type is not in the rules (a newer build's).
         """
+        found: list[Found] = []
+        event_name = self.reader.local[name] in self.rules.event_names
+        self._walk(value, event_name, 0, in_events or self.names_events[name], found)
+        return found
+
+    def _walk(self, value: Any, event_name: bool, depth: int, in_events: bool, found: list[Found]) -> None:
+        """``find`` below one value; ``event_name``: the key it sits under names a UserEvent element."""
         if depth > MAX_DEPTH:
-            return []
-        in_events = in_events or self.names_events(name)
+            return
         if isinstance(value, list):
-            return [found for item in value for found in self.find(item, name, depth + 1, in_events)]
+            for item in value:
+                self._walk(item, event_name, depth + 1, in_events, found)
+            return
         if not isinstance(value, dict):
-            return []
-        fields = by_name(value)
-        event_type = self._event_type(fields, name, value.get("@type"))
-        if event_type is None and in_events:
-            event_type = self._unknown_event_type(value, fields)
-        if event_type is not None:
-            return [Found("event", value, event_type)]
-        if self._is_snapshot(fields):
-            return [Found("snapshot", value)]
-        return [found for key, child in value.items() for found in self.find(child, key, depth + 1, in_events)]
+            return
+        shape = self.shapes[tuple(value)]
+        if shape.candidate or event_name:
+            entity = self._entity(value, shape, event_name, in_events)
+            if entity is not None:
+                found.append(entity)
+                return
+        for key, names_events, child_event_name in shape.children:
+            child = value[key]
+            if isinstance(child, dict | list):
+                self._walk(child, child_event_name, depth + 1, in_events or names_events, found)
 
-    def names_events(self, name: str) -> bool:
-        """Whether a method, argument or element name speaks of UserEvents (``saveUserEvents``, ``userEvent``)."""
-        known = self._names_events.get(name)
-        if known is None:
-            local = local_name(name)
-            known = any(event_name in local for event_name in self.rules.event_names)
-            if len(self._names_events) >= MAX_NAMES:
-                self._names_events.clear()
-            self._names_events[name] = known
-        return known
-
-    def _unknown_event_type(self, obj: dict[str, Any], fields: dict[str, Any]) -> str | None:
-        """The type, verbatim, of an object that has one and carries an order id (in its fields or its
-        attribute pairs; the event's own ``id`` is not the order's)."""
+    def _entity(self, obj: dict[str, Any], shape: Shape, event_name: bool, in_events: bool) -> Found | None:
+        """The object as a UserEvent (by its type value, element name or i:type) or an order snapshot."""
         rules = self.rules
-        event_type = next((t for t in (fields.get(f) for f in rules.type_fields) if isinstance(t, str) and t), None)
-        if event_type is None:
-            return None
-        carried = {k: v for k, v in by_name(self.attributes(obj)).items() if k not in rules.own_fields}
-        return event_type if first_of(carried, rules.order.get("id", ())) is not None else None
-
-    def _event_type(self, fields: dict[str, Any], name: str, xsi_type: Any) -> str | None:
-        """The journal type id if the object is a UserEvent (by its type value, element name or i:type)."""
-        rules = self.rules
-        types = [value for field in rules.type_fields if isinstance(value := fields.get(field), str)]
+        types = [value for key in shape.type_keys if isinstance(value := obj[key], str)]
         for value in types:
-            if value.lower() in rules.types:
-                return rules.types[value.lower()]
-        event_names = rules.event_names
-        if not (
-            local_name(name) in event_names
-            or (isinstance(xsi_type, str) and local_name(xsi_type) in event_names)
-            or any(local_name(t) in event_names for t in types)
+            known = rules.types.get(value.lower())
+            if known is not None:
+                return Found("event", obj, known)
+        event_names, local = rules.event_names, self.reader.local
+        xsi_type = obj["@type"] if shape.xsi_type else None
+        if (
+            event_name
+            or (isinstance(xsi_type, str) and local[xsi_type] in event_names)
+            or any(local[t] in event_names for t in types)
         ):
-            return None
-        own = [t for t in types if t and local_name(t) not in event_names]
-        return own[0] if own else "UserEvent"
+            own = [t for t in types if t and local[t] not in event_names]
+            return Found("event", obj, own[0] if own else "UserEvent")
+        if in_events:
+            unknown = next((t for t in types if t), None)
+            carried = self.carried(self.attributes(obj)) if unknown is not None else {}
+            if first_of(carried, rules.order.get("id", ())) is not None:
+                return Found("event", obj, unknown)
+        if shape.item_list is not None and self._is_snapshot(obj, shape.item_list):
+            return Found("snapshot", obj)
+        return None
 
-    def _is_snapshot(self, fields: dict[str, Any]) -> bool:
-        rules = self.rules
-        if first_of(fields, rules.order.get("id", ())) is None:
+    def _is_snapshot(self, obj: dict[str, Any], item_list: str) -> bool:
+        """An order id and a list of lines that have a product and an amount (or, with no lines yet, a
+        number or a status)."""
+        order = self.fields[tuple(obj)].order
+        if first_of(obj, order.get("id", ())) is None:
             return False
-        present = [fields[name] for name in rules.item_lists if name in fields]
-        if not present:
-            return False
-        lines = [line for line in as_list(present[0]) if line != ""]
+        lines = [line for line in as_list(obj[item_list]) if line != ""]
         if not lines:  # an order with no lines yet (an empty element): its number or status must show it
-            return any(first_of(fields, rules.order.get(key, ())) is not None for key in ("number", "status"))
+            return any(first_of(obj, order.get(key, ())) is not None for key in ("number", "status"))
         # Lines of one list share a shape: the first decides, the rest need only be objects.
-        return all(isinstance(line, dict) for line in lines) and self._is_item(by_name(lines[0]))
+        if not all(isinstance(line, dict) for line in lines):
+            return False
+        item = self.fields[tuple(lines[0])].item
+        return first_of(lines[0], item.get("product", ())) is not None and (
+            first_of(lines[0], item.get("amount", ())) is not None
+        )
 
-    def _is_item(self, fields: dict[str, Any]) -> bool:
-        product, amount = self.item_marks
-        return first_of(fields, product) is not None and first_of(fields, amount) is not None
+    def _speaks_of_events(self, name: str) -> bool:
+        local = self.reader.local[name]
+        return any(event_name in local for event_name in self.rules.event_names)
 
     # --- normalising ---
 
     def attributes(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A UserEvent's attributes: its fields and its name/value pairs, names as received."""
-        rules = self.rules
+        lists = self.fields[tuple(obj)].attribute_lists
         out: dict[str, Any] = {}
         for key, value in obj.items():
-            if local_name(key) not in rules.attribute_lists:
+            if key not in lists:
                 out[key] = value
                 continue
             for pair in as_list(value):
-                pair_fields = by_name(pair) if isinstance(pair, dict) else {}
-                pair_name = first_of(pair_fields, rules.attribute_name)
+                if not isinstance(pair, dict):
+                    continue
+                pair_fields = self.fields[tuple(pair)]
+                pair_name = first_of(pair, pair_fields.attribute_name)
                 if isinstance(pair_name, str):
-                    out[pair_name] = first_of(pair_fields, rules.attribute_value)
+                    out[pair_name] = first_of(pair, pair_fields.attribute_value)
         return out
 
-    def order_id(self, fields: dict[str, Any]) -> str | None:
+    def carried(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """What a UserEvent's attributes carry, by matching name: all but its own fields (its id is not the order's)."""
+        return {name: attributes[key] for name, key in self.fields[tuple(attributes)].carried}
+
+    def order_id(self, obj: dict[str, Any]) -> str | None:
         """The order id alone, as ``order`` would give it: to find an order before normalising it."""
-        return as_text(first_of(fields, self.rules.order.get("id", ())), ("id",))
+        return self.reader.text(first_of(obj, self.fields[tuple(obj)].order.get("id", ())), ID)
 
-    def _present(self, fields: dict[str, Any], section: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        """Of each normalised field's names, those this object has, in the rules' order: worked out once per
-        shape (order lines repeat one shape thousands of times), so ``first_of`` tries only those."""
-        key = (id(section), *fields)
-        present = self._shapes.get(key)
-        if present is None:
-            present = {field: tuple(n for n in names if n in fields) for field, names in section.items()}
-            if len(self._shapes) >= MAX_SHAPES:
-                self._shapes.clear()
-            self._shapes[key] = present
-        return present
+    def order(self, obj: dict[str, Any]) -> IikoOrder:
+        return _normalised(self._orders, obj, self._order)
 
-    def order(self, fields: dict[str, Any]) -> IikoOrder:
-        names = self._present(fields, self.rules.order)
-        default = self.rules.display.get("default", ())
-        table = self.rules.display.get("table", default)
-        guests = as_number(first_of(fields, names.get("guests", ())))
+    def item(self, obj: dict[str, Any]) -> IikoItem:
+        return _normalised(self._items, obj, self._item)
+
+    def _order(self, obj: dict[str, Any]) -> IikoOrder:
+        field = first_values(obj, self.fields[tuple(obj)].order).get
+        text, number, (default, table) = self.reader.text, self.reader.number, self._display
+        guests = number(field("guests"))
         return construct(
             IikoOrder,
-            id=as_text(first_of(fields, names.get("id", ())), ("id",)),
-            number=as_text(first_of(fields, names.get("number", ())), default),
-            table=as_text(first_of(fields, names.get("table", ())), table),
-            waiter=as_text(first_of(fields, names.get("waiter", ())), default),
+            id=text(field("id"), ID),
+            number=text(field("number"), default),
+            table=text(field("table"), table),
+            waiter=text(field("waiter"), default),
             guests=int(guests) if guests is not None else None,
-            status=as_text(first_of(fields, names.get("status", ())), default),
-            sum=as_number(first_of(fields, names.get("sum", ()))),
-            open_time=as_text(first_of(fields, names.get("open_time", ())), default),
-            terminal=as_text(first_of(fields, names.get("terminal", ())), default),
+            status=text(field("status"), default),
+            sum=number(field("sum")),
+            open_time=text(field("open_time"), default),
+            terminal=text(field("terminal"), default),
         )
 
-    def item(self, fields: dict[str, Any]) -> IikoItem:
-        names = self._present(fields, self.rules.item)
-        default = self.rules.display.get("default", ())
-        product = unwrap(first_of(fields, names.get("product", ())))
-        product_id = first_of(fields, names.get("product_id", ()))
+    def _item(self, obj: dict[str, Any]) -> IikoItem:
+        field = first_values(obj, self.fields[tuple(obj)].item).get
+        text, number = self.reader.text, self.reader.number
+        product = unwrap(field("product"))
+        product_id = field("product_id")
         if product_id is None and isinstance(product, dict):
-            product_id = by_name(product).get("id")
+            product_id = self.reader.fields(product).get("id")
         return construct(
             IikoItem,
-            position_id=as_text(first_of(fields, names.get("position_id", ())), ("id",)),
-            product_id=as_text(product_id, ("id",)),
-            product=as_text(product, default),
-            amount=as_number(first_of(fields, names.get("amount", ()))),
-            price=as_number(first_of(fields, names.get("price", ()))),
-            sum=as_number(first_of(fields, names.get("sum", ()))),
-            deleted=as_flag(first_of(fields, names.get("deleted", ()))),
-            printed=as_flag(first_of(fields, names.get("printed", ()))),
+            position_id=text(field("position_id"), ID),
+            product_id=text(product_id, ID),
+            product=text(product, self._display[0]),
+            amount=number(field("amount")),
+            price=number(field("price")),
+            sum=number(field("sum")),
+            deleted=as_flag(field("deleted")),
+            printed=as_flag(field("printed")),
         )
 
-    def items(self, fields: dict[str, Any]) -> list[IikoItem]:
-        lines = as_list(first_of(fields, self.rules.item_lists))
-        return [self.item(by_name(line)) for line in lines if isinstance(line, dict)]
+    def items(self, obj: dict[str, Any]) -> list[IikoItem]:
+        lines = as_list(first_of(obj, self.fields[tuple(obj)].item_lists))
+        return [self.item(line) for line in lines if isinstance(line, dict)]
 
-    def revision(self, fields: dict[str, Any]) -> str | None:
-        return as_text(first_of(fields, self.rules.order.get("revision", ())), ("id",))
+    def revision(self, obj: dict[str, Any]) -> str | None:
+        return self.reader.text(first_of(obj, self.fields[tuple(obj)].order.get("revision", ())), ID)
 
     def lock_change(self, names: list[str]) -> tuple[bool, str] | None:
         """(is_unlock, the name that said so) for the first name matching the lock rules."""
         for name in names:
-            if self.rules.not_lock.search(name):
-                continue
-            if self.rules.unlock.search(name):
-                return True, name
-            if self.rules.lock.search(name):
-                return False, name
+            is_unlock = self._locks[name]
+            if is_unlock is not None:
+                return is_unlock, name
         return None
+
+    def _unlocks(self, name: str) -> bool | None:
+        """True: the name releases a lock, False: it takes one, None: neither (or only mentions one)."""
+        rules = self.rules
+        if rules.not_lock.search(name):
+            return None
+        if rules.unlock.search(name):
+            return True
+        if rules.lock.search(name):
+            return False
+        return None
+
+
+def _normalised(table: Bounded[tuple[Any, ...], M], obj: dict[str, Any], normalise: Callable[[dict[str, Any]], M]) -> M:
+    """``normalise(obj)``, looked up if a flat object with the same keys and values was seen: an order's
+    lines repeat in every sync of it, and each change of an order is broadcast to every terminal."""
+    values = tuple(obj.values())
+    types = tuple(map(type, values))
+    if not FLAT.issuperset(types):
+        return normalise(obj)
+    key = (tuple(obj), values, types)
+    known = table.get(key)
+    return known if known is not None else table.put(key, normalise(obj))
