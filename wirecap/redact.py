@@ -123,7 +123,13 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "request": redact_json,
     "response": redact_json,
     "attributes": redact_json,
+    "headers": redact_json,  # .NET Remoting's custom headers, arguments and results
+    "args": redact_json,
+    "return_value": redact_json,
+    "exception": redact_json,
+    "call_context": redact_json,
     "xml": redact_xml,
+    "soap": redact_xml,
 }
 
 
