@@ -178,13 +178,11 @@ class ConnState:
                 **self.fields,
             )
         )
-        self._forget_contents(conn)
+        self._detach(conn)
 
-    def _forget_contents(self, conn: Connection) -> None:
-        """The connection and its halves refer to each other, a cycle that only the (rarely run) cyclic
-        collector frees: its decoder (session dictionaries, parsers, buffers) and last segments go now."""
-        self.decoder = self.failed = None
-        self.heads = {"orig": b"", "resp": b""}
-        self.pending = []
+    def _detach(self, conn: Connection) -> None:
+        """The state, its connection and the halves (whose handler the state is) make a cycle that only the
+        (rarely run, ``cli._tune_gc``) cyclic collector would free: the halves let go of the state, so that
+        a closed connection, its decoder with it, is freed as soon as the pipeline drops it."""
         for half in conn.halves:
-            half.last = (half.offset, b"")
+            half.handler = None  # type: ignore[assignment]  # closed: nothing reports to it any more
