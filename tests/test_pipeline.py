@@ -281,3 +281,11 @@ def test_closed_connections_leave_no_reference_cycle(tmp_path: Path) -> None:
         gc.garbage.clear()
         gc.enable()
     assert not kinds & {"ConnState", "Connection", "HalfStream", "NmfDecoder", "HttpDecoder", "_Flow"}
+
+
+def test_a_host_talking_to_itself_on_one_port_opens_and_closes(tmp_path: Path) -> None:
+    """Both directions have one table key (found by fuzzing: closing it raised KeyError)."""
+    c = Conn("10.0.0.1", 8506, "10.0.0.1", 8506)
+    path = write_pcap(tmp_path / "t.pcap", frames(timed([*c.handshake(), c.data("orig", 0, b"x")])), LINKTYPE_ETHERNET)
+    kinds = [e.kind for e in replay(path, Options(protocols=()))]
+    assert kinds[0] == "conn.open" and kinds[-1] == "conn.close"

@@ -231,7 +231,8 @@ class Pipeline:
         state.finish(reason, ts)
         _, key = self.live.pop(id(state))
         reverse = _reverse(key)
-        del self.table[key], self.table[reverse]
+        del self.table[key]
+        self.table.pop(reverse, None)  # the same key if a host talks to itself from and to one port
         if tombstone:
             self.tombstones[key] = self.tombstones[reverse] = state.conn.last_ts
 
