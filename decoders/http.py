@@ -26,6 +26,7 @@ from .anomalies import DecodeError
 from .events import Anomaly, ConnFields, Direction, Event, RmsCall
 from .http_body import Body, body_json, resto_call, result_fields
 from .interface import DecoderOptions
+from .models import construct
 
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
 MAX_SCAN = 64 << 10  # bytes kept while looking for the next request line
@@ -357,8 +358,9 @@ class HttpDecoder:
         success, error_string = result_fields(response_json)
         service, method_name = resto_call(exchange.target)
         headers = exchange.headers
-        events.append(
-            RmsCall(
+        events.append(  # typed by h11 and the body decoders: unvalidated (the tests validate what is written)
+            construct(
+                RmsCall,
                 ts=ts,
                 **self.conn,
                 method=exchange.method,

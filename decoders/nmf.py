@@ -187,7 +187,7 @@ class NmfDecoder(RecordReaders, EnvelopeSearch):
                 if next_state is None:
                     detail = f"{record.name} in state {flow.state.value}"
                     raise DecodeError("nmf_unexpected_record", detail, record_offset)
-                if not self._readers[record](flow, record_offset, ts, events):
+                if not self._readers[record](self, flow, record_offset, ts, events):
                     buf.rollback()
                     return
                 buf.commit()

@@ -10,6 +10,7 @@ from .anomalies import DecodeError
 from .correlate import MAX_PENDING, Pending, request_latency
 from .events import ConnFields, Event, WcfFault, WcfMessage
 from .interface import DecoderOptions
+from .models import construct
 from .nmf_codecs import DecodedMessage, decode_message
 from .nmf_records import FlowOwner, _Flow
 
@@ -58,8 +59,7 @@ class WcfEvents(FlowOwner):
         }
         if message.fault is not None:
             fault = message.fault
-            events.append(
-                WcfFault(**common, code=fault.code, subcode=fault.subcode, reason=fault.reason, detail=fault.detail)
-            )
-        else:
-            events.append(WcfMessage(**common, body=message.body, body_element=message.body_element))
+            fields = {"code": fault.code, "subcode": fault.subcode, "reason": fault.reason, "detail": fault.detail}
+            events.append(construct(WcfFault, **common, **fields))
+        else:  # typed by the codecs: built unvalidated, once per message (the tests validate what is written)
+            events.append(construct(WcfMessage, **common, body=message.body, body_element=message.body_element))

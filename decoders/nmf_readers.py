@@ -6,6 +6,7 @@ Which record may come when is not decided here but by ``decoders.nmf_records.TRA
 """
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from ._buffer import Buffer
 from .anomalies import DecodeError
@@ -17,8 +18,6 @@ from .nmf_records import MODES, RecordType, State, _Flow
 
 MAX_STRING = 64 * 2**10  # Via, content type, fault and upgrade strings
 
-Reader = Callable[[_Flow, int, int, list[Event]], bool]  # (flow, record offset, ts, events) -> complete?
-
 
 class RecordReaders(WcfEvents):
     """The record layer of ``NmfDecoder``: one reader per ``RecordType``."""
@@ -26,21 +25,6 @@ class RecordReaders(WcfEvents):
     def __init__(self, conn: ConnFields, options: DecoderOptions, max_envelope: int | None, max_scan: int) -> None:
         super().__init__(conn, options, max_envelope, max_scan)
         self._upgrade_protocol: str | None = None
-        self._readers: dict[RecordType, Reader] = {
-            RecordType.VERSION: self._read_version,
-            RecordType.MODE: self._read_mode,
-            RecordType.VIA: self._read_via,
-            RecordType.KNOWN_ENCODING: self._read_known_encoding,
-            RecordType.EXTENSIBLE_ENCODING: self._read_extensible_encoding,
-            RecordType.UNSIZED_ENVELOPE: self._read_unsized_envelope,
-            RecordType.SIZED_ENVELOPE: self._read_sized_envelope,
-            RecordType.END: self._read_end,
-            RecordType.FAULT: self._read_fault,
-            RecordType.UPGRADE_REQUEST: self._read_upgrade_request,
-            RecordType.UPGRADE_RESPONSE: self._read_upgrade_response,
-            RecordType.PREAMBLE_ACK: self._read_preamble_ack,
-            RecordType.PREAMBLE_END: self._read_preamble_end,
-        }
 
     def _mb31(self, buf: Buffer) -> int | None:
         """``buf.mb31`` with the anomaly offset made a stream offset."""
@@ -204,3 +188,21 @@ class RecordReaders(WcfEvents):
             encoding=flow.encoding,
             content_type=flow.content_type,
         )
+
+    # record type -> reader, as plain functions: bound methods kept on each decoder would make every
+    # decoder a reference cycle, which only the (rarely run, ``cli._tune_gc``) cyclic collector frees
+    _readers: ClassVar[dict[RecordType, Callable[["RecordReaders", _Flow, int, int, list[Event]], bool]]] = {
+        RecordType.VERSION: _read_version,
+        RecordType.MODE: _read_mode,
+        RecordType.VIA: _read_via,
+        RecordType.KNOWN_ENCODING: _read_known_encoding,
+        RecordType.EXTENSIBLE_ENCODING: _read_extensible_encoding,
+        RecordType.UNSIZED_ENVELOPE: _read_unsized_envelope,
+        RecordType.SIZED_ENVELOPE: _read_sized_envelope,
+        RecordType.END: _read_end,
+        RecordType.FAULT: _read_fault,
+        RecordType.UPGRADE_REQUEST: _read_upgrade_request,
+        RecordType.UPGRADE_RESPONSE: _read_upgrade_response,
+        RecordType.PREAMBLE_ACK: _read_preamble_ack,
+        RecordType.PREAMBLE_END: _read_preamble_end,
+    }

@@ -1,5 +1,6 @@
 """wirecap.pipeline: time order, filters, decoder failures and anomaly accounting."""
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,50 @@ def test_a_bug_outside_the_decoders_is_one_line_and_exit_1(command: str) -> None
     assert b"Traceback" not in run.stderr and b"ValueError('sink bug')" in run.stderr
     if command == "replay":
         assert run.stdout.count(b"\n") > 0  # what was written before the failure stays written
+
+
+def test_a_closed_connection_absorbs_stray_packets_and_a_new_syn_opens_a_new_one(tmp_path: Path) -> None:
+    """After the close only a tombstone stays (two keys and a time): a late ACK or data of the closed
+    connection opens nothing, a SYN on the same 4-tuple is a new connection."""
+    c = Conn("10.0.0.1", 40000, "10.0.0.2", 8506)
+    packets = [*c.handshake(), c.data("orig", 0, b"abc"), c.packet("orig", "R", 3)]
+    packets += [c.packet("resp", "A", 0, ack=3), c.data("orig", 3, b"late")]  # stray
+    path = write_pcap(tmp_path / "t.pcap", frames(timed(packets + c.handshake())), LINKTYPE_ETHERNET)
+    pipeline = Pipeline(Options(protocols=()))
+    events: list[Event] = []
+    for linktype, buf, meta in CaptureSource(str(path)).batches():
+        for one in range(0, len(meta), 16):  # packet by packet, to look at the table after the close
+            pipeline.process_batch(linktype, buf, meta[one : one + 16])
+            events += pipeline.drain()
+            if [e.kind for e in events if e.kind.startswith("conn.")] == ["conn.open", "conn.close"]:
+                assert pipeline.table == {} and len(pipeline.tombstones) == 2
+    assert [(e.kind, getattr(e, "reason", None)) for e in events if e.kind.startswith("conn.")] == [
+        ("conn.open", None),
+        ("conn.close", "rst"),
+        ("conn.open", None),
+    ]
+
+
+def test_closed_connections_leave_no_reference_cycle(tmp_path: Path) -> None:
+    """A closed connection and its decoder are freed when the pipeline drops them, not by the cyclic
+    collector, which the command line runs rarely (``cli._tune_gc``): a replay leaves no garbage."""
+    gc.collect()
+    gc.disable()
+    try:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        replay(STORE)
+        gc.collect()
+        kinds = {type(o).__name__ for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not kinds & {"ConnState", "Connection", "HalfStream", "NmfDecoder", "HttpDecoder", "_Flow"}
+
+
+def test_a_host_talking_to_itself_on_one_port_opens_and_closes(tmp_path: Path) -> None:
+    """Both directions have one table key (found by fuzzing: closing it raised KeyError)."""
+    c = Conn("10.0.0.1", 8506, "10.0.0.1", 8506)
+    path = write_pcap(tmp_path / "t.pcap", frames(timed([*c.handshake(), c.data("orig", 0, b"x")])), LINKTYPE_ETHERNET)
+    kinds = [e.kind for e in replay(path, Options(protocols=()))]
+    assert kinds[0] == "conn.open" and kinds[-1] == "conn.close"

@@ -96,10 +96,13 @@ class Piped(Tap):
         self.pipeline = pipeline
         self.port = port
         self.handler = handlers[f"10.0.0.1:{port}"] = Handler()
+        self.opened: Connection | None = None
 
     @property
     def conn(self) -> Connection:
-        return self.pipeline.table[CLIENT + SERVER + struct.pack("!HH", self.port, 8506)][0]
+        """The connection, also once closed (the pipeline's table holds open ones only)."""
+        assert self.opened is not None
+        return self.opened
 
     def packet(self, from_resp: int, seq: int, ack: int, flags: int, data: bytes, ts: int) -> None:
         src, dst, sport, dport = (SERVER, CLIENT, 8506, self.port) if from_resp else (CLIENT, SERVER, self.port, 8506)
@@ -107,6 +110,9 @@ class Piped(Tap):
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(data), 1, 0x4000, 64, 6, 0, src, dst)
         frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + tcp + data
         self.pipeline.process_batch(1, frame, META.pack(ts, 0, 0, len(frame)))
+        entry = self.pipeline.table.get(CLIENT + SERVER + struct.pack("!HH", self.port, 8506))
+        if entry is not None:  # else closed (or not opened)
+            self.opened = entry[0]
         for event in self.pipeline.drain():  # gaps and anomalies of this connection, as the pipeline reports them
             if isinstance(event, TcpGap) and event.orig == f"10.0.0.1:{self.port}":
                 self.handler.gap(event.dir, event.offset, event.length, ts)

@@ -3,7 +3,7 @@ and the counts and summary (``conn.close``) written when it ends.
 
 Bytes that arrive before the protocol is known are held (up to ``PROBE_WINDOW`` per direction) and
 replayed into the decoder once detection decides; a decoder that raises is replaced by ``Undecoded``
-and the connection goes on. A closed connection keeps only what its tombstone needs.
+and the connection goes on. A closed connection leaves only a tombstone in the pipeline (its key and time).
 """
 
 from collections.abc import Callable
@@ -27,7 +27,6 @@ class ConnState:
     """A connection as the pipeline sees it: reassembly, detection, its decoder, its anomaly counts."""
 
     __slots__ = (
-        "closed",
         "conn",
         "decoder",
         "failed",
@@ -54,7 +53,6 @@ class ConnState:
         self.heads: dict[Direction, bytes] = {"orig": b"", "resp": b""}
         self.pending: list[tuple[str, Direction, bytes | int, int]] = []
         self.reported: dict[str, int] = {}  # anomaly name -> count (the first one is written)
-        self.closed = False
 
     # --- StreamHandler: called by the reassembler ---
 
@@ -161,7 +159,6 @@ class ConnState:
         self.conn.close(reason, ts)
         if self.decoder is None:
             self._detect(final=True)
-        self.closed = True
         conn = self.conn
         assert self.decoder is not None
         stats, service, guess, anomalies = close_stats(
@@ -181,14 +178,11 @@ class ConnState:
                 **self.fields,
             )
         )
-        self._forget_contents(conn)
+        self._detach(conn)
 
-    def _forget_contents(self, conn: Connection) -> None:
-        """A closed connection stays in the table for ``TOMBSTONE_NS`` to absorb stray packets, which need
-        only its ``closed`` flag and last packet time: its decoder (session dictionaries, parsers, buffers)
-        and last segments go now, or thousands of short connections a minute hold megabytes for minutes."""
-        self.decoder = self.failed = None
-        self.heads = {"orig": b"", "resp": b""}
-        self.pending = []
+    def _detach(self, conn: Connection) -> None:
+        """The state, its connection and the halves (whose handler the state is) make a cycle that only the
+        (rarely run, ``cli._tune_gc``) cyclic collector would free: the halves let go of the state, so that
+        a closed connection, its decoder with it, is freed as soon as the pipeline drops it."""
         for half in conn.halves:
-            half.last = (half.offset, b"")
+            half.handler = None  # type: ignore[assignment]  # closed: nothing reports to it any more

@@ -83,8 +83,12 @@ class Pipeline:
         self.parser = PacketParser()
         self.budget = BufferBudget(self.options.max_ooo_total)
         # sender address + receiver address + both ports (``PORTS``) -> TableEntry
-        self.table: dict[bytes, TableEntry] = {}
-        self.live: dict[int, ConnState] = {}
+        self.table: dict[bytes, TableEntry] = {}  # open connections only
+        self.live: dict[int, tuple[ConnState, bytes]] = {}  # id(state) -> (state, the originator's table key)
+        # table key of a closed connection (both directions) -> its last packet time: what absorbs stray
+        # packets (late ACKs, retransmitted FINs) for ``TOMBSTONE_NS``; a short connection's decoder and
+        # reassembly go when it closes, since thousands of them a minute would hold their megabytes
+        self.tombstones: dict[bytes, int] = {}
         # (last packet time when pushed, the originator's table key): a lazy min-heap of open connections
         self._idle: list[tuple[int, bytes]] = []
         self.events: list[Event] = []
@@ -143,7 +147,7 @@ class Pipeline:
                 src, dst, sport, dport, seq, ack, flags, data = segment
                 key = src + dst + PORTS.pack(sport, dport)
             entry = table.get(key)
-            if entry is None or (flags & (TCP_SYN | TCP_ACK) == TCP_SYN and entry[3].closed):
+            if entry is None:
                 self.clock = clock
                 entry = self._open(key, flags, ts)
                 if entry is None:
@@ -160,15 +164,19 @@ class Pipeline:
                     if half.deliver:
                         state.data(half.direction, data, ts)
                 continue
-            if state.closed:
-                continue  # a stray packet of a finished connection
             conn.packet(from_resp, seq, ack, flags, data, ts)
             if conn.close_reason is not None:
                 self._finish(state, conn.close_reason, ts)
         self.clock = clock
 
     def _open(self, key: bytes, flags: int, ts: int) -> "TableEntry | None":
-        """A new connection for the first packet with ``key`` (addresses and ports), if its ports are wanted."""
+        """A new connection for the first packet with ``key`` (addresses and ports), if its ports are wanted
+        and it is not a stray packet of a closed connection (a new SYN on a closed 4-tuple is a new one)."""
+        if key in self.tombstones:
+            if flags & (TCP_SYN | TCP_ACK) != TCP_SYN:
+                return None
+            del self.tombstones[key]
+            self.tombstones.pop(_reverse(key), None)
         n = (len(key) - PORTS.size) // 2
         src, dst = key[:n], key[n : 2 * n]
         sport, dport = PORTS.unpack_from(key, 2 * n)
@@ -201,14 +209,15 @@ class Pipeline:
         state = ConnState(self, fields, r_port, ts, mid_stream)
         conn = state.conn
         orig_half, resp_half = conn.halves
-        from_orig = self.table[o_addr + r_addr + PORTS.pack(o_port, r_port)] = (conn, orig_half, 0, state)
+        orig_key = o_addr + r_addr + PORTS.pack(o_port, r_port)
+        from_orig = self.table[orig_key] = (conn, orig_half, 0, state)
         from_resp = self.table[r_addr + o_addr + PORTS.pack(r_port, o_port)] = (conn, resp_half, 1, state)
-        self.live[id(state)] = state
+        self.live[id(state)] = (state, orig_key)
         if len(self._idle) > 2 * len(self.live) + 64:  # entries of closed connections pile up: start over
-            self._idle = [(e[0].last_ts, k) for k, e in self.table.items() if e[2] == 0 and not e[3].closed]
+            self._idle = [(e[0].last_ts, k) for k, e in self.table.items() if e[2] == 0]
             heapq.heapify(self._idle)
         else:
-            heapq.heappush(self._idle, (ts, o_addr + r_addr + PORTS.pack(o_port, r_port)))
+            heapq.heappush(self._idle, (ts, orig_key))
         self.stats.connections += 1
         self.events.append(ConnOpen(ts=ts, mid_stream=mid_stream, **fields))
         return from_orig if sender_is_orig else from_resp
@@ -216,9 +225,16 @@ class Pipeline:
     def _is_server_port(self, port: int) -> bool:
         return port in self.options.ports or port < WELL_KNOWN_PORT_LIMIT
 
-    def _finish(self, state: ConnState, reason: str, ts: int) -> None:
+    def _finish(self, state: ConnState, reason: str, ts: int, tombstone: bool = True) -> None:
+        """Close the connection and take it out of the table, leaving a tombstone unless evicted (under a
+        flood of connections memory must stay bounded)."""
         state.finish(reason, ts)
-        self.live.pop(id(state), None)
+        _, key = self.live.pop(id(state))
+        reverse = _reverse(key)
+        del self.table[key]
+        self.table.pop(reverse, None)  # the same key if a host talks to itself from and to one port
+        if tombstone:
+            self.tombstones[key] = self.tombstones[reverse] = state.conn.last_ts
 
     def _evict(self, ts: int) -> None:
         """Close the connection idle longest, to make room for a new one.
@@ -230,7 +246,7 @@ class Pipeline:
         while self._idle:
             last_ts, key = heapq.heappop(self._idle)
             entry = self.table.get(key)
-            if entry is None or entry[3].closed:
+            if entry is None:
                 continue  # closed meanwhile
             conn, _, _, state = entry
             if conn.last_ts != last_ts:
@@ -239,10 +255,7 @@ class Pipeline:
             if self._count("tcp_too_many_connections") == 1:
                 detail = f"{len(self.live)} connections open (max_connections); the one idle longest is closed"
                 self.events.append(Anomaly(ts=ts, name="tcp_too_many_connections", detail=detail, source="tcp"))
-            self._finish(state, "evicted", ts)
-            n = (len(key) - PORTS.size) // 2  # no tombstone: memory stays bounded under a flood
-            sport, dport = PORTS.unpack_from(key, 2 * n)
-            del self.table[key], self.table[key[n : 2 * n] + key[:n] + PORTS.pack(dport, sport)]
+            self._finish(state, "evicted", ts, tombstone=False)
             return
 
     def _sweep(self, ts: int) -> None:
@@ -250,18 +263,18 @@ class Pipeline:
         self._next_sweep = ts + SECOND
         idle_before = ts - self._idle_ns
         linger_before = ts - CLOSE_LINGER_NS
-        for state in list(self.live.values()):
+        for state, _ in list(self.live.values()):
             conn = state.conn
             if conn.last_ts < idle_before or (conn.fin_closed and conn.last_ts < linger_before):
                 self._finish(state, "timeout", ts)
         forget_before = ts - TOMBSTONE_NS
-        stale = [key for key, entry in self.table.items() if entry[3].closed and entry[0].last_ts < forget_before]
+        stale = [key for key, last_ts in self.tombstones.items() if last_ts < forget_before]
         for key in stale:
-            del self.table[key]
+            del self.tombstones[key]
 
     def finish(self, reason: str = "end-of-input") -> None:
         """End of input (or of a live capture: ``shutdown``): close every connection still open."""
-        for state in list(self.live.values()):
+        for state, _ in list(self.live.values()):
             self._finish(state, reason, self.clock)
 
     def advance(self, now: int) -> None:
@@ -302,6 +315,13 @@ class Pipeline:
         them (``wirecap.redact``), so that no consumer of the pipeline ever sees them."""
         events, self.events = self.events, []
         return events if self.options.decoder.keep_secrets else redact_events(events)
+
+
+def _reverse(key: bytes) -> bytes:
+    """The table key of the other direction: addresses swapped, ports swapped."""
+    n = (len(key) - PORTS.size) // 2
+    sport, dport = PORTS.unpack_from(key, 2 * n)
+    return key[n : 2 * n] + key[:n] + PORTS.pack(dport, sport)
 
 
 def merged_batches(sources: list[Source]) -> Iterator[Batch]:

@@ -19,6 +19,7 @@ samples come from the events) never see the values either.
 
 import re
 from collections.abc import Callable
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -45,6 +46,7 @@ SECRET_FIELDS = frozenset(
     | SECRET_HEADERS
 )
 SECRET_QUERY = frozenset({"pass", "password", "passwordhash", "key", "token", "access_token"})
+_QUERY_SUSPECTS = ("pass", "key", "token")  # every name in SECRET_QUERY contains one of these
 PAIR_NAMES = ("name", "key")
 PAIR_VALUES = ("value",)
 _NAMES = "|".join(sorted((re.escape(n) for n in SECRET_FIELDS), key=len, reverse=True))
@@ -59,10 +61,10 @@ _SUSPECTS = tuple(sorted({n.encode() for n in SECRET_FIELDS if not any(m in n an
 
 def _suspect(value: Any) -> bool:
     """Whether any secret name occurs anywhere in ``value`` (names and values alike)."""
-    text = to_json(value, fallback=str).lower()
-    return any(name in text for name in _SUSPECTS)
+    return any(map(to_json(value, fallback=str).lower().__contains__, _SUSPECTS))
 
 
+@lru_cache(maxsize=4096)  # bodies repeat a few hundred field names over and over
 def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
 
@@ -85,8 +87,10 @@ def redact_json(value: Any, depth: int = 0) -> Any:
         local = _local(key)
         if (local in SECRET_FIELDS or (secret_pair and local in PAIR_VALUES)) and child not in (None, "", REDACTED):
             new: Any = REDACTED
-        else:
+        elif isinstance(child, dict | list):
             new = redact_json(child, depth + 1)
+        else:  # a scalar holds no field
+            new = child
         changed = changed or new is not child
         out[key] = new
     return out if changed else value
@@ -95,8 +99,8 @@ def redact_json(value: Any, depth: int = 0) -> Any:
 def redact_uri(uri: str) -> str:
     """The URI with the values of secret query parameters redacted; only its query is read (``split_uri``)."""
     base, query, fragment = split_uri(uri)
-    if not query:
-        return uri
+    if not query or ("%" not in query and not any(map(query.lower().__contains__, _QUERY_SUSPECTS))):
+        return uri  # no parameter name can be a secret one (they are read percent-decoded)
     pairs = parse_qsl(query, keep_blank_values=True)
     if not any(name.lower() in SECRET_QUERY for name, _ in pairs):
         return uri
@@ -119,15 +123,27 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "request": redact_json,
     "response": redact_json,
     "attributes": redact_json,
+    "headers": redact_json,  # .NET Remoting's custom headers, arguments and results
+    "args": redact_json,
+    "return_value": redact_json,
+    "exception": redact_json,
+    "call_context": redact_json,
     "xml": redact_xml,
+    "soap": redact_xml,
 }
+
+
+@cache  # one entry per event model
+def _fields_of(model: type[Event]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """The fields of ``_FIELDS`` that this kind has: most kinds have none, and are passed at once."""
+    return tuple((name, how) for name, how in _FIELDS.items() if name in model.model_fields)
 
 
 def redact(event: Event) -> Event:
     """The event with every credential in it replaced by ``<redacted>`` (the same object if none)."""
     update: dict[str, Any] = {}
     fields = event.__dict__  # not getattr: a field the kind lacks would go through pydantic's slow __getattr__
-    for name, how in _FIELDS.items():
+    for name, how in _fields_of(type(event)):
         value = fields.get(name)
         if isinstance(value, str | dict | list):
             new = how(value)

@@ -25,6 +25,10 @@ from decoders.correlate import MAX_PENDING, Pending, pair
 from decoders.events import Event
 from decoders.models import replaced
 
+# lines joined into one write: a batch of packets can complete thousands of events, and the text of all
+# of them at once (twice, joined) was a peak of the resident set
+CHUNK_LINES = 256
+
 
 class Analyzer(Protocol):
     def observe(self, event: Event) -> list[Event]: ...
@@ -63,10 +67,13 @@ class JsonlSink:
         lines: list[str] = []
         for event in events:
             self._write_one(event, lines)
+            if len(lines) >= CHUNK_LINES:
+                self.out.write("\n".join(lines) + "\n")
+                lines.clear()
         if lines:
             self.out.write("\n".join(lines) + "\n")
-            if self.flush_each:
-                self.out.flush()
+        if events and self.flush_each:
+            self.out.flush()
 
     def _write_one(self, event: Event, lines: list[str]) -> None:
         self.seq += 1
