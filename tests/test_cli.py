@@ -53,6 +53,13 @@ def test_output_file(tmp_path: Path, wirecap) -> None:
     assert (tmp_path / "out.jsonl").read_bytes() == ok(wirecap("replay", "-q", str(path)))
 
 
+def test_output_dash_is_stdout(tmp_path: Path, wirecap) -> None:
+    """``-o -`` writes to stdout, as ``tcpdump -w -`` does, and leaves no file named ``-`` behind."""
+    path = v4_capture(tmp_path)
+    assert ok(wirecap("replay", "-q", "-o", "-", str(path))) == ok(wirecap("replay", "-q", str(path)))
+    assert not (tmp_path / "-").exists()
+
+
 def test_live_pipe_emits_events_before_the_input_ends(tmp_path: Path) -> None:
     """The first records of a capture written to stdin, the pipe left open: a line must come out."""
     data = v4_capture(tmp_path).read_bytes()

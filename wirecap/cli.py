@@ -24,7 +24,7 @@ from .inspect import inspect as inspect_command
 from .limits import limit_option, limits_command, with_limits
 from .live import interfaces as interfaces_command
 from .live import live as live_command
-from .options import capture_options, idle_timeout_option
+from .options import capture_options, idle_timeout_option, output_option
 from .orders import orders as orders_command
 from .orders import port_options, read_rules, rules_option
 from .orders_view import orders_schema
@@ -74,7 +74,7 @@ def main() -> None:
 
 @main.command()
 @capture_options
-@click.option("-o", "--output", metavar="FILE", help="Write events here, not stdout.")
+@output_option()
 @click.option("-w", "--write", "write_packets", metavar="FILE", help="Also write the packets read to FILE (pcapng).")
 @port_options
 @idle_timeout_option(" of capture time")

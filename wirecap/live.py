@@ -22,7 +22,7 @@ from .human import HumanSink
 from .interfaces import listing
 from .limits import limit_option, with_limits
 from .live_run import LiveRun, RunOptions, capture_window
-from .options import idle_timeout_option
+from .options import idle_timeout_option, output_option
 from .orders import port_options, read_rules, rules_option
 from .outfile import RotatingFile, Unbuffered, parse_size
 from .pcapng_out import PcapngWriter, RingWriter
@@ -101,7 +101,7 @@ def default_filter(options: Options) -> str:
 @click.option(
     "--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop after this long."
 )
-@click.option("-o", "--output", metavar="FILE", help="Write events here (appended), not stdout.")
+@output_option(" (appended)")
 @click.option("--rotate", type=SizeParam(), help="With -o: rename FILE to FILE.1 at this size (10 kept).")
 @click.option("-w", "--write", "write_packets", metavar="FILE", help="Also write the packets to FILE (pcapng).")
 @click.option("--ring", type=RingParam(), help="With -w: N files of SIZE each, the oldest removed (10x100MB).")

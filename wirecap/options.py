@@ -129,3 +129,14 @@ def idle_timeout_option(clock: str) -> Callable[[Callable[..., Any]], Callable[.
         show_default=True,
         help=f"Close a connection after this many seconds{clock} without packets.",
     )
+
+
+def output_option(detail: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-o/--output FILE``; ``-`` is stdout, as for tcpdump's ``-w -`` (else a file named ``-`` appears)."""
+    return click.option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        callback=lambda _ctx, _param, value: None if value == "-" else value,
+        help=f"Write events here{detail}, not stdout ('-': stdout).",
+    )
