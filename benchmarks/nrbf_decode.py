@@ -24,7 +24,7 @@ from decoders._buffer import Buffer  # noqa: E402
 from decoders.interface import DecoderOptions  # noqa: E402
 from decoders.nrbf import decode  # noqa: E402
 from decoders.remoting_frames import PREAMBLE, FrameReader  # noqa: E402
-from wirecap.pipeline import collect_streams  # noqa: E402
+from wirecap.streams import collect_streams  # noqa: E402
 
 CAPTURES = [ROOT / "captures" / "remoting.pcap", ROOT / "captures" / "store_remoting.pcap"]
 MIN_NRBF_MBPS = 3  # the Python decoder is the one used; the Rust core is for net.tcp (README "Remoting")

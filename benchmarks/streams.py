@@ -117,7 +117,7 @@ def tcp_streams(path: Path) -> list[tuple[bytes, bytes]]:
     """(client bytes, server bytes) of each TCP connection — from ``wirecap.pipeline`` when it is
     available, otherwise from tshark's reassembly (``follow,tcp,raw``)."""
     try:
-        from wirecap.pipeline import collect_streams  # type: ignore[import-not-found]
+        from wirecap.streams import collect_streams  # type: ignore[import-not-found]
     except ImportError:
         return _tshark_streams(path)
     return [(s.data.get("orig", b""), s.data.get("resp", b"")) for s in collect_streams([str(path)])]

@@ -235,7 +235,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 
 def _captures(ports: set[int]) -> list[tuple[bytes, bytes]]:
     """(orig, resp) stream bytes of each connection of the committed captures on ``ports``."""
-    from wirecap.pipeline import collect_streams
+    from wirecap.streams import collect_streams
 
     found = []
     for capture in collect_streams(sorted(str(p) for p in (ROOT / "captures").glob("*.pcap"))):

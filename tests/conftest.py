@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from torture import View, view
 
-from wirecap.pipeline import collect_streams
 from wirecap.reassembly import HalfStream
+from wirecap.streams import collect_streams
 
 REPO = Path(__file__).resolve().parent.parent
 # The CLI as a user runs it, in a child process (stdin, stdout, exit codes and pipes are real), whether

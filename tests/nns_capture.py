@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from wirecap.pipeline import collect_streams
+from wirecap.streams import collect_streams
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURE = REPO / "captures" / "nns_auth.pcap"

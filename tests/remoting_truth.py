@@ -13,7 +13,7 @@ from typing import Any
 from decoders.events import ConnFields, Event
 from decoders.interface import DecoderOptions
 from decoders.remoting import RemotingDecoder
-from wirecap.pipeline import collect_streams
+from wirecap.streams import collect_streams
 
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d|\[local\])?(?: (\w+))?$")
 _INTEGERS = {f"System.{t}" for t in ("Byte", "SByte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64")}

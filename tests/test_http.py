@@ -20,8 +20,9 @@ from decoders.events import Anomaly, Event, RmsCall
 from decoders.http import HttpDecoder, probe
 from decoders.http_body import resto_call
 from wirecap.flow import conn_fields
-from wirecap.pipeline import Options, Pipeline, collect_streams, run
+from wirecap.pipeline import Options, Pipeline, run
 from wirecap.source import CaptureSource
+from wirecap.streams import collect_streams
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 PCAP = CAPTURES / "rms_session.pcap"

@@ -362,7 +362,7 @@ def test_store_output_validates_against_the_published_schema() -> None:
 def _rms_request(contains: bytes) -> tuple[bytes, bytes]:
     """(head, gzip body) of the rms_session request whose XML contains ``contains``, as http.client sent
     them (a chunked body de-chunked; the head then says Content-Length)."""
-    from wirecap.pipeline import collect_streams
+    from wirecap.streams import collect_streams
 
     (stream,) = collect_streams([str(CAPTURES / "rms_session.pcap")])
     orig = stream.data["orig"]

@@ -86,7 +86,7 @@ def payloads() -> list[bytes]:
     """Small real payloads: the binary method calls and returns of the Mono capture (under 1 KB)."""
     from decoders._buffer import Buffer
     from decoders.remoting_frames import FrameReader
-    from wirecap.pipeline import collect_streams
+    from wirecap.streams import collect_streams
 
     out = []
     for stream in collect_streams([str(CAPTURE)]):

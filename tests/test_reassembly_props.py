@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torture import LINKTYPE_ETHERNET, Conn, frames, payload, timed, without, write_pcap
 
-from wirecap.pipeline import collect_streams
+from wirecap.streams import collect_streams
 
 Slices = list[tuple[int, int]]
 

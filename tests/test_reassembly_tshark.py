@@ -28,7 +28,7 @@ from torture import (
 )
 
 from decoders.events import format_ts
-from wirecap.pipeline import collect_streams
+from wirecap.streams import collect_streams
 
 Followed = Callable[[Scenario], tuple[Path, list[View]]]
 

@@ -22,7 +22,7 @@ from torture import Conn, frames, timed, write_pcap
 from decoders.events import Event
 from decoders.interface import DecoderOptions
 from decoders.models import replaced
-from wirecap.pipeline import Options, Pipeline, collect_streams, run
+from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import (
     REDACTED,
     SECRET_FIELDS,
@@ -35,6 +35,7 @@ from wirecap.redact import (
 )
 from wirecap.sink import json_line
 from wirecap.source import CaptureSource
+from wirecap.streams import collect_streams
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = sorted((REPO / "captures").glob("*.pcap"))

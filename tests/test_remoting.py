@@ -12,7 +12,7 @@ from remoting_truth import check_calls, decode_capture, read_truth
 from decoders.events import ConnFields, Event
 from decoders.interface import Accounting, DecoderOptions
 from decoders.remoting import RemotingDecoder, probe
-from wirecap.pipeline import collect_streams
+from wirecap.streams import collect_streams
 
 INTEROP = Path(__file__).parent / "interop" / "remoting"
 

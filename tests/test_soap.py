@@ -20,7 +20,7 @@ from decoders.soap import (
     message_from_document,
     parse_text_xml,
 )
-from wirecap.pipeline import collect_streams
+from wirecap.streams import collect_streams
 
 VECTORS = (Path(__file__).resolve().parent / "vectors" / "net_tcp_vectors.txt").read_text()
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"

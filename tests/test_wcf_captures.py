@@ -16,8 +16,9 @@ import pytest
 from decoders.detect import DecoderOptions
 from decoders.events import ConnFields, Event
 from decoders.nmf import NmfDecoder
-from wirecap.pipeline import Pipeline, collect_streams, run
+from wirecap.pipeline import Pipeline, run
 from wirecap.source import CaptureSource
+from wirecap.streams import collect_streams
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = REPO / "captures"

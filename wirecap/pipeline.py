@@ -10,13 +10,13 @@ are open at once, the one idle longest making room for a new one.
 """
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from decoders.anomalies import ANOMALIES
 from decoders.detect import Protocol
-from decoders.events import Anomaly, ConnFields, ConnOpen, Direction, Event
-from decoders.interface import Accounting, Decoder, DecoderOptions, Undecoded
+from decoders.events import Anomaly, ConnFields, ConnOpen, Event
+from decoders.interface import Decoder, DecoderOptions, Undecoded
 
 from .conn_state import SECOND, ConnState
 from .flow import community_id, endpoint, host, make_uid
@@ -36,7 +36,7 @@ from .packets import (
 from .ports import port_services
 from .reassembly import SEQ_MASK, BufferBudget, Connection, HalfStream
 from .redact import redact_events
-from .source import META, Batch, CaptureSource, PacketBuffer, Source
+from .source import META, Batch, PacketBuffer, Source
 
 CLOSE_LINGER_NS = 5 * SECOND  # after both FINs, how long to wait for the last ACK (Zeek's tcp_close_delay)
 TOMBSTONE_NS = 120 * SECOND  # how long a closed connection absorbs stray packets (late ACKs, FIN retransmits)
@@ -365,59 +365,3 @@ def run(
     finally:
         pipeline.finish()
         write(pipeline.drain())
-
-
-# --- reassembled streams, for tests and analysts -----------------------------------------------------
-
-
-@dataclass
-class StreamCapture:
-    uid: str
-    orig: str
-    resp: str
-    data: dict[str, bytes]
-    gaps: dict[str, list[tuple[int, int]]]
-
-
-class _Collector:
-    """A decoder that keeps every byte: ``collect_streams`` plugs it in as the only decoder."""
-
-    name = "collect"
-    wants_data = True
-
-    def __init__(self, conn: ConnFields, captures: list[StreamCapture]) -> None:
-        self.chunks: dict[str, bytearray] = {"orig": bytearray(), "resp": bytearray()}
-        self.capture = StreamCapture(conn["uid"], conn["orig"], conn["resp"], {}, {"orig": [], "resp": []})
-        captures.append(self.capture)
-
-    def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
-        self.chunks[direction] += data
-        return []
-
-    def gap(self, direction: Direction, length: int, ts: int) -> list[Event]:
-        offset = len(self.chunks[direction]) + sum(n for _, n in self.capture.gaps[direction])
-        self.capture.gaps[direction].append((offset, length))
-        return []
-
-    def eof(self, direction: Direction, ts: int) -> list[Event]:
-        self.capture.data[direction] = bytes(self.chunks[direction])
-        return []
-
-    def accounting(self, direction: Direction) -> Accounting:
-        return Accounting(decoded=len(self.chunks[direction]))
-
-
-def collect_streams(
-    paths: Iterable[str], *, any_port: bool = True, ports: Iterable[int] = (8506, 8080)
-) -> list[StreamCapture]:
-    """Reassembled bytes of every connection direction in the inputs (gaps omitted, listed apart)."""
-    captures: list[StreamCapture] = []
-    options = Options(
-        ports=frozenset(ports),
-        any_port=any_port,
-        protocols=(),
-        fallback=lambda conn, _opts: _Collector(conn, captures),
-    )
-    pipeline = Pipeline(options)
-    run([CaptureSource(p) for p in paths], pipeline, lambda events: None)
-    return captures
