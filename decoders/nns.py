@@ -276,7 +276,9 @@ class SecuredStream:
             self.auth_mech = auth.mech
         self._out.append(auth)
         if error is not None:
-            where = self._offset + 5 + (error.offset or 0)  # the token starts after the 5-byte header
+            # the token starts after the 5-byte header; a field said to lie past the token's end is
+            # reported where the token ends (the detail names the field's own position)
+            where = self._offset + 5 + min(error.offset or 0, len(token))
             self._out.append(DecodeError(error.name, error.detail, where))
 
     def _handshake_error(self, payload: bytes) -> str:
