@@ -243,8 +243,12 @@ fn number(digits: &str, radix: u32) -> Option<u32> {
 mod tests {
     use super::*;
 
+    fn cursor(text: &str) -> Cursor<'_> {
+        Cursor { text, pos: 0 }
+    }
+
     fn data(s: &str) -> Option<String> {
-        let mut c = Cursor { text: s, pos: 0 };
+        let mut c = cursor(s);
         c.char_data().map(|t| t.into_owned())
     }
 
@@ -267,27 +271,18 @@ mod tests {
 
     #[test]
     fn attribute_values_are_normalised() {
-        let mut c = Cursor {
-            text: "'a\tb\r\nc&#9;d' ",
-            pos: 0,
-        };
+        let mut c = cursor("'a\tb\r\nc&#9;d' ");
         assert_eq!(c.attribute_value().as_deref(), Some("a b c\td"));
-        let mut c = Cursor {
-            text: "\"a<b\"",
-            pos: 0,
-        };
+        let mut c = cursor("\"a<b\"");
         assert_eq!(c.attribute_value(), None);
     }
 
     #[test]
     fn comments_refuse_double_hyphens() {
-        let mut c = Cursor {
-            text: " a - b -->",
-            pos: 0,
-        };
+        let mut c = cursor(" a - b -->");
         assert_eq!(c.comment().as_deref(), Some(" a - b "));
         for bad in [" a -- b -->", " a --->"] {
-            let mut c = Cursor { text: bad, pos: 0 };
+            let mut c = cursor(bad);
             assert_eq!(c.comment(), None, "{bad}");
         }
     }
