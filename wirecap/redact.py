@@ -46,7 +46,6 @@ SECRET_FIELDS = frozenset(
     | SECRET_HEADERS
 )
 SECRET_QUERY = frozenset({"pass", "password", "passwordhash", "key", "token", "access_token"})
-_QUERY_SUSPECTS = ("pass", "key", "token")  # every name in SECRET_QUERY contains one of these
 PAIR_NAMES = ("name", "key")
 PAIR_VALUES = ("value",)
 _NAMES = "|".join(sorted((re.escape(n) for n in SECRET_FIELDS), key=len, reverse=True))
@@ -56,7 +55,15 @@ _XML_ATTRIBUTE = re.compile(rf"(\s(?:[\w.-]+:)?(?:{_NAMES})=)(\"[^\"]*\"|'[^']*'
 MAX_DEPTH = 256
 # Walking a large body in Python costs a quarter of its decoding; serialising it (in Rust) and searching
 # the bytes for any secret name costs a tenth of that, and bodies rarely hold one.
-_SUSPECTS = tuple(sorted({n.encode() for n in SECRET_FIELDS if not any(m in n and m != n for m in SECRET_FIELDS)}))
+
+
+def _shortest(names: frozenset[str]) -> tuple[str, ...]:
+    """The names that contain no other: a text holding none of them holds none of ``names``."""
+    return tuple(sorted(n for n in names if not any(m in n and m != n for m in names)))
+
+
+_SUSPECTS = tuple(n.encode() for n in _shortest(SECRET_FIELDS))
+_QUERY_SUSPECTS = _shortest(SECRET_QUERY)  # "pass", "key", "token"
 
 
 def _suspect(value: Any) -> bool:
