@@ -68,12 +68,15 @@ class JsonlSink:
         for event in events:
             self._write_one(event, lines)
             if len(lines) >= CHUNK_LINES:
-                self.out.write("\n".join(lines) + "\n")
-                lines.clear()
+                self._write_lines(lines)
         if lines:
-            self.out.write("\n".join(lines) + "\n")
+            self._write_lines(lines)
         if events and self.flush_each:
             self.out.flush()
+
+    def _write_lines(self, lines: list[str]) -> None:
+        self.out.write("\n".join(lines) + "\n")
+        lines.clear()
 
     def _write_one(self, event: Event, lines: list[str]) -> None:
         self.seq += 1
