@@ -28,6 +28,7 @@ from pydantic_core import to_json
 
 from decoders.events import Event
 from decoders.http_body import split_uri
+from decoders.iiko_json import local_name
 
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset(
@@ -71,9 +72,9 @@ def _suspect(value: Any) -> bool:
     return any(map(to_json(value, fallback=str).lower().__contains__, _SUSPECTS))
 
 
-@lru_cache(maxsize=4096)  # bodies repeat a few hundred field names over and over
-def _local(name: str) -> str:
-    return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].lstrip("@").lower()
+# the iiko rules' reading of a field name (namespace, prefix, dotted path dropped); cached here, since
+# bodies repeat a few hundred field names over and over
+_local = lru_cache(maxsize=4096)(local_name)
 
 
 def redact_json(value: Any, depth: int = 0) -> Any:
