@@ -267,17 +267,23 @@ namespace Wirecap.Interop
             c.Call("Hello", Args().Add("name", Terminal(c)), () => sync.Hello(Terminal(c)), r => r);
         }
 
+        // Mono's TcpBinaryFrameManager hands each reply's dictionary session to the listener's one shared
+        // BinaryMessageEncoder without a lock, so two replies encoded at the same moment swap sessions and
+        // the client reads "XmlDictionaryString ID n not defined" (or the server throws). The terminals
+        // therefore never wait on two replies at once; their sessions and one-way pings still interleave.
+        static readonly object ReplyGate = new object();
+
         static void Chatter(Conn c, IOrderSync sync)
         {
             var name = Terminal(c);
             for (int k = 0; k < 3; k++)
             {
                 var order = Data.Order(200 + 10 * c.Index + k, 3);
-                c.Call("SaveOrder", Args().Add("order", J.Order(order)), () => sync.SaveOrder(order), J.Result);
+                lock (ReplyGate) c.Call("SaveOrder", Args().Add("order", J.Order(order)), () => sync.SaveOrder(order), J.Result);
                 c.OneWay(sync, "IOrderSync", "Ping", Args().Add("terminal", name).Add("seq", (long)k), () => sync.Ping(name, k));
             }
             var id = Data.Id(200 + 10 * c.Index);
-            c.Call("GetOrder", Args().Add("id", J.Guid(id)), () => sync.GetOrder(id), J.Order);
+            lock (ReplyGate) c.Call("GetOrder", Args().Add("id", J.Guid(id)), () => sync.GetOrder(id), J.Order);
         }
     }
 
