@@ -69,7 +69,10 @@ pub(crate) fn line(buf: &[u8], pos: usize) -> Outcome<(&[u8], usize)> {
     let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
         return NeedMore;
     };
-    match lf.checked_sub(1).and_then(|cr| rest.get(..cr).zip(rest.get(cr))) {
+    match lf
+        .checked_sub(1)
+        .and_then(|cr| rest.get(..cr).zip(rest.get(cr)))
+    {
         Some((text, b'\r')) => Complete((text, pos + lf + 1)),
         _ => NotMine,
     }
@@ -86,7 +89,10 @@ pub(crate) fn field(text: &[u8]) -> Option<Field<'_>> {
     if !value.iter().all(|&b| is_value_byte(b)) {
         return None;
     }
-    let name = name.iter().map(|&b| char::from(b.to_ascii_lowercase())).collect();
+    let name = name
+        .iter()
+        .map(|&b| char::from(b.to_ascii_lowercase()))
+        .collect();
     Some((name, Cow::Borrowed(value)))
 }
 
@@ -111,7 +117,11 @@ pub(crate) fn number(digits: &[u8], radix: u32) -> Option<usize> {
 
 /// The header lines from `pos` to the blank line: (fields, position after the blank line).
 /// The whole block (with what precedes it from `head_start`) must fit in MAX_HEAD.
-pub(crate) fn fields(buf: &[u8], mut pos: usize, head_start: usize) -> Outcome<(Vec<Field<'_>>, usize)> {
+pub(crate) fn fields(
+    buf: &[u8],
+    mut pos: usize,
+    head_start: usize,
+) -> Outcome<(Vec<Field<'_>>, usize)> {
     let mut out = Vec::new();
     loop {
         let (text, next) = match line(buf, pos) {
@@ -141,7 +151,8 @@ fn request_line(text: &[u8]) -> Option<StartLine<'_>> {
     let (method, target) = (rest.get(..space)?, rest.get(space + 1..)?);
     let method_ok = !method.is_empty() && method.iter().all(|&b| is_tchar(b));
     let target_ok = !target.is_empty() && target.iter().all(|&b| (0x21..=0x7e).contains(&b));
-    (method_ok && target_ok && method != b"CONNECT").then_some(StartLine::Request { method, target })
+    (method_ok && target_ok && method != b"CONNECT")
+        .then_some(StartLine::Request { method, target })
 }
 
 /// The status line `HTTP/1.1 SP 3DIGIT [SP reason]` of a final (>= 200) response.
@@ -179,7 +190,9 @@ fn framing(headers: &mut [Field<'_>], request: bool) -> Option<Option<Framing>> 
             }
             "host" => hosts += 1,
             "upgrade" => return None,
-            "connection" if value.to_ascii_lowercase().windows(5).any(|w| w == b"close") => return None,
+            "connection" if value.to_ascii_lowercase().windows(5).any(|w| w == b"close") => {
+                return None
+            }
             _ => {}
         }
     }

@@ -53,7 +53,11 @@ pub fn chunked(buf: &[u8], mut pos: usize) -> Outcome<(Cow<'_, [u8]>, usize)> {
         };
         let crlf = buf.get(data_end..).unwrap_or_default();
         if !crlf.starts_with(b"\r\n") {
-            return if b"\r\n".starts_with(crlf) { NeedMore } else { NotMine };
+            return if b"\r\n".starts_with(crlf) {
+                NeedMore
+            } else {
+                NotMine
+            };
         }
         if body.is_empty() {
             body = Cow::Borrowed(data);

@@ -272,7 +272,11 @@ fn header_dict<'py>(py: Python<'py>, fields: &[Field<'_>]) -> PyResult<Bound<'py
 /// (not certain h11 reads it the same way, or not complete in `data`).
 #[pyfunction]
 #[pyo3(signature = (data, pos = 0))]
-fn http_request<'py>(py: Python<'py>, data: &[u8], pos: usize) -> PyResult<Option<Bound<'py, PyTuple>>> {
+fn http_request<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    pos: usize,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let Complete(message) = http::request(data, pos) else {
         return Ok(None);
     };
@@ -281,7 +285,9 @@ fn http_request<'py>(py: Python<'py>, data: &[u8], pos: usize) -> PyResult<Optio
     };
     let headers = header_dict(py, &message.headers)?;
     let body = PyBytes::new(py, &message.body);
-    (message.end, latin1(method), latin1(target), headers, body).into_pyobject(py).map(Some)
+    (message.end, latin1(method), latin1(target), headers, body)
+        .into_pyobject(py)
+        .map(Some)
 }
 
 /// (end, status, reason, headers, body) of a complete response at `pos` (to a HEAD request if
@@ -302,7 +308,9 @@ fn http_response<'py>(
     };
     let headers = header_dict(py, &message.headers)?;
     let body = PyBytes::new(py, &message.body);
-    (message.end, code, latin1(reason), headers, body).into_pyobject(py).map(Some)
+    (message.end, code, latin1(reason), headers, body)
+        .into_pyobject(py)
+        .map(Some)
 }
 
 #[pymodule]
