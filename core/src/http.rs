@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 use crate::http_chunked::chunked;
+use crate::http_lines::{fields, is_tchar, is_value_byte, line, number};
 use std::borrow::Cow;
 
 /// h11's DEFAULT_MAX_INCOMPLETE_EVENT_SIZE: a longer head is left to h11.
@@ -50,98 +51,6 @@ pub enum StartLine<'a> {
 enum Framing {
     Length(usize),
     Chunked,
-}
-
-/// RFC 9110 §5.6.2 tchar, h11's `token`.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// h11's `field_vchar` (`[^\x00\s]`) or the SP/HTAB allowed between such bytes in a value.
-fn is_value_byte(b: u8) -> bool {
-    !matches!(b, 0x00 | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// The CRLF-terminated line at `pos`: (line, position after its CRLF). NeedMore without a line
-/// end; NotMine for a bare LF (h11 splits on LF alone, where this reader would not).
-pub(crate) fn line(buf: &[u8], pos: usize) -> Outcome<(&[u8], usize)> {
-    let rest = buf.get(pos..).unwrap_or_default();
-    let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
-        return NeedMore;
-    };
-    match lf
-        .checked_sub(1)
-        .and_then(|cr| rest.get(..cr).zip(rest.get(cr)))
-    {
-        Some((text, b'\r')) => Complete((text, pos + lf + 1)),
-        _ => NotMine,
-    }
-}
-
-/// `name: value` as h11's `header_field` regex reads it, or None.
-pub(crate) fn field(text: &[u8]) -> Option<Field<'_>> {
-    let colon = text.iter().position(|&b| b == b':')?;
-    let (name, value) = (text.get(..colon)?, text.get(colon + 1..)?);
-    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-        return None;
-    }
-    let value = trim_ows(value);
-    if !value.iter().all(|&b| is_value_byte(b)) {
-        return None;
-    }
-    let name = name
-        .iter()
-        .map(|&b| char::from(b.to_ascii_lowercase()))
-        .collect();
-    Some((name, Cow::Borrowed(value)))
-}
-
-/// `text` without SP and HTAB (h11's OWS) at either end.
-fn trim_ows(text: &[u8]) -> &[u8] {
-    let ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = text.iter().position(|b| !ows(b)).unwrap_or(text.len());
-    let end = text.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
-    text.get(start..end).unwrap_or_default()
-}
-
-/// The value of 1+ ASCII digits in `radix` (10 or 16), None for any other byte or on overflow.
-pub(crate) fn number(digits: &[u8], radix: u32) -> Option<usize> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0usize, |n, &d| {
-        let digit = char::from(d).to_digit(radix)?;
-        n.checked_mul(radix as usize)?.checked_add(digit as usize)
-    })
-}
-
-/// The header lines from `pos` to the blank line: (fields, position after the blank line).
-/// The whole block (with what precedes it from `head_start`) must fit in MAX_HEAD.
-pub(crate) fn fields(
-    buf: &[u8],
-    mut pos: usize,
-    head_start: usize,
-) -> Outcome<(Vec<Field<'_>>, usize)> {
-    let mut out = Vec::new();
-    loop {
-        let (text, next) = match line(buf, pos) {
-            Complete(found) => found,
-            NeedMore if buf.len().saturating_sub(head_start) > MAX_HEAD => return NotMine,
-            NeedMore => return NeedMore,
-            NotMine => return NotMine,
-        };
-        if next - head_start > MAX_HEAD {
-            return NotMine;
-        }
-        if text.is_empty() {
-            return Complete((out, next));
-        }
-        match field(text) {
-            Some(f) => out.push(f),
-            None => return NotMine, // obs-fold, no colon, a bad name or value byte
-        }
-        pos = next;
-    }
 }
 
 /// The request line `method SP target SP HTTP/1.1`, h11's `request_line` with version 1.1 only.
@@ -269,4 +178,122 @@ fn message(buf: &[u8], pos: usize, answers_head: Option<bool>) -> Outcome<Messag
         body,
         end,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(outcome: Outcome<Message<'_>>) -> Option<Message<'_>> {
+        match outcome {
+            Complete(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    fn end(outcome: Outcome<Message<'_>>) -> Option<usize> {
+        read(outcome).map(|message| message.end)
+    }
+
+    fn cut(bytes: &[u8], at: usize) -> &[u8] {
+        bytes.get(..at).unwrap_or_default()
+    }
+
+    const GET: &[u8] = b"GET /a?b=c HTTP/1.1\r\nHost: h\r\nX-A:  one two \t\r\nx-a: 3\r\n\r\n";
+
+    #[test]
+    fn a_request_head_as_h11_gives_it() {
+        let message = read(request(GET, 0));
+        let start = StartLine::Request {
+            method: b"GET",
+            target: b"/a?b=c",
+        };
+        assert_eq!(message.as_ref().map(|m| &m.start), Some(&start));
+        let headers = message
+            .as_ref()
+            .map(|m| m.headers.clone())
+            .unwrap_or_default();
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["host", "x-a", "x-a"]);
+        assert_eq!(headers.get(1).map(|h| &*h.1), Some(&b"one two"[..]));
+        assert_eq!(message.map(|m| (m.end, m.body.len())), Some((GET.len(), 0)));
+    }
+
+    #[test]
+    fn every_prefix_needs_more_and_trailing_bytes_stay() {
+        for at in 0..GET.len() {
+            assert_eq!(request(cut(GET, at), 0), NeedMore, "cut {at}");
+        }
+        let two = [GET, GET].concat();
+        assert_eq!(end(request(&two, 0)), Some(GET.len()));
+        assert_eq!(end(request(&two, GET.len())), Some(two.len()));
+    }
+
+    #[test]
+    fn bodies_by_length_and_no_body_for_head_204_304() {
+        let post = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcd";
+        let body = read(request(post, 0)).map(|m| (m.body.into_owned(), m.end));
+        assert_eq!(body, Some((b"abc".to_vec(), post.len() - 1)));
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab";
+        assert_eq!(end(response(reply, 0, false)), Some(reply.len()));
+        assert_eq!(end(response(reply, 0, true)), Some(reply.len() - 2));
+        let empty = b"HTTP/1.1 304\r\nContent-Length: 9\r\n\r\n";
+        assert_eq!(end(response(empty, 0, false)), Some(empty.len()));
+    }
+
+    #[test]
+    fn what_h11_might_read_otherwise_is_not_mine() {
+        let cases: [&[u8]; 12] = [
+            b"GET / HTTP/1.0\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\n x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1\r\n\r\nx",
+            b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"CONNECT h:1 HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        ];
+        for case in cases {
+            assert_eq!(
+                request(case, 0),
+                NotMine,
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        let switching: &[u8] = b"HTTP/1.1 101 Switching\r\n\r\n";
+        for case in [switching, b"HTTP/1.1 200 OK\r\n\r\nuntil close"] {
+            assert_eq!(response(case, 0, false), NotMine);
+        }
+        let long = [
+            &b"GET / HTTP/1.1\r\nHost: h\r\nX: "[..],
+            &[b'a'; MAX_HEAD],
+            b"\r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(request(&long, 0), NotMine);
+        assert_eq!(request(cut(&long, MAX_HEAD + 10), 0), NotMine);
+    }
+
+    #[test]
+    fn no_panic_on_any_cut_or_byte() {
+        let reply =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x\r\nab\r\n0\r\nT: 1\r\n\r\n";
+        for at in 0..reply.len() {
+            for byte in [0u8, b'\n', b'\r', b' ', b':', b';', b'f', 0xff] {
+                let mut mutant = reply.to_vec();
+                if let Some(b) = mutant.get_mut(at) {
+                    *b = byte;
+                }
+                let _ = response(&mutant, 0, false);
+                let _ = request(&mutant, at);
+                let _ = response(cut(&mutant, at), 0, true);
+            }
+        }
+        assert_eq!(request(b"", 5), NeedMore);
+    }
 }

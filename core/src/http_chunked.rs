@@ -5,7 +5,8 @@
 //! again, is left to h11.
 #![forbid(unsafe_code)]
 
-use crate::http::{fields, line, number, Complete, NeedMore, NotMine, Outcome};
+use crate::http::{Complete, NeedMore, NotMine, Outcome};
+use crate::http_lines::{fields, line, number};
 use std::borrow::Cow;
 
 /// h11's `chunk_size` allows at most 20 hex digits.
@@ -81,5 +82,55 @@ fn trailers(buf: &[u8], pos: usize) -> Outcome<usize> {
         }
         NeedMore => NeedMore,
         NotMine => NotMine,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_extensions_whitespace_and_trailers() {
+        let body = b"3;name=value\r\nabc\r\n2 \t\r\nde\r\n00\r\nTrailer: x\r\n\r\nnext";
+        let read = match chunked(body, 0) {
+            Complete((data, end)) => Some((data.into_owned(), end)),
+            _ => None,
+        };
+        assert_eq!(read, Some((b"abcde".to_vec(), body.len() - 4)));
+        assert_eq!(
+            chunked(b"0\r\n\r\n", 0),
+            Complete((Cow::Borrowed(&b""[..]), 5))
+        );
+    }
+
+    #[test]
+    fn h11_refusals_and_its_bare_lf_are_not_mine() {
+        let cases: [&[u8]; 7] = [
+            b"3 ;x\r\nabc\r\n0\r\n\r\n",
+            b"3;a\nb\r\nabc\r\n0\r\n\r\n",
+            b"3\r\nabcX\r\n0\r\n\r\n",
+            b"0\r\n\n",
+            b"0\r\nContent-Length: 1\r\n\r\n",
+            b"000000000000000000001\r\na\r\n0\r\n\r\n",
+            b"g\r\n",
+        ];
+        for case in cases {
+            assert_eq!(
+                chunked(case, 0),
+                NotMine,
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        assert_eq!(chunk_size(b"ffffffffffffffffffff"), None); // 20 digits, over usize
+    }
+
+    #[test]
+    fn every_prefix_needs_more() {
+        let body = b"3;e\r\nabc\r\n0\r\nT: v\r\n\r\n";
+        for at in 0..body.len() {
+            let prefix = body.get(..at).unwrap_or_default();
+            assert_eq!(chunked(prefix, 0), NeedMore, "cut {at}");
+        }
     }
 }
