@@ -13,22 +13,19 @@ the next request line; response bytes that no request awaits are skipped, and af
 rejects the server side resumes at the next status line. Bodies: ``decoders.http_body``. The password hash
 header is never copied into events.
 
-Fast path: the compiled core (``decoders.core``) frames a complete, well-formed, keep-alive message
-while that direction's h11 parser holds no bytes and is between messages (where h11 would end up again),
-and leaves all else to h11 (``core/src/http.rs``); tests/test_core_http.py holds the two to the same output.
+Where h11 would read a message exactly so, the compiled core frames it instead (``decoders.http_fast``).
 """
 
 import re
 from collections import deque
-from types import ModuleType
 
 import h11
 
 from .accounting import Accounting, Ledger
-from .core import RUST
 from .events import Anomaly, ConnFields, Direction, Event
 from .http_body import Body
 from .http_exchange import Exchange, exchange_events, header_text, redacted
+from .http_fast import CoreFraming
 from .interface import DecoderOptions
 
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
@@ -55,12 +52,11 @@ def probe(orig_head: bytes, resp_head: bytes) -> bool | None:
     return orig_head[:line_end].rstrip(b"\r").endswith((b" HTTP/1.1", b" HTTP/1.0"))
 
 
-class HttpDecoder:
+class HttpDecoder(CoreFraming):
     """Both directions of one HTTP/1.x connection, observed passively."""
 
     name = "http"
     wants_data = True
-    core: ModuleType | None = RUST  # the fast path's framer; None: h11 alone (a test sets it per decoder)
 
     def __init__(self, conn: ConnFields, options: DecoderOptions) -> None:
         self.conn = conn
@@ -71,6 +67,8 @@ class HttpDecoder:
         self.responses: h11.Connection | None = h11.Connection(h11.CLIENT)
         self.pending: deque[Exchange] = deque()  # oldest first; pending[0] is the one being answered
         self.current: Exchange | None = None  # request whose body is still arriving
+        self.body_left: dict[Direction, int] = {"orig": 0, "resp": 0}  # of a body the core is reading
+        self.response_head = b""  # of the response whose body the core is reading
         self.scan: bytearray | None = bytearray()  # not None: looking for a request line (start, resync)
         self.seen_request = False
         self.offset: dict[Direction, int] = {"orig": 0, "resp": 0}
@@ -107,12 +105,13 @@ class HttpDecoder:
             self._retire("orig", "cut_by_gap")
             self.ledger["orig"].skip("resync", len(self.scan or b""))
             self.requests = h11.Connection(h11.SERVER)
+            self.body_left["orig"] = 0
             self.scan = bytearray()
         elif self.pending and self.pending[0].sent and self.pending[0].status is not None:
             self._anomaly(events, "http_message_lost", "gap inside a response", direction, ts, start)
             self._finish_exchange(events, ts)
             self._retire("resp", "cut_by_gap")
-            self.responses = h11.Connection(h11.CLIENT)
+            self._new_responses()
         return events
 
     def eof(self, direction: Direction, ts: int) -> list[Event]:
@@ -225,22 +224,6 @@ class HttpDecoder:
             elif isinstance(event, h11.ConnectionClosed):
                 return
 
-    def _fast_requests(self, data: bytes, ts: int, events: list[Event]) -> bytes:
-        """Read the requests at the start of ``data`` the core is certain of, while h11 holds nothing and
-        is between requests (it would end there again); the rest, for h11."""
-        conn, pos = self.requests, 0
-        if self.core is None or self._held("orig") or (conn.their_state, conn.our_state) != (h11.IDLE, h11.IDLE):
-            return data
-        while pos < len(data) and (message := self.core.http_request(data, pos)) is not None:
-            end, method, target, headers, body = message
-            exchange = self._request_head(method, target, "1.1", headers, ts, events)
-            exchange.request.add(body)
-            exchange.request.complete = True
-            self.current = None
-            self.ledger["orig"].decoded += end - pos
-            pos = end
-        return data[pos:] if pos else data
-
     def _request_head(
         self, method: str, target: str, http_version: str, headers: dict[str, str], ts: int, events: list[Event]
     ) -> Exchange:
@@ -260,7 +243,7 @@ class HttpDecoder:
             self._anomaly(events, "http_too_many_pending", f"over {MAX_PENDING} unanswered requests", "orig", ts)
             self._finish_exchange(events, ts)
             self._retire("resp", "unexpected")
-            self.responses = h11.Connection(h11.CLIENT)
+            self._new_responses()
         self._announce_next()
         return exchange
 
@@ -280,16 +263,6 @@ class HttpDecoder:
         target = exchange.target.encode("latin-1")  # as received: h11 already accepted it
         conn.send(h11.Request(method=exchange.method, target=target, headers=headers))
         conn.send(h11.EndOfMessage())
-
-    def _responses_conn(self) -> h11.Connection:
-        """The CLIENT-role parser; one the fast path skipped is made now, as it would stand: fresh, and
-        told of pending[0] if that was sent."""
-        if self.responses is None:
-            self.responses = h11.Connection(h11.CLIENT)
-            if self.pending and self.pending[0].sent:
-                self.pending[0].sent = False
-                self._announce_next()
-        return self.responses
 
     # --- responses (server → client) ---
 
@@ -316,36 +289,12 @@ class HttpDecoder:
             status_line = STATUS_LINE.search(leftover, 1 if offset <= self.fed_from["resp"] else 0)
             self._retire("resp", "rejected", refed=len(leftover) - status_line.start() if status_line else 0)
             self._finish_exchange(events, ts)
-            self.responses = h11.Connection(h11.CLIENT)
+            self._new_responses()
             self._announce_next()
             if status_line is None:
                 return
             data, start = leftover[status_line.start() :], offset + status_line.start()
             self.fed_from["resp"] = start
-
-    def _fast_responses(self, data: bytes, ts: int, events: list[Event]) -> bytes:
-        """Read the responses at the start of ``data`` the core is certain of, while h11 holds nothing and
-        awaits a response that keeps the connection open (it would end there, told of the next); the rest."""
-        conn, pos = self.responses, 0
-        if self.core is None:
-            return data
-        if conn is not None:  # h11 in use: only where it is as a fresh one told of pending[0] would be
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.SEND_RESPONSE or any(conn.trailing_data):
-                return data
-            self._retire("resp", "truncated")  # it holds nothing: all it was fed is decoded
-            self.responses = None
-        while pos < len(data) and self.pending and not (exchange := self.pending[0]).closes():
-            head = exchange.method == "HEAD"
-            if exchange.method == "CONNECT" or (message := self.core.http_response(data, pos, head=head)) is None:
-                break
-            end, exchange.status, exchange.reason, exchange.response_headers, body = message
-            exchange.response.add(body)
-            exchange.response.complete = True
-            self.ledger["resp"].decoded += end - pos
-            pos = end
-            self._finish_exchange(events, ts)
-            self._announce_next()
-        return data[pos:] if pos else data
 
     def _drain_responses(self, ts: int, events: list[Event]) -> None:
         conn = self._responses_conn()

@@ -15,6 +15,9 @@ use std::borrow::Cow;
 /// h11's DEFAULT_MAX_INCOMPLETE_EVENT_SIZE: a longer head is left to h11.
 pub const MAX_HEAD: usize = 16 * 1024;
 
+/// h11's CONTENT_LENGTH_MAX_DIGITS: a longer Content-Length (leading zeros too) is refused.
+const MAX_LENGTH_DIGITS: usize = 20;
+
 /// What the framer answers for the bytes at the start of a buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome<T> {
@@ -31,7 +34,9 @@ pub use Outcome::{Complete, NeedMore, NotMine};
 /// One header field: the name lowercased (h11's), the value as on the wire, stripped.
 pub type Field<'a> = (String, Cow<'a, [u8]>);
 
-/// A complete message: its start line's fields, headers, body (de-chunked) and end offset.
+/// A message: its start line's fields, headers, body (de-chunked) and end offset. A Content-Length
+/// body the buffer ends inside of is read as far as it goes, `left` bytes short (h11 too reads a
+/// head and the body bytes at hand before it needs more); otherwise `left` is 0.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Message<'a> {
     /// Request: (method, target); response: (status code, reason).
@@ -39,6 +44,7 @@ pub struct Message<'a> {
     pub headers: Vec<Field<'a>>,
     pub body: Cow<'a, [u8]>,
     pub end: usize,
+    pub left: usize,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -85,7 +91,7 @@ fn framing(headers: &mut [Field<'_>], request: bool) -> Option<Option<Framing>> 
     for (name, value) in headers.iter_mut() {
         match name.as_str() {
             "content-length" => {
-                if length.is_some() {
+                if length.is_some() || value.len() > MAX_LENGTH_DIGITS {
                     return None;
                 }
                 length = Some(number(value, 10)?);
@@ -158,16 +164,16 @@ fn message(buf: &[u8], pos: usize, answers_head: Option<bool>) -> Outcome<Messag
         None if answers_head.is_none() => Framing::Length(0),
         None => return NotMine, // a response read until the connection closes
     };
-    let (body, end) = match framing {
-        Framing::Length(n) => match body_start.checked_add(n) {
-            Some(end) if end <= buf.len() => match buf.get(body_start..end) {
-                Some(body) => (Cow::Borrowed(body), end),
+    let (body, end, left) = match framing {
+        Framing::Length(n) => {
+            let end = body_start.saturating_add(n).min(buf.len());
+            match buf.get(body_start..end) {
+                Some(body) => (Cow::Borrowed(body), end, n.saturating_sub(body.len())),
                 None => return NotMine,
-            },
-            _ => return NeedMore,
-        },
+            }
+        }
         Framing::Chunked => match chunked(buf, body_start) {
-            Complete(found) => found,
+            Complete((body, end)) => (body, end, 0),
             NeedMore => return NeedMore,
             NotMine => return NotMine,
         },
@@ -177,6 +183,7 @@ fn message(buf: &[u8], pos: usize, answers_head: Option<bool>) -> Outcome<Messag
         headers,
         body,
         end,
+        left,
     })
 }
 
@@ -232,8 +239,16 @@ mod tests {
     #[test]
     fn bodies_by_length_and_no_body_for_head_204_304() {
         let post = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcd";
-        let body = read(request(post, 0)).map(|m| (m.body.into_owned(), m.end));
-        assert_eq!(body, Some((b"abc".to_vec(), post.len() - 1)));
+        let body = |at: usize| {
+            read(request(cut(post, at), 0)).map(|m| (m.body.into_owned(), m.end, m.left))
+        };
+        assert_eq!(body(post.len()), Some((b"abc".to_vec(), post.len() - 1, 0)));
+        assert_eq!(
+            body(post.len() - 2),
+            Some((b"ab".to_vec(), post.len() - 2, 1))
+        );
+        assert_eq!(body(post.len() - 4), Some((vec![], post.len() - 4, 3))); // the head alone
+        assert_eq!(body(post.len() - 5), None);
         let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab";
         assert_eq!(end(response(reply, 0, false)), Some(reply.len()));
         assert_eq!(end(response(reply, 0, true)), Some(reply.len() - 2));
@@ -243,7 +258,7 @@ mod tests {
 
     #[test]
     fn what_h11_might_read_otherwise_is_not_mine() {
-        let cases: [&[u8]; 12] = [
+        let cases: [&[u8]; 13] = [
             b"GET / HTTP/1.0\r\nHost: h\r\n\r\n",
             b"GET / HTTP/1.1\nHost: h\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: h\r\n x\r\n\r\n",
@@ -251,6 +266,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n",
             b"GET / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1\r\n\r\nx",
+            b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 000000000000000000001\r\n\r\nx",
             b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n",
             b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",

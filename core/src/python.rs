@@ -268,8 +268,9 @@ fn header_dict<'py>(py: Python<'py>, fields: &[Field<'_>]) -> PyResult<Bound<'py
     Ok(dict)
 }
 
-/// (end, method, target, headers, body) of a complete request at `pos`, or None: h11's to read
-/// (not certain h11 reads it the same way, or not complete in `data`).
+/// (end, method, target, headers, body, left) of the request at `pos`, or None: h11's to read (not
+/// certain h11 reads it the same way, or its head or chunked body is not complete in `data`). `left`:
+/// the Content-Length body bytes still to come after `data` (0: the message is complete).
 #[pyfunction]
 #[pyo3(signature = (data, pos = 0))]
 fn http_request<'py>(
@@ -285,13 +286,20 @@ fn http_request<'py>(
     };
     let headers = header_dict(py, &message.headers)?;
     let body = PyBytes::new(py, &message.body);
-    (message.end, latin1(method), latin1(target), headers, body)
+    (
+        message.end,
+        latin1(method),
+        latin1(target),
+        headers,
+        body,
+        message.left,
+    )
         .into_pyobject(py)
         .map(Some)
 }
 
-/// (end, status, reason, headers, body) of a complete response at `pos` (to a HEAD request if
-/// `head`), or None: h11's to read.
+/// (end, status, reason, headers, body, left) of the response at `pos` (to a HEAD request if
+/// `head`), or None: h11's to read (as `http_request`).
 #[pyfunction]
 #[pyo3(signature = (data, pos = 0, *, head = false))]
 fn http_response<'py>(
@@ -308,7 +316,14 @@ fn http_response<'py>(
     };
     let headers = header_dict(py, &message.headers)?;
     let body = PyBytes::new(py, &message.body);
-    (message.end, code, latin1(reason), headers, body)
+    (
+        message.end,
+        code,
+        latin1(reason),
+        headers,
+        body,
+        message.left,
+    )
         .into_pyobject(py)
         .map(Some)
 }
