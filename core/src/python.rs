@@ -3,7 +3,7 @@
 //! pure-Python path raises.
 
 use crate::error::DecodeError;
-use crate::http::{self, Complete, Field, StartLine};
+use crate::http::{self, Complete, Field, Message, Outcome, StartLine};
 use crate::session::{SessionStrings, MAX_SESSION_BYTES};
 use crate::soap::message_from_document;
 use crate::structure::{decode, Limits};
@@ -268,6 +268,27 @@ fn header_dict<'py>(py: Python<'py>, fields: &[Field<'_>]) -> PyResult<Bound<'py
     Ok(dict)
 }
 
+/// A framed message as (end, method or status, target or reason, headers, body, left), or None.
+fn framed<'py>(
+    py: Python<'py>,
+    outcome: Outcome<Message<'_>>,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Complete(message) = outcome else {
+        return Ok(None);
+    };
+    let (first, second) = match message.start {
+        StartLine::Request { method, target } => {
+            (latin1(method).into_pyobject(py)?.into_any(), latin1(target))
+        }
+        StartLine::Status { code, reason } => (code.into_pyobject(py)?.into_any(), latin1(reason)),
+    };
+    let headers = header_dict(py, &message.headers)?;
+    let body = PyBytes::new(py, &message.body);
+    (message.end, first, second, headers, body, message.left)
+        .into_pyobject(py)
+        .map(Some)
+}
+
 /// (end, method, target, headers, body, left) of the request at `pos`, or None: h11's to read (not
 /// certain h11 reads it the same way, or its head or chunked body is not complete in `data`). `left`:
 /// the Content-Length body bytes still to come after `data` (0: the message is complete).
@@ -278,24 +299,7 @@ fn http_request<'py>(
     data: &[u8],
     pos: usize,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    let Complete(message) = http::request(data, pos) else {
-        return Ok(None);
-    };
-    let StartLine::Request { method, target } = message.start else {
-        return Ok(None);
-    };
-    let headers = header_dict(py, &message.headers)?;
-    let body = PyBytes::new(py, &message.body);
-    (
-        message.end,
-        latin1(method),
-        latin1(target),
-        headers,
-        body,
-        message.left,
-    )
-        .into_pyobject(py)
-        .map(Some)
+    framed(py, http::request(data, pos))
 }
 
 /// (end, status, reason, headers, body, left) of the response at `pos` (to a HEAD request if
@@ -308,24 +312,7 @@ fn http_response<'py>(
     pos: usize,
     head: bool,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    let Complete(message) = http::response(data, pos, head) else {
-        return Ok(None);
-    };
-    let StartLine::Status { code, reason } = message.start else {
-        return Ok(None);
-    };
-    let headers = header_dict(py, &message.headers)?;
-    let body = PyBytes::new(py, &message.body);
-    (
-        message.end,
-        code,
-        latin1(reason),
-        headers,
-        body,
-        message.left,
-    )
-        .into_pyobject(py)
-        .map(Some)
+    framed(py, http::response(data, pos, head))
 }
 
 #[pymodule]
