@@ -21,7 +21,7 @@ const MAX_LENGTH_DIGITS: usize = 20;
 /// What the framer answers for the bytes at the start of a buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome<T> {
-    /// A whole message, well-formed as h11 reads it.
+    /// A message well-formed as h11 reads it (whole, or its Content-Length body cut: `Message::left`).
     Complete(T),
     /// Well-formed so far, not complete in this buffer.
     NeedMore,
@@ -47,6 +47,7 @@ pub struct Message<'a> {
     pub left: usize,
 }
 
+/// The fields of a request line or a status line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum StartLine<'a> {
     Request { method: &'a [u8], target: &'a [u8] },
@@ -121,12 +122,12 @@ fn framing(headers: &mut [Field<'_>], request: bool) -> Option<Option<Framing>> 
     })
 }
 
-/// A complete request at `pos`.
+/// The request at `pos` (complete, or a Content-Length body short by `Message::left`).
 pub fn request(buf: &[u8], pos: usize) -> Outcome<Message<'_>> {
     message(buf, pos, None)
 }
 
-/// A complete response at `pos`, answering a HEAD request if `head`.
+/// The response at `pos`, answering a HEAD request if `head` (as `request`).
 pub fn response(buf: &[u8], pos: usize, head: bool) -> Outcome<Message<'_>> {
     message(buf, pos, Some(head))
 }
