@@ -12,29 +12,24 @@ A capture that starts mid-connection, a gap, or bytes h11 rejects make the reque
 the next request line; response bytes that no request awaits are skipped, and after a response h11
 rejects the server side resumes at the next status line. Bodies: ``decoders.http_body``. The password hash
 header is never copied into events.
+
+Where h11 would read a message exactly so, the compiled core frames it instead (``decoders.http_fast``).
 """
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
 
 import h11
 
 from .accounting import Accounting, Ledger
-from .anomalies import DecodeError
-from .events import Anomaly, ConnFields, Direction, Event, RmsCall
-from .http_body import Body, body_json, resto_call, result_fields
+from .events import Anomaly, ConnFields, Direction, Event
+from .http_body import Body
+from .http_exchange import Exchange, exchange_events, header_text, redacted
+from .http_fast import CoreFraming
 from .interface import DecoderOptions
-from .models import construct
 
 MAX_PENDING = 100  # requests awaiting a response on one connection (Zeek's http pending cap)
 MAX_SCAN = 64 << 10  # bytes kept while looking for the next request line
-REDACTED = "<redacted>"
-SECRET_HEADERS = frozenset(
-    {"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"}
-    | {"set-cookie", "www-authenticate", "proxy-authenticate"}  # cookies set, NTLM/Negotiate challenge tokens
-)
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE")
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9] ")
 REQUEST_LINE = re.compile(rb"(?:" + b"|".join(METHODS) + rb") [!-~]+ HTTP/1\.[01]\r?\n")  # may follow a body
@@ -57,38 +52,7 @@ def probe(orig_head: bytes, resp_head: bytes) -> bool | None:
     return orig_head[:line_end].rstrip(b"\r").endswith((b" HTTP/1.1", b" HTTP/1.0"))
 
 
-@dataclass
-class _Exchange:
-    """One request and, once it arrives, its response."""
-
-    ts: int
-    method: str
-    target: str
-    http_version: str
-    headers: dict[str, str]
-    request: Body
-    response: Body
-    status: int | None = None
-    reason: str | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-    sent: bool = False  # told to the CLIENT-role parser
-
-
-def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Lower-cased header names; repeated headers joined with ", " as RFC 9110 allows."""
-    out: dict[str, str] = {}
-    for name, value in raw:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        out[key] = f"{out[key]}, {text}" if key in out else text
-    return out
-
-
-def _redacted(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
-
-
-class HttpDecoder:
+class HttpDecoder(CoreFraming):
     """Both directions of one HTTP/1.x connection, observed passively."""
 
     name = "http"
@@ -97,11 +61,14 @@ class HttpDecoder:
     def __init__(self, conn: ConnFields, options: DecoderOptions) -> None:
         self.conn = conn
         self.options = options
-        self.redacted = (lambda headers: headers) if options.keep_secrets else _redacted
+        self.redacted = (lambda headers: headers) if options.keep_secrets else redacted
         self.requests = h11.Connection(h11.SERVER)  # fed the client's bytes
-        self.responses = h11.Connection(h11.CLIENT)  # fed the server's bytes
-        self.pending: deque[_Exchange] = deque()  # oldest first; pending[0] is the one being answered
-        self.current: _Exchange | None = None  # request whose body is still arriving
+        # fed the server's bytes; None: a fresh one told of pending[0] if it was sent (the fast path's)
+        self.responses: h11.Connection | None = h11.Connection(h11.CLIENT)
+        self.pending: deque[Exchange] = deque()  # oldest first; pending[0] is the one being answered
+        self.current: Exchange | None = None  # request whose body is still arriving
+        self.body_left: dict[Direction, int] = {"orig": 0, "resp": 0}  # of a body the core is reading
+        self.response_head = b""  # of the response whose body the core is reading
         self.scan: bytearray | None = bytearray()  # not None: looking for a request line (start, resync)
         self.seen_request = False
         self.offset: dict[Direction, int] = {"orig": 0, "resp": 0}
@@ -138,12 +105,13 @@ class HttpDecoder:
             self._retire("orig", "cut_by_gap")
             self.ledger["orig"].skip("resync", len(self.scan or b""))
             self.requests = h11.Connection(h11.SERVER)
+            self.body_left["orig"] = 0
             self.scan = bytearray()
         elif self.pending and self.pending[0].sent and self.pending[0].status is not None:
             self._anomaly(events, "http_message_lost", "gap inside a response", direction, ts, start)
             self._finish_exchange(events, ts)
             self._retire("resp", "cut_by_gap")
-            self.responses = h11.Connection(h11.CLIENT)
+            self._new_responses()
         return events
 
     def eof(self, direction: Direction, ts: int) -> list[Event]:
@@ -154,7 +122,7 @@ class HttpDecoder:
                 self.current = None
             return events
         if self.pending and self.pending[0].sent:
-            self.responses.receive_data(b"")  # a response framed by the connection close ends here
+            self._responses_conn().receive_data(b"")  # a response framed by the connection close ends here
             try:
                 self._drain_responses(ts, events)
             except h11.RemoteProtocolError as exc:
@@ -166,8 +134,7 @@ class HttpDecoder:
     def accounting(self, direction: Direction) -> Accounting:
         """The ledger, plus what the live h11 parser consumed (decoded) and still holds (truncated)."""
         ledger = self.ledger[direction]
-        conn = self.requests if direction == "orig" else self.responses
-        held = len(conn.trailing_data[0])
+        held = self._held(direction)
         skipped = dict(ledger.skipped)
         for reason, n in (("truncated", held), ("resync", len(self.scan or b"") if direction == "orig" else 0)):
             if n:
@@ -177,12 +144,16 @@ class HttpDecoder:
     def _retire(self, direction: Direction, reason: str, refed: int = 0) -> None:
         """An h11 parser is dropped: what it consumed was decoded; of what it held, ``refed`` bytes are
         fed again elsewhere (and counted there), the rest is skipped for ``reason``."""
-        conn = self.requests if direction == "orig" else self.responses
-        held = len(conn.trailing_data[0])
+        held = self._held(direction)
         ledger = self.ledger[direction]
         ledger.decoded += self.fed[direction] - held
         ledger.skip(reason, held - refed)
         self.fed[direction] = 0
+
+    def _held(self, direction: Direction) -> int:
+        """Bytes the h11 parser of ``direction`` holds, not yet read."""
+        conn = self.requests if direction == "orig" else self.responses
+        return len(conn.trailing_data[0]) if conn is not None else 0
 
     # --- requests (client → server) ---
 
@@ -193,6 +164,9 @@ class HttpDecoder:
                 if not data:
                     return
                 self.fed_from["orig"] = self.offset["orig"] - len(data)
+            data = self._fast_requests(data, ts, events)
+            if not data:
+                return
             self.requests.receive_data(data)
             self.fed["orig"] += len(data)
             try:
@@ -234,7 +208,9 @@ class HttpDecoder:
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             if isinstance(event, h11.Request):
-                self._request_head(event, ts, events)
+                method, target = event.method.decode("ascii", "replace"), event.target.decode("latin-1")
+                version, headers = event.http_version.decode("ascii"), header_text(event.headers)
+                self._request_head(method, target, version, headers, ts, events)
             elif isinstance(event, h11.Data) and self.current is not None:
                 self.current.request.add(event.data)
             elif isinstance(event, h11.EndOfMessage):
@@ -248,14 +224,16 @@ class HttpDecoder:
             elif isinstance(event, h11.ConnectionClosed):
                 return
 
-    def _request_head(self, request: h11.Request, ts: int, events: list[Event]) -> None:
+    def _request_head(
+        self, method: str, target: str, http_version: str, headers: dict[str, str], ts: int, events: list[Event]
+    ) -> Exchange:
         self.seen_request = True
-        exchange = _Exchange(
+        exchange = Exchange(
             ts=ts,
-            method=request.method.decode("ascii", "replace"),
-            target=request.target.decode("latin-1"),
-            http_version=request.http_version.decode("ascii"),
-            headers=_headers(request.headers),
+            method=method,
+            target=target,
+            http_version=http_version,
+            headers=headers,
             request=Body(self.options.max_http_body),
             response=Body(self.options.max_http_body),
         )
@@ -265,22 +243,26 @@ class HttpDecoder:
             self._anomaly(events, "http_too_many_pending", f"over {MAX_PENDING} unanswered requests", "orig", ts)
             self._finish_exchange(events, ts)
             self._retire("resp", "unexpected")
-            self.responses = h11.Connection(h11.CLIENT)
+            self._new_responses()
         self._announce_next()
+        return exchange
 
     def _announce_next(self) -> None:
-        """Tell the CLIENT-role parser which request the next response answers."""
+        """Tell the CLIENT-role parser which request the next response answers (the fast path's parser
+        is told when it is made)."""
         conn = self.responses
-        if not self.pending or self.pending[0].sent or conn.our_state is not h11.IDLE:
+        if not self.pending or self.pending[0].sent or (conn is not None and conn.our_state is not h11.IDLE):
             return
         exchange = self.pending[0]
+        exchange.sent = True
+        if conn is None:
+            return
         headers = [(b"Host", exchange.headers.get("host", "-").encode("latin-1") or b"-")]
-        if "close" in exchange.headers.get("connection", "").lower() or exchange.http_version == "1.0":
+        if exchange.closes():
             headers.append((b"Connection", b"close"))
         target = exchange.target.encode("latin-1")  # as received: h11 already accepted it
         conn.send(h11.Request(method=exchange.method, target=target, headers=headers))
         conn.send(h11.EndOfMessage())
-        exchange.sent = True
 
     # --- responses (server → client) ---
 
@@ -294,17 +276,20 @@ class HttpDecoder:
                 self.ledger["resp"].skip("unexpected", len(data))
                 return
             self.resp_skipping = False
-            self.responses.receive_data(data)
+            data = self._fast_responses(data, ts, events)
+            if not data:
+                return
+            self._responses_conn().receive_data(data)
             self.fed["resp"] += len(data)
             try:
                 self._drain_responses(ts, events)
                 return
             except h11.RemoteProtocolError as exc:
-                leftover, offset = self._rejected(self.responses, "resp", "http_bad_response", exc, ts, events)
+                leftover, offset = self._rejected(self._responses_conn(), "resp", "http_bad_response", exc, ts, events)
             status_line = STATUS_LINE.search(leftover, 1 if offset <= self.fed_from["resp"] else 0)
             self._retire("resp", "rejected", refed=len(leftover) - status_line.start() if status_line else 0)
             self._finish_exchange(events, ts)
-            self.responses = h11.Connection(h11.CLIENT)
+            self._new_responses()
             self._announce_next()
             if status_line is None:
                 return
@@ -312,7 +297,7 @@ class HttpDecoder:
             self.fed_from["resp"] = start
 
     def _drain_responses(self, ts: int, events: list[Event]) -> None:
-        conn = self.responses
+        conn = self._responses_conn()
         while self.pending:
             exchange = self.pending[0]
             event = conn.next_event()
@@ -321,7 +306,7 @@ class HttpDecoder:
             if isinstance(event, h11.Response):
                 exchange.status = event.status_code
                 exchange.reason = event.reason.decode("latin-1")
-                exchange.response_headers = _headers(event.headers)
+                exchange.response_headers = header_text(event.headers)
             elif isinstance(event, h11.Data):
                 exchange.response.add(event.data)
             elif isinstance(event, h11.EndOfMessage):
@@ -349,54 +334,7 @@ class HttpDecoder:
         exchange = self.pending.popleft()
         if exchange is self.current:
             self.current = None
-        request_json, request_size = self._body_json(exchange.request, exchange.headers, "orig", ts, events)
-        response_json, response_size = (None, None)
-        if exchange.status is not None:
-            response_json, response_size = self._body_json(
-                exchange.response, exchange.response_headers, "resp", ts, events
-            )
-        success, error_string = result_fields(response_json)
-        service, method_name = resto_call(exchange.target)
-        headers = exchange.headers
-        events.append(  # typed by h11 and the body decoders: unvalidated (the tests validate what is written)
-            construct(
-                RmsCall,
-                ts=ts,
-                **self.conn,
-                method=exchange.method,
-                uri=exchange.target,
-                service=service,
-                method_name=method_name,
-                terminal_id=headers.get("x-resto-terminalid"),
-                login_name=headers.get("x-resto-loginname"),
-                correlation_id=headers.get("x-resto-correlationid"),
-                request_headers=self.redacted(headers),
-                status=exchange.status,
-                reason=exchange.reason,
-                success=success,
-                error_string=error_string,
-                request_ts=exchange.ts,
-                duration_ms=(ts - exchange.ts) / 1e6 if exchange.response.complete else None,
-                request_body_bytes=exchange.request.size,
-                request_decoded_bytes=request_size,
-                response_body_bytes=exchange.response.size,
-                response_decoded_bytes=response_size,
-                response_headers=self.redacted(exchange.response_headers),
-                complete=exchange.request.complete and exchange.response.complete,
-                request=request_json,
-                response=response_json,
-            )
-        )
-
-    def _body_json(
-        self, body: Body, headers: dict[str, str], direction: Direction, ts: int, events: list[Event]
-    ) -> tuple[Any, int | None]:
-        """(JSON of an XML body or None, decoded size or None), anomalies noted on the way."""
-        try:
-            return body_json(body, headers, self.options)
-        except DecodeError as exc:
-            self._anomaly(events, exc.name, exc.detail, direction, ts)
-            return None, None
+        events += exchange_events(exchange, self.conn, ts, self.options, self.redacted)
 
     def _anomaly(
         self,

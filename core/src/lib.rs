@@ -10,6 +10,9 @@
 pub mod dictionary;
 pub mod error;
 pub mod format;
+pub mod http;
+pub mod http_chunked;
+pub mod http_lines;
 pub mod json;
 pub mod nbfx;
 pub mod numbers;

@@ -3,6 +3,7 @@
 //! pure-Python path raises.
 
 use crate::error::DecodeError;
+use crate::http::{self, Complete, Field, Message, Outcome, StartLine};
 use crate::session::{SessionStrings, MAX_SESSION_BYTES};
 use crate::soap::message_from_document;
 use crate::structure::{decode, Limits};
@@ -10,7 +11,7 @@ use crate::textxml::{body_json, read};
 use crate::xml::document_xml;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 static DECODE_ERROR: GILOnceCell<PyObject> = GILOnceCell::new();
 
@@ -247,6 +248,73 @@ fn text_xml_tree(
     Ok(read(payload, encoding, limits).map(|doc| document_xml(&doc)))
 }
 
+// --- HTTP/1.1 framing (decoders/http.py's fast path; h11 stays the reference) ---
+
+/// Bytes as latin-1 text (`bytes.decode("latin-1")`).
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// h11's header list as decoders/http.py `_headers` makes it: latin-1 text, repeats joined by ", ".
+fn header_dict<'py>(py: Python<'py>, fields: &[Field<'_>]) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (name, value) in fields {
+        let text = latin1(value);
+        match dict.get_item(name)? {
+            Some(seen) => dict.set_item(name, format!("{}, {text}", seen.extract::<String>()?))?,
+            None => dict.set_item(name, text)?,
+        }
+    }
+    Ok(dict)
+}
+
+/// A framed message as (end, method or status, target or reason, headers, body, left), or None.
+fn framed<'py>(
+    py: Python<'py>,
+    outcome: Outcome<Message<'_>>,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Complete(message) = outcome else {
+        return Ok(None);
+    };
+    let (first, second) = match message.start {
+        StartLine::Request { method, target } => {
+            (latin1(method).into_pyobject(py)?.into_any(), latin1(target))
+        }
+        StartLine::Status { code, reason } => (code.into_pyobject(py)?.into_any(), latin1(reason)),
+    };
+    let headers = header_dict(py, &message.headers)?;
+    let body = PyBytes::new(py, &message.body);
+    (message.end, first, second, headers, body, message.left)
+        .into_pyobject(py)
+        .map(Some)
+}
+
+/// (end, method, target, headers, body, left) of the request at `pos`, or None: h11's to read (not
+/// certain h11 reads it the same way, or its head or chunked body is not complete in `data`). `left`:
+/// the Content-Length body bytes still to come after `data` (0: the message is complete).
+#[pyfunction]
+#[pyo3(signature = (data, pos = 0))]
+fn http_request<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    pos: usize,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    framed(py, http::request(data, pos))
+}
+
+/// (end, status, reason, headers, body, left) of the response at `pos` (to a HEAD request if
+/// `head`), or None: h11's to read (as `http_request`).
+#[pyfunction]
+#[pyo3(signature = (data, pos = 0, *, head = false))]
+fn http_response<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    pos: usize,
+    head: bool,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    framed(py, http::response(data, pos, head))
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -256,5 +324,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_json, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(http_request, m)?)?;
+    m.add_function(wrap_pyfunction!(http_response, m)?)?;
     Ok(())
 }
