@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod json;
 pub mod nbfx;
+pub mod nmf;
 pub mod numbers;
 pub mod reader;
 pub mod records;
