@@ -86,7 +86,8 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
         if data:
             flow.buf.append(data)
             self._frame_in_core(flow, data, ts, events)
-        self._run(flow, ts, events)
+        if len(flow.buf):  # with nothing buffered the loop has nothing to do, in any state
+            self._run(flow, ts, events)
         flow.buf.compact()
         return events
 
