@@ -55,10 +55,11 @@ class CoreFraming(RecordReaders):
         """
         framer = self._framer
         buf = flow.buf
+        buffered = len(buf)
         code = _CODES.get(flow.state)
-        if framer is None or code is None or flow.envelope is not Envelope.NONE or len(buf) > 2 * len(data):
+        if framer is None or code is None or flow.envelope is not Envelope.NONE or buffered > 2 * len(data):
             return
-        chunk = data if len(buf) == len(data) else bytes(buf.data[buf.pos :])
+        chunk = data if buffered == len(data) else bytes(buf.data[buf.pos :])
         records, consumed = framer(chunk, buf.offset, code, flow.dir == "orig", self._max_envelope)
         if not consumed:
             return

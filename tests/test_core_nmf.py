@@ -3,10 +3,10 @@ pure-Python record loop: the same events (as JSON, byte for byte) and the same a
 replays of every committed capture, the .NET vectors, the nmf fuzz seeds and findings, every split of real
 sessions into 2 and 3 segments, gaps at chosen points, and hypothesis-made record streams and mutants.
 
-Both sides decode envelope payloads with the core in use; only the framing differs. The Python side is
-``NmfDecoder`` with no framer (what ``WIRECAP_PURE_PYTHON=1`` runs); the core side counts the bytes the
-core framed, so that a test on genuine traffic fails if the core silently frames nothing. These tests need
-the core built, as tests/test_core_diff.py does: without it they fail, never skip.
+Both sides decode envelope payloads with the same core (the one in use; ``WIRECAP_PURE_PYTHON=1`` makes
+it the Python one): only the framing differs. The Python side is ``NmfDecoder`` with no framer; the core
+side counts the bytes the core framed, so that a test on genuine traffic fails if the core silently frames
+nothing. These tests need the core built, as tests/test_core_diff.py does: without it they fail, never skip.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders.accounting import Accounting
-from decoders.core import RUST
 from decoders.events import Direction
 from decoders.interface import DecoderOptions
 from decoders.nmf import NmfDecoder
@@ -32,6 +31,7 @@ from wirecap.flow import conn_fields
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "fuzz"))
 import fuzz_targets  # noqa: E402  (the fuzz targets' input format and the seeds made of the captures)
+from core_diff import RUST  # noqa: E402  (the compiled module, whichever core the application uses)
 from test_nmf import C2S, S2C, V, mb31  # noqa: E402  (block 1 of the .NET vectors)
 
 CONN = conn_fields("Cnmfcore", "1:test", "10.0.0.5:50000", "10.0.0.9:8506")
@@ -160,11 +160,9 @@ CAPTURES = sorted(
 )
 REPLAY = """
 import sys
+from decoders import _core
 from decoders.nmf_core import CoreFraming
-if sys.argv.pop(1) == "python":
-    CoreFraming._framer = None
-elif CoreFraming._framer is None:
-    sys.exit("the compiled core is not in use")
+CoreFraming._framer = None if sys.argv.pop(1) == "python" else _core.nmf_records
 sys.argv[0] = "wirecap"
 from wirecap.cli import main
 main()
