@@ -12,7 +12,6 @@ pub mod error;
 pub mod format;
 pub mod json;
 pub mod nbfx;
-pub mod nmf;
 pub mod numbers;
 pub mod reader;
 pub mod records;
@@ -27,6 +26,11 @@ pub mod tree;
 pub mod xml;
 pub mod xmlchars;
 pub mod xmlns;
+
+// [MC-NMF] record framing and its binding
+pub mod nmf;
+#[cfg(feature = "python")]
+mod nmf_python;
 
 #[cfg(feature = "python")]
 mod python;

@@ -3,7 +3,6 @@
 //! pure-Python path raises.
 
 use crate::error::DecodeError;
-use crate::nmf;
 use crate::session::{SessionStrings, MAX_SESSION_BYTES};
 use crate::soap::message_from_document;
 use crate::structure::{decode, Limits};
@@ -248,74 +247,6 @@ fn text_xml_tree(
     Ok(read(payload, encoding, limits).map(|doc| document_xml(&doc)))
 }
 
-// --- [MC-NMF] records (crate::nmf): the well-formed path of one direction ---------------------------
-
-/// (record type, stream offset, next state code, stream offset of its payload or the next record, fields)
-type NmfRecord = (u8, usize, u8, usize, PyObject);
-
-fn nmf_role(initiator: bool) -> nmf::Role {
-    if initiator {
-        nmf::Role::Initiator
-    } else {
-        nmf::Role::Receiver
-    }
-}
-
-fn nmf_fields(py: Python<'_>, fields: nmf::Fields<'_>) -> PyObject {
-    match fields {
-        nmf::Fields::None => py.None(),
-        nmf::Fields::Version(raw) => PyBytes::new(py, &raw).into_any().unbind(),
-        nmf::Fields::Byte(value) => {
-            let Ok(value) = value.into_pyobject(py);
-            value.into_any().unbind()
-        }
-        nmf::Fields::Text(text) => PyString::new(py, text).into_any().unbind(),
-        nmf::Fields::Payload(payload) => PyBytes::new(py, &payload).into_any().unbind(),
-    }
-}
-
-/// The complete, well-formed records at the start of `data` (stream offset `base`), read from the
-/// state of code `state` (`nmf::State`): ([NmfRecord], bytes consumed). decoders/nmf_core.py applies them.
-#[pyfunction]
-fn nmf_records(
-    py: Python<'_>,
-    data: &[u8],
-    base: usize,
-    state: u8,
-    initiator: bool,
-    max_envelope: usize,
-) -> PyResult<(Vec<NmfRecord>, usize)> {
-    let Some(state) = nmf::State::from_code(state) else {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "no [MC-NMF] state of code {state}"
-        )));
-    };
-    let framed = nmf::frame(data, state, nmf_role(initiator), max_envelope);
-    let records = framed
-        .records
-        .into_iter()
-        .map(|record| {
-            (
-                record.kind,
-                base.saturating_add(record.offset),
-                record.next.code(),
-                base.saturating_add(record.content),
-                nmf_fields(py, record.fields),
-            )
-        })
-        .collect();
-    Ok((records, framed.consumed))
-}
-
-/// A role's transition table as (state, record type, next state) codes, for the test that holds it to
-/// decoders/nmf_records.py `TRANSITIONS`.
-#[pyfunction]
-fn nmf_transitions(initiator: bool) -> Vec<(u8, u8, u8)> {
-    nmf::transitions(nmf_role(initiator))
-        .map(|(from, kind, to)| (from.code(), *kind, to.code()))
-        .collect()
-}
-
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -325,7 +256,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_json, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_tree, m)?)?;
-    m.add_function(wrap_pyfunction!(nmf_records, m)?)?;
-    m.add_function(wrap_pyfunction!(nmf_transitions, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_records, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_transitions, m)?)?;
     Ok(())
 }
