@@ -34,18 +34,19 @@ CORE_STATES = (
     State.UPGRADED,
 )
 _CODES = {state: code for code, state in enumerate(CORE_STATES) if state is not State.UPGRADED}
-_ENVELOPES = (RecordType.SIZED_ENVELOPE, RecordType.UNSIZED_ENVELOPE)
+_ENVELOPES = frozenset({int(RecordType.SIZED_ENVELOPE), int(RecordType.UNSIZED_ENVELOPE)})
 
-# the core's record framer, or None: the pure-Python loop frames everything
-FRAMER: Callable[..., tuple[list[tuple[int, int, int, int, Any]], int]] | None = (
-    None if RUST is None else RUST.nmf_records
-)
+# (chunk, stream offset, state code, initiator?, max envelope) -> ([(record type, offset, next state code,
+# payload offset or record end, fields)], bytes consumed)
+Framer = Callable[[bytes, int, int, bool, int], tuple[list[tuple[int, int, int, int, Any]], int]]
+FRAMER: Framer | None = None if RUST is None else RUST.nmf_records
+"""The core's record framer, or None: the pure-Python loop frames everything."""
 
 
 class CoreFraming(RecordReaders):
     """The record layer of ``NmfDecoder`` with the compiled framer in front of the Python loop."""
 
-    _framer: ClassVar[Callable[..., tuple[list[tuple[int, int, int, int, Any]], int]] | None] = FRAMER
+    _framer: ClassVar[Framer | None] = FRAMER
 
     def _frame_in_core(self, flow: _Flow, data: bytes, ts: int, events: list[Event]) -> None:
         """Let the core consume the complete records at the cursor; ``data`` was just appended to the buffer.
