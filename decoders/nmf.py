@@ -193,9 +193,11 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
                 if next_state is None:
                     detail = f"{record.name} in state {flow.state.value}"
                     raise DecodeError("nmf_unexpected_record", detail, record_offset)
-                if not self._read(flow, record, record_offset, ts, events):
+                fields = self._fields[record](self, buf)
+                if fields is None:  # not all of the record is buffered yet
                     buf.rollback()
                     return
+                self._applies[record](self, flow, fields, record_offset, ts, events)
                 buf.commit()
                 flow.ledger.decoded += buf.offset - record_offset
                 flow.move(next_state)

@@ -55,14 +55,6 @@ class RecordReaders(WcfEvents):
         except UnicodeDecodeError as err:
             raise DecodeError("nmf_bad_string", f"{what} is not UTF-8: {err.reason}", offset) from None
 
-    def _read(self, flow: _Flow, record: RecordType, offset: int, ts: int, events: list[Event]) -> bool:
-        """Read ``record``'s fields after its type byte and apply them; False if not all of it is buffered."""
-        fields = self._fields[record](self, flow.buf)
-        if fields is None:
-            return False
-        self._applies[record](self, flow, fields, offset, ts, events)
-        return True
-
     # --- what each record does, once its fields are read (here, or by the compiled core: nmf_core) ---
 
     def _apply_version(self, flow: _Flow, raw: bytes, offset: int, ts: int, events: list[Event]) -> None:
