@@ -4,7 +4,9 @@ Spec sections are [MC-NMF] v13 unless named otherwise. ``NmfDecoder`` is the dec
 (``decoders.interface.Decoder``), built from layers, each in its own module:
 
 - ``nmf_records``: the state of a direction and the tables that move it (records, resync, not-NMF,
-  foreign, upgraded); ``nmf_readers``: the fields of each record (2.2.3);
+  foreign, upgraded); ``nmf_readers``: the fields of each record (2.2.3) and what each does;
+- ``nmf_core``: the compiled core's record framer, which takes the well-formed records of a chunk
+  before this module's loop, when the core is in use;
 - ``nmf_search``: the mid-session SizedEnvelope search and its give-up policy;
 - ``nmf_codecs``: payload codecs (binary, binary+session, text, MTOM, compressed) and the seam between
   the pure-Python and the compiled core;
@@ -19,7 +21,7 @@ from .accounting import Accounting
 from .anomalies import DecodeError
 from .events import ConnFields, Direction, Event, NmfUpgrade
 from .interface import DecoderOptions
-from .nmf_readers import RecordReaders
+from .nmf_core import CoreFraming
 from .nmf_records import MAX_SCAN, MODES, Cause, Envelope, RecordType, State, _Flow
 from .nmf_search import EnvelopeSearch, envelope_start
 from .nns import SecuredStream
@@ -40,7 +42,7 @@ def probe(orig_head: bytes, resp_head: bytes) -> bool | None:
     return None if None in verdicts else False
 
 
-class NmfDecoder(RecordReaders, EnvelopeSearch):
+class NmfDecoder(CoreFraming, EnvelopeSearch):
     """[MC-NMF] decoder for one TCP connection; both directions (``decoders.interface.Decoder``)."""
 
     name = "nmf"
@@ -79,9 +81,13 @@ class NmfDecoder(RecordReaders, EnvelopeSearch):
             return events
         if flow.pending and not len(flow.buf):
             data = self._collect(flow, data)  # the hot path: payload bytes go straight to pieces
+            if not flow.pending and flow.envelope is Envelope.SIZED:
+                self._finish_envelope(flow, ts, events)
         if data:
             flow.buf.append(data)
-        self._run(flow, ts, events)
+            self._frame_in_core(flow, data, ts, events)
+        if len(flow.buf):  # with nothing buffered the loop has nothing to do, in any state
+            self._run(flow, ts, events)
         flow.buf.compact()
         return events
 
@@ -187,9 +193,11 @@ class NmfDecoder(RecordReaders, EnvelopeSearch):
                 if next_state is None:
                     detail = f"{record.name} in state {flow.state.value}"
                     raise DecodeError("nmf_unexpected_record", detail, record_offset)
-                if not self._readers[record](self, flow, record_offset, ts, events):
+                fields = self._fields[record](self, buf)
+                if fields is None:  # not all of the record is buffered yet
                     buf.rollback()
                     return
+                self._applies[record](self, flow, fields, record_offset, ts, events)
                 buf.commit()
                 flow.ledger.decoded += buf.offset - record_offset
                 flow.move(next_state)

@@ -1,12 +1,14 @@
 """[MC-NMF] record readers: the fields of each record after its type byte (2.2.3.1–2.2.3.10).
 
-A reader returns False when the record is not all buffered yet (the record loop rolls back and waits),
-raises DecodeError on a malformed one, and otherwise updates the direction and appends its events.
-Which record may come when is not decided here but by ``decoders.nmf_records.TRANSITIONS``.
+Each record has two steps, in two tables: reading its fields from the buffer (None when the record is
+not all buffered yet: the record loop rolls back and waits) and applying them (updating the direction,
+appending its events, raising DecodeError on a malformed one). The compiled core reads the fields of
+well-formed records itself and hands them to the same applying step (``decoders.nmf_core``). Which
+record may come when is not decided here but by ``decoders.nmf_records.TRANSITIONS``.
 """
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ._buffer import Buffer
 from .anomalies import DecodeError
@@ -16,7 +18,11 @@ from .nmf_codecs import KNOWN_ENCODINGS, Codec, codec_for, new_session
 from .nmf_events import WcfEvents
 from .nmf_records import MODES, RecordType, State, _Flow
 
-MAX_STRING = 64 * 2**10  # Via, content type, fault and upgrade strings
+MAX_STRING = 64 * 2**10  # Via, content type, fault and upgrade strings (core/src/nmf.rs MAX_STRING)
+
+
+def _no_fields(self: object, buf: Buffer) -> tuple[()]:
+    return ()
 
 
 class RecordReaders(WcfEvents):
@@ -49,76 +55,53 @@ class RecordReaders(WcfEvents):
         except UnicodeDecodeError as err:
             raise DecodeError("nmf_bad_string", f"{what} is not UTF-8: {err.reason}", offset) from None
 
-    # --- record readers: parse the record after its type byte; False if not all of it is buffered ---
+    # --- what each record does, once its fields are read (here, or by the compiled core: nmf_core) ---
 
-    def _read_version(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        raw = flow.buf.take(2)  # 2.2.3.1 MajorVersion, MinorVersion
-        if raw is None:
-            return False
-        if raw != b"\x01\x00":
+    def _apply_version(self, flow: _Flow, raw: bytes, offset: int, ts: int, events: list[Event]) -> None:
+        if raw != b"\x01\x00":  # 2.2.3.1 MajorVersion, MinorVersion
             detail = f"version {raw[0]}.{raw[1]}, expected 1.0"
             events.append(self._anomaly(flow, ts, "nmf_bad_version", detail, offset))
         flow.version = f"{raw[0]}.{raw[1]}"
         if flow.state is State.ENDED:  # a new session: fresh string tables for both directions
             for each in self._flows.values():
                 each.session = new_session()
-        return True
 
-    def _read_mode(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        mode = flow.buf.byte()
-        if mode is None:
-            return False
+    def _apply_mode(self, flow: _Flow, mode: int, offset: int, ts: int, events: list[Event]) -> None:
         if mode not in MODES:
             raise DecodeError("nmf_bad_mode", f"mode 0x{mode:02x}", offset)
         flow.mode = MODES[mode]
-        return True
 
-    def _read_via(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        via = self._string(flow.buf, "Via")
-        if via is None:
-            return False
+    def _apply_via(self, flow: _Flow, via: str, offset: int, ts: int, events: list[Event]) -> None:
         flow.via = via
-        return True
 
-    def _read_known_encoding(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        value = flow.buf.byte()
-        if value is None:
-            return False
+    def _apply_known_encoding(self, flow: _Flow, value: int, offset: int, ts: int, events: list[Event]) -> None:
         if value in KNOWN_ENCODINGS:
             name, content_type = KNOWN_ENCODINGS[value]
         else:
             events.append(self._anomaly(flow, ts, "nmf_unknown_encoding", f"known encoding 0x{value:02x}", offset))
             name, content_type = f"unknown-0x{value:02x}", ""
         self._set_codec(flow, codec_for(content_type, name), name, content_type)
-        return True
 
-    def _read_extensible_encoding(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        content_type = self._string(flow.buf, "content type")
-        if content_type is None:
-            return False
+    def _apply_extensible_encoding(
+        self, flow: _Flow, content_type: str, offset: int, ts: int, events: list[Event]
+    ) -> None:
         self._set_codec(flow, codec_for(content_type), None, content_type)
-        return True
 
     def _set_codec(self, flow: _Flow, codec: Codec, name: str | None, content_type: str) -> None:
         flow.encoding, flow.content_type = name, content_type
         for each in self._flows.values():  # the receiver answers in the initiator's encoding
             each.codec = codec
 
-    def _read_sized_envelope(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        size = self._mb31(flow.buf)
-        if size is None:
-            return False
+    def _apply_sized_envelope(self, flow: _Flow, size: int, offset: int, ts: int, events: list[Event]) -> None:
         flow.start_envelope(offset, flow.buf.offset, unsized=False)
         flow.pending = size
         if size > self._max_envelope:
             detail = f"{size}-byte envelope exceeds the {self._max_envelope}-byte limit envelope_size; skipped"
             events.append(self._anomaly(flow, ts, "nmf_envelope_too_large", detail, offset))
             flow.discard = True
-        return True
 
-    def _read_unsized_envelope(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
+    def _apply_unsized_envelope(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
         flow.start_envelope(offset, flow.buf.offset, unsized=True)
-        return True
 
     def _read_chunk(self, flow: _Flow, ts: int, events: list[Event]) -> bool:
         """One 2.2.3.5 data chunk size inside an unsized envelope; size 0 is the terminator."""
@@ -146,36 +129,25 @@ class RecordReaders(WcfEvents):
             self._message(flow, payload, ts, events)
         flow.drop_envelope()
 
-    def _read_end(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
+    def _apply_end(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
         events.append(NmfEnd(ts=ts, **self._conn, dir=flow.dir))
-        return True
 
-    def _read_fault(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        uri = self._string(flow.buf, "fault")
-        if uri is None:
-            return False
+    def _apply_fault(self, flow: _Flow, uri: str, offset: int, ts: int, events: list[Event]) -> None:
         events.append(NmfFault(ts=ts, **self._conn, dir=flow.dir, uri=uri))
-        return True
 
-    def _read_upgrade_request(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        protocol = self._string(flow.buf, "upgrade protocol")
-        if protocol is None:
-            return False
+    def _apply_upgrade_request(self, flow: _Flow, protocol: str, offset: int, ts: int, events: list[Event]) -> None:
         self._upgrade_protocol = protocol
         events.append(self._preamble_event(flow, ts))  # PreambleEnd follows inside the secured stream
-        return True
 
-    def _read_upgrade_response(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
-        return True  # the nmf.upgrade event follows once the direction has switched (``_run``)
+    def _apply_nothing(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
+        """UpgradeResponse: the nmf.upgrade event follows once the direction has switched (``_run``)."""
 
-    def _read_preamble_ack(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
+    def _apply_preamble_ack(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
         if flow.state is State.ENDED:
             flow.session = new_session()
-        return True
 
-    def _read_preamble_end(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
+    def _apply_preamble_end(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
         events.append(self._preamble_event(flow, ts))
-        return True
 
     def _preamble_event(self, flow: _Flow, ts: int) -> NmfPreamble:
         return NmfPreamble(
@@ -189,20 +161,36 @@ class RecordReaders(WcfEvents):
             content_type=flow.content_type,
         )
 
-    # record type -> reader, as plain functions: bound methods kept on each decoder would make every
+    # record type -> its fields after the type byte, or None if not all buffered (2.2.3.1-2.2.3.10)
+    _fields: ClassVar[dict[RecordType, Callable[["RecordReaders", Buffer], object]]] = {
+        RecordType.VERSION: lambda self, buf: buf.take(2),
+        RecordType.MODE: lambda self, buf: buf.byte(),
+        RecordType.VIA: lambda self, buf: self._string(buf, "Via"),
+        RecordType.KNOWN_ENCODING: lambda self, buf: buf.byte(),
+        RecordType.EXTENSIBLE_ENCODING: lambda self, buf: self._string(buf, "content type"),
+        RecordType.UNSIZED_ENVELOPE: _no_fields,
+        RecordType.SIZED_ENVELOPE: lambda self, buf: self._mb31(buf),
+        RecordType.END: _no_fields,
+        RecordType.FAULT: lambda self, buf: self._string(buf, "fault"),
+        RecordType.UPGRADE_REQUEST: lambda self, buf: self._string(buf, "upgrade protocol"),
+        RecordType.UPGRADE_RESPONSE: _no_fields,
+        RecordType.PREAMBLE_ACK: _no_fields,
+        RecordType.PREAMBLE_END: _no_fields,
+    }
+    # record type -> what it does, as plain functions: bound methods kept on each decoder would make every
     # decoder a reference cycle, which only the (rarely run, ``cli._tune_gc``) cyclic collector frees
-    _readers: ClassVar[dict[RecordType, Callable[["RecordReaders", _Flow, int, int, list[Event]], bool]]] = {
-        RecordType.VERSION: _read_version,
-        RecordType.MODE: _read_mode,
-        RecordType.VIA: _read_via,
-        RecordType.KNOWN_ENCODING: _read_known_encoding,
-        RecordType.EXTENSIBLE_ENCODING: _read_extensible_encoding,
-        RecordType.UNSIZED_ENVELOPE: _read_unsized_envelope,
-        RecordType.SIZED_ENVELOPE: _read_sized_envelope,
-        RecordType.END: _read_end,
-        RecordType.FAULT: _read_fault,
-        RecordType.UPGRADE_REQUEST: _read_upgrade_request,
-        RecordType.UPGRADE_RESPONSE: _read_upgrade_response,
-        RecordType.PREAMBLE_ACK: _read_preamble_ack,
-        RecordType.PREAMBLE_END: _read_preamble_end,
+    _applies: ClassVar[dict[RecordType, Callable[["RecordReaders", _Flow, Any, int, int, list[Event]], None]]] = {
+        RecordType.VERSION: _apply_version,
+        RecordType.MODE: _apply_mode,
+        RecordType.VIA: _apply_via,
+        RecordType.KNOWN_ENCODING: _apply_known_encoding,
+        RecordType.EXTENSIBLE_ENCODING: _apply_extensible_encoding,
+        RecordType.UNSIZED_ENVELOPE: _apply_unsized_envelope,
+        RecordType.SIZED_ENVELOPE: _apply_sized_envelope,
+        RecordType.END: _apply_end,
+        RecordType.FAULT: _apply_fault,
+        RecordType.UPGRADE_REQUEST: _apply_upgrade_request,
+        RecordType.UPGRADE_RESPONSE: _apply_nothing,
+        RecordType.PREAMBLE_ACK: _apply_preamble_ack,
+        RecordType.PREAMBLE_END: _apply_preamble_end,
     }

@@ -30,5 +30,10 @@ pub mod xml;
 pub mod xmlchars;
 pub mod xmlns;
 
+// [MC-NMF] record framing and its binding
+pub mod nmf;
+#[cfg(feature = "python")]
+mod nmf_python;
+
 #[cfg(feature = "python")]
 mod python;

@@ -326,5 +326,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(text_xml_tree, m)?)?;
     m.add_function(wrap_pyfunction!(http_request, m)?)?;
     m.add_function(wrap_pyfunction!(http_response, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_records, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_transitions, m)?)?;
     Ok(())
 }

@@ -1,0 +1,231 @@
+//! Unit tests of `nmf`: the .NET vectors' preambles and envelopes, every cut, the multi-byte size
+//! boundaries, and each reason to stop.
+use super::*;
+
+/// Block 1 of tests/vectors/net_tcp_vectors.txt starts so: Version 1.0, duplex, Via of 29 bytes,
+/// binary-session encoding, PreambleEnd (byte-exact .NET output).
+const PREAMBLE: &[u8] = b"\x00\x01\x00\x01\x02\x02\x1dnet.tcp://localhost:9000/calc\x03\x08\x0c";
+
+fn sized_envelope(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![r::SIZED_ENVELOPE];
+    let mut n = payload.len();
+    loop {
+        let low = u8::try_from(n & 0x7F).unwrap_or(0);
+        n >>= 7;
+        out.push(if n > 0 { low | 0x80 } else { low });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+fn kinds(framed: &Framed<'_>) -> Vec<u8> {
+    framed.records.iter().map(|r| r.kind).collect()
+}
+
+#[test]
+fn preamble_records_and_states() {
+    let framed = frame(PREAMBLE, S::Start, Role::Initiator, 1 << 20);
+    assert_eq!(framed.consumed, PREAMBLE.len());
+    assert_eq!(kinds(&framed), vec![0x00, 0x01, 0x02, 0x03, 0x0C]);
+    let states: Vec<State> = framed.records.iter().map(|r| r.next).collect();
+    assert_eq!(
+        states,
+        vec![S::Version, S::Mode, S::Via, S::Encoding, S::Established]
+    );
+    let fields: Vec<&Fields<'_>> = framed.records.iter().map(|r| &r.fields).collect();
+    assert_eq!(fields.first(), Some(&&Fields::Version([1, 0])));
+    assert_eq!(
+        fields.get(2),
+        Some(&&Fields::Text("net.tcp://localhost:9000/calc"))
+    );
+    assert_eq!(fields.get(3), Some(&&Fields::Byte(8)));
+}
+
+#[test]
+fn every_cut_of_the_preamble_frames_a_prefix() {
+    let whole = frame(PREAMBLE, S::Start, Role::Initiator, 1 << 20);
+    for cut in 0..PREAMBLE.len() {
+        let part = frame(
+            PREAMBLE.get(..cut).unwrap_or_default(),
+            S::Start,
+            Role::Initiator,
+            1 << 20,
+        );
+        assert!(part.consumed <= cut);
+        assert_eq!(
+            part.records.as_slice(),
+            whole.records.get(..part.records.len()).unwrap_or_default()
+        );
+        let framed = part.records.len();
+        let left_at = whole
+            .records
+            .get(framed)
+            .map_or(PREAMBLE.len(), |r| r.offset);
+        let left_end = whole
+            .records
+            .get(framed + 1)
+            .map_or(PREAMBLE.len(), |r| r.offset);
+        assert_eq!(part.consumed, left_at);
+        assert!(left_end > cut, "a complete record was left at cut {cut}");
+    }
+}
+
+#[test]
+fn sizes_at_the_multi_byte_boundaries() {
+    for size in [0usize, 1, 127, 128, 16383, 16384, 70000] {
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let data = sized_envelope(&payload);
+        let framed = frame(&data, S::Established, Role::Receiver, 1 << 20);
+        assert_eq!(framed.consumed, data.len(), "size {size}");
+        let record = framed.records.first();
+        assert_eq!(record.map(|r| r.content), Some(data.len() - size));
+        assert_eq!(
+            record.map(|r| &r.fields),
+            Some(&Fields::Payload(Cow::Borrowed(&payload[..])))
+        );
+        let short = frame(
+            data.get(..data.len() - 1).unwrap_or_default(),
+            S::Established,
+            Role::Receiver,
+            1 << 20,
+        );
+        assert_eq!(short.consumed, 0, "size {size} cut by one byte");
+        let limited = frame(
+            &data,
+            S::Established,
+            Role::Receiver,
+            size.saturating_sub(1),
+        );
+        assert_eq!(
+            limited.consumed,
+            usize::from(size == 0) * data.len(),
+            "size {size} over the limit"
+        );
+    }
+}
+
+#[test]
+fn unsized_envelope_chunks_are_joined() {
+    let data = b"\x05\x03abc\x02de\x00\x07";
+    let framed = frame(data, S::Established, Role::Initiator, 1 << 20);
+    assert_eq!(framed.consumed, data.len());
+    assert_eq!(kinds(&framed), vec![0x05, 0x07]);
+    let first = framed.records.first();
+    assert_eq!(
+        first.map(|r| &r.fields),
+        Some(&Fields::Payload(Cow::Borrowed(b"abcde")))
+    );
+    assert_eq!(first.map(|r| r.content), Some(1));
+    for cut in 1..data.len() - 1 {
+        let part = frame(
+            data.get(..cut).unwrap_or_default(),
+            S::Established,
+            Role::Initiator,
+            1 << 20,
+        );
+        assert_eq!(part.consumed, 0, "cut {cut}");
+    }
+    assert_eq!(frame(data, S::Established, Role::Initiator, 4).consumed, 0);
+    assert_eq!(
+        frame(data, S::Established, Role::Initiator, 5).consumed,
+        data.len()
+    );
+}
+
+#[test]
+fn stops_where_python_must_decide() {
+    let cases: [(&[u8], State, Role); 10] = [
+        (b"\x06\x01a", S::Start, Role::Initiator),  // no preamble
+        (b"\x0d", S::Established, Role::Initiator), // unknown record type
+        (b"\x0b", S::Established, Role::Receiver),  // PreambleAck in a session
+        (b"\x01\x05", S::Version, Role::Initiator), // bad mode
+        (b"\x02\x02\xff\xfe", S::Mode, Role::Initiator), // Via not UTF-8
+        (b"\x02\x81\x80\x04", S::Mode, Role::Initiator), // Via over MAX_STRING
+        (b"\x06\xff\xff\xff\xff\x7f", S::Established, Role::Initiator), // MB31 of six bytes
+        (b"\x09\x03abc", S::Encoding, Role::Initiator), // upgrade: the secured stream is Python's
+        (b"\x0a", S::Start, Role::Receiver),        // upgrade response
+        (b"\x07", S::Faulted, Role::Receiver),      // nothing follows a fault
+    ];
+    for (data, state, role) in cases {
+        assert_eq!(frame(data, state, role, 1 << 20).consumed, 0, "{data:?}");
+    }
+}
+
+#[test]
+fn states_round_trip_their_codes() {
+    for state in State::ALL {
+        assert_eq!(State::from_code(state.code()), Some(state));
+    }
+    assert_eq!(State::from_code(9), None);
+    assert_eq!(
+        next_state(Role::Receiver, S::Ended, r::FAULT),
+        Some(S::Faulted)
+    );
+    assert_eq!(next_state(Role::Initiator, S::Ended, r::PREAMBLE_ACK), None);
+}
+
+#[test]
+fn never_panics_on_any_two_bytes_in_any_state() {
+    for state in State::ALL {
+        for role in [Role::Initiator, Role::Receiver] {
+            for a in 0..=255u8 {
+                for b in [0u8, 1, 0x7F, 0x80, 0xFF] {
+                    let data = [a, b, b, a];
+                    let framed = frame(&data, state, role, 2);
+                    assert!(framed.consumed <= data.len());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_streams_never_panic_and_consume_whole_records() {
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..20_000 {
+        let len = usize::try_from(next() % 64).unwrap_or(0);
+        // record-type bytes are likely, so that records follow each other now and then
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                let x = next();
+                u8::try_from(if x % 3 == 0 { x % 13 } else { x % 256 }).unwrap_or(0)
+            })
+            .collect();
+        let state = State::ALL
+            .get(usize::try_from(next() % 9).unwrap_or(0))
+            .copied()
+            .unwrap_or(S::Start);
+        let role = if next() % 2 == 0 {
+            Role::Initiator
+        } else {
+            Role::Receiver
+        };
+        let framed = frame(
+            &data,
+            state,
+            role,
+            usize::try_from(next() % 40).unwrap_or(0),
+        );
+        assert!(framed.consumed <= data.len());
+        let mut at = 0;
+        for record in &framed.records {
+            assert_eq!(record.offset, at);
+            assert!(record.content > record.offset && record.content <= framed.consumed);
+            at = framed
+                .records
+                .iter()
+                .find(|r| r.offset > record.offset)
+                .map_or(framed.consumed, |r| r.offset);
+        }
+        assert_eq!(at, framed.consumed);
+    }
+}
