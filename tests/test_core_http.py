@@ -9,6 +9,7 @@ same bytes in tests/test_core_diff.py. These tests need the core built: without 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,10 @@ from typing import Any
 
 import h11
 import pytest
+from core_diff import RUST
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from decoders.core import RUST
 from decoders.events import Direction
 from decoders.http import HttpDecoder
 from decoders.http_exchange import header_text
@@ -101,8 +102,10 @@ def fuzz_steps(data: bytes) -> list[Step]:
     return steps
 
 
-def test_the_core_is_built() -> None:
-    assert HttpDecoder.core is _core()
+def test_the_core_is_built_and_chosen() -> None:
+    """The decoder frames in the core unless ``WIRECAP_PURE_PYTHON`` says not to (then h11 alone)."""
+    pure = os.environ.get("WIRECAP_PURE_PYTHON", "") not in ("", "0")
+    assert HttpDecoder.core is (None if pure else _core())
 
 
 def test_whole_replay_is_byte_identical_without_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core_diff import RUST
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders import http_body, soap
 from decoders.anomalies import DecodeError
-from decoders.core import RUST
 from decoders.interface import DecoderOptions
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.source import CaptureSource
