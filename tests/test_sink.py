@@ -13,6 +13,7 @@ from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.iiko_events import IikoOrder, IikoSource
 from decoders.models import construct
 from decoders.schema import json_schema
+from wirecap import sink
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.sink import JsonlSink, json_line
 from wirecap.source import CaptureSource
@@ -123,3 +124,31 @@ def test_request_seq_pairs_as_latency_does_and_goes_with_the_connection(name: st
         e["uid"] for e in lines if e["kind"] == "conn.close"
     }
     assert not open_conns and sink._requests == {}
+
+
+class _Writes(io.StringIO):
+    """Output that remembers the length of every write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def write(self, text: str) -> int:
+        self.sizes.append(len(text))
+        return super().write(text)
+
+
+def test_large_lines_are_written_before_they_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of events is written in chunks of whole lines, capped by lines and by characters: the
+    4000-line order's message and snapshot are hundreds of kB a line, and 256 such lines held for one
+    write were the resident set's peak. With the cap at 100 k characters, every chunk of wcf_buffered.pcap
+    stays under the cap plus one line, and the text is the same as written in one piece."""
+    whole = _Writes()
+    run([CaptureSource(str(CAPTURES / "wcf_buffered.pcap"))], Pipeline(Options()), JsonlSink(whole).write)
+    monkeypatch.setattr(sink, "CHUNK_CHARS", 100_000)
+    out = _Writes()
+    run([CaptureSource(str(CAPTURES / "wcf_buffered.pcap"))], Pipeline(Options()), JsonlSink(out).write)
+    longest = max(map(len, out.getvalue().splitlines())) + 1
+    assert longest > sink.CHUNK_CHARS  # the capture does hold lines of that size
+    assert len(out.sizes) > len(whole.sizes) and max(out.sizes) < sink.CHUNK_CHARS + longest
+    assert out.getvalue() == whole.getvalue()

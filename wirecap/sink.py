@@ -26,8 +26,10 @@ from decoders.events import Event
 from decoders.models import replaced
 
 # lines joined into one write: a batch of packets can complete thousands of events, and the text of all
-# of them at once (twice, joined) was a peak of the resident set
+# of them at once (twice, joined) was a peak of the resident set; so was a count of lines alone, when
+# they are megabytes each (a 4000-line order's message and its snapshot: 256 of them were 550 MB)
 CHUNK_LINES = 256
+CHUNK_CHARS = 1 << 20
 
 
 class Analyzer(Protocol):
@@ -65,10 +67,14 @@ class JsonlSink:
 
     def write(self, events: list[Event]) -> None:
         lines: list[str] = []
+        chars = 0
         for event in events:
+            done = len(lines)
             self._write_one(event, lines)
-            if len(lines) >= CHUNK_LINES:
+            chars += sum(map(len, lines[done:]))
+            if len(lines) >= CHUNK_LINES or chars >= CHUNK_CHARS:
                 self._write_lines(lines)
+                chars = 0
         if lines:
             self._write_lines(lines)
         if events and self.flush_each:
