@@ -1,10 +1,11 @@
 """Deterministic generator of large benchmark captures (classic pcap, Ethernet/IPv4/TCP).
 
-200 TCP connections from distinct client ip:ports to a server on port 8506, interleaved packet by
-packet, each with a 3-way handshake, MSS-sized data segments with correct seq/ack numbers and
-checksums, delayed ACKs, and a FIN/ACK close. Payload comes either from a seeded random pool
-(``synthetic``: the throughput worst case, every segment full) or from genuine net.tcp sessions
-(``replay``: every connection carries real [MC-NMF]/[MC-NBFX] bytes, see ``benchmarks/streams.py``).
+200 TCP connections at a time from distinct client ip:ports to a server, interleaved packet by packet,
+each with a 3-way handshake, MSS-sized data segments with correct seq/ack numbers and checksums,
+delayed ACKs, and a FIN/ACK close. Payload comes either from a seeded random pool (``synthetic``: the
+throughput worst case, every segment full, 200 long connections) or from genuine sessions (``short``:
+each connection plays one session of the committed captures once, start to close, as a real peer
+does, and is followed by a new connection; see ``benchmarks/streams.py``).
 
 Packets are written at full size (no snaplen truncation) — a 1 M-packet synthetic file is ~1.5 GB —
 because truncated payloads would make the decoders' work unrealistically cheap. Files are cached in
@@ -94,12 +95,6 @@ def split_turns(turns: Sequence[tuple[str, bytes]]) -> list[Turn]:
     return [(d, [b[i : i + MSS] for i in range(0, len(b), MSS)]) for d, b in turns if b]
 
 
-def repeat_turns(session: list[Turn]) -> Iterator[Turn]:
-    """Replays a session forever; every repetition starts again with its preamble."""
-    while True:
-        yield from session
-
-
 def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterator[Packet]:
     """One connection's packets: handshake, ``turns`` until they end or ``budget`` is nearly spent, FIN close.
 
@@ -139,17 +134,13 @@ def connection(turns: Iterator[Turn], budget: int, rng: random.Random) -> Iterat
     yield "orig", ACK, nxt["orig"], nxt["resp"], b""
 
 
-def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes]]] = (), seed: int = SEED) -> Path:
-    """Generate the capture into ``path`` (atomically). With ``sessions``, connection i replays
-    session i mod len(sessions); otherwise payload comes from a seeded random pool."""
+def write(path: Path, packets: int, seed: int = SEED) -> Path:
+    """Generate the synthetic capture into ``path`` (atomically): 200 connections of random payload."""
     if packets < 8 * CONNECTIONS:
         raise ValueError(f"need at least {8 * CONNECTIONS} packets for {CONNECTIONS} connections")
     rng = random.Random(seed)
     pool = rng.randbytes(POOL_SIZE)
     server_mac, server_ip = bytes.fromhex("02000000fe01"), bytes([10, 0, 0, 1])
-    split = [split_turns(s) for s in sessions]
-    if not all(split):
-        raise ValueError("every session needs at least one turn with bytes")
     active: list[tuple[Iterator[Packet], dict[str, Side]]] = []
     for c in range(CONNECTIONS):
         client_mac = bytes.fromhex("0200000001") + bytes([c])
@@ -158,9 +149,8 @@ def write(path: Path, packets: int, sessions: Sequence[Sequence[tuple[str, bytes
             "orig": Side.make(client_mac, server_mac, client_ip, server_ip, (client_port, SERVER_PORT), rng),
             "resp": Side.make(server_mac, client_mac, server_ip, client_ip, (SERVER_PORT, client_port), rng),
         }
-        turns = repeat_turns(split[c % len(split)]) if split else synthetic_turns(rng, pool)
         budget = packets // CONNECTIONS + (c < packets % CONNECTIONS)
-        active.append((connection(turns, budget, rng), sides))
+        active.append((connection(synthetic_turns(rng, pool), budget, rng), sides))
 
     _write_packets(path, active, rng)
     return path
@@ -250,21 +240,13 @@ def write_short(
     return planned
 
 
-def cached(packets: int, sessions: Sequence[Sequence[tuple[str, bytes]]] = (), seed: int = SEED) -> Path:
-    """The capture for these parameters, generated on first use."""
-    if sessions:
-        h = hashlib.sha256()
-        for s in sessions:
-            for d, b in s:
-                h.update(d.encode() + len(b).to_bytes(8, "big") + b)
-        name = f"replay-v{VERSION}-{packets}-s{seed}-{h.hexdigest()[:12]}.pcap"
-    else:
-        name = f"synthetic-v{VERSION}-{packets}-s{seed}.pcap"
-    path = OUT / name
+def cached(packets: int, seed: int = SEED) -> Path:
+    """The synthetic capture for these parameters, generated on first use."""
+    path = OUT / f"synthetic-v{VERSION}-{packets}-s{seed}.pcap"
     if not path.exists():
         OUT.mkdir(exist_ok=True)
         t = time.perf_counter()
-        write(path, packets, sessions, seed)
+        write(path, packets, seed)
         mb = path.stat().st_size / 1e6
         print(f"generated {path.name} ({mb:.0f} MB) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     return path

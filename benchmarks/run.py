@@ -1,6 +1,6 @@
 """wirecap benchmarks: speed and memory against peers measured in the same run.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--runs N] [--strict] [--only small [--packets N]]
+    .venv/bin/python benchmarks/run.py [--quick] [--runs N] [--strict] [--only pipeline|small [--packets N]]
 
 The machine is shared and noisy, so every figure is the median of N runs, and every speed target that
 names a peer is a ratio against that peer timed in the same run, interleaved run by run. Prints a
@@ -38,7 +38,9 @@ MIN_TSHARK_RATIO = 10
 MAX_RSS_MB = 150
 MIN_NBFX_MBPS = 20
 MIN_WCF_RATIO = 5
-MIN_PIPELINE_PPS = 250_000
+MIN_PIPELINE_PPS = 250_000  # issue 10: genuine net.tcp sessions, big envelopes included
+MIN_PIPELINE_TSHARK_RATIO = 10
+MAX_SESSIONS_RSS_MB = 200  # both session captures, at every size (flat from 100 k to 1 M)
 MIN_CORE_MBPS = 200  # issue 10: the Rust core, binary XML -> SOAP fields + body JSON
 MIN_CORE_WCF_RATIO = 50
 MIN_SMALL_PPS = 250_000  # issue 10: many short sessions of small journal-style UserEvent calls
@@ -281,30 +283,27 @@ def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, m
     )
 
 
-def bench_pipeline(report: Report, sessions: Sequence[streams.Session], n: int, runs: int) -> None:
-    """wirecap replay on a capture whose 200 connections replay the genuine sessions."""
-    target = f"pipeline ≥ {k(MIN_PIPELINE_PPS)} packets/s ({k(n)} replayed net.tcp)"
-    if not sessions:
-        report.check(target, "n/a (no net.tcp sessions in captures/*.pcap)", None)
-        return
-    turns = [t for s in sessions if (t := s.turns())]  # an upgraded (NNS) session's records stay unread
-    path = gen_capture.cached(n, turns)
-    cmd = wirecap_replay(path)
-    if not cmd:
-        report.check(target, "n/a (wirecap replay not available)", None)
-        return
-    warm(path)
-    r = run_interleaved({"wirecap": cmd}, runs)["wirecap"]
-    mb = path.stat().st_size / 1e6
-    report.lines.append(
-        f"**Whole pipeline** (`wirecap replay` on {k(n)} packets, {mb:.0f} MB: "
-        f"{len(turns)} genuine net.tcp sessions replayed over 200 connections)\n"
-    )
-    report.table(
-        ["wall s", "CPU s", "packets/s", "peak RSS MB"],
-        [[f"{r.wall:.2f}", f"{r.cpu:.2f}", k(n / r.wall), f"{r.rss_mb:.0f}"]],
-    )
-    report.check(target, k(n / r.wall), n / r.wall >= MIN_PIPELINE_PPS)
+@dataclass(frozen=True)
+class SessionsBench:
+    """A capture of real sessions, decoded by ``wirecap replay`` (events to a file) against tshark."""
+
+    name: str
+    description: str
+    min_pps: int
+    min_ratio: float
+
+
+PIPELINE = SessionsBench(
+    "whole pipeline", "the genuine net.tcp sessions of `captures/*.pcap`", MIN_PIPELINE_PPS, MIN_PIPELINE_TSHARK_RATIO
+)
+SMALL = SessionsBench(
+    "small messages", f"the sessions of {' and '.join(SMALL_CAPTURES)}", MIN_SMALL_PPS, MIN_SMALL_TSHARK_RATIO
+)
+
+
+def pipeline_sessions(sessions: Sequence[streams.Session]) -> list[tuple[int, list[tuple[str, bytes]]]]:
+    """(server port, turns) of every net.tcp session; an upgraded (NNS) session's records stay unread."""
+    return [(gen_capture.SERVER_PORT, t) for s in sessions if (t := s.turns())]
 
 
 def small_sessions() -> list[tuple[int, list[tuple[str, bytes]]]]:
@@ -314,49 +313,63 @@ def small_sessions() -> list[tuple[int, list[tuple[str, bytes]]]]:
     ]
 
 
-def bench_small(report: Report, n: int, runs: int) -> None:
-    """wirecap replay vs tshark on many short sessions of small calls (``gen_capture.write_short``)."""
-    path = gen_capture.cached_short(n, small_sessions())
-    packets = gen_capture.count_packets(path)
-    warm(path)
-    cmds = {"tshark": tshark(path)}
-    if cmd := wirecap_replay(path):
-        cmds["wirecap"] = cmd
-    res = run_interleaved(cmds, runs)
-    mb = path.stat().st_size / 1e6
-    report.lines.append(
-        f"**Small messages** ({k(packets)} packets, {mb:.0f} MB: the sessions of "
-        f"{' and '.join(SMALL_CAPTURES)} replayed once per connection, 200 connections at a time; "
-        "events written to /dev/null)\n"
-    )
-    peer = res["tshark"]
-    rows = []
-    for name in ("wirecap", "tshark"):
-        r = res.get(name)
-        rows.append(
-            [
-                name,
+def bench_sessions(
+    report: Report,
+    bench: SessionsBench,
+    sessions: Sequence[tuple[int, list[tuple[str, bytes]]]],
+    sizes: Sequence[int],
+    runs: int,
+) -> None:
+    """wirecap replay vs tshark on captures of ``sessions``, each played once per connection, start to close,
+    200 connections at a time (``gen_capture.write_short``); speed targets on the largest, RSS on each."""
+    rows, checks = [], []
+    for n in sizes:
+        path = gen_capture.cached_short(n, sessions)
+        packets = gen_capture.count_packets(path)
+        warm(path)
+        cmds = {"tshark": tshark(path)}
+        events = gen_capture.OUT / "events.jsonl"
+        if cmd := wirecap():
+            cmds["wirecap"] = [*cmd, "replay", str(path), "-q", "-o", str(events)]
+        res = run_interleaved(cmds, runs)
+        events.unlink(missing_ok=True)
+        peer, ours = res["tshark"], res.get("wirecap")
+        label = f"{k(packets)} packets ({path.stat().st_size / 1e6:.0f} MB)"
+        for name, r in (("wirecap", ours), ("tshark", peer)):
+            figures = [
                 f"{r.wall:.2f}",
                 f"{r.cpu:.2f}",
                 k(packets / r.wall),
                 f"{peer.wall / r.wall:.2f}×",
                 f"{r.rss_mb:.0f}",
             ]
-            if r
-            else [name] + ["n/a"] * 5
+            rows.append([label, name, *figures] if r else [label, name] + ["n/a"] * 5)
+        checks.append(
+            (
+                f"{bench.name} peak RSS < {MAX_SESSIONS_RSS_MB} MB ({k(n)})",
+                f"{ours.rss_mb:.0f} MB",
+                ours.rss_mb < MAX_SESSIONS_RSS_MB,
+            )
+            if ours
+            else (f"{bench.name} peak RSS ({k(n)})", "n/a", None)
         )
-    report.table(["tool", "wall s", "CPU s", "packets/s", "speed vs tshark", "peak RSS MB"], rows)
-    ours = res.get("wirecap")
+    report.lines.append(
+        f"**{bench.name.capitalize()}** (`wirecap replay FILE -q -o events.jsonl` vs "
+        "`tshark -T fields -e tcp.stream -e tcp.len`; "
+        f"{bench.description} replayed once per connection, 200 connections at a time)\n"
+    )
+    report.table(["capture", "tool", "wall s", "CPU s", "packets/s", "speed vs tshark", "peak RSS MB"], rows)
     report.check(
-        f"small messages ≥ {k(MIN_SMALL_PPS)} packets/s ({k(packets)})",
+        f"{bench.name} ≥ {k(bench.min_pps)} packets/s ({k(packets)})",
         k(packets / ours.wall) if ours else "n/a",
-        packets / ours.wall >= MIN_SMALL_PPS if ours else None,
+        packets / ours.wall >= bench.min_pps if ours else None,
     )
     report.check(
-        f"small messages ≥ {MIN_SMALL_TSHARK_RATIO}× tshark ({k(packets)})",
+        f"{bench.name} ≥ {bench.min_ratio}× tshark ({k(packets)})",
         f"{peer.wall / ours.wall:.2f}×" if ours else "n/a",
-        peer.wall / ours.wall >= MIN_SMALL_TSHARK_RATIO if ours else None,
+        peer.wall / ours.wall >= bench.min_ratio if ours else None,
     )
+    report.checks += checks
 
 
 def machine(runs: int) -> str:
@@ -388,8 +401,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="20 k and 100 k packets, 3 runs (a minute or two)")
     ap.add_argument("--runs", type=int, help="runs per measurement (default 5, or 3 with --quick)")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target failed or was not measured")
-    ap.add_argument("--only", choices=("small",), help="run only this measurement")
-    ap.add_argument("--packets", type=int, help="capture size for --only (default: the largest size)")
+    ap.add_argument("--only", choices=("pipeline", "small"), help="run only this measurement")
+    ap.add_argument("--packets", type=int, help="one capture size for --only (default: both sizes)")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 5)
     if runs < 1:
@@ -397,12 +410,14 @@ def main() -> int:
     sizes = (20_000, 100_000) if args.quick else (100_000, 1_000_000)
 
     report = Report([f"### Benchmarks{' (quick)' if args.quick else ''}\n", machine(runs), ""], [])
-    if args.only != "small":
+    only = [args.packets] if args.packets else sizes
+    if args.only is None:
         bench_replay(report, sizes, runs)
-        sessions = streams.load_sessions()
-        bench_nbfx(report, sessions, runs, 0.3 if args.quick else 1.0)
-        bench_pipeline(report, sessions, sizes[-1], runs)
-    bench_small(report, args.packets or sizes[-1], runs)
+        bench_nbfx(report, streams.load_sessions(), runs, 0.3 if args.quick else 1.0)
+    if args.only in (None, "pipeline"):
+        bench_sessions(report, PIPELINE, pipeline_sessions(streams.load_sessions()), only, runs)
+    if args.only in (None, "small"):
+        bench_sessions(report, SMALL, small_sessions(), only, runs)
     report.lines += [f"Load average at the end: {os.getloadavg()[0]:.2f}.", "", "**Targets**\n"]
     report.table(
         ["target", "measured", "result"],
