@@ -32,6 +32,17 @@ def events(run: subprocess.CompletedProcess[bytes]) -> list[dict]:
     return [json.loads(line) for line in ok(run).splitlines()]
 
 
+def mb31(n: int) -> bytes:
+    """[MC-NMF] 2.2.2 MultiByteInt31 (also [MC-NBFX]'s lengths): 7 bits a byte, low first, high bit "more".
+    Built here for test inputs only; the readers under test are ``decoders._buffer`` and the core."""
+    out = bytearray([n & 0x7F])
+    while n > 0x7F:
+        out[-1] |= 0x80
+        n >>= 7
+        out.append(n & 0x7F)
+    return bytes(out)
+
+
 @pytest.fixture(params=["inlined", "general"])
 def tcp_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test twice: as the pipeline runs, and with its inlined in-order path switched off, so that

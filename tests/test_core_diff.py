@@ -16,6 +16,7 @@ from pathlib import Path
 
 import core_diff
 import pytest
+from conftest import mb31
 from core_diff import RUST, Flow, both, capture_flows, python_decode, rust_decode, session_state, sessions, vector_flows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,18 +95,8 @@ def test_every_truncation() -> None:
 
 def _table_of(strings: list[str]) -> bytes:
     """An [MC-NBFSE] table holding ``strings`` (to give the Rust session the same known strings)."""
-    body = b"".join(_mb31(len(s.encode())) + s.encode() for s in strings)
-    return _mb31(len(body)) + body
-
-
-def _mb31(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
+    body = b"".join(mb31(len(s.encode())) + s.encode() for s in strings)
+    return mb31(len(body)) + body
 
 
 @pytest.mark.parametrize("flow_index", range(4))

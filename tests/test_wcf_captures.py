@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from conftest import mb31
 
 from decoders.detect import DecoderOptions
 from decoders.events import ConnFields, Event
@@ -115,15 +116,6 @@ def envelope_offsets(events: list[Event], direction: str, first: int) -> list[tu
             out.append((offset, e.size))
             offset += 1 + len(mb31(e.size)) + e.size
     return out
-
-
-def mb31(n: int) -> bytes:
-    out = bytearray([n & 0x7F])
-    while n > 0x7F:
-        out[-1] |= 0x80
-        n >>= 7
-        out.append(n & 0x7F)
-    return bytes(out)
 
 
 @pytest.mark.parametrize("scenario", ["buffered", "callback", "concurrent"])
