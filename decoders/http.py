@@ -217,7 +217,10 @@ class HttpDecoder(CoreFraming):
                 if self.current is not None:
                     self.current.request.complete = True
                     self.current = None
-                conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+                # a stand-in answer that keeps this parser reading HTTP: one that accepted a CONNECT or an
+                # Upgrade would switch it to a tunnel (what the server really said is the response side's)
+                refused = conn.their_state is h11.MIGHT_SWITCH_PROTOCOL
+                conn.send(h11.Response(status_code=400 if refused else 200, headers=[("Content-Length", "0")]))
                 conn.send(h11.EndOfMessage())
                 if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
                     conn.start_next_cycle()

@@ -196,6 +196,28 @@ def test_gap_inside_a_request_loses_only_that_request() -> None:
     assert got[1].request is None and got[1].status == 200
 
 
+@pytest.mark.parametrize(
+    "switch",
+    [
+        b"CONNECT h:443 HTTP/1.1\r\nHost: h\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n",
+    ],
+)
+def test_a_request_that_may_switch_protocols_does_not_break_the_request_parser(switch: bytes) -> None:
+    """A CONNECT or an Upgrade request after another request (hypothesis found the CONNECT: h11 raised
+    LocalProtocolError, the connection was lost as decoder_error). Every request is reported, and the
+    requests pipelined after it are still read as HTTP."""
+    get = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    events = decoder.feed("orig", get + switch + b"\r\n" + get, 1)
+    events += decoder.gap("resp", 40, 2) + decoder.eof("orig", 3) + decoder.eof("resp", 3)
+    assert [(c.method, c.uri) for c in calls(events)] == [
+        ("GET", "/a"),
+        (switch.split()[0].decode(), switch.split()[1].decode()),
+        ("GET", "/a"),
+    ]
+
+
 def test_long_poll_cut_by_the_end_of_the_capture_is_emitted_without_response() -> None:
     orig = STREAM["orig"]
     poll = orig.index(b"POST /resto/services/update")
