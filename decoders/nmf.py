@@ -66,7 +66,7 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
             flow.ledger.skip("foreign", len(data))
             return []
         if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
-            if data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
+            if data[0] != RecordType.SIZED_ENVELOPE or self._envelope_start(data) is False:
                 flow.ledger.skip("no_framing", len(data))
                 flow.buf.skip_stream(len(data))
                 flow.segments_left -= 1
@@ -171,6 +171,7 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
                 if flow.state is State.RESYNC:
                     if not self._scan(flow, ts, events):
                         return
+                    self._frame_chunk(flow, None, ts, events)  # framing found again: the core goes on
                     continue
                 if flow.envelope is Envelope.UNSIZED:
                     if not self._read_chunk(flow, ts, events):

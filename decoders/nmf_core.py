@@ -8,8 +8,9 @@ module applies them with the record readers' own steps (``decoders.nmf_readers``
 anomalies and accounting are those of the pure-Python loop. The core stops before anything it is not
 certain of — a record the table refuses, a malformed, incomplete or oversized one, an upgrade, a capture
 starting mid-session — and the Python loop (``NmfDecoder._run``) goes on from there, at that offset and
-in that state, as it does without the core. tests/test_core_nmf.py holds the two framings to the same
-output.
+in that state, as it does without the core. When the envelope search (``decoders.nmf_search``, its
+scanning in the core too) finds framing again, the core frames the rest of the buffer from there.
+tests/test_core_nmf.py holds the two framings to the same output.
 """
 
 from collections.abc import Callable
@@ -51,16 +52,23 @@ class CoreFraming(RecordReaders):
     def _frame_in_core(self, flow: _Flow, data: bytes, ts: int, events: list[Event]) -> None:
         """Let the core consume the complete records at the cursor; ``data`` was just appended to the buffer.
 
-        Only at a record boundary in a framed state, and only while what was buffered before is no
-        longer than ``data``: the core then reads every byte about once, however a record is split.
+        Only while what was buffered before is no longer than ``data``: the core then reads every byte
+        about once, however a record is split.
         """
+        buffered = len(flow.buf)
+        if buffered <= 2 * len(data):
+            self._frame_chunk(flow, data if buffered == len(data) else None, ts, events)
+
+    def _frame_chunk(self, flow: _Flow, data: bytes | None, ts: int, events: list[Event]) -> None:
+        """Frame from the cursor (``data``: the buffered bytes, if the caller has them as bytes), only at a
+        record boundary in a framed state. The envelope search calls it too once it found framing again,
+        so the rest of the chunk is not left to the Python loop."""
         framer = self._framer
         buf = flow.buf
-        buffered = len(buf)
         code = _CODES.get(flow.state)
-        if framer is None or code is None or flow.envelope is not Envelope.NONE or buffered > 2 * len(data):
+        if framer is None or code is None or flow.envelope is not Envelope.NONE or not len(buf):
             return
-        chunk = data if buffered == len(data) else bytes(buf.data[buf.pos :])
+        chunk = bytes(buf.data[buf.pos :]) if data is None else data
         records, consumed = framer(chunk, buf.offset, code, flow.dir == "orig", self._max_envelope)
         if not consumed:
             return
