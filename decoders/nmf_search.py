@@ -252,8 +252,9 @@ class EnvelopeSearch(WcfEvents):
             if found == Found.WAIT:
                 flow.scan_from, flow.wait_until = offset, until or 0
                 return False
-            if found == Found.LIMIT:
-                return self._keep_scanning(flow, offset, ts, events)  # False: past the limit
+            if found == Found.LIMIT:  # past an unconfirmed search's limit: the direction gives up
+                self._keep_scanning(flow, offset, ts, events)
+                return False
             if found == Found.END:
                 flow.scan_from = offset
                 if self._keep_scanning(flow, offset, ts, events) and len(buf) > self._max_scan:
