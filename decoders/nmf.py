@@ -19,12 +19,11 @@ as pieces and joined once, so an envelope split over many segments costs linear 
 
 from .accounting import Accounting
 from .anomalies import DecodeError
-from .events import ConnFields, Direction, Event, NmfUpgrade
+from .events import ConnFields, Direction, Event
 from .interface import DecoderOptions
 from .nmf_core import CoreFraming
 from .nmf_records import MAX_SCAN, MODES, Cause, Envelope, RecordType, State, _Flow
 from .nmf_search import EnvelopeSearch, envelope_start
-from .nns import SecuredStream
 
 __all__ = ["NmfDecoder", "envelope_start", "probe"]
 
@@ -203,9 +202,7 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
                 flow.ledger.decoded += buf.offset - record_offset
                 flow.move(next_state)
                 if next_state is State.UPGRADED:
-                    flow.upgraded = SecuredStream(self._upgrade_protocol or "", buf.offset)
-                    if flow.dir == "resp":
-                        events.append(self._upgrade_event(flow, ts, final=False))
+                    self._enter_upgraded(flow, ts, events)
             except DecodeError as err:
                 events.append(self._anomaly(flow, ts, err.name, err.detail, err.offset))
                 if flow.in_envelope and not flow.discard:
@@ -239,19 +236,3 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
             else:
                 events.append(item.event(ts, self._conn, flow.dir))
         flow.ledger.reclaim("encrypted", upgraded.handshake_bytes - handshake_before)  # handshakes are decoded
-
-    def _upgrade_event(self, flow: _Flow, ts: int, *, final: bool) -> NmfUpgrade:
-        assert flow.upgraded is not None
-        packages = [f.upgraded.auth_package for f in self._flows.values() if f.upgraded is not None]
-        mechs = [f.upgraded.auth_mech for f in (self._flows["resp"], self._flows["orig"]) if f.upgraded is not None]
-        return NmfUpgrade(
-            ts=ts,
-            **self._conn,
-            dir=flow.dir,
-            protocol=flow.upgraded.protocol,
-            auth_package=next((p for p in packages if p), None),
-            auth_mech=next((m for m in mechs if m), None),
-            frames=flow.upgraded.frames,
-            bytes=flow.upgraded.bytes,
-            final=final,
-        )

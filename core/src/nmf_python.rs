@@ -28,6 +28,10 @@ fn nmf_fields(py: Python<'_>, fields: nmf::Fields<'_>) -> PyObject {
         }
         nmf::Fields::Text(text) => PyString::new(py, text).into_any().unbind(),
         nmf::Fields::Payload(payload) => PyBytes::new(py, &payload).into_any().unbind(),
+        nmf::Fields::Size(size) => {
+            let Ok(size) = size.into_pyobject(py);
+            size.into_any().unbind()
+        }
     }
 }
 
