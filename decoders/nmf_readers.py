@@ -92,6 +92,7 @@ class RecordReaders(WcfEvents):
         flow.encoding, flow.content_type = name, content_type
         for each in self._flows.values():  # the receiver answers in the initiator's encoding
             each.codec = codec
+            each.wait_until = 0  # a candidate the search waits on is judged again by the new family
 
     def _apply_sized_envelope(self, flow: _Flow, size: int, offset: int, ts: int, events: list[Event]) -> None:
         flow.start_envelope(offset, flow.buf.offset, unsized=False)

@@ -309,3 +309,30 @@ def test_foreign_traffic_gives_up_the_same_way() -> None:
     chunky = [("orig", "feed", b"\x06\x08\x05\x04Pi" + bytes([n % 256]) * 900) for n in range(400)]
     assert same(chunky) > 2
     assert Found.WHOLE == 0 and Found.END == 3
+
+
+class Unremembered(NmfDecoder):
+    """The core's search asked again on every feed, as before waiting candidates were remembered."""
+
+    _finder = staticmethod(lambda *args: (*_core().nmf_find_candidate(*args)[:4], None, args[-1]))
+
+
+def test_a_waiting_candidate_is_judged_again_when_the_encoding_changes() -> None:
+    """The receiver waits on a plausible binary+session envelope of 500 bytes when the initiator starts a
+    new session in text: from then on the candidate is judged as text (and dropped), as if the search had
+    never remembered it; and whatever the encoding, remembering changes nothing on the genuine sessions."""
+    waiting = b"\x99\x06" + mb31(500) + b"\x05\x04Ping" + b"\x42\x02" * 20
+    text = b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'><s:Body/></s:Envelope>"
+    new_session = b"\x07\x00\x01\x00\x01\x02\x02\x04a/b/\x03\x00\x0c"
+    steps: list[Step] = [
+        ("resp", "feed", waiting),
+        ("orig", "feed", b"\x00\x01\x00\x01\x02\x02\x04a/b/\x03\x08\x0c" + new_session),
+        ("resp", "feed", bytes(30)),
+        ("resp", "feed", b"\x06" + mb31(len(text)) + text),
+    ]
+    remembered = outcome(CoreSearched, steps)
+    assert remembered == outcome(Unremembered, steps)
+    assert b'"kind":"wcf.message"' in "".join(remembered[0]).encode()
+    for orig, resp in _net_tcp_streams()[:6]:
+        cut = _segments("orig", orig[100:], 1460) + _segments("resp", resp[50:], 536)
+        assert outcome(CoreSearched, cut) == outcome(Unremembered, cut)
