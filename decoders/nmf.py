@@ -19,12 +19,11 @@ as pieces and joined once, so an envelope split over many segments costs linear 
 
 from .accounting import Accounting
 from .anomalies import DecodeError
-from .events import ConnFields, Direction, Event, NmfUpgrade
+from .events import ConnFields, Direction, Event
 from .interface import DecoderOptions
 from .nmf_core import CoreFraming
 from .nmf_records import MAX_SCAN, MODES, Cause, Envelope, RecordType, State, _Flow
 from .nmf_search import EnvelopeSearch, envelope_start
-from .nns import SecuredStream
 
 __all__ = ["NmfDecoder", "envelope_start", "probe"]
 
@@ -66,7 +65,7 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
             flow.ledger.skip("foreign", len(data))
             return []
         if flow.state is State.NOT_NMF:  # per segment on foreign traffic: keep it cheap
-            if data[0] != RecordType.SIZED_ENVELOPE or envelope_start(data) is False:
+            if data[0] != RecordType.SIZED_ENVELOPE or self._envelope_start(data) is False:
                 flow.ledger.skip("no_framing", len(data))
                 flow.buf.skip_stream(len(data))
                 flow.segments_left -= 1
@@ -171,6 +170,7 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
                 if flow.state is State.RESYNC:
                     if not self._scan(flow, ts, events):
                         return
+                    self._frame_chunk(flow, None, ts, events)  # framing found again: the core goes on
                     continue
                 if flow.envelope is Envelope.UNSIZED:
                     if not self._read_chunk(flow, ts, events):
@@ -202,9 +202,7 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
                 flow.ledger.decoded += buf.offset - record_offset
                 flow.move(next_state)
                 if next_state is State.UPGRADED:
-                    flow.upgraded = SecuredStream(self._upgrade_protocol or "", buf.offset)
-                    if flow.dir == "resp":
-                        events.append(self._upgrade_event(flow, ts, final=False))
+                    self._enter_upgraded(flow, ts, events)
             except DecodeError as err:
                 events.append(self._anomaly(flow, ts, err.name, err.detail, err.offset))
                 if flow.in_envelope and not flow.discard:
@@ -238,19 +236,3 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
             else:
                 events.append(item.event(ts, self._conn, flow.dir))
         flow.ledger.reclaim("encrypted", upgraded.handshake_bytes - handshake_before)  # handshakes are decoded
-
-    def _upgrade_event(self, flow: _Flow, ts: int, *, final: bool) -> NmfUpgrade:
-        assert flow.upgraded is not None
-        packages = [f.upgraded.auth_package for f in self._flows.values() if f.upgraded is not None]
-        mechs = [f.upgraded.auth_mech for f in (self._flows["resp"], self._flows["orig"]) if f.upgraded is not None]
-        return NmfUpgrade(
-            ts=ts,
-            **self._conn,
-            dir=flow.dir,
-            protocol=flow.upgraded.protocol,
-            auth_package=next((p for p in packages if p), None),
-            auth_mech=next((m for m in mechs if m), None),
-            frames=flow.upgraded.frames,
-            bytes=flow.upgraded.bytes,
-            final=final,
-        )

@@ -6,10 +6,13 @@ at the start of the chunk by the same transition table (``decoders.nmf_records.T
 their fields, whole envelope payloads (an unsized one's chunks joined) and the states they lead to. This
 module applies them with the record readers' own steps (``decoders.nmf_readers``), so the events,
 anomalies and accounting are those of the pure-Python loop. The core stops before anything it is not
-certain of — a record the table refuses, a malformed, incomplete or oversized one, an upgrade, a capture
-starting mid-session — and the Python loop (``NmfDecoder._run``) goes on from there, at that offset and
-in that state, as it does without the core. tests/test_core_nmf.py holds the two framings to the same
-output.
+certain of — a record the table refuses, a malformed or incomplete one, a capture starting mid-session —
+and after the header of a SizedEnvelope whose payload is not all there or is over the limit, and after an
+upgrade record; the Python loop (``NmfDecoder._run``) goes on from there, at that offset and in that
+state, as it does without the core (collecting or skipping the payload, feeding the secured stream).
+When the envelope search (``decoders.nmf_search``, its scanning in the core too) finds framing again,
+the core frames the rest of the buffer from there. tests/test_core_nmf.py holds the two framings to the
+same output.
 """
 
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from .nmf_readers import RecordReaders
 from .nmf_records import Envelope, RecordType, State, _Flow
 
 # The states the core frames from, in the order of its codes (core/src/nmf.rs ``State``). UPGRADED only
-# ever comes back as a record's next state: the core stops before an upgrade.
+# ever comes back as a record's next state: the core stops after an upgrade record.
 CORE_STATES = (
     State.START,
     State.VERSION,
@@ -37,7 +40,8 @@ _CODES = {state: code for code, state in enumerate(CORE_STATES) if state is not 
 _ENVELOPES = frozenset({int(RecordType.SIZED_ENVELOPE), int(RecordType.UNSIZED_ENVELOPE)})
 
 # (chunk, stream offset, state code, initiator?, max envelope) -> ([(record type, offset, next state code,
-# payload offset or record end, fields)], bytes consumed)
+# payload offset or record end, fields)], bytes consumed); a sized envelope's fields are its payload, or
+# its size when only the header was framed
 Framer = Callable[[bytes, int, int, bool, int], tuple[list[tuple[int, int, int, int, Any]], int]]
 FRAMER: Framer | None = None if RUST is None else RUST.nmf_records
 """The core's record framer, or None: the pure-Python loop frames everything."""
@@ -51,16 +55,23 @@ class CoreFraming(RecordReaders):
     def _frame_in_core(self, flow: _Flow, data: bytes, ts: int, events: list[Event]) -> None:
         """Let the core consume the complete records at the cursor; ``data`` was just appended to the buffer.
 
-        Only at a record boundary in a framed state, and only while what was buffered before is no
-        longer than ``data``: the core then reads every byte about once, however a record is split.
+        Only while what was buffered before is no longer than ``data``: the core then reads every byte
+        about once, however a record is split.
         """
+        buffered = len(flow.buf)
+        if buffered <= 2 * len(data):
+            self._frame_chunk(flow, data if buffered == len(data) else None, ts, events)
+
+    def _frame_chunk(self, flow: _Flow, data: bytes | None, ts: int, events: list[Event]) -> None:
+        """Frame from the cursor (``data``: the buffered bytes, if the caller has them as bytes), only at a
+        record boundary in a framed state. The envelope search calls it too once it found framing again,
+        so the rest of the chunk is not left to the Python loop."""
         framer = self._framer
         buf = flow.buf
-        buffered = len(buf)
         code = _CODES.get(flow.state)
-        if framer is None or code is None or flow.envelope is not Envelope.NONE or buffered > 2 * len(data):
+        if framer is None or code is None or flow.envelope is not Envelope.NONE or not len(buf):
             return
-        chunk = data if buffered == len(data) else bytes(buf.data[buf.pos :])
+        chunk = bytes(buf.data[buf.pos :]) if data is None else data
         records, consumed = framer(chunk, buf.offset, code, flow.dir == "orig", self._max_envelope)
         if not consumed:
             return
@@ -69,9 +80,13 @@ class CoreFraming(RecordReaders):
         flow.ledger.decoded += consumed
         applies = self._applies
         for kind, offset, state, content, fields in records:
-            if kind in _ENVELOPES:  # a whole envelope: as _finish_envelope / _read_chunk complete one
-                flow.envelope_offset, flow.payload_offset = offset, content
+            if kind in _ENVELOPES and not isinstance(fields, int):  # a whole envelope, as _finish_envelope
+                flow.envelope_offset, flow.payload_offset = offset, content  # or _read_chunk complete one
                 self._message(flow, fields, ts, events)
                 continue
+            # any other record; a sized envelope's header alone comes last (its payload starts at the
+            # cursor, where the record loop collects or skips it), as does an upgrade record
             applies[kind](self, flow, fields, offset, ts, events)
             flow.move(CORE_STATES[state])
+            if flow.state is State.UPGRADED:
+                self._enter_upgraded(flow, ts, events)

@@ -12,11 +12,12 @@ from typing import Any, ClassVar
 
 from ._buffer import Buffer
 from .anomalies import DecodeError
-from .events import ConnFields, Event, NmfEnd, NmfFault, NmfPreamble
+from .events import ConnFields, Event, NmfEnd, NmfFault, NmfPreamble, NmfUpgrade
 from .interface import DecoderOptions
 from .nmf_codecs import KNOWN_ENCODINGS, Codec, codec_for, new_session
 from .nmf_events import WcfEvents
 from .nmf_records import MODES, RecordType, State, _Flow
+from .nns import SecuredStream
 
 MAX_STRING = 64 * 2**10  # Via, content type, fault and upgrade strings (core/src/nmf.rs MAX_STRING)
 
@@ -91,6 +92,7 @@ class RecordReaders(WcfEvents):
         flow.encoding, flow.content_type = name, content_type
         for each in self._flows.values():  # the receiver answers in the initiator's encoding
             each.codec = codec
+            each.wait_until = 0  # a candidate the search waits on is judged again by the new family
 
     def _apply_sized_envelope(self, flow: _Flow, size: int, offset: int, ts: int, events: list[Event]) -> None:
         flow.start_envelope(offset, flow.buf.offset, unsized=False)
@@ -141,6 +143,29 @@ class RecordReaders(WcfEvents):
 
     def _apply_nothing(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
         """UpgradeResponse: the nmf.upgrade event follows once the direction has switched (``_run``)."""
+
+    def _enter_upgraded(self, flow: _Flow, ts: int, events: list[Event]) -> None:
+        """The direction switched to [MS-NNS] or TLS at the cursor (after the upgrade record, read here or by
+        the core); the receiver's switch is reported at once."""
+        flow.upgraded = SecuredStream(self._upgrade_protocol or "", flow.buf.offset)
+        if flow.dir == "resp":
+            events.append(self._upgrade_event(flow, ts, final=False))
+
+    def _upgrade_event(self, flow: _Flow, ts: int, *, final: bool) -> NmfUpgrade:
+        assert flow.upgraded is not None
+        packages = [f.upgraded.auth_package for f in self._flows.values() if f.upgraded is not None]
+        mechs = [f.upgraded.auth_mech for f in (self._flows["resp"], self._flows["orig"]) if f.upgraded is not None]
+        return NmfUpgrade(
+            ts=ts,
+            **self._conn,
+            dir=flow.dir,
+            protocol=flow.upgraded.protocol,
+            auth_package=next((p for p in packages if p), None),
+            auth_mech=next((m for m in mechs if m), None),
+            frames=flow.upgraded.frames,
+            bytes=flow.upgraded.bytes,
+            final=final,
+        )
 
     def _apply_preamble_ack(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
         if flow.state is State.ENDED:

@@ -164,7 +164,8 @@ class _Flow:
         # resynchronisation
         self.resync_from = 0  # stream offset where the current search began
         self.scan_from = 0  # stream offset from which to look for the next 0x06
-        self.prefix_checked = -1  # stream offset of the last candidate whose buffered start was decoded
+        self.prefix_checked: int | None = None  # stream offset of the last candidate whose buffered start was decoded
+        self.wait_until = 0  # stream offset a settled candidate's envelope ends at, while it waits for it
         self.upgraded: SecuredStream | None = None  # the secured stream, in state UPGRADED
         self.ledger = Ledger()  # bytes decoded and skipped (decoders.accounting)
         self.scan_limit = MAX_UNCONFIRMED_SCAN  # bytes an unconfirmed search may slide over

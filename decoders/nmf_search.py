@@ -5,13 +5,23 @@ loses the record boundaries: the direction (state RESYNC) is then scanned for a 
 payload decodes ([MC-NBFSE] session string table, then an [MC-NBFX] document); session strings defined
 meanwhile render as placeholders (``unresolved``). ``envelope_start`` is the cheap plausibility test
 shared with detection; ``_refuted`` decodes the buffered start of a large candidate to drop it early;
-the give-up policy (``MAX_UNCONFIRMED_*`` in ``decoders.nmf_records``) moves a direction that never
-showed framing to NOT_NMF, and the connection to FOREIGN.
+``find_candidate`` walks the candidates of the buffer up to the first one to decide on. The three run
+in the compiled core when it is in use (core/src/nmf_search.rs, the same verdicts: tests/test_core_nmf_search.py);
+the ``*_python`` functions here are the reference and the fallback. ``EnvelopeSearch`` decodes each whole
+candidate (``decode_message``) and keeps the events, anomalies and accounting, and the give-up policy
+(``MAX_UNCONFIRMED_*`` in ``decoders.nmf_records``), which moves a direction that never showed framing to
+NOT_NMF, and the connection to FOREIGN.
 """
+
+import sys
+from collections.abc import Callable
+from enum import IntEnum
+from typing import ClassVar
 
 from . import nbfx
 from ._buffer import read_mb31
 from .anomalies import DecodeError
+from .core import RUST
 from .events import Event
 from .nmf_codecs import decode_message
 from .nmf_events import WcfEvents
@@ -26,7 +36,7 @@ def _element_record(byte: int) -> bool:
     return 0x40 <= byte <= 0x77
 
 
-def envelope_start(
+def envelope_start_python(
     head: bytes | bytearray, pos: int = 0, max_size: int = MAX_ENVELOPE, family: str = "binary-session"
 ) -> bool | None:
     """Does ``head[pos:]`` look like a SizedEnvelope of ``family`` SOAP? None: too few bytes to tell.
@@ -114,14 +124,91 @@ def _printable(chunk: bytes) -> bool:
     return all(ch >= " " for ch in text)
 
 
+class Found(IntEnum):
+    """Where ``find_candidate`` stopped (core/src/nmf_search.rs ``Found``, by code)."""
+
+    WHOLE = 0  # a plausible SizedEnvelope, all of it buffered: decode it
+    WAIT = 1  # the candidate at the offset needs more bytes to be judged or completed
+    LIMIT = 2  # the next candidate lies past an unconfirmed search's limit
+    END = 3  # no candidate left before the end of the bytes
+
+
+# (found, stream offset, payload offset, size, until, prefix_checked); ``until``: with WAIT, the offset the
+# waiting envelope ends at when nothing before it can change the verdict (else None)
+Candidate = tuple[int, int, int, int, int | None, int | None]
+Finder = Callable[[bytes, int, int, int, int, int, str, int | None], Candidate]
+
+
+def _settled(chunk: bytes, payload_pos: int, family: str) -> bool:
+    """Whether ``envelope_start`` saw all it looks at (for binary+session, the byte after the table)."""
+    if family != "binary-session":
+        return True
+    try:
+        table_len, doc = read_mb31(chunk, payload_pos, len(chunk))
+    except DecodeError:
+        return False
+    return doc >= 0 and doc + table_len < len(chunk)
+
+
+def find_candidate_python(
+    chunk: bytes,
+    base: int,
+    start: int,
+    limit: int,
+    max_envelope: int,
+    max_scan: int,
+    family: str,
+    prefix_checked: int | None,
+) -> Candidate:
+    """The next candidate from ``chunk[start:]`` (``chunk[0]`` at stream offset ``base``) to decide on.
+
+    Candidates start at offsets up to ``limit``, pass ``envelope_start`` and hold at most ``max_scan``
+    bytes; one whose envelope is not all here is refuted by its buffered start once (``prefix_checked``).
+    """
+    pos = start
+    while True:
+        pos = chunk.find(RecordType.SIZED_ENVELOPE, pos)
+        if pos < 0:
+            return Found.END, base + len(chunk), 0, 0, None, prefix_checked
+        if base + pos > limit:
+            return Found.LIMIT, base + pos, 0, 0, None, prefix_checked
+        verdict = envelope_start_python(chunk, pos, max_envelope, family)
+        if verdict is None:
+            return Found.WAIT, base + pos, 0, 0, None, prefix_checked
+        if verdict:
+            size, payload_pos = read_mb31(chunk, pos + 1, len(chunk))
+            end = payload_pos + size
+            if end - pos <= max_scan:  # else too big to hold while unsure it is an envelope at all
+                if end <= len(chunk):
+                    return Found.WHOLE, base + pos, base + payload_pos, size, None, prefix_checked
+                refuted = False
+                if prefix_checked != base + pos:
+                    prefix_checked = base + pos
+                    refuted = _refuted(chunk, payload_pos, family)
+                if not refuted:
+                    until = base + end if _settled(chunk, payload_pos, family) else None
+                    return Found.WAIT, base + pos, 0, 0, until, prefix_checked
+        pos += 1
+
+
+envelope_start: Callable[..., bool | None] = envelope_start_python if RUST is None else RUST.nmf_envelope_start
+"""``envelope_start_python`` or the core's, the same verdicts (detection and not-NMF chunks use it)."""
+FINDER: Finder = find_candidate_python if RUST is None else RUST.nmf_find_candidate
+"""``find_candidate_python`` or the core's scanning loop."""
+
+
 class EnvelopeSearch(WcfEvents):
     """The resynchronisation layer of ``NmfDecoder``: state RESYNC and the way out of it."""
+
+    _finder: ClassVar[Finder] = staticmethod(FINDER)
+    _envelope_start: ClassVar[Callable[..., bool | None]] = staticmethod(envelope_start)
 
     def _start_resync(self, flow: _Flow, cause: Cause) -> None:
         """Search for the next envelope; string tables sent meanwhile are lost, so later ids are unknown."""
         flow.session.lost()
         flow.shift(cause)
         flow.resync_from = flow.scan_from = flow.buf.offset
+        flow.wait_until = 0
 
     def _keep_scanning(self, flow: _Flow, offset: int, ts: int, events: list[Event]) -> bool:
         """False (and the direction given up) once an unconfirmed search has passed its limit."""
@@ -146,58 +233,49 @@ class EnvelopeSearch(WcfEvents):
     def _scan(self, flow: _Flow, ts: int, events: list[Event]) -> bool:
         """Find the next SizedEnvelope that decodes; True if one was consumed, False: need more bytes.
 
-        Candidates must pass ``envelope_start``; the whole envelope must then decode. The direction's
-        string table is un-anchored by now, so a failed candidate's table cannot corrupt known ids.
+        The finder walks the candidates; each whole one must decode. The direction's string table is
+        un-anchored by now, so a failed candidate's table cannot corrupt known ids. The bytes searched
+        are copied once per call, from where the last call stopped.
         """
         buf = flow.buf
-        data = buf.data
-        base = buf.offset - buf.pos  # stream offset of data[0]
-        pos = max(flow.scan_from - base, buf.pos)
+        base = buf.offset - buf.pos  # stream offset of buf.data[0]
+        if flow.wait_until > base + len(buf.data):  # a settled candidate still waits for its end
+            return False
+        first = max(flow.scan_from - base, buf.pos)
+        chunk, chunk_base = bytes(buf.data[first:]), base + first
+        limit = sys.maxsize if flow.confirmed else flow.resync_from + flow.scan_limit
+        family, start = flow.codec.family, 0
         while True:
-            pos = data.find(RecordType.SIZED_ENVELOPE, pos)
-            if pos < 0:
-                flow.scan_from = base + len(data)
-                if not self._keep_scanning(flow, base + len(data), ts, events):
-                    return False
-                if len(buf) > self._max_scan:  # nothing to wait for: let the bytes go
-                    buf.advance(len(buf))
+            found, offset, payload_offset, size, until, flow.prefix_checked = self._finder(
+                chunk, chunk_base, start, limit, self._max_envelope, self._max_scan, family, flow.prefix_checked
+            )
+            if found == Found.WAIT:
+                flow.scan_from, flow.wait_until = offset, until or 0
+                return False
+            if found == Found.LIMIT:  # past an unconfirmed search's limit: the direction gives up
+                self._keep_scanning(flow, offset, ts, events)
+                return False
+            if found == Found.END:
+                flow.scan_from = offset
+                if self._keep_scanning(flow, offset, ts, events) and len(buf) > self._max_scan:
+                    buf.advance(len(buf))  # nothing to wait for: let the bytes go
                     buf.commit()
                 return False
-            if not self._keep_scanning(flow, base + pos, ts, events):
-                return False
-            verdict = envelope_start(data, pos, self._max_envelope, flow.codec.family)
-            if verdict is None:
-                flow.scan_from = base + pos
-                return False
-            if verdict:
-                size, payload_pos = read_mb31(data, pos + 1, len(data))
-                if payload_pos + size - pos > self._max_scan:
-                    pos += 1  # too big to hold while unsure it is an envelope at all
-                    continue
-                if payload_pos + size > len(data):
-                    if flow.prefix_checked != base + pos:
-                        flow.prefix_checked = base + pos
-                        if _refuted(data, payload_pos, flow.codec.family):
-                            pos += 1
-                            continue
-                    flow.scan_from = base + pos
-                    return False
-                payload = bytes(data[payload_pos : payload_pos + size])
-                try:
-                    decoded = decode_message(payload, flow.codec, flow.session, self._options)
-                except DecodeError:
-                    pos += 1
-                    continue
-                skipped = base + pos - flow.resync_from
-                flow.ledger.skip("resync", skipped)
-                flow.ledger.decoded += payload_pos + size - pos
-                if skipped:
-                    detail = f"skipped {skipped} bytes to the envelope at {base + pos}"
-                    events.append(self._anomaly(flow, ts, "nmf_resync", detail, flow.resync_from))
-                buf.advance(payload_pos + size - buf.pos)
-                buf.commit()
-                flow.shift(Cause.ENVELOPE_FOUND)
-                flow.envelope_offset, flow.payload_offset = base + pos, base + payload_pos
-                self._message_events(flow, decoded, size, ts, events)
-                return True
-            pos += 1
+            payload_at = payload_offset - chunk_base
+            try:
+                decoded = decode_message(chunk[payload_at : payload_at + size], flow.codec, flow.session, self._options)
+            except DecodeError:
+                start = offset - chunk_base + 1
+                continue
+            skipped = offset - flow.resync_from
+            flow.ledger.skip("resync", skipped)
+            flow.ledger.decoded += payload_offset + size - offset
+            if skipped:
+                detail = f"skipped {skipped} bytes to the envelope at {offset}"
+                events.append(self._anomaly(flow, ts, "nmf_resync", detail, flow.resync_from))
+            buf.advance(payload_offset + size - buf.offset)
+            buf.commit()
+            flow.shift(Cause.ENVELOPE_FOUND)
+            flow.envelope_offset, flow.payload_offset = offset, payload_offset
+            self._message_events(flow, decoded, size, ts, events)
+            return True

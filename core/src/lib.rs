@@ -30,10 +30,11 @@ pub mod xml;
 pub mod xmlchars;
 pub mod xmlns;
 
-// [MC-NMF] record framing and its binding
+// [MC-NMF] record framing, the mid-session envelope search and their binding
 pub mod nmf;
 #[cfg(feature = "python")]
 mod nmf_python;
+pub mod nmf_search;
 
 #[cfg(feature = "python")]
 mod python;

@@ -3,10 +3,11 @@
 //! `frame` walks the complete records at the start of a chunk, from a given state, by the same
 //! transition table as decoders/nmf_records.py (`TRANSITIONS`), and stops at the first record it is
 //! not certain of: one the table refuses (also: no preamble, unknown record types, wrong states), a
-//! malformed or incomplete one, an envelope over the size limit, or an upgrade. The pure-Python record
-//! loop (decoders/nmf.py) takes the direction there, at that offset and in that state, and does what it
-//! does alone: anomalies, resynchronisation, upgrades, envelopes split over segments. Nothing here
-//! raises, allocates beyond the chunk, or panics.
+//! malformed or incomplete one; after the header of a SizedEnvelope whose payload is not all in the
+//! chunk or is over the size limit; and after an UpgradeRequest / UpgradeResponse. The pure-Python
+//! record loop (decoders/nmf.py) takes the direction there, at that offset and in that state, and does
+//! what it does alone: anomalies, resynchronisation, the secured stream after an upgrade, envelope
+//! payloads split over segments. Nothing here raises, allocates beyond the chunk, or panics.
 #![forbid(unsafe_code)]
 
 use crate::reader::{array, byte, mb31};
@@ -139,6 +140,8 @@ pub enum Fields<'a> {
     Text(&'a str),
     /// A whole envelope's payload (2.2.3.5); an unsized one's chunks joined.
     Payload(Cow<'a, [u8]>),
+    /// A SizedEnvelope's size, when its payload is not all in the chunk or is over the limit.
+    Size(usize),
 }
 
 /// One complete record: its type, where it starts, where its payload (or the next record) starts,
@@ -166,10 +169,25 @@ pub fn frame(data: &[u8], state: State, role: Role, max_envelope: usize) -> Fram
     let mut pos = 0;
     let mut state = state;
     while let Some(kind) = byte(data, pos) {
-        let Some(next) = next_state(role, state, kind).filter(|s| *s != S::Upgraded) else {
+        let Some(next) = next_state(role, state, kind) else {
             break;
         };
         let Some((fields, content, end)) = read(data, pos, kind, max_envelope) else {
+            // a SizedEnvelope not all here or over the limit: its header alone (Python collects or skips
+            // the payload), when the size itself is
+            if let Some((size, start)) = (kind == r::SIZED_ENVELOPE)
+                .then(|| size_at(data, pos.saturating_add(1)))
+                .flatten()
+            {
+                records.push(Record {
+                    kind,
+                    offset: pos,
+                    content: start,
+                    next,
+                    fields: Fields::Size(size),
+                });
+                pos = start;
+            }
             break;
         };
         records.push(Record {
@@ -180,6 +198,9 @@ pub fn frame(data: &[u8], state: State, role: Role, max_envelope: usize) -> Fram
             fields,
         });
         pos = end;
+        if next == S::Upgraded {
+            break; // what follows is the secured stream, Python's (decoders/nns.py)
+        }
         state = next;
     }
     Framed {

@@ -92,18 +92,20 @@ fn sizes_at_the_multi_byte_boundaries() {
             Role::Receiver,
             1 << 20,
         );
-        assert_eq!(short.consumed, 0, "size {size} cut by one byte");
+        let header = data.len() - size;
+        let header_alone = if size == 0 { 0 } else { header };
+        assert_eq!(short.consumed, header_alone, "size {size} cut by one byte");
+        assert_eq!(
+            short.records.last().map(|r| &r.fields),
+            (size > 0).then_some(&Fields::Size(size))
+        );
         let limited = frame(
             &data,
             S::Established,
             Role::Receiver,
             size.saturating_sub(1),
         );
-        assert_eq!(
-            limited.consumed,
-            usize::from(size == 0) * data.len(),
-            "size {size} over the limit"
-        );
+        assert_eq!(limited.consumed, header, "size {size} over the limit");
     }
 }
 
@@ -137,7 +139,7 @@ fn unsized_envelope_chunks_are_joined() {
 
 #[test]
 fn stops_where_python_must_decide() {
-    let cases: [(&[u8], State, Role); 10] = [
+    let cases: [(&[u8], State, Role); 9] = [
         (b"\x06\x01a", S::Start, Role::Initiator),  // no preamble
         (b"\x0d", S::Established, Role::Initiator), // unknown record type
         (b"\x0b", S::Established, Role::Receiver),  // PreambleAck in a session
@@ -145,13 +147,28 @@ fn stops_where_python_must_decide() {
         (b"\x02\x02\xff\xfe", S::Mode, Role::Initiator), // Via not UTF-8
         (b"\x02\x81\x80\x04", S::Mode, Role::Initiator), // Via over MAX_STRING
         (b"\x06\xff\xff\xff\xff\x7f", S::Established, Role::Initiator), // MB31 of six bytes
-        (b"\x09\x03abc", S::Encoding, Role::Initiator), // upgrade: the secured stream is Python's
-        (b"\x0a", S::Start, Role::Receiver),        // upgrade response
+        (b"\x06\x85", S::Established, Role::Initiator), // an envelope size not all here
         (b"\x07", S::Faulted, Role::Receiver),      // nothing follows a fault
     ];
     for (data, state, role) in cases {
         assert_eq!(frame(data, state, role, 1 << 20).consumed, 0, "{data:?}");
     }
+}
+
+#[test]
+fn upgrades_end_the_framing() {
+    let request = frame(
+        b"\x09\x03abc\x16\x03",
+        S::Encoding,
+        Role::Initiator,
+        1 << 20,
+    );
+    assert_eq!(request.consumed, 5);
+    assert_eq!(kinds(&request), vec![r::UPGRADE_REQUEST]);
+    assert_eq!(request.records.first().map(|r| r.next), Some(S::Upgraded));
+    let response = frame(b"\x0a\x16\x03\x0b", S::Start, Role::Receiver, 1 << 20);
+    assert_eq!(response.consumed, 1);
+    assert_eq!(response.records.first().map(|r| r.next), Some(S::Upgraded));
 }
 
 #[test]

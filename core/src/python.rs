@@ -328,5 +328,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http_response, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_records, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_transitions, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_envelope_start, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_find_candidate, m)?)?;
     Ok(())
 }
