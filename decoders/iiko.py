@@ -20,6 +20,7 @@ from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
 from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, IikoSource
 from .iiko_recognise import Found, Recogniser
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
+from .json_text import plain
 from .models import construct
 
 __all__ = [
@@ -41,11 +42,12 @@ TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", Remoti
 
 
 def message_payloads(event: Event, rules: Rules) -> list[Any]:
-    """The decoded message content of a source event; a Remoting call as the WCF body of the same call."""
+    """The decoded message content of a source event, as objects (a body the core gave as JSON text is
+    parsed here, once); a Remoting call as the WCF body of the same call."""
     if isinstance(event, WcfMessage):
-        return [event.body]
+        return [plain(event.body)]
     if isinstance(event, RmsCall):
-        return [event.request, event.response]
+        return [plain(event.request), plain(event.response)]
     if isinstance(event, RemotingMessage):
         if event.operation == "reply":
             return [event.return_value]

@@ -19,15 +19,18 @@ instance dict, since a missing attribute on a pydantic model goes through its sl
 """
 
 from collections.abc import Callable
+from functools import cache
 from typing import IO, Protocol
 
 from decoders.correlate import MAX_PENDING, Pending, pair
 from decoders.events import Event
+from decoders.json_text import SERIALIZER, JsonText
 from decoders.models import replaced
 
 # lines joined into one write: a batch of packets can complete thousands of events, and the text of all
 # of them at once (twice, joined) was a peak of the resident set
 CHUNK_LINES = 256
+_SPLICEABLE = (JsonText, type(None))  # what a body field may hold for its line to be spliced
 
 
 class Analyzer(Protocol):
@@ -36,12 +39,46 @@ class Analyzer(Protocol):
 
 def json_line(event: Event) -> str:
     """The event as one JSON object, null fields left out (``model_dump_json(exclude_none=True)``)."""
-    return event.__pydantic_serializer__.to_json(event, exclude_none=True).decode()
+    return _line(event, exclude_none=True)
 
 
 def json_line_all_fields(event: Event) -> str:
     """The event as one JSON object, every field (``--all-fields``)."""
-    return event.__pydantic_serializer__.to_json(event).decode()
+    return _line(event, exclude_none=False)
+
+
+@cache  # one entry per event model
+def _text_fields(model: type[Event]) -> tuple[tuple[str, str], ...]:
+    """(name, ``,"name":0``) of the fields of this kind that may hold a body as JSON text, in schema order."""
+    names = [name for name, info in model.model_fields.items() if SERIALIZER in info.metadata]
+    return tuple((name, f',"{name}":0'.encode()) for name in names)
+
+
+def _line(event: Event, exclude_none: bool) -> str:
+    """The event's line; bodies the core gave as JSON text are spliced in as they are, not parsed.
+
+    The rest of the event is serialised with 0 in their place, and each ``,"name":0`` is replaced by the
+    text. A peer cannot fake that key: every quote inside a JSON string is escaped, so the match is a key,
+    and the only objects in such a line besides the bodies are header tables, whose values are strings
+    (tests/test_json_text.py checks the models). So it is done only when no body field holds objects
+    (redacted, or from the pure-Python decoders): those are serialised whole, as before.
+    """
+    serializer = event.__pydantic_serializer__
+    fields = event.__dict__
+    text_fields = _text_fields(type(event))
+    spliced = [(name, key, value.data) for name, key in text_fields if type(value := fields[name]) is JsonText]
+    if not spliced or any(type(fields[name]) not in _SPLICEABLE for name, _ in text_fields):
+        return serializer.to_json(event, exclude_none=exclude_none).decode()
+    skeleton = replaced(event, **{name: 0 for name, _, _ in spliced})
+    line = serializer.to_json(skeleton, exclude_none=exclude_none)
+    parts: list[bytes] = []
+    start = 0
+    for _, key, text in spliced:
+        at = line.index(key, start) + len(key) - 1
+        parts += (line[start:at], text)
+        start = at + 1
+    parts.append(line[start:])
+    return b"".join(parts).decode()
 
 
 class JsonlSink:
