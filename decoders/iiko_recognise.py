@@ -58,6 +58,11 @@ class Recogniser:
         self._items: Bounded[tuple[Any, ...], IikoItem] = Bounded(max_shapes)
         default = rules.display.get("default", ())
         self._display = default, rules.display.get("table", default)
+        # names one of which a body's text must hold for ``find`` to yield anything (``OrderTracker``);
+        # None where the text cannot tell (a name with a character JSON escapes, or not ASCII)
+        entity_names = {*rules.type_fields, *rules.item_lists, *rules.event_names, "type"}  # "type": @type
+        readable = all(n.isascii() and n.isprintable() and '"' not in n and "\\" not in n for n in entity_names)
+        self.text_names = tuple(sorted(entity_names)) if readable else None
 
     def find(self, value: Any, name: str = "", in_events: bool = False) -> list[Found]:
         """UserEvents and order snapshots in ``value`` (found under key ``name``), outermost first.

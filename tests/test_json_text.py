@@ -20,6 +20,7 @@ from pydantic_core import to_json
 
 from decoders.events import Event, RmsCall, WcfFault, WcfMessage
 from decoders.http_body import result_fields
+from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.interface import DecoderOptions
 from decoders.json_text import _UNPARSED, JsonText, from_core, plain
 from decoders.models import replaced
@@ -31,6 +32,7 @@ from wirecap.source import CaptureSource
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = sorted((REPO / "captures").glob("*.pcap"))
+RULES = load_rules([default_rules_text()])
 
 
 def _events(pcap: Path, **options: Any) -> list[Event]:
@@ -294,3 +296,43 @@ def test_a_secret_name_anywhere_in_a_body_is_redacted_as_in_the_objects(
     if how == "none" and not any(n in text.data.lower() for n in _SUSPECTS):
         assert redacted.__dict__[field] is text  # no secret name: the same text, never parsed
         assert text._value is _UNPARSED
+
+
+# --- the iiko layer: a body whose text holds no name the rules look for is not parsed -------------------
+
+
+def _observed(tracker: OrderTracker, events: list[Event]) -> list[str]:
+    return [derived.model_dump_json() for event in events for derived in tracker.observe(event)]
+
+
+def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects_on_every_capture() -> None:
+    parsed = skipped = 0
+    for pcap in CAPTURES:
+        events = [replaced(e, seq=i) for i, e in enumerate(_events(pcap), 1)]
+        bodies = [e.__dict__[n] for e in events for n, _ in _text_fields(type(e)) if type(e.__dict__[n]) is JsonText]
+        from_text = _observed(OrderTracker(RULES), events)
+        unparsed = [b for b in bodies if b._value is _UNPARSED]
+        parsed += len(bodies) - len(unparsed)
+        skipped += len(unparsed)
+        assert from_text == _observed(OrderTracker(RULES), [_parsed(e) for e in events]), pcap.name
+    assert skipped > 100 and parsed > 100  # both ways taken: bodies read from their text alone, and parsed
+
+
+NAMED = st.sampled_from(["type", "EventType", "items", "OrderItems", "dishes", "UserEvent", "@type", "orderId"])
+RULE_KEYS = st.one_of(
+    KEYS, st.tuples(st.sampled_from(["", "d4p1:", "a.", "@", "K"]), NAMED, st.sampled_from(["", "x"])).map("".join)
+)
+ENTITIES = st.recursive(
+    st.one_of(st.none(), st.integers(), st.sampled_from(["orderPaid", "addItemToOrder", "1", "x"]), HOSTILE),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(RULE_KEYS, inner, max_size=4),
+    max_leaves=16,
+)
+ACTIONS = st.sampled_from(["", "http://t/I/LockOrder", "http://t/I/UnlockOrder", "http://t/I/Save", "LockReply"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=ENTITIES, action=ACTIONS, element=st.one_of(st.none(), RULE_KEYS, st.just("LockOrder")))
+def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects(body: Any, action: str, element: str | None) -> None:
+    as_text = _message(action=action, body_element=element, body=from_core(to_json(body)))
+    as_objects = _message(action=action, body_element=element, body=body)
+    assert _observed(OrderTracker(RULES), [as_text]) == _observed(OrderTracker(RULES), [as_objects])
