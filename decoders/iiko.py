@@ -39,6 +39,9 @@ CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})
 CLOSED_STATUSES = frozenset({"closed", "deleted"})  # an order snapshot's status once it has ended
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 conn_values = attrgetter(*CONN_FIELDS)
+# the characters whose lower case holds an ASCII letter (İ, the Kelvin sign), UTF-8 encoded; tests check
+# that Unicode has no other
+LOWER_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
 TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
 
 
@@ -94,9 +97,9 @@ def _texts(event: Event) -> list[JsonText] | None:
     return texts if all(type(body) is JsonText for body in texts) else None
 
 
-def _first_key(text: str) -> list[str]:
+def _first_key(data: bytes) -> list[str]:
     """The first key of an object's JSON text, [] if it is not an object: a superset of ``_single_keys``."""
-    return [scanstring(text, 2)[0]] if text.startswith('{"') else []
+    return [scanstring(data.decode(), 2)[0]] if data.startswith(b'{"') else []
 
 
 class OrderTracker:
@@ -144,18 +147,19 @@ class OrderTracker:
         ``@type``, or under a key named like a UserEvent element; that local name is a part of the key,
         lower-cased, and the key is in the text as it is unless a character of it is escaped (quotes,
         backslashes, controls). So when every such name is printable ASCII without those, a text not
-        holding any of them, lower-cased alike, holds no such key (``str.lower`` maps characters to
-        ASCII letters one by one, in any context). A lock is read from names, the only key of a body
-        among them: its first key stands in for it, so the names tried here include the real ones.
+        holding any of them (``bytes.lower``: ASCII letters) holds no such key, unless a character other
+        than an ASCII letter lower-cases to one (``LOWER_TO_ASCII``: such a text is parsed). A lock is
+        read from names, the only key of a body among them: its first key stands in for it, so the names
+        tried here include the real ones.
         """
         names = self.recogniser.text_names
         if names is None:
             return False
-        decoded = [text.data.decode() for text in texts]
-        lowered = [text.lower() for text in decoded]
-        if any(name in text for text in lowered for name in names):
-            return False
-        keys = [key for text in decoded for key in _first_key(text)]
+        for text in texts:
+            data = text.data
+            if any(map(data.lower().__contains__, names)) or any(map(data.__contains__, LOWER_TO_ASCII)):
+                return False
+        keys = [key for text in texts for key in _first_key(text.data)]
         return self.recogniser.lock_change(_operation_names(event, keys)) is None
 
     def _user_event(self, found: Found, common: dict[str, Any]) -> IikoEvent:

@@ -20,7 +20,7 @@ from pydantic_core import to_json
 
 from decoders.events import Event, RmsCall, WcfFault, WcfMessage
 from decoders.http_body import result_fields
-from decoders.iiko import OrderTracker, default_rules_text, load_rules
+from decoders.iiko import LOWER_TO_ASCII, OrderTracker, default_rules_text, load_rules
 from decoders.interface import DecoderOptions
 from decoders.json_text import _UNPARSED, JsonText, from_core, plain
 from decoders.models import replaced
@@ -320,7 +320,7 @@ def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects_on_every_capture(
 
 NAMED = st.sampled_from(["type", "EventType", "items", "OrderItems", "dishes", "UserEvent", "@type", "orderId"])
 RULE_KEYS = st.one_of(
-    KEYS, st.tuples(st.sampled_from(["", "d4p1:", "a.", "@", "K"]), NAMED, st.sampled_from(["", "x"])).map("".join)
+    KEYS, st.tuples(st.sampled_from(["", "d4p1:", "a.", "@", "\u212a", "\u0130"]), NAMED, st.sampled_from(["", "x"])).map("".join)
 )
 ENTITIES = st.recursive(
     st.one_of(st.none(), st.integers(), st.sampled_from(["orderPaid", "addItemToOrder", "1", "x"]), HOSTILE),
@@ -336,3 +336,13 @@ def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects(body: Any, action
     as_text = _message(action=action, body_element=element, body=from_core(to_json(body)))
     as_objects = _message(action=action, body_element=element, body=body)
     assert _observed(OrderTracker(RULES), [as_text]) == _observed(OrderTracker(RULES), [as_objects])
+
+
+def test_only_the_characters_named_lower_case_to_ascii() -> None:
+    """``OrderTracker._nothing_in`` searches ``bytes.lower()`` of a text holding none of LOWER_TO_ASCII."""
+    found = {
+        chr(c).encode()
+        for c in range(0x80, 0x110000)
+        if not 0xD800 <= c < 0xE000 and any(ord(x) < 0x80 for x in chr(c).lower())
+    }
+    assert found == set(LOWER_TO_ASCII)
