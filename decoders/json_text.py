@@ -14,7 +14,7 @@ when the field held the objects. The pure-Python decoders still put objects in t
 import json
 from typing import Annotated, Any
 
-from pydantic import PlainSerializer
+from pydantic import PlainSerializer, SerializationInfo
 
 _UNPARSED: Any = object()
 
@@ -33,6 +33,10 @@ class JsonText:
         if self._value is _UNPARSED:
             self._value = json.loads(self.data)
         return self._value
+
+    @property
+    def parsed(self) -> bool:
+        return self._value is not _UNPARSED
 
     def __eq__(self, other: object) -> bool:
         return self.value == (other.value if isinstance(other, JsonText) else other)
@@ -57,6 +61,17 @@ def plain(value: Any) -> Any:
     return value.value if type(value) is JsonText else value
 
 
-SERIALIZER = PlainSerializer(plain)
+SPLICE: Any = object()
+"""Serialisation context of the sink's skeleton line: every ``JsonText`` written as 0, its text spliced
+in after (``wirecap.sink``)."""
+
+
+def _serialised(value: Any, info: SerializationInfo) -> Any:
+    if type(value) is JsonText:
+        return 0 if info.context is SPLICE else value.value
+    return value
+
+
+SERIALIZER = PlainSerializer(_serialised)
 JsonBody = Annotated[Any, SERIALIZER]
 """An event field holding a decoded body: the objects, or a ``JsonText`` serialised as its value."""

@@ -24,13 +24,14 @@ from typing import IO, Protocol
 
 from decoders.correlate import MAX_PENDING, Pending, pair
 from decoders.events import Event
-from decoders.json_text import SERIALIZER, JsonText
+from decoders.json_text import SERIALIZER, SPLICE, JsonText
 from decoders.models import replaced
 
 # lines joined into one write: a batch of packets can complete thousands of events, and the text of all
 # of them at once (twice, joined) was a peak of the resident set
 CHUNK_LINES = 256
 _SPLICEABLE = (JsonText, type(None))  # what a body field may hold for its line to be spliced
+SPLICE_FROM = 512  # bytes of a parsed body from which splicing its text beats serialising its objects (measured)
 
 
 class Analyzer(Protocol):
@@ -57,25 +58,30 @@ def _text_fields(model: type[Event]) -> tuple[tuple[str, str], ...]:
 def _line(event: Event, exclude_none: bool) -> str:
     """The event's line; bodies the core gave as JSON text are spliced in as they are, not parsed.
 
-    The rest of the event is serialised with 0 in their place, and each ``,"name":0`` is replaced by the
-    text. A peer cannot fake that key: every quote inside a JSON string is escaped, so the match is a key,
-    and the only objects in such a line besides the bodies are header tables, whose values are strings
-    (tests/test_json_text.py checks the models). So it is done only when no body field holds objects
-    (redacted, or from the pure-Python decoders): those are serialised whole, as before.
+    The rest of the event is serialised with 0 in their place (context ``SPLICE``), and each
+    ``,"name":0`` is replaced by the text. A peer cannot fake that key: every quote inside a JSON string
+    is escaped, so the match is a key, and the only objects in such a line besides the bodies are header
+    tables, whose values are strings (tests/test_json_text.py checks the models). So it is done only when
+    no body field holds objects (redacted, or from the pure-Python decoders), and when it saves a parse or
+    a long text: a short body already parsed (the iiko layer reads most) is written from its objects by
+    pydantic-core as fast as the splice's own steps in Python.
     """
     serializer = event.__pydantic_serializer__
     fields = event.__dict__
     text_fields = _text_fields(type(event))
-    spliced = [(name, key, value.data) for name, key in text_fields if type(value := fields[name]) is JsonText]
-    if not spliced or any(type(fields[name]) not in _SPLICEABLE for name, _ in text_fields):
+    texts = [(key, value) for name, key in text_fields if type(value := fields[name]) is JsonText]
+    if (
+        not texts
+        or any(type(fields[name]) not in _SPLICEABLE for name, _ in text_fields)
+        or all(text.parsed and len(text.data) < SPLICE_FROM for _, text in texts)
+    ):
         return serializer.to_json(event, exclude_none=exclude_none).decode()
-    skeleton = replaced(event, **{name: 0 for name, _, _ in spliced})
-    line = serializer.to_json(skeleton, exclude_none=exclude_none)
+    line = serializer.to_json(event, exclude_none=exclude_none, context=SPLICE)
     parts: list[bytes] = []
     start = 0
-    for _, key, text in spliced:
+    for key, text in texts:
         at = line.index(key, start) + len(key) - 1
-        parts += (line[start:at], text)
+        parts += (line[start:at], text.data)
         start = at + 1
     parts.append(line[start:])
     return b"".join(parts).decode()
@@ -134,10 +140,12 @@ class JsonlSink:
             numbered = replaced(event, seq=self.seq)
         else:
             numbered = replaced(event, seq=self.seq, request_seq=request)
-        lines.append(self.render(numbered))
+        at = len(lines)
+        lines.append("")
         for analyzer in self.analyzers:
             for derived in analyzer.observe(numbered):
                 self._write_one(derived, lines)
+        lines[at] = self.render(numbered)  # after the analyzers: a body they parsed may be written from its objects
 
     def close(self) -> None:
         self.out.flush()
