@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
+from .json_text import JsonBody
+
 Direction = Literal["orig", "resp"]
 
 
@@ -281,7 +283,7 @@ class WcfMessage(WcfEnvelope):
     """A SOAP message carried in an [MC-NMF] envelope."""
 
     kind: Literal["wcf.message"] = "wcf.message"
-    body: Any  # the body element as JSON
+    body: JsonBody  # the body element as JSON
     body_element: str | None
 
 
@@ -292,7 +294,7 @@ class WcfFault(WcfEnvelope):
     code: str | None  # as written, e.g. "s:Sender" or a custom code
     subcode: str | None  # SOAP 1.2 Code/Subcode/Value
     reason: str | None
-    detail: Any
+    detail: JsonBody
 
 
 NMF_EVENTS: tuple[type[Event], ...] = (NmfPreamble, NmfUpgrade, NnsAuth, NmfFault, NmfEnd, WcfMessage, WcfFault)
@@ -357,8 +359,8 @@ class RmsCall(ConnEvent):
     response_decoded_bytes: int | None
     response_headers: dict[str, str]
     complete: bool
-    request: Any = None  # XML body as JSON: {"root": {"child": "text", "@attr": …, "#text": …}}
-    response: Any = None
+    request: JsonBody = None  # XML body as JSON: {"root": {"child": "text", "@attr": …, "#text": …}}
+    response: JsonBody = None
 
 
 HTTP_EVENTS: tuple[type[Event], ...] = (RmsCall,)

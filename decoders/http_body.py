@@ -5,7 +5,6 @@ Bodies are kept up to the ``body_size`` limit on the wire and after gzip/deflate
 for WCF bodies, so one set of iiko rules reads both.
 """
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from .anomalies import DecodeError
 from .core import RUST
 from .inflate import GZIP, RAW_DEFLATE, ZLIB, inflate
 from .interface import DecoderOptions
+from .json_text import JsonText, from_core
 
 RESTO_SERVICE = re.compile(r"/resto/services/([^/?]+)")
 
@@ -66,13 +66,14 @@ def decode_content(body: bytes, encoding: str | None, options: DecoderOptions) -
 
 
 def xml_to_json(body: bytes, content_type: str, options: DecoderOptions) -> Any:
-    """An XML body as {root name: content} in the DataContract JSON shape the WCF decoder uses."""
+    """An XML body as {root name: content} in the DataContract JSON shape the WCF decoder uses: the objects,
+    or the compiled reader's JSON text (``JsonText``, parsed only if something reads it)."""
     charset = re.search(r"charset=\"?([\w.-]+)", content_type, re.IGNORECASE)
     encoding = charset.group(1) if charset else None
     if RUST is not None:  # the compiled reader takes well-formed UTF-8; None leaves the rest (and errors) here
         text = RUST.text_xml_json(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
         if text is not None:
-            return json.loads(text)
+            return from_core(text)
     document = soap.parse_text_xml(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
     return {document.root.name: soap.element_to_json(document.root)}
 
@@ -82,7 +83,13 @@ def is_xml(content_type: str, body: bytes) -> bool:
 
 
 def result_fields(response: Any) -> tuple[bool | None, str | None]:
-    """iikoRMS's ``<result><success/><errorString/>`` verdict, when the reply has that shape."""
+    """iikoRMS's ``<result><success/><errorString/>`` verdict, when the reply has that shape. A reply given
+    as JSON text is parsed only if ``"result":{`` occurs in it, as it must for that shape: ``to_json``
+    escapes none of those characters."""
+    if type(response) is JsonText:
+        if b'"result":{' not in response.data:
+            return None, None
+        response = response.value
     result = response.get("result") if isinstance(response, dict) else None
     if not isinstance(result, dict):
         return None, None

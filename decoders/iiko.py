@@ -13,6 +13,7 @@ events (added, deleted before/after the kitchen ticket, amount changed) so that 
 still yields the item stream. Sans-I/O: the caller reads the rules files.
 """
 
+from json.decoder import scanstring
 from operator import attrgetter
 from typing import Any
 
@@ -20,6 +21,7 @@ from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
 from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, IikoSource
 from .iiko_recognise import Found, Recogniser
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
+from .json_text import JsonText, plain
 from .models import construct
 
 __all__ = [
@@ -37,15 +39,19 @@ CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})
 CLOSED_STATUSES = frozenset({"closed", "deleted"})  # an order snapshot's status once it has ended
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 conn_values = attrgetter(*CONN_FIELDS)
+# the characters whose lower case holds an ASCII letter (İ, the Kelvin sign), UTF-8 encoded; tests check
+# that Unicode has no other
+LOWER_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
 TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
 
 
 def message_payloads(event: Event, rules: Rules) -> list[Any]:
-    """The decoded message content of a source event; a Remoting call as the WCF body of the same call."""
+    """The decoded message content of a source event, as objects (a body the core gave as JSON text is
+    parsed here, once); a Remoting call as the WCF body of the same call."""
     if isinstance(event, WcfMessage):
-        return [event.body]
+        return [plain(event.body)]
     if isinstance(event, RmsCall):
-        return [event.request, event.response]
+        return [plain(event.request), plain(event.response)]
     if isinstance(event, RemotingMessage):
         if event.operation == "reply":
             return [event.return_value]
@@ -60,9 +66,9 @@ def _named(args: Any, names: tuple[str, ...] | None) -> Any:
     return dict(zip(names, args, strict=True))
 
 
-def _operation_names(event: Event, payloads: list[Any]) -> list[str]:
+def _operation_names(event: Event, keys: list[str]) -> list[str]:
     """Names that may say "lock": the WCF action's last segment, the body element, the call method
-    (a Remoting reply has none: like a WCF ...Response, the request already said so)."""
+    (a Remoting reply has none: like a WCF ...Response, the request already said so), and ``keys``."""
     names: list[str] = []
     if isinstance(event, WcfMessage):
         names += [(event.action or "").rsplit("/", 1)[-1], event.body_element or ""]
@@ -70,10 +76,30 @@ def _operation_names(event: Event, payloads: list[Any]) -> list[str]:
         names += [event.method_name or ""]
     elif isinstance(event, RemotingMessage) and event.operation == "reply":
         return []
-    for payload in payloads:
-        if isinstance(payload, dict) and len(payload) == 1:
-            names.append(next(iter(payload)))
-    return [n for n in names if n]
+    return [n for n in names + keys if n]
+
+
+def _single_keys(payloads: list[Any]) -> list[str]:
+    """The key of each payload that is an object with one key (``{"SaveOrder": {...}}``)."""
+    return [next(iter(p)) for p in payloads if isinstance(p, dict) and len(p) == 1]
+
+
+def _texts(event: Event) -> list[JsonText] | None:
+    """The bodies of a WCF message or an HTTP call as the core's JSON text (absent ones left out); None
+    if one holds objects (the pure-Python decoders, a redacted body) or the kind has none."""
+    if isinstance(event, WcfMessage):
+        bodies = [event.body]
+    elif isinstance(event, RmsCall):
+        bodies = [event.request, event.response]
+    else:
+        return None
+    texts = [body for body in bodies if body is not None]
+    return texts if all(type(body) is JsonText for body in texts) else None
+
+
+def _first_key(data: bytes) -> list[str]:
+    """The first key of an object's JSON text, [] if it is not an object: a superset of ``_single_keys``."""
+    return [scanstring(data.decode(), 2)[0]] if data.startswith(b'{"') else []
 
 
 class OrderTracker:
@@ -89,8 +115,11 @@ class OrderTracker:
         if transport is None or not isinstance(event, ConnEvent):
             return []
         recogniser = self.recogniser
+        texts = _texts(event)
+        if texts is not None and self._nothing_in(event, texts):
+            return []  # most messages of the small capture, read without parsing them
         payloads = message_payloads(event, recogniser.rules)
-        names = _operation_names(event, payloads)
+        names = _operation_names(event, _single_keys(payloads))
         in_events = any(map(recogniser.names_events.__getitem__, names))
         found = [f for payload in payloads for f in recogniser.find(payload, in_events=in_events)]
         change = None if found else recogniser.lock_change(names)
@@ -110,6 +139,28 @@ class OrderTracker:
             self.last.pop(ended, None)  # what is kept per order lives as long as the order: flat for weeks
             self.locked.pop(ended, None)
         return out
+
+    def _nothing_in(self, event: Event, texts: list[JsonText]) -> bool:
+        """Whether the rules cannot find anything in the message, read from the bodies' text unparsed.
+
+        ``find`` yields only objects having a key whose local name is a type field or an item list, or
+        ``@type``, or under a key named like a UserEvent element; that local name is a part of the key,
+        lower-cased, and the key is in the text as it is unless a character of it is escaped (quotes,
+        backslashes, controls). So when every such name is printable ASCII without those, a text not
+        holding any of them (``bytes.lower``: ASCII letters) holds no such key, unless a character other
+        than an ASCII letter lower-cases to one (``LOWER_TO_ASCII``: such a text is parsed). A lock is
+        read from names, the only key of a body among them: its first key stands in for it, so the names
+        tried here include the real ones.
+        """
+        names = self.recogniser.text_names
+        if names is None:
+            return False
+        for text in texts:
+            data = text.data
+            if any(map(data.lower().__contains__, names)) or any(map(data.__contains__, LOWER_TO_ASCII)):
+                return False
+        keys = [key for text in texts for key in _first_key(text.data)]
+        return self.recogniser.lock_change(_operation_names(event, keys)) is None
 
     def _user_event(self, found: Found, common: dict[str, Any]) -> IikoEvent:
         recogniser = self.recogniser

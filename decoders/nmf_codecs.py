@@ -8,7 +8,6 @@ the compiled core (``decoders._core``, see ``decoders.core``); tests/test_core_d
 the same results.
 """
 
-import json
 from dataclasses import dataclass
 
 from . import nbfx, soap
@@ -16,6 +15,7 @@ from .anomalies import DecodeError
 from .core import RUST
 from .inflate import GZIP, RAW_DEFLATE, inflate
 from .interface import DecoderOptions
+from .json_text import from_core
 
 # 2.2.3.4.1 Known Encoding Record: value -> (name, the content type it stands for)
 KNOWN_ENCODINGS = {
@@ -142,7 +142,8 @@ def _decode_python(
 
 
 def _decode_rust(payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions) -> DecodedMessage:
-    """The compiled core for binary XML (the body arrives as JSON text); text and MTOM stay in Python."""
+    """The compiled core for binary XML; text and MTOM stay in Python. The body and a fault's detail arrive
+    as JSON text and stay so (``JsonText``): the sink writes the text, parsed only if something reads it."""
     if codec.family not in ("binary", "binary-session") or RUST is None:
         return _decode_python(payload, codec, session, options)
     fields, fault, body, text, unresolved, added = RUST.decode_envelope(
@@ -158,9 +159,9 @@ def _decode_rust(payload: bytes, codec: Codec, session: nbfx.SessionStrings, opt
     soap_fault = None
     if fault is not None:
         code, subcode, reason, detail = fault
-        soap_fault = soap.SoapFault(code, subcode, reason, None if detail is None else json.loads(detail))
+        soap_fault = soap.SoapFault(code, subcode, reason, None if detail is None else from_core(detail.encode()))
     message = soap.SoapMessage(
-        version, action, message_id, relates_to, to, reply_to, json.loads(body), body_element, soap_fault
+        version, action, message_id, relates_to, to, reply_to, from_core(body), body_element, soap_fault
     )
     return DecodedMessage(message, unresolved, added, text)
 

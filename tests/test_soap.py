@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from decoders._buffer import read_mb31
 from decoders.anomalies import ANOMALIES, DecodeError
+from decoders.json_text import plain
 from decoders.nbfx import MAX_DEPTH, SessionStrings, decode
 from decoders.soap import (
     MAX_REF_EXPANSION,
@@ -348,7 +349,7 @@ def test_mono_captures_match_peer_truth(scenario):
             and (m.message_id == record["message_id"] if record["message_id"] else m.relates_to == record["relates_to"])
         ]
         assert len(found) == 1, record
-        body = found[0].body[found[0].body_element]
+        body = plain(found[0].body)[found[0].body_element]
         _same(_comparable(body), _comparable(record["body"]), f"{scenario} call {record['call']}")
 
 

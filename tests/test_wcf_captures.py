@@ -16,6 +16,7 @@ from conftest import mb31
 
 from decoders.detect import DecoderOptions
 from decoders.events import ConnFields, Event
+from decoders.json_text import plain
 from decoders.nmf import NmfDecoder
 from wirecap.pipeline import Pipeline, run
 from wirecap.source import CaptureSource
@@ -58,7 +59,7 @@ def assert_matches_truth(pcap: Path, truth: Path) -> int:
     faults = []
     for e in decoded_messages(pcap):
         if e.kind == "wcf.fault":
-            faults.append(json.dumps([e.code, e.subcode, e.reason, e.detail], sort_keys=True))
+            faults.append(json.dumps([e.code, e.subcode, e.reason, plain(e.detail)], sort_keys=True))
         else:
             decoded[e.action, e.message_id, e.relates_to] += 1
     expected: dict[tuple, int] = defaultdict(int)

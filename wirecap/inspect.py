@@ -16,6 +16,7 @@ import click
 from decoders.events import Event, RemotingMessage, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker
 from decoders.iiko_events import IikoEvent
+from decoders.json_text import plain
 
 from .limits import limit_option
 from .options import capture_options
@@ -50,10 +51,10 @@ class ShapeCollector:
     def observe(self, event: Event) -> list[Event]:
         if isinstance(event, WcfMessage):
             name = f"wcf {event.action or event.body_element or '?'}"
-            self._message(name, {"body": event.body})
+            self._message(name, {"body": plain(event.body)})
         elif isinstance(event, RmsCall):
             name = f"http {event.service or event.uri.split('?', 1)[0]}.{event.method_name or event.method}"
-            self._message(name, {"request": event.request, "response": event.response})
+            self._message(name, {"request": plain(event.request), "response": plain(event.response)})
         elif event.kind.startswith("iiko."):
             label = event.kind + (f" {event.type}" if isinstance(event, IikoEvent) else "")
             self.recognised[label + (" (derived)" if isinstance(event, IikoEvent) and event.derived else "")] += 1

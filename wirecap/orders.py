@@ -33,6 +33,7 @@ from decoders.iiko import (
 )
 from decoders.iiko_events import IikoEvent, IikoItem, IikoLockChange, IikoOrder, IikoOrderLock, IikoOrderSnapshot
 from decoders.interface import DecoderOptions
+from decoders.json_text import plain
 
 from .limits import limit_option, with_limits
 from .options import capture_options, parse_time
@@ -196,9 +197,9 @@ class OrderBook:
             self.orders[event.order_id].locked_by = (event.terminal or event.orig) if locked else None
             self.changes += 1
         elif isinstance(event, WcfMessage):
-            self._names(event.body, 0)
+            self._names(plain(event.body), 0)
         elif isinstance(event, RmsCall):
-            self._names(event.request, 0)
+            self._names(plain(event.request), 0)
         elif isinstance(event, RemotingMessage) and self.rules is not None:
             self._names(message_payloads(event, self.rules), 0)
         return []

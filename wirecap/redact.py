@@ -29,6 +29,7 @@ from pydantic_core import to_json
 from decoders.events import Event
 from decoders.http_body import split_uri
 from decoders.iiko_json import local_name
+from decoders.json_text import JsonText
 
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset(
@@ -69,7 +70,12 @@ _QUERY_SUSPECTS = _shortest(SECRET_QUERY)  # "pass", "key", "token"
 
 def _suspect(value: Any) -> bool:
     """Whether any secret name occurs anywhere in ``value`` (names and values alike)."""
-    return any(map(to_json(value, fallback=str).lower().__contains__, _SUSPECTS))
+    return _suspect_json(to_json(value, fallback=str))
+
+
+def _suspect_json(data: bytes) -> bool:
+    """``_suspect`` of a value's JSON text (a body the core gave as ``JsonText`` is that text already)."""
+    return any(map(data.lower().__contains__, _SUSPECTS))
 
 
 # the iiko rules' reading of a field name (namespace, prefix, dotted path dropped); cached here, since
@@ -77,12 +83,23 @@ def _suspect(value: Any) -> bool:
 _local = lru_cache(maxsize=4096)(local_name)
 
 
-def redact_json(value: Any, depth: int = 0) -> Any:
-    """``value`` with secret fields and name/value pairs replaced; the same object if nothing was."""
-    if depth > MAX_DEPTH or (depth == 0 and not _suspect(value)):
+def redact_json(value: Any) -> Any:
+    """``value`` with secret fields and name/value pairs replaced; the same object if nothing was. A body
+    given as JSON text is parsed only if a secret name occurs in the text."""
+    if type(value) is JsonText:
+        if not _suspect_json(value.data):
+            return value
+        redacted = _redacted(value.value, 0)
+        return value if redacted is value.value else redacted
+    return _redacted(value, 0) if _suspect(value) else value
+
+
+def _redacted(value: Any, depth: int) -> Any:
+    """``redact_json`` below the suspicion test, ``depth`` levels down."""
+    if depth > MAX_DEPTH:
         return value
     if isinstance(value, list):
-        items = [redact_json(item, depth + 1) for item in value]
+        items = [_redacted(item, depth + 1) for item in value]
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if not isinstance(value, dict):
         return value
@@ -96,7 +113,7 @@ def redact_json(value: Any, depth: int = 0) -> Any:
         if (local in SECRET_FIELDS or (secret_pair and local in PAIR_VALUES)) and child not in (None, "", REDACTED):
             new: Any = REDACTED
         elif isinstance(child, dict | list):
-            new = redact_json(child, depth + 1)
+            new = _redacted(child, depth + 1)
         else:  # a scalar holds no field
             new = child
         changed = changed or new is not child
@@ -153,7 +170,7 @@ def redact(event: Event) -> Event:
     fields = event.__dict__  # not getattr: a field the kind lacks would go through pydantic's slow __getattr__
     for name, how in _fields_of(type(event)):
         value = fields.get(name)
-        if isinstance(value, str | dict | list):
+        if isinstance(value, str | dict | list | JsonText):
             new = how(value)
             if new is not value and new != value:
                 update[name] = new

@@ -1,0 +1,77 @@
+"""A decoded body as the compiled core wrote it: JSON text, made into Python objects only when read.
+
+The core renders a message body (a WCF body or fault detail, an iikoRMS XML body) as JSON text, the very
+text the sink writes for it. Parsing it into objects only for the sink to serialise them again built each
+message three times; a ``JsonText`` keeps the text, the sink splices it into the line as it is
+(``wirecap.sink``), redaction searches it (``wirecap.redact``), and the objects are made once, on the
+first read of ``value`` (the iiko layer, a redaction that finds a secret name, ``model_dump``).
+
+The event models keep their schema: a ``JsonBody`` field is ``Any`` to pydantic, and its serializer
+gives the parsed value, so ``model_dump``, ``model_dump_json`` and ``wirecap schema`` see what they saw
+when the field held the objects. The pure-Python decoders still put objects in these fields.
+"""
+
+import json
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, SerializationInfo
+
+_UNPARSED: Any = object()
+
+
+class JsonText:
+    """JSON text from the core, UTF-8 encoded; ``value`` parses it once. Compares equal to its value."""
+
+    __slots__ = ("_value", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._value = _UNPARSED
+
+    @property
+    def value(self) -> Any:
+        if self._value is _UNPARSED:
+            self._value = json.loads(self.data)
+        return self._value
+
+    @property
+    def parsed(self) -> bool:
+        return self._value is not _UNPARSED
+
+    def __eq__(self, other: object) -> bool:
+        return self.value == (other.value if isinstance(other, JsonText) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # its value (a dict, a list) is not hashable either
+
+    def __reduce__(self) -> tuple[type["JsonText"], tuple[bytes]]:
+        return JsonText, (self.data,)
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.data!r})"
+
+
+def from_core(data: bytes) -> Any:
+    """A body field's value for the core's JSON text: None for ``null`` (an empty body), as the objects
+    would be, so that the line leaves the field out as it did; else the text."""
+    return None if data == b"null" else JsonText(data)
+
+
+def plain(value: Any) -> Any:
+    """The Python objects of a body field, whether it holds a ``JsonText`` or the objects already."""
+    return value.value if type(value) is JsonText else value
+
+
+SPLICE: Any = object()
+"""Serialisation context of the sink's skeleton line: every ``JsonText`` written as 0, its text spliced
+in after (``wirecap.sink``)."""
+
+
+def _serialised(value: Any, info: SerializationInfo) -> Any:
+    if type(value) is JsonText:
+        return 0 if info.context is SPLICE else value.value
+    return value
+
+
+SERIALIZER = PlainSerializer(_serialised)
+JsonBody = Annotated[Any, SERIALIZER]
+"""An event field holding a decoded body: the objects, or a ``JsonText`` serialised as its value."""
