@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from conftest import mb31
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "fuzz"))
 import fuzz_targets  # noqa: E402  (the fuzz targets' input format and the seeds made of the captures)
 from core_diff import RUST  # noqa: E402  (the compiled module, whichever core the application uses)
-from test_nmf import C2S, S2C, V, mb31  # noqa: E402  (block 1 of the .NET vectors)
+from test_nmf import C2S, S2C, V  # noqa: E402  (block 1 of the .NET vectors)
 
 CONN = conn_fields("Cnmfcore", "1:test", "10.0.0.5:50000", "10.0.0.9:8506")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import mb31
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT / "fuzz"))
 import fuzz_targets  # noqa: E402  (the fuzz targets' input format and the seeds made of the captures)
 from core_diff import RUST  # noqa: E402  (the compiled module, whichever core the application uses)
 from test_core_nmf import Step, fuzz_steps, outcome  # noqa: E402  (the replay of steps through a decoder)
-from test_nmf import C2S, V, mb31  # noqa: E402  (block 1 of the .NET vectors)
+from test_nmf import C2S, V  # noqa: E402  (block 1 of the .NET vectors)
 
 
 def _core() -> Any:

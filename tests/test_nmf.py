@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from conftest import mb31
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,15 +80,6 @@ def kinds(events: list[dict]) -> list[str]:
 def sized(payload: bytes) -> bytes:
     """2.2.3.5 SizedEnvelope record: 0x06, MB31 size, payload."""
     return b"\x06" + mb31(len(payload)) + payload
-
-
-def mb31(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not out[-1] & 0x80:
-            return bytes(out)
 
 
 def string(s: str) -> bytes:
