@@ -8,6 +8,8 @@ as Python objects, serialised by pydantic whole as before: on every event of eve
 field, and with secret names put at random places of real bodies.
 """
 
+import io
+import json
 import pickle
 import typing
 from pathlib import Path
@@ -27,7 +29,7 @@ from decoders.models import replaced
 from decoders.schema import ALL_EVENTS
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import _SUSPECTS, SECRET_FIELDS, redact
-from wirecap.sink import _text_fields, json_line, json_line_all_fields
+from wirecap.sink import JsonlSink, _text_fields, json_line, json_line_all_fields
 from wirecap.source import CaptureSource
 
 REPO = Path(__file__).resolve().parent.parent
@@ -348,3 +350,32 @@ def test_only_the_characters_named_lower_case_to_ascii() -> None:
         if not 0xD800 <= c < 0xE000 and any(ord(x) < 0x80 for x in chr(c).lower())
     }
     assert found == set(LOWER_TO_ASCII)
+
+
+def test_a_body_parsed_for_the_iiko_layer_is_let_go_once_its_line_is_written() -> None:
+    """The 4000-line order's body as objects is tens of MB; held by every event of a batch until the batch
+    was written, a few of them were the resident set's peak. Once a line is rendered, the body keeps only
+    its text; a later reader (the API, a test) parses it again and gets the same value."""
+    out, kept = io.StringIO(), list[Event]()
+    tracker = OrderTracker(load_rules([default_rules_text()]))
+    run(
+        [CaptureSource(str(REPO / "captures" / "wcf_buffered.pcap"))],
+        Pipeline(Options()),
+        JsonlSink(out, analyzers=(_Keep(kept), tracker)).write,
+    )
+    bodies = [e.body for e in kept if isinstance(e, WcfMessage) and type(e.body) is JsonText]
+    assert bodies and any(len(body.data) > 100_000 for body in bodies)  # the big order came as text
+    assert not any(body.parsed for body in bodies)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [body.value for body in bodies] == [e["body"] for e in lines if e["kind"] == "wcf.message" and "body" in e]
+
+
+class _Keep:
+    """An analyzer that keeps every numbered event it sees."""
+
+    def __init__(self, kept: list[Event]) -> None:
+        self.kept = kept
+
+    def observe(self, event: Event) -> list[Event]:
+        self.kept.append(event)
+        return []

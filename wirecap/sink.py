@@ -152,6 +152,9 @@ class JsonlSink:
             for derived in analyzer.observe(numbered):
                 self._write_one(derived, lines)
         lines[at] = self.render(numbered)  # after the analyzers: a body they parsed may be written from its objects
+        for name, _ in _text_fields(type(event)):
+            if type(body := fields[name]) is JsonText:
+                body.forget()
 
     def close(self) -> None:
         self.out.flush()
