@@ -1,9 +1,9 @@
 """``ReadAhead``: a source read in a second process must give exactly what the source gives in-process —
 every packet with its time, the progress, and the same error after the same last packet."""
 
-import multiprocessing
 import os
 import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +34,8 @@ def read_both(path: Path) -> tuple[list[Packet], list[Packet]]:
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Many batches from a small file, so that every slot is used and reused (the child is forked: it sees this)."""
+    """Many batches from a small file, so that every slot is used and reused (the reader process gets the
+    batch size with the source)."""
     monkeypatch.setattr(source, "BATCH", 7)
 
 
@@ -84,16 +85,17 @@ def test_damaged_file_gives_the_same_packets_then_the_same_error(tmp_path: Path,
     assert results[0][1] == at
 
 
-def _no_reader_left() -> bool:
-    return not multiprocessing.active_children()
+def _reader_gone(reader: ReadAhead) -> bool:
+    return reader.reader is not None and reader.reader.returncode is not None
 
 
 def test_stopping_early_ends_the_reader(small_batches: None) -> None:
-    batches = ReadAhead(CaptureSource(str(REPO / "captures" / "store.pcap"))).batches()
+    reader = ReadAhead(CaptureSource(str(REPO / "captures" / "store.pcap")))
+    batches = reader.batches()
     next(batches)
-    assert multiprocessing.active_children()
+    assert reader.reader is not None and reader.reader.poll() is None
     batches.close()
-    assert _no_reader_left()
+    assert _reader_gone(reader)
 
 
 class _Broken:
@@ -114,11 +116,12 @@ class _Broken:
 
 
 def test_a_bug_in_the_reader_is_reported_not_swallowed() -> None:
-    batches = ReadAhead(_Broken("bug")).batches()  # type: ignore[arg-type]
+    reader = ReadAhead(_Broken("bug"))  # type: ignore[arg-type]
+    batches = reader.batches()
     assert next(batches)[0] == 1
     with pytest.raises(RuntimeError, match="ZeroDivisionError: a bug in the reader"):
         next(batches)
-    assert _no_reader_left()
+    assert _reader_gone(reader)
 
 
 def test_a_reader_that_dies_is_an_error_naming_the_file() -> None:
@@ -147,9 +150,9 @@ def test_on_by_default_only_with_a_second_usable_cpu(cpus: set[int], expected: b
 
 
 def test_without_a_second_process_the_source_is_read_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(self: multiprocessing.process.BaseProcess) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN at a process limit
 
-    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
     direct, ahead = read_both(REPO / "captures" / "store.pcap")
     assert ahead == direct

@@ -81,6 +81,7 @@ class CaptureSource:
         self.bpf = bpf
         self.stream = path == "-"
         self.progress = Progress(None if self.stream else os.path.getsize(path))
+        self.batch = 1 if self.stream else BATCH  # packets per batch, pickled with the source for a reader process
 
     def batches(self) -> Iterator[Batch]:
         if not self.stream and _magic(self.path) in netmon.MAGICS:
@@ -88,7 +89,7 @@ class CaptureSource:
             return
         reader = self._open()
         linktype = reader.datalink()
-        size = 1 if self.stream else BATCH
+        size = self.batch
         delivered = 0  # packets handed out, to resume after an error
         while True:
             try:
@@ -147,7 +148,7 @@ class CaptureSource:
         linktype, packets, meta = -1, bytearray(), bytearray()
         try:
             for offset, frame_linktype, ts, frame in netmon.frames(data):
-                if frame_linktype != linktype or len(meta) == BATCH * META.size:
+                if frame_linktype != linktype or len(meta) == self.batch * META.size:
                     if meta:
                         yield linktype, bytes(packets), bytes(meta)
                     linktype, packets, meta = frame_linktype, bytearray(), bytearray()
