@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
 _IMMUTABLE = (type(None), bool, int, float, str, Decimal, tuple, frozenset)
-_layouts: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any]]] = {}
+_REQUIRED = object()  # in a template, where a required field must be given
+# per model: every field in schema order with its default (or _REQUIRED), and the required names
+_layouts: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
 
 
 def construct(cls: type[M], /, **fields: Any) -> M:
@@ -21,16 +23,14 @@ def construct(cls: type[M], /, **fields: Any) -> M:
     normalised orders and lines, the sink's renumbered copies). The model stays the schema: the same
     fields in the same order (the JSON follows it), defaults for the fields not given, an unknown or a
     missing required field is a TypeError; only the type checks are skipped, and the tests validate
-    every line written against the schema.
+    every line written against the schema. The values are the template updated, which keeps its order.
     """
-    layout = _layouts.get(cls) or _layout(cls)
-    names, defaults = layout
-    try:
-        values = {name: fields[name] if name in fields else defaults[name] for name in names}
-    except KeyError as missing:
-        raise TypeError(f"{cls.__name__}: required field {missing} not given") from None
-    if not fields.keys() <= values.keys():
-        raise TypeError(f"{cls.__name__}: unknown fields {sorted(fields.keys() - values.keys())}")
+    template, required = _layouts.get(cls) or _layout(cls)
+    values = {**template, **fields}
+    if len(values) != len(template):
+        raise TypeError(f"{cls.__name__}: unknown fields {sorted(fields.keys() - template.keys())}")
+    if not fields.keys() >= required:
+        raise TypeError(f"{cls.__name__}: required field {sorted(required - fields.keys())} not given")
     obj = cls.__new__(cls)
     object.__setattr__(obj, "__dict__", values)
     object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
@@ -50,14 +50,17 @@ def replaced(model: M, /, **update: Any) -> M:
     return obj
 
 
-def _layout(cls: type[BaseModel]) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The field names in schema order and the defaults, which must be immutable (they are shared)."""
-    defaults = {}
+def _layout(cls: type[BaseModel]) -> tuple[dict[str, Any], frozenset[str]]:
+    """The fields in schema order with their defaults, which must be immutable (they are shared), and
+    the required names."""
+    template: dict[str, Any] = {}
     for name, info in cls.model_fields.items():
-        if not info.is_required():
-            default = info.get_default(call_default_factory=True)
-            if not isinstance(default, _IMMUTABLE):
-                raise TypeError(f"{cls.__name__}.{name}: a mutable default cannot be shared by construct()")
-            defaults[name] = default
-    _layouts[cls] = layout = (tuple(cls.model_fields), defaults)
+        if info.is_required():
+            template[name] = _REQUIRED
+            continue
+        default = info.get_default(call_default_factory=True)
+        if not isinstance(default, _IMMUTABLE):
+            raise TypeError(f"{cls.__name__}.{name}: a mutable default cannot be shared by construct()")
+        template[name] = default
+    _layouts[cls] = layout = (template, frozenset(n for n, v in template.items() if v is _REQUIRED))
     return layout
