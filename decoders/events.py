@@ -14,6 +14,7 @@ one direction also carry ``dir``. Decoders build events with the connection's ``
 """
 
 import time
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
@@ -26,7 +27,12 @@ Direction = Literal["orig", "resp"]
 def format_ts(ns: int) -> str:
     """Integer nanoseconds → ``2026-11-29T00:36:11.123456Z`` (truncated to microseconds)."""
     sec, rem = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{rem // 1000:06d}Z"
+    return f"{_utc_second(sec)}.{rem // 1000:06d}Z"
+
+
+@lru_cache(maxsize=256)  # a pure function's memo: events come in time order, many per second
+def _utc_second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
 
 
 Timestamp = Annotated[
