@@ -23,6 +23,7 @@ from .iiko_recognise import Found, Recogniser
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 from .json_text import JsonText, plain
 from .models import construct
+from .needles import needles
 
 __all__ = [
     "OrderTracker",
@@ -107,6 +108,9 @@ class OrderTracker:
 
     def __init__(self, rules: Rules) -> None:
         self.recogniser = Recogniser(rules)
+        names = self.recogniser.text_names
+        # what _nothing_in looks for in a body's text: the names, and the characters that lower-case to them
+        self._text_needles = None if names is None else needles((*names, *LOWER_TO_ASCII))
         self.last: dict[str, IikoOrderSnapshot] = {}  # order id → latest snapshot, insertion-ordered
         self.locked: dict[str, bool] = {}  # order id → locked, to report each lock once
 
@@ -152,12 +156,11 @@ class OrderTracker:
         read from names, the only key of a body among them: its first key stands in for it, so the names
         tried here include the real ones.
         """
-        names = self.recogniser.text_names
-        if names is None:
+        text_needles = self._text_needles
+        if text_needles is None:
             return False
         for text in texts:
-            data = text.data
-            if any(map(data.lower().__contains__, names)) or any(map(data.__contains__, LOWER_TO_ASCII)):
+            if text_needles.found_in(text.data):
                 return False
         keys = [key for text in texts for key in _first_key(text.data)]
         return self.recogniser.lock_change(_operation_names(event, keys)) is None

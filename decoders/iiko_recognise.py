@@ -59,9 +59,11 @@ class Recogniser:
         default = rules.display.get("default", ())
         self._display = default, rules.display.get("table", default)
         # names one of which a body's text must hold for ``find`` to yield anything (``OrderTracker``);
-        # None where the text cannot tell (a name with a character JSON escapes, or not ASCII)
+        # None where the text cannot tell (a name with a character JSON escapes, not ASCII, or upper case)
         entity_names = {*rules.type_fields, *rules.item_lists, *rules.event_names, "type"}  # "type": @type
-        readable = all(n.isascii() and n.isprintable() and '"' not in n and "\\" not in n for n in entity_names)
+        readable = all(
+            n.isascii() and n.isprintable() and n == n.lower() and '"' not in n and "\\" not in n for n in entity_names
+        )
         fewest = {n for n in entity_names if not any(m in n and m != n for m in entity_names)}  # "type" ⊂ "eventtype"
         ordered = sorted(fewest, key=lambda n: (n != "type", n))  # the most frequent first
         self.text_names = tuple(n.encode() for n in ordered) if readable else None

@@ -30,6 +30,7 @@ from decoders.events import Event
 from decoders.http_body import split_uri
 from decoders.iiko_json import local_name
 from decoders.json_text import JsonText
+from decoders.needles import needles
 
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset(
@@ -64,7 +65,7 @@ def _shortest(names: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(n for n in names if not any(m in n and m != n for m in names)))
 
 
-_SUSPECTS = tuple(n.encode() for n in _shortest(SECRET_FIELDS))
+_SUSPECTS = needles(n.encode() for n in _shortest(SECRET_FIELDS))
 _QUERY_SUSPECTS = _shortest(SECRET_QUERY)  # "pass", "key", "token"
 
 
@@ -75,7 +76,7 @@ def _suspect(value: Any) -> bool:
 
 def _suspect_json(data: bytes) -> bool:
     """``_suspect`` of a value's JSON text (a body the core gave as ``JsonText`` is that text already)."""
-    return any(map(data.lower().__contains__, _SUSPECTS))
+    return _SUSPECTS.found_in(data)
 
 
 # the iiko rules' reading of a field name (namespace, prefix, dotted path dropped); cached here, since

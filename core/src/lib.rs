@@ -15,6 +15,7 @@ pub mod http_chunked;
 pub mod http_lines;
 pub mod json;
 pub mod nbfx;
+pub mod needles;
 pub mod numbers;
 pub mod reader;
 pub mod records;

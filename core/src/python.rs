@@ -315,11 +315,39 @@ fn http_response<'py>(
     framed(py, http::response(data, pos, head))
 }
 
+/// Names searched for in a body's text in one pass (`crate::needles`), ASCII letters without case.
+#[pyclass(frozen, module = "decoders._core", name = "Needles")]
+struct PyNeedles(crate::needles::Needles);
+
+#[pymethods]
+impl PyNeedles {
+    #[new]
+    fn new(names: Vec<Vec<u8>>) -> PyResult<Self> {
+        use crate::needles::{Needles, NeedlesError};
+        match Needles::new(&names) {
+            Ok(needles) => Ok(PyNeedles(needles)),
+            Err(NeedlesError::UpperCase(at)) => {
+                Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "name {at} has an upper-case letter: names are matched against lower-cased text"
+            )))
+            }
+            Err(NeedlesError::TooLarge) => {
+                Err(pyo3::exceptions::PyValueError::new_err("too many names"))
+            }
+        }
+    }
+
+    fn found_in(&self, text: &[u8]) -> bool {
+        self.0.found_in(text)
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Session>()?;
+    m.add_class::<PyNeedles>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_json, m)?)?;
