@@ -4,7 +4,10 @@ One small conversation (IPv4 and IPv6, some response segments reordered) is wrap
 layer; the pcapng case puts three interleaved connections on interfaces of different link types.
 """
 
+import contextlib
+import io
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,8 @@ from torture import (
 )
 
 from decoders.events import format_ts
+from wirecap import source
+from wirecap.source import META, CaptureError, CaptureSource
 
 LINK_CASES = [
     (link, fam)
@@ -127,3 +132,76 @@ def test_file_format_same_as_wireshark(make, count: int, tmp_path: Path, reassem
         first.setdefault(stream, format_ts(int(sec) * 10**9 + int(frac.ljust(9, "0"))))
     opens = [e["ts"] for e in events(wirecap("replay", "-q", str(path))) if e["kind"] == "conn.open"]
     assert sorted(opens) == sorted(first.values())
+
+
+def _blocks(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, type, length) of every pcapng block."""
+    out, pos = [], 0
+    while pos < len(data):
+        btype, blen = struct.unpack_from("<II", data, pos)
+        out.append((pos, btype, blen))
+        pos += blen
+    return out
+
+
+def _packets(path: Path) -> list[tuple[int, int, int, bytes]]:
+    """(link type, s, µs, bytes) of every packet our reader gives, damage or not."""
+    got: list[tuple[int, int, int, bytes]] = []
+    with contextlib.suppress(CaptureError):
+        for linktype, buf, meta in CaptureSource(str(path)).batches():
+            got += [(linktype, s, us, bytes(buf[off : off + n])) for s, us, off, n in META.iter_unpack(meta)]
+    return got
+
+
+def _tshark_packets(path: Path) -> list[tuple[int, int, int]]:
+    """(s, µs, captured length) of every packet tshark reads, up to a damage (where it stops, exit 2)."""
+    run = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.cap_len"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode in (0, 2), run.stderr
+    out = []
+    for line in run.stdout.splitlines():
+        epoch, caplen = line.split("\t")
+        sec, frac = epoch.split(".")
+        out.append((int(sec), int(frac.ljust(9, "0")[:6]), int(caplen)))
+    return out
+
+
+def _ours(path: Path) -> list[tuple[int, int, int]]:
+    return [(s, us, len(data)) for _, s, us, data in _packets(path)]
+
+
+def test_a_pcapng_of_several_link_types_is_read_block_by_block(tmp_path: Path, monkeypatch) -> None:
+    """libpcap refuses such a file, so wirecap's own reader reads it: block by block (memory follows the
+    largest block, not the file), in batches, every packet with tshark's time and bytes."""
+    path = _multi_interface(tmp_path, 9)
+    reads: list[int] = []
+
+    class Recorded(io.BufferedReader):
+        def read(self, size: int | None = -1) -> bytes:
+            reads.append(-1 if size is None else size)
+            return super().read(size)
+
+    monkeypatch.setattr(source, "open", lambda p, mode: Recorded(io.FileIO(p, mode)), raising=False)
+    got = _packets(path)
+    blocks = _blocks(path.read_bytes())
+    assert len(got) == sum(1 for _, btype, _ in blocks if btype == 6) > 40
+    assert reads and all(0 <= n <= max(blen for _, _, blen in blocks) for n in reads)  # never the whole file
+    assert _ours(path) == _tshark_packets(path)
+    assert len({linktype for linktype, *_ in got}) == 3
+
+
+def test_a_damaged_pcapng_of_several_link_types_gives_the_packets_before_the_damage(tmp_path: Path) -> None:
+    """Cut inside a packet block: the packets before it as tshark reads them, then an error at the block."""
+    path = _multi_interface(tmp_path, 6)
+    data = path.read_bytes()
+    pos, _, blen = [b for b in _blocks(data) if b[1] == 6][30]
+    bad = tmp_path / "cut.pcapng"
+    bad.write_bytes(data[: pos + blen // 2])
+    with pytest.raises(CaptureError) as err:
+        list(CaptureSource(str(bad)).batches())
+    assert err.value.offset == pos
+    assert _ours(bad) == _tshark_packets(bad)
+    assert len(_ours(bad)) == 30

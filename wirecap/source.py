@@ -33,6 +33,7 @@ from . import netmon
 # 100 k packets, 1024 makes it 155 MB, with no speed lost that the benchmark can see
 BATCH = 1024
 META = struct.Struct("=IIII")
+Frame = tuple[int, int, bytes]  # link type, nanoseconds since the epoch, the frame's bytes
 
 PCAP_MAGICS = {0xA1B2C3D4: ("<", 1_000), 0xA1B23C4D: ("<", 1)}  # magic -> (byte order, ns per tick)
 PCAPNG_SHB = 0x0A0D0D0A
@@ -99,7 +100,7 @@ class CaptureSource:
                 packets, meta = reader.next_batch(size)
             except pcapy.PcapError as err:
                 if MULTI_LINKTYPE_ERROR in str(err):
-                    yield from PcapngReader(self.path, self.bpf, self.progress).batches(skip=delivered)
+                    yield from PcapngReader(self.path, self.bpf, self.progress, self.batch).batches(skip=delivered)
                     return
                 yield from self._salvage(delivered, size)
                 raise CaptureError(self.name, self._damage_offset(), str(err)) from None
@@ -146,32 +147,45 @@ class CaptureSource:
     def _netmon(self) -> Iterator[Batch]:
         """A NetMon file, its frames in batches of one link type (frames may change it one by one)."""
         with open(self.path, "rb") as f:
-            data = f.read()
+            data = f.read()  # the frame table is at the end; NetMon writes files of a few MB
+        yield from _batched(self._netmon_frames(data), self.batch)
+        self.progress.done = len(data)
+
+    def _netmon_frames(self, data: bytes) -> Iterator[Frame]:
         filters: dict[int, pcapy.BPFProgram | None] = {}
-        linktype, packets, meta = -1, bytearray(), bytearray()
         try:
-            for offset, frame_linktype, ts, frame in netmon.frames(data):
-                if frame_linktype != linktype or len(meta) == self.batch * META.size:
-                    if meta:
-                        yield linktype, bytes(packets), bytes(meta)
-                    linktype, packets, meta = frame_linktype, bytearray(), bytearray()
+            for offset, linktype, ts, frame in netmon.frames(data):
                 if self.bpf:
                     if linktype not in filters:
                         filters[linktype] = _compile(linktype, self.bpf)
                     bpf = filters[linktype]
                     if bpf is not None and not bpf.filter(frame):
                         continue
-                sec, ns = divmod(max(ts, 0), 1_000_000_000)
-                meta += META.pack(sec, ns // 1000, len(packets), len(frame))
-                packets += frame
                 self.progress.done = offset
+                yield linktype, ts, frame
         except netmon.NetmonError as err:
-            if meta:
-                yield linktype, bytes(packets), bytes(meta)
             raise CaptureError(self.name, err.offset, str(err)) from None
+
+
+def _batched(frames: Iterator[Frame], size: int) -> Iterator[Batch]:
+    """Frames in batches of one link type and at most ``size`` frames; the frames before a
+    ``CaptureError`` are yielded before it is raised."""
+    linktype, packets, meta = -1, bytearray(), bytearray()
+    try:
+        for frame_linktype, ts_ns, frame in frames:
+            if frame_linktype != linktype or len(meta) == size * META.size:
+                if meta:
+                    yield linktype, bytes(packets), bytes(meta)
+                linktype, packets, meta = frame_linktype, bytearray(), bytearray()
+            sec, ns = divmod(max(ts_ns, 0), 1_000_000_000)
+            meta += META.pack(sec, ns // 1000, len(packets), len(frame))
+            packets += frame
+    except CaptureError:
         if meta:
             yield linktype, bytes(packets), bytes(meta)
-        self.progress.done = len(data)
+        raise
+    if meta:
+        yield linktype, bytes(packets), bytes(meta)
 
 
 def _magic(path: str) -> bytes:
@@ -226,57 +240,65 @@ class PcapngReader:
     as an error rather than misread.
     """
 
-    def __init__(self, path: str, bpf: str | None, progress: Progress) -> None:
+    def __init__(self, path: str, bpf: str | None, progress: Progress, batch: int = BATCH) -> None:
         self.path = path
         self.bpf = bpf
         self.progress = progress
+        self.batch = batch
 
     def batches(self, skip: int = 0) -> Iterator[Batch]:
-        with open(self.path, "rb") as f:
-            data = f.read()
+        """The packets after the first ``skip``, in batches of one link type."""
+        yield from _batched(self._frames(skip), self.batch)
+
+    def _frames(self, skip: int) -> Iterator[Frame]:
+        """Block by block from the file: memory follows the largest block, not the file's size."""
         interfaces: list[tuple[int, int, pcapy.BPFProgram | None]] = []  # linktype, ns per tick, filter
-        pos = 0
         index = 0
         last_ns = 0
-        while pos + 12 <= len(data):
-            btype, blen = _BLOCK_HEAD.unpack_from(data, pos)
-            if blen < 12 or blen % 4 or pos + blen > len(data):
-                raise CaptureError(self.path, pos, f"pcapng block of type 0x{btype:x} with bad length {blen}")
-            body = pos + 8
-            if btype == PCAPNG_SHB:
-                header = SECTION_HEADER.parse(data[pos : pos + 24])
-                if header.byte_order_magic != PCAPNG_BYTE_ORDER_MAGIC:
-                    raise CaptureError(self.path, pos, "big-endian pcapng section")
-                interfaces = []
-            elif btype == BLOCK_IDB:
-                idb = INTERFACE_DESCRIPTION.parse(data[body : body + 8])
-                ticks = _tsresol_ns(data, body + 8, pos + blen - 4)
-                bpf = pcapy.compile(idb.linktype, 262144, self.bpf, 1, 0) if self.bpf else None
-                interfaces.append((idb.linktype, ticks, bpf))
-            elif btype in (BLOCK_EPB, BLOCK_OPB, BLOCK_SPB):
-                if btype == BLOCK_EPB:
-                    iface, ts_hi, ts_lo, caplen, _orig = _EPB.unpack_from(data, body)
-                    start = body + 20
-                elif btype == BLOCK_OPB:
-                    iface, _drops, ts_hi, ts_lo, caplen, _orig = _OPB.unpack_from(data, body)
-                    start = body + 20
-                else:  # simple packet block: interface 0, no timestamp, captured = min(original, snap)
-                    iface, ts_hi, ts_lo = 0, None, 0
-                    caplen = blen - 16
-                    start = body + 4
-                if iface >= len(interfaces) or start + caplen > pos + blen:
-                    raise CaptureError(self.path, pos, f"packet block for interface {iface} is malformed")
-                linktype, ticks, bpf = interfaces[iface]
-                ts_ns = last_ns if ts_hi is None else ((ts_hi << 32) | ts_lo) * ticks
-                last_ns = ts_ns
-                packet = data[start : start + caplen]
-                if index >= skip and (bpf is None or bpf.filter(packet)):
-                    sec, ns = divmod(ts_ns, 1_000_000_000)
-                    yield linktype, packet, META.pack(sec, ns // 1000, 0, caplen)
-                index += 1
-            pos += blen
-            self.progress.done = pos
-        if pos != len(data):
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            pos = 0
+            while pos + 12 <= size:
+                head = f.read(8)
+                btype, blen = _BLOCK_HEAD.unpack(head) if len(head) == 8 else (0, 0)
+                if blen < 12 or blen % 4 or pos + blen > size:
+                    raise CaptureError(self.path, pos, f"pcapng block of type 0x{btype:x} with bad length {blen}")
+                block = head + f.read(blen - 8)
+                if len(block) != blen:  # the file shrank while being read
+                    break
+                if btype == PCAPNG_SHB:
+                    header = SECTION_HEADER.parse(block[:24])
+                    if header.byte_order_magic != PCAPNG_BYTE_ORDER_MAGIC:
+                        raise CaptureError(self.path, pos, "big-endian pcapng section")
+                    interfaces = []
+                elif btype == BLOCK_IDB:
+                    idb = INTERFACE_DESCRIPTION.parse(block[8:16])
+                    ticks = _tsresol_ns(block, 16, blen - 4)
+                    bpf = pcapy.compile(idb.linktype, 262144, self.bpf, 1, 0) if self.bpf else None
+                    interfaces.append((idb.linktype, ticks, bpf))
+                elif btype in (BLOCK_EPB, BLOCK_OPB, BLOCK_SPB):
+                    if btype == BLOCK_EPB:
+                        iface, ts_hi, ts_lo, caplen, _orig = _EPB.unpack_from(block, 8)
+                        start = 28
+                    elif btype == BLOCK_OPB:
+                        iface, _drops, ts_hi, ts_lo, caplen, _orig = _OPB.unpack_from(block, 8)
+                        start = 28
+                    else:  # simple packet block: interface 0, no timestamp, captured = min(original, snap)
+                        iface, ts_hi, ts_lo = 0, None, 0
+                        caplen = blen - 16
+                        start = 12
+                    if iface >= len(interfaces) or start + caplen > blen:
+                        raise CaptureError(self.path, pos, f"packet block for interface {iface} is malformed")
+                    linktype, ticks, bpf = interfaces[iface]
+                    ts_ns = last_ns if ts_hi is None else ((ts_hi << 32) | ts_lo) * ticks
+                    last_ns = ts_ns
+                    packet = block[start : start + caplen]
+                    if index >= skip and (bpf is None or bpf.filter(packet)):
+                        yield linktype, ts_ns, packet
+                    index += 1
+                pos += blen
+                self.progress.done = pos
+        if pos != size:
             raise CaptureError(self.path, pos, "pcapng file ends inside a block")
 
 
