@@ -205,3 +205,31 @@ def test_a_damaged_pcapng_of_several_link_types_gives_the_packets_before_the_dam
     assert err.value.offset == pos
     assert _ours(bad) == _tshark_packets(bad)
     assert len(_ours(bad)) == 30
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "big-endian-pcap", "pcapng"])
+def test_damage_is_located_at_the_record_cut_short(fmt: str, tmp_path: Path) -> None:
+    """Every cut of a file is reported at the start of the record or block it falls in (none at a
+    boundary), without reading the file whole; a pcapng block whose trailing length differs is damaged."""
+    if fmt == "pcapng":
+        path = _multi_interface(tmp_path, 6)
+        starts = [pos for pos, _, _ in _blocks(path.read_bytes())]
+    else:
+        path = _single(tmp_path, "big-endian" if fmt.startswith("big") else "microsecond")
+        order = ">" if fmt.startswith("big") else "<"
+        data, starts = path.read_bytes(), []
+        pos = 24
+        while pos < len(data):
+            starts.append(pos)
+            pos += 16 + struct.unpack_from(order + "I", data, pos + 8)[0]
+    data = path.read_bytes()
+    assert source.locate_damage(str(path)) is None
+    cut = tmp_path / "cut"
+    for end in range(starts[1] - 3, len(data), 7):
+        cut.write_bytes(data[:end])
+        inside = max(s for s in starts if s <= end)
+        assert source.locate_damage(str(cut)) == (None if end == inside else inside), end
+    if fmt == "pcapng":
+        pos, _, blen = _blocks(data)[5]
+        cut.write_bytes(data[: pos + blen - 4] + struct.pack("<I", blen + 4) + data[pos + blen :])
+        assert source.locate_damage(str(cut)) == pos

@@ -21,7 +21,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import pcapy
 from construct import Const, Int16ul, Int32ul, Int64sl, Struct
@@ -319,33 +319,44 @@ def _tsresol_ns(data: bytes, pos: int, end: int) -> int:
 
 
 def locate_damage(path: str) -> int | None:
-    """Byte offset of the first record or block that is cut short or malformed (None if none found)."""
+    """Byte offset of the first record or block that is cut short or malformed (None if none found).
+
+    Headers are read and the packets skipped over, so a damaged multi-gigabyte file is not held whole."""
     with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return 0
-    magic_le = struct.unpack_from("<I", data)[0]
-    if magic_le == PCAPNG_SHB:
-        pos = 0
-        while pos + 12 <= len(data):
-            _btype, blen = _BLOCK_HEAD.unpack_from(data, pos)
-            if (
-                blen < 12
-                or blen % 4
-                or pos + blen > len(data)
-                or _BLOCK_HEAD.unpack_from(data, pos + blen - 8)[1] != blen
-            ):
-                return pos
-            pos += blen
-        return pos if pos != len(data) else None
-    for order in ("<", ">"):
-        if struct.unpack_from(order + "I", data)[0] in PCAP_MAGICS:
-            record = struct.Struct(order + "IIII")
-            pos = 24
-            while pos + 16 <= len(data):
-                caplen = record.unpack_from(data, pos)[2]
-                if pos + 16 + caplen > len(data):
-                    return pos
-                pos += 16 + caplen
-            return pos if pos != len(data) else None
+        size = os.fstat(f.fileno()).st_size
+        if size < 24:
+            return 0
+        head = f.read(24)
+        if struct.unpack_from("<I", head)[0] == PCAPNG_SHB:
+            return _pcapng_damage(f, size)
+        for order in ("<", ">"):
+            if struct.unpack_from(order + "I", head)[0] in PCAP_MAGICS:
+                return _pcap_damage(f, size, struct.Struct(order + "IIII"))
     return 0
+
+
+def _pcapng_damage(f: BinaryIO, size: int) -> int | None:
+    """The first block whose length is bad, runs past the end, or is not repeated at its end."""
+    pos = 0
+    while pos + 12 <= size:
+        f.seek(pos)
+        blen = _BLOCK_HEAD.unpack(f.read(8))[1]
+        if blen < 12 or blen % 4 or pos + blen > size:
+            return pos
+        f.seek(pos + blen - 4)
+        if struct.unpack("<I", f.read(4))[0] != blen:
+            return pos
+        pos += blen
+    return pos if pos != size else None
+
+
+def _pcap_damage(f: BinaryIO, size: int, record: struct.Struct) -> int | None:
+    """The first record whose packet runs past the end."""
+    pos = 24
+    while pos + 16 <= size:
+        f.seek(pos)
+        caplen = record.unpack(f.read(16))[2]
+        if pos + 16 + caplen > size:
+            return pos
+        pos += 16 + caplen
+    return pos if pos != size else None
