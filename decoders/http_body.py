@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import soap
+from . import soap, xml_text
 from .anomalies import DecodeError
 from .core import RUST
 from .inflate import GZIP, RAW_DEFLATE, ZLIB, inflate
@@ -74,7 +74,7 @@ def xml_to_json(body: bytes, content_type: str, options: DecoderOptions) -> Any:
         text = RUST.text_xml_json(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
         if text is not None:
             return from_core(text)
-    document = soap.parse_text_xml(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
+    document = xml_text.parse_text_xml(body, encoding, max_depth=options.max_depth, max_elements=options.max_elements)
     return {document.root.name: soap.element_to_json(document.root)}
 
 

@@ -10,7 +10,7 @@ the same results.
 
 from dataclasses import dataclass
 
-from . import nbfx, soap
+from . import nbfx, soap, xml_text
 from .anomalies import DecodeError
 from .core import RUST
 from .inflate import GZIP, RAW_DEFLATE, inflate
@@ -108,7 +108,7 @@ def decode_document(
     if codec.family in ("text", "mtom"):
         text = payload if codec.family == "text" else _mtom_root(payload)
         charset = codec.charset if codec.family == "text" else None
-        return soap.parse_text_xml(text, charset, max_depth=depth, max_elements=elements)
+        return xml_text.parse_text_xml(text, charset, max_depth=depth, max_elements=elements)
     raise DecodeError("nmf_unsupported_encoding", f"cannot read envelopes of {codec.label}", 0)
 
 

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from decoders import nbfx, nns, soap
+from decoders import nbfx, nns, soap, xml_text
 from decoders.anomalies import ANOMALIES, DecodeError
 from decoders.events import Anomaly, Direction, Event
 from decoders.http import HttpDecoder
@@ -119,7 +119,7 @@ def nbfx_doc(data: bytes) -> None:
 def soap_text(data: bytes) -> None:
     """Text SOAP (defusedxml) into the same tree, then the SOAP/DataContract reading of it."""
     try:
-        document = soap.parse_text_xml(data, "utf-16-le" if data[:1] == b"\x00" else None)
+        document = xml_text.parse_text_xml(data, "utf-16-le" if data[:1] == b"\x00" else None)
     except DecodeError as err:
         assert err.name in ANOMALIES, err.name
         return

@@ -1,5 +1,5 @@
 """The compiled text-XML reader (decoders._core.text_xml_json) against the pure-Python reference
-(defusedxml/expat + soap._TreeBuilder + soap.element_to_json): every HTTP body of every committed
+(defusedxml/expat + xml_text._TreeBuilder + soap.element_to_json): every HTTP body of every committed
 capture and of the http fuzz corpus, hand-picked well-formedness traps, hypothesis-made XML and its
 mutants. Where the core answers, it must give Python's tree (as XML text) and Python's JSON; where
 Python raises, the core must not answer (it hands every error back to Python, so expat's own text
@@ -20,7 +20,7 @@ from core_diff import RUST
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from decoders import http_body, soap
+from decoders import http_body, soap, xml_text
 from decoders.anomalies import DecodeError
 from decoders.interface import DecoderOptions
 from wirecap.pipeline import Options, Pipeline, run
@@ -45,7 +45,7 @@ def _core() -> Any:
 def python_result(body: bytes, encoding: str | None, max_depth: int = 64, max_elements: int = 100_000) -> tuple:
     """("ok", tree as XML, JSON) or ("error", name, detail), as the pure-Python reader gives them."""
     try:
-        doc = soap.parse_text_xml(body, encoding, max_depth=max_depth, max_elements=max_elements)
+        doc = xml_text.parse_text_xml(body, encoding, max_depth=max_depth, max_elements=max_elements)
     except DecodeError as err:
         return ("error", err.name, err.detail)
     return ("ok", doc.to_xml(), {doc.root.name: soap.element_to_json(doc.root)})

@@ -19,8 +19,8 @@ from decoders.soap import (
     SoapFault,
     element_to_json,
     message_from_document,
-    parse_text_xml,
 )
+from decoders.xml_text import parse_text_xml
 from wirecap.streams import collect_streams
 
 VECTORS = (Path(__file__).resolve().parent / "vectors" / "net_tcp_vectors.txt").read_text()
