@@ -1,4 +1,4 @@
-//! Text XML (the iikoRMS HTTP bodies) to the element tree decoders/soap.py `parse_text_xml` builds
+//! Text XML (the iikoRMS HTTP bodies) to the element tree decoders/xml_text.py `parse_text_xml` builds
 //! with defusedxml/expat and its `_TreeBuilder`: prefixes recovered from the declarations in scope,
 //! xmlns attributes first, comments kept, text runs joined. Only well-formed UTF-8 input in the
 //! plain shape is read here; anything else (a DTD, a processing instruction, another encoding, a
