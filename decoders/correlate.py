@@ -1,4 +1,6 @@
-"""Request/reply correlation by WS-Addressing MessageID / RelatesTo (WS-Addressing 1.0 Core 3.2, 3.4).
+"""Request/reply correlation: by WS-Addressing MessageID / RelatesTo (WS-Addressing 1.0 Core 3.2, 3.4) for
+WCF, by the call's number on its connection (``trans_depth``) for .NET Remoting, whose replies come in
+the order of the calls ([MS-NRTP] 3.1.5.1.1).
 
 One structure, ``Pending``: an insertion-ordered table of open requests with a cap, the oldest forgotten
 first (Zeek's rule for pending HTTP requests: overflow forgets instead of growing), and one pairing rule,
@@ -8,7 +10,8 @@ request's ``seq`` (``request_seq``; seq numbers exist only there). Both forget a
 the connection, so memory follows the open connections, not the hours a live capture has run.
 """
 
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -46,8 +49,8 @@ class Pending(Generic[K, V]):
 
 
 def pair(
-    pending: "Pending[str, V]", message_id: str | None, relates_to: str | None, value: V
-) -> tuple[V | None, str | None]:
+    pending: "Pending[Any, V]", message_id: Hashable | None, relates_to: Hashable | None, value: V
+) -> tuple[V | None, Any]:
     """(the value remembered for the request this message answers, MessageID forgotten to make room).
 
     A message with a MessageID and no RelatesTo is a request: ``value`` is remembered for it. One whose
@@ -58,6 +61,26 @@ def pair(
     if message_id is not None:
         return None, pending.open(message_id, value)
     return None, None
+
+
+Keys = tuple[Hashable | None, Hashable | None]  # (what a request opens, what a reply closes)
+
+
+def _wcf_keys(fields: Mapping[str, Any]) -> Keys:
+    return fields["message_id"], fields["relates_to"]
+
+
+def _remoting_keys(fields: Mapping[str, Any]) -> Keys:
+    operation, depth = fields["operation"], fields["trans_depth"]
+    return (depth if operation == "request" else None), (depth if operation == "reply" else None)
+
+
+# the event kinds that pair, and their keys for ``pair`` (a one-way call opens nothing)
+PAIRING_KEYS: dict[str, Callable[[Mapping[str, Any]], Keys]] = {
+    "wcf.message": _wcf_keys,
+    "wcf.fault": _wcf_keys,
+    "remoting.message": _remoting_keys,
+}
 
 
 def request_latency(

@@ -329,6 +329,10 @@ class RemotingMessage(DirEvent):
     body: Any = None  # a stream that is not a method message (its root object), as JSON
     soap: str | None = None  # a SOAP-formatted body as text (up to the text limit)
     truncated: bool = False  # the object graph was cut at the depth limit
+    # the call's number on this connection, from 1, counting requests and one-way requests (Zeek's
+    # trans_depth); a reply carries its request's: [MS-NRTP] answers a connection's calls in order
+    trans_depth: int | None = None
+    request_seq: int | None = None  # filled by the sink: seq of the request this replies to
     latency_ms: float | None = None  # reply ts minus request ts
 
 

@@ -82,8 +82,10 @@ class RemotingDecoder:
         self._conn = conn
         self._options = options
         self._flows = {d: _Flow(d, options.max_envelope) for d in ("orig", "resp")}
-        self._calls: Pending[int, tuple[int, str | None, str | None]] = Pending(MAX_PENDING)
-        self._asked = 0  # requests seen (the key of the next one)
+        # awaited requests by their place among the awaited: (ts, method, type, trans_depth)
+        self._calls: Pending[int, tuple[int, str | None, str | None, int]] = Pending(MAX_PENDING)
+        self._called = 0  # requests and one-way requests seen: the last one's trans_depth
+        self._asked = 0  # requests that await a reply seen (the key of the next one)
         self._answered = 0  # replies seen: the n-th reply answers the n-th request
 
     # --- the Decoder interface ---------------------------------------------------------------------
@@ -195,17 +197,23 @@ class RemotingDecoder:
         elif frame.size:
             fields = self._content(flow, frame, ts, events)
         operation = OPERATION_NAMES[frame.operation]
-        latency = None
+        latency = depth = None
         method, type_name = fields.pop("method", None), fields.pop("type", None)
-        if frame.operation is Operation.REQUEST:
-            self._calls.open(self._asked, (ts, method, type_name))  # type: ignore[arg-type]
-            self._asked += 1
-        elif frame.operation is Operation.REPLY:
-            request = self._calls.close(self._answered)
-            self._answered += 1
+        if frame.operation is Operation.REPLY:
+            request = None
+            if self._answered < self._asked:  # else it answers a call made before the capture began
+                request = self._calls.close(self._answered)
+                self._answered += 1
             if request is not None:
                 latency = (ts - request[0]) / 1e6
                 method, type_name = method or request[1], type_name or request[2]
+                depth = request[3]
+        else:
+            self._called += 1
+            depth = self._called
+            if frame.operation is Operation.REQUEST:
+                self._calls.open(self._asked, (ts, method, type_name, depth))  # type: ignore[arg-type]
+                self._asked += 1
         custom = dict(frame.custom)
         if headers.get("close_connection"):
             custom["close_connection"] = "true"
@@ -223,6 +231,7 @@ class RemotingDecoder:
             size=frame.size,
             method=method,
             type_name=type_name,
+            trans_depth=depth,
             latency_ms=latency,
             **fields,
         )

@@ -174,6 +174,42 @@ def test_replies_pair_with_requests_in_order() -> None:
     replies = [e for e in events if e.kind == "remoting.message" and e.operation == "reply"]
     requests = [e for e in events if e.kind == "remoting.message" and e.operation == "request"]
     assert [r.method for r in replies] == [r.method for r in requests]
+    assert [r.trans_depth for r in replies] == [r.trans_depth for r in requests]
+    calls: dict[str, list[int | None]] = {}  # per connection, the requests' and one-way requests' numbers
+    for e in events:
+        if e.kind == "remoting.message" and e.operation != "reply":
+            calls.setdefault(e.uid, []).append(e.trans_depth)
+    assert len(calls) > 1 and all(depths == list(range(1, len(depths) + 1)) for depths in calls.values())
+
+
+def reply_frames(count: int) -> list[bytes]:
+    """The first ``count`` replies of the client's connection (Mono writes no reply headers)."""
+    (stream,) = [s for s in collect_streams([str(CAPTURE)]) if b"application/octet-stream" in s.data["orig"][:400]]
+    data, out, pos = stream.data["resp"], [], 0
+    for _ in range(count):
+        (length,) = struct.unpack_from("<i", data, pos + 10)
+        assert data[pos + 14 : pos + 16] == b"\x00\x00"  # the end of the (empty) headers
+        out.append(data[pos : pos + 16 + length])
+        pos += 16 + length
+    return out
+
+
+def test_a_reply_to_a_call_before_the_capture_does_not_shift_the_pairing() -> None:
+    """A capture that starts between a call and its reply (a live capture, mid-session): that reply answers
+    nothing seen, and the calls after it still pair with their own replies."""
+    open_order, ping, save_order = frames(client_stream(), 3)
+    open_reply, save_reply = reply_frames(2)
+    decoder = RemotingDecoder(CONN, DecoderOptions())
+    events = decoder.feed("resp", open_reply, 1_000_000)
+    events += decoder.feed("orig", ping + save_order, 2_000_000)
+    events += decoder.feed("resp", save_reply, 5_000_000)
+    assert [(e.operation, e.method, e.trans_depth, e.latency_ms) for e in events] == [
+        ("reply", None, None, None),
+        ("one_way", "Ping", 1, None),
+        ("request", "SaveOrder", 2, None),
+        ("reply", "SaveOrder", 2, 3.0),
+    ]
+    assert open_order  # the call the first reply answers, never fed
 
 
 def test_tshark_has_no_nrtp_dissector() -> None:

@@ -104,11 +104,12 @@ def test_construct_refuses_what_validation_would_refuse_by_name() -> None:
         construct(IikoSource, uid="C1", seq=3)
 
 
-@pytest.mark.parametrize("name", ["store", "wcf_concurrent", "wcf_callback"])
+@pytest.mark.parametrize("name", ["store", "wcf_concurrent", "wcf_callback", "remoting", "store_remoting"])
 def test_request_seq_pairs_as_latency_does_and_goes_with_the_connection(name: str) -> None:
     """The sink numbers replies by the decoder's pairing rule: a reply has ``request_seq`` exactly when the
-    decoder gave it ``latency_ms``, citing the request it answers; once every connection has closed, the
-    sink remembers no request (a live run's memory follows its open connections, not its hours)."""
+    decoder gave it ``latency_ms``, citing the request it answers (the WS-Addressing MessageID it names,
+    the .NET Remoting call of its number); once every connection has closed, the sink remembers no
+    request (a live run's memory follows its open connections, not its hours)."""
     out = io.StringIO()
     sink = JsonlSink(out)
     run([CaptureSource(str(CAPTURES / f"{name}.pcap"))], Pipeline(Options()), sink.write)
@@ -118,7 +119,15 @@ def test_request_seq_pairs_as_latency_does_and_goes_with_the_connection(name: st
     assert replies and all(("request_seq" in e) == ("latency_ms" in e) for e in lines)
     for reply in replies:
         request = by_seq[reply["request_seq"]]
-        assert (request["uid"], request["message_id"]) == (reply["uid"], reply["relates_to"])
+        if reply["kind"] == "remoting.message":
+            assert (request["uid"], request["operation"], request["method"], request["trans_depth"]) == (
+                reply["uid"],
+                "request",
+                reply["method"],
+                reply["trans_depth"],
+            )
+        else:
+            assert (request["uid"], request["message_id"]) == (reply["uid"], reply["relates_to"])
         assert request["ts"] <= reply["ts"] and request["seq"] < reply["seq"]  # ISO-8601 times of one form
     open_conns = {e["uid"] for e in lines if e["kind"] == "conn.open"} - {
         e["uid"] for e in lines if e["kind"] == "conn.close"

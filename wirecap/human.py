@@ -73,15 +73,16 @@ def _items(items: list[IikoItem]) -> str:
 
 
 def _remoting(event: RemotingMessage) -> str:
-    """``request SaveOrder, 1,371 B`` / ``reply DeleteOrder: threw System.InvalidOperationException, 2 ms``"""
+    """``request SaveOrder, 1,371 B`` / ``reply DeleteOrder: threw System.InvalidOperationException, 95 B
+    (reply to #7, 2 ms)``"""
     text = f"{event.operation.replace('_', '-')} {event.method or '?'}"
     if isinstance(event.exception, dict):
         text += f": threw {event.exception.get('ClassName') or event.exception.get('@type')}"
     text += f", {event.size:,} B" + (" SOAP" if event.soap is not None else "")
-    return text + (f", {event.latency_ms:.0f} ms" if event.latency_ms is not None else "")
+    return text + _reply(event)
 
 
-def _reply(event: WcfMessage | WcfFault) -> str:
+def _reply(event: WcfMessage | WcfFault | RemotingMessage) -> str:
     return f" (reply to #{event.request_seq}, {event.latency_ms:.0f} ms)" if event.request_seq is not None else ""
 
 

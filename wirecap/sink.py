@@ -1,8 +1,9 @@
 """Output: one event per line, numbered in output order — JSON Lines, or (``human.HumanSink``) text.
 
 The sink assigns ``seq`` and links replies to requests by the decoders' own rule (``decoders.correlate``):
-a request's seq is remembered in its connection's ``Pending`` table, a later event whose ``relates_to``
-names it gets ``request_seq``, and the table goes with the connection's ``conn.close``.
+a request's seq is remembered in its connection's ``Pending`` table under its key (``PAIRING_KEYS``: the
+MessageID, a Remoting call's number), a later reply whose key names it gets ``request_seq``, and the table
+goes with the connection's ``conn.close``.
 
 Analyzers (``Analyzer.observe``) see every event once it has its ``seq`` and may derive new events from
 it — e.g. iiko order events from a decoded message, citing the message's seq. Derived events are
@@ -18,11 +19,11 @@ written by pydantic-core's serializer directly; a field that a kind does not hav
 instance dict, since a missing attribute on a pydantic model goes through its slow ``__getattr__``.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import cache
 from typing import IO, Protocol
 
-from decoders.correlate import MAX_PENDING, Pending, pair
+from decoders.correlate import MAX_PENDING, PAIRING_KEYS, Pending, pair
 from decoders.events import Event
 from decoders.json_text import SERIALIZER, SPLICE, JsonText
 from decoders.models import replaced
@@ -106,7 +107,7 @@ class JsonlSink:
         if all_fields:
             self.render = json_line_all_fields
         self.seq = 0
-        self._requests: dict[str, Pending[str, int]] = {}  # uid -> the connection's open requests' seqs
+        self._requests: dict[str, Pending[Hashable, int]] = {}  # uid -> the connection's open requests' seqs
 
     def write(self, events: list[Event]) -> None:
         lines: list[str] = []
@@ -132,14 +133,13 @@ class JsonlSink:
         fields = event.__dict__
         uid = fields.get("uid")
         request = None
-        message_id, relates_to = fields.get("message_id"), fields.get("relates_to")
-        if message_id is not None or relates_to is not None:
+        keys = PAIRING_KEYS.get(event.kind)
+        opens, closes = (None, None) if keys is None else keys(fields)
+        if opens is not None or closes is not None:
             pending = self._requests.get(uid)
             if pending is None:
                 pending = self._requests[uid] = Pending(MAX_PENDING)
-            request, _ = pair(pending, message_id, relates_to, self.seq)  # the decoder reports the overflow
-            if "request_seq" not in fields:
-                request = None
+            request, _ = pair(pending, opens, closes, self.seq)  # the decoder reports the overflow
         elif event.kind == "conn.close":
             self._requests.pop(uid, None)
         if request is None:
