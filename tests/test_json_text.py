@@ -28,7 +28,7 @@ from decoders.json_text import _UNPARSED, JsonText, from_core, plain
 from decoders.models import replaced
 from decoders.schema import ALL_EVENTS
 from wirecap.pipeline import Options, Pipeline, run
-from wirecap.redact import _SUSPECTS, SECRET_FIELDS, redact
+from wirecap.redact import SECRET_FIELDS, SUSPECT_NAMES, redact
 from wirecap.sink import JsonlSink, _text_fields, json_line, json_line_all_fields
 from wirecap.source import CaptureSource
 
@@ -298,7 +298,7 @@ def test_a_secret_name_anywhere_in_a_body_is_redacted_as_in_the_objects(
     if how in ("field", "pair") and places:
         assert "S3CR3T" not in json_line(redacted)
     text = as_text.__dict__[field]
-    if how == "none" and not any(n in text.data.lower() for n in _SUSPECTS):
+    if how == "none" and not any(n in text.data.lower() for n in SUSPECT_NAMES):
         assert redacted.__dict__[field] is text  # no secret name: the same text, never parsed
         assert text._value is _UNPARSED
 

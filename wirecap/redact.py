@@ -65,7 +65,8 @@ def _shortest(names: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(n for n in names if not any(m in n and m != n for m in names)))
 
 
-_SUSPECTS = needles(n.encode() for n in _shortest(SECRET_FIELDS))
+SUSPECT_NAMES = tuple(n.encode() for n in _shortest(SECRET_FIELDS))  # a text holding none holds no secret
+_SUSPECTS = needles(SUSPECT_NAMES)
 _QUERY_SUSPECTS = _shortest(SECRET_QUERY)  # "pass", "key", "token"
 
 
