@@ -237,6 +237,20 @@ def test_limits_as_python(children: list[bytes], max_depth: int, max_elements: i
     assert rust == python
 
 
+@pytest.mark.parametrize("depth", [100, 101, 300])
+def test_default_limits_as_python(depth: int) -> None:
+    """Called without limits, both give the same answer: the core's defaults are the reference's."""
+    payload = b"\x40\x01a" * depth + b"\x01" * depth  # ShortElement "a", nested, then EndElement each
+    outcomes = []
+    for run in (lambda: nbfx.decode(payload).to_xml(), lambda: RUST.decode_xml(payload)[0]):
+        try:
+            outcomes.append(("ok", run()))
+        except DecodeError as err:
+            outcomes.append(("error", err.name, err.detail, err.offset))
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0][0] == "ok") is (depth <= nbfx.MAX_DEPTH)
+
+
 @pytest.mark.parametrize("max_bytes", [0, 50, 102, 103, 1 << 20])
 def test_session_size_limit_as_python(max_bytes: int) -> None:
     payload = core_diff.vector_flows()[2].envelopes[0]  # block 2 msg1: a 103-byte string table

@@ -11,7 +11,9 @@ use crate::text::{utf16le, utf8};
 use crate::tree::{Leaf, Str, Val};
 use std::borrow::Cow;
 
-pub const MAX_DEPTH: usize = 256;
+/// Open elements: the pure-Python reference's default (decoders/nbfx.py), so that a caller of either
+/// that gives no limit gets the same answer.
+pub const MAX_DEPTH: usize = 100;
 pub const MAX_ATTRIBUTES: usize = 512;
 pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
 pub const MAX_ARRAY_ITEMS: u32 = 1 << 20;

@@ -19,8 +19,8 @@ pub const MAX_ENVELOPE: usize = 64 << 20;
 pub const MIN_ENVELOPE: usize = 4;
 /// Bytes of a waiting candidate's document decoded to refute it early (`PREFIX_CHECK`).
 pub const PREFIX_CHECK: usize = 4096;
-/// Nesting limit of that decode: decoders/nbfx.py's default `MAX_DEPTH`, not the core's own.
-const PREFIX_DEPTH: usize = 100;
+/// Nesting limit of that decode: the default, decoders/nbfx.py's.
+const PREFIX_DEPTH: usize = crate::nbfx::MAX_DEPTH;
 /// [MC-NBFX] 2.2.3.1-2.2.3.8: element records; a document starts with one.
 const ELEMENTS: std::ops::RangeInclusive<u8> = 0x40..=0x77;
 /// What a text envelope may start with: `<` or the first byte of a UTF-8 / UTF-16 byte order mark.
