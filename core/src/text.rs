@@ -119,9 +119,14 @@ fn escape_with(s: &str, out: &mut String, special: impl Fn(char) -> bool) {
 
 /// A JSON string literal: `"` `\` and control characters escaped, the rest as is.
 pub fn json_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
-    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // no early exit: the whole scan vectorizes, and most strings need no escape at all
+    let special = bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !special {
         out.push_str(s);
         out.push('"');
         return;
