@@ -81,6 +81,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// [MC-NBFX] 2.1.3 String: MB31 byte count + UTF-8.
+    #[inline(always)]
     pub(crate) fn string(&self, pos: usize) -> Result<(Str<'a>, usize)> {
         let Some(n) = self.byte_at(pos) else {
             return at("nbfx_truncated", "document ends before a string", pos);
@@ -105,6 +106,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// [MC-NBFX] 2.1.4 DictionaryString: MB31 id, even = static, odd = session.
+    #[inline(always)]
     pub(crate) fn dictionary_string(&mut self, pos: usize) -> Result<(Str<'a>, usize)> {
         let Some(key) = self.byte_at(pos) else {
             return at(
@@ -162,6 +164,7 @@ impl<'a> Decoder<'a> {
 
     /// The text record `record` (even: without the end-element bit) at `pos`, after its type byte.
     /// None if `record` is not a text record this decoder reads.
+    #[inline(always)]
     pub(crate) fn text(&mut self, record: u8, pos: usize) -> Option<Result<(Leaf<'a>, usize)>> {
         let typed = |v: Val<'a>, end: usize| (Leaf::Typed(v), end);
         Some(match record {
