@@ -225,30 +225,30 @@ pub fn write_datetime(raw: u64, out: &mut String) {
     let seconds = rest / TICKS_PER_SECOND;
     let frac = rest % TICKS_PER_SECOND;
     let (y, m, d) = civil(days);
-    // right to left, copied once
-    let mut text = Backwards::new();
-    let suffix: &[u8] = match kind {
-        1 => b"Z",
-        2 => b"+00:00",
-        _ => b"",
-    };
-    for &b in suffix.iter().rev() {
-        text.byte(b);
-    }
+    // the fixed-width part at fixed places (MAX_TICKS keeps the year within four digits)
+    let digit = |v: i64, unit: i64| b'0' + (v / unit % 10).unsigned_abs() as u8;
+    let two = |v: i64| [digit(v, 10), digit(v, 1)];
+    let [y0, y1, y2, y3] = [digit(y, 1000), digit(y, 100), digit(y, 10), digit(y, 1)];
+    let ([m0, m1], [d0, d1]) = (two(m), two(d));
+    let [h0, h1] = two(seconds / 3600);
+    let [n0, n1] = two(seconds / 60 % 60);
+    let [s0, s1] = two(seconds % 60);
+    push_ascii(
+        out,
+        &[
+            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1,
+        ],
+    );
     if frac != 0 {
+        let mut text = Backwards::new();
         fraction(&mut text, frac.unsigned_abs());
+        text.push_to(out);
     }
-    let field = |text: &mut Backwards, v: i64, width: usize, before: u8| {
-        text.digits(v.unsigned_abs(), width);
-        text.byte(before);
-    };
-    field(&mut text, seconds % 60, 2, b':');
-    field(&mut text, seconds / 60 % 60, 2, b':');
-    field(&mut text, seconds / 3600, 2, b'T');
-    field(&mut text, d, 2, b'-');
-    field(&mut text, m, 2, b'-');
-    text.digits(y.unsigned_abs(), 4);
-    text.push_to(out);
+    out.push_str(match kind {
+        1 => "Z",
+        2 => "+00:00",
+        _ => "",
+    });
 }
 
 pub fn datetime(raw: u64) -> Result<String> {
