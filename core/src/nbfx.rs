@@ -24,8 +24,8 @@ pub(crate) const LETTERS: [&str; 26] = [
 ];
 
 /// Prefix letter `i` (0 = "a"); the caller keeps `i` below 26.
-pub(crate) fn letter(i: u8) -> Str<'static> {
-    Cow::Borrowed(LETTERS.get(usize::from(i)).copied().unwrap_or("?"))
+pub(crate) fn letter(i: u8) -> &'static str {
+    LETTERS.get(usize::from(i)).copied().unwrap_or("?")
 }
 
 /// One document decode: the payload, the session strings with known ids, the unresolved count.
@@ -83,6 +83,13 @@ impl<'a> Decoder<'a> {
     /// [MC-NBFX] 2.1.3 String: MB31 byte count + UTF-8.
     #[inline(always)]
     pub(crate) fn string(&self, pos: usize) -> Result<(Str<'a>, usize)> {
+        self.payload_str(pos)
+            .map(|(s, end)| (Cow::Borrowed(s), end))
+    }
+
+    /// A String, always a slice of the payload.
+    #[inline(always)]
+    pub(crate) fn payload_str(&self, pos: usize) -> Result<(&'a str, usize)> {
         let Some(n) = self.byte_at(pos) else {
             return at("nbfx_truncated", "document ends before a string", pos);
         };
@@ -99,10 +106,8 @@ impl<'a> Decoder<'a> {
                 pos,
             );
         }
-        Ok((
-            Cow::Borrowed(utf8(self.data.get(pos..end).unwrap_or_default())?),
-            end,
-        ))
+        let data: &'a [u8] = self.data;
+        Ok((utf8(data.get(pos..end).unwrap_or_default())?, end))
     }
 
     /// [MC-NBFX] 2.1.4 DictionaryString: MB31 id, even = static, odd = session.

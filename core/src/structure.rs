@@ -5,7 +5,7 @@
 
 use crate::dictionary;
 use crate::error::{at, Result};
-use crate::nbfx::{is_text_reader, Decoder, LETTERS, MAX_DOCUMENT_BYTES};
+use crate::nbfx::{is_text_reader, letter, Decoder, MAX_DOCUMENT_BYTES};
 use crate::text::utf8;
 use crate::tree::{Document, Elem, Item, Leaf, Str};
 use std::borrow::Cow;
@@ -148,8 +148,7 @@ impl<'a> Decoder<'a> {
                 };
                 pos = match self.short_name(record, key, pos)? {
                     Some((prefix, name, after)) => {
-                        let (prefix, name) = (Cow::Borrowed(prefix), Cow::Borrowed(name));
-                        self.open_element(doc, &mut open, prefix, name, after)?
+                        self.open_element(doc, &mut open, prefix, Cow::Borrowed(name), after)?
                     }
                     None => {
                         if record > 0x77 {
@@ -218,7 +217,6 @@ impl<'a> Decoder<'a> {
         key: u8,
         pos: usize,
     ) -> Result<Option<(&'a str, &'a str, usize)>> {
-        let letter = |i: u8| LETTERS.get(usize::from(i)).copied().unwrap_or("?");
         if key >= 0x80 {
             return Ok(None);
         }
@@ -256,7 +254,7 @@ impl<'a> Decoder<'a> {
         &mut self,
         doc: &mut Document<'a>,
         open: &mut Open,
-        prefix: Str<'a>,
+        prefix: &'a str,
         name: Str<'a>,
         mut pos: usize,
     ) -> Result<usize> {
