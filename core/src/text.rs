@@ -127,18 +127,25 @@ fn needs_json_escape(bytes: &[u8]) -> bool {
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
     let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
     let special = |x: u64| (below(x, 0x20) | equal(x, b'"') | equal(x, b'\\')) & HIGH != 0;
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        if special(u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))) {
-            return true;
+    if words.any(|w| special(word(w))) {
+        return true;
+    }
+    match bytes.len() {
+        0 => false,
+        // the last eight bytes again, overlapping: no partial word to assemble
+        8.. => special(word(bytes.get(bytes.len() - 8..).unwrap_or_default())),
+        // under eight: padded with spaces in a register (a copy through memory would be
+        // reloaded wider than it was stored, which the CPU cannot forward)
+        _ => {
+            let padded = bytes.iter().enumerate().fold(ONES * 0x20, |w, (i, &b)| {
+                let shift = 8 * i;
+                (w & !(0xFF << shift)) | (u64::from(b) << shift)
+            });
+            special(padded)
         }
     }
-    let rest = words.remainder();
-    let mut last = [b' '; 8]; // padding that needs no escape
-    if let Some(head) = last.get_mut(..rest.len()) {
-        head.copy_from_slice(rest);
-    }
-    special(u64::from_le_bytes(last))
 }
 
 /// A JSON string literal: `"` `\` and control characters escaped, the rest as is.
