@@ -7,7 +7,7 @@ use crate::dictionary;
 use crate::error::{at, Result};
 use crate::nbfx::{is_text_reader, letter, Decoder, MAX_DOCUMENT_BYTES};
 use crate::text::utf8;
-use crate::tree::{Document, Elem, Item, Leaf, Str};
+use crate::tree::{Document, Elem, Item, Leaf};
 use std::borrow::Cow;
 
 /// Limits of one decode (DecoderOptions' nesting_depth and elements).
@@ -28,6 +28,14 @@ impl Default for Limits {
 
 pub(crate) fn index32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Append the item `make` builds once there is room for it, so that an item made of a few plain
+/// values is written in place: built on the stack first, it would be copied with 16-byte loads of
+/// 8-byte stores, which the CPU cannot forward (the record loop's hottest instructions).
+#[inline(always)]
+fn push_with<'a>(items: &mut Vec<Item<'a>>, make: impl FnOnce() -> Item<'a>) {
+    items.extend(core::iter::once_with(make));
 }
 
 /// Close the element opened at tape index `open`: its descendants end here.
@@ -93,7 +101,6 @@ impl<'a> Decoder<'a> {
                         pos - 1,
                     );
                 }
-                let leaf;
                 if record == 0x98 || record == 0x99 {
                     let Some(n) = self.byte_at(pos).filter(|_| pos < end) else {
                         return at("nbfx_truncated", "document ends inside Chars8Text", pos);
@@ -104,9 +111,10 @@ impl<'a> Decoder<'a> {
                         return at("nbfx_truncated", "Chars8Text runs past the end", start);
                     }
                     let data: &'a [u8] = self.data;
-                    leaf = Leaf::Plain(Cow::Borrowed(utf8(
-                        data.get(start..pos).unwrap_or_default(),
-                    )?));
+                    let text = utf8(data.get(start..pos).unwrap_or_default())?;
+                    push_with(&mut doc.items, || {
+                        Item::Leaf(Leaf::Plain(Cow::Borrowed(text)))
+                    });
                 } else {
                     if (record == 0x88 || record == 0x89) && pos >= end {
                         return at("nbfx_truncated", "document ends inside Int8Text", pos);
@@ -122,12 +130,13 @@ impl<'a> Decoder<'a> {
                     if !is_text_reader(even) || record == 0xA5 {
                         return unknown(pos - 1);
                     }
+                    let leaf;
                     (leaf, pos) = match self.text(even, pos) {
                         Some(r) => r?,
                         None => return unknown(pos - 1),
                     };
+                    doc.items.push(Item::Leaf(leaf));
                 }
-                doc.items.push(Item::Leaf(leaf));
                 if record & 1 == 1 {
                     if let Some(index) = open.stack.pop() {
                         close(&mut doc.items, index);
@@ -148,7 +157,17 @@ impl<'a> Decoder<'a> {
                 };
                 pos = match self.short_name(record, key, pos)? {
                     Some((prefix, name, after)) => {
-                        self.open_element(doc, &mut open, prefix, Cow::Borrowed(name), after)?
+                        let (attrs, after) = self.open_element(doc, &mut open, after)?;
+                        // built in place from the two &str: see `push_with`
+                        push_with(&mut doc.items, || {
+                            Item::Element(Elem {
+                                prefix,
+                                name: Cow::Borrowed(name),
+                                attrs,
+                                end: 0,
+                            })
+                        });
+                        after
                     }
                     None => {
                         if record > 0x77 {
@@ -159,7 +178,14 @@ impl<'a> Decoder<'a> {
                             );
                         }
                         let (prefix, name, after) = self.element_name(record, pos)?;
-                        self.open_element(doc, &mut open, prefix, name, after)?
+                        let (attrs, after) = self.open_element(doc, &mut open, after)?;
+                        doc.items.push(Item::Element(Elem {
+                            prefix,
+                            name,
+                            attrs,
+                            end: 0,
+                        }));
+                        after
                     }
                 };
             } else if record == 0x01 {
@@ -248,16 +274,15 @@ impl<'a> Decoder<'a> {
         Ok(name.map(|name| (prefix, name, pos + 1)))
     }
 
-    /// The rest of an element record after its name: its attributes, then the element opens.
+    /// The rest of an element record after its name: its attributes (appended to the document's);
+    /// the element opens at the next tape index, where the caller puts it. (attributes, position)
     #[inline(always)]
     fn open_element(
         &mut self,
         doc: &mut Document<'a>,
         open: &mut Open,
-        prefix: &'a str,
-        name: Str<'a>,
         mut pos: usize,
-    ) -> Result<usize> {
+    ) -> Result<((u32, u32), usize)> {
         let end = self.end;
         if pos >= end {
             return at(
@@ -287,12 +312,6 @@ impl<'a> Decoder<'a> {
             open.root_seen = true;
         }
         open.stack.push(doc.items.len());
-        doc.items.push(Item::Element(Elem {
-            prefix,
-            name,
-            attrs,
-            end: 0,
-        }));
         if open.stack.len() > open.max_depth {
             let detail = format!(
                 "more than {} nested elements (limit nesting_depth)",
@@ -300,7 +319,7 @@ impl<'a> Decoder<'a> {
             );
             return at("nbfx_too_deep", detail, pos);
         }
-        Ok(pos)
+        Ok((attrs, pos))
     }
 }
 
