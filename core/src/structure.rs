@@ -130,12 +130,12 @@ impl<'a> Decoder<'a> {
                     if !is_text_reader(even) || record == 0xA5 {
                         return unknown(pos - 1);
                     }
-                    let leaf;
-                    (leaf, pos) = match self.text(even, pos) {
+                    let items = &mut doc.items;
+                    let push = |leaf| push_with(items, || Item::Leaf(leaf));
+                    ((), pos) = match self.text_with(even, pos, push) {
                         Some(r) => r?,
                         None => return unknown(pos - 1),
                     };
-                    doc.items.push(Item::Leaf(leaf));
                 }
                 if record & 1 == 1 {
                     if let Some(index) = open.stack.pop() {
