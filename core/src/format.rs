@@ -98,8 +98,8 @@ pub fn push_digits(out: &mut String, v: u128, width: usize) {
                 text.byte(b'0' + (big % 10) as u8);
                 big /= 10;
             }
-            while text.len() < width {
-                text.byte(b'0');
+            for _ in text.len()..width {
+                text.byte(b'0'); // bounded by `width`, even once the buffer is full
             }
         }
     }
@@ -381,6 +381,11 @@ mod tests {
         wide[2] = 2;
         wide[4] = 1; // Hi32 = 1: 2^64 hundredths
         assert_eq!(decimal(&wide).as_deref(), Ok("184467440737095516.16"));
+        // a width beyond the buffer ends (cut), whatever the value's size
+        let mut out = String::new();
+        push_digits(&mut out, u128::MAX, 100);
+        push_digits(&mut out, 7, 100);
+        assert_eq!(out.len(), 96);
         wide[2] = 28; // a fraction above 64 bits, zero-padded
         assert_eq!(
             decimal(&wide).as_deref(),
