@@ -26,12 +26,31 @@ pub fn decimal_text(raw: &[u8; 16]) -> String {
 
 pub fn write_decimal(raw: &[u8; 16], out: &mut String) {
     let [_, _, scale, sign, h0, h1, h2, h3, l0, l1, l2, l3, l4, l5, l6, l7] = *raw;
-    let hi = u128::from(u32::from_le_bytes([h0, h1, h2, h3]));
-    let lo = u128::from(u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]));
-    let magnitude = (hi << 64) | lo;
-    if sign != 0 && magnitude != 0 {
+    let hi = u32::from_le_bytes([h0, h1, h2, h3]);
+    let lo = u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]);
+    let negative = sign != 0 && (hi != 0 || lo != 0);
+    if hi == 0 && scale < 20 {
+        // the usual decimal: 64 bits, built right to left and copied once
+        let mut text = Backwards::new();
+        let mut v = lo;
+        if scale > 0 {
+            for _ in 0..scale {
+                text.byte(b'0' + (v % 10) as u8);
+                v /= 10;
+            }
+            text.byte(b'.');
+        }
+        text.digits(v, 1);
+        if negative {
+            text.byte(b'-');
+        }
+        text.push_to(out);
+        return;
+    }
+    if negative {
         out.push('-');
     }
+    let magnitude = (u128::from(hi) << 64) | u128::from(lo);
     let scale = u32::from(scale);
     if scale == 0 {
         push_digits(out, magnitude, 1);
@@ -70,53 +89,97 @@ fn civil(days: i64) -> (i64, i64, i64) {
 
 /// Decimal digits of `v`, at least `width` of them (zero-padded), without the formatting machinery.
 pub fn push_digits(out: &mut String, v: u128, width: usize) {
-    let mut buf = [b'0'; 40];
-    let mut i = buf.len();
-    let mut emit = |digit: u8| {
-        i -= 1;
-        if let Some(slot) = buf.get_mut(i) {
-            *slot = b'0' + digit;
-        }
-    };
+    let mut text = Backwards::new();
     match u64::try_from(v) {
-        Ok(mut small) => loop {
-            emit((small % 10) as u8); // u64 arithmetic: u128 division is a library call
-            small /= 10;
-            if small == 0 {
-                break;
-            }
-        },
+        Ok(small) => text.digits(small, width), // u64 arithmetic: u128 division is a library call
         Err(_) => {
             let mut big = v;
             while big > 0 {
-                emit((big % 10) as u8);
+                text.byte(b'0' + (big % 10) as u8);
                 big /= 10;
+            }
+            for _ in text.len()..width {
+                text.byte(b'0'); // bounded by `width`, even once the buffer is full
             }
         }
     }
-    let start = i.min(buf.len().saturating_sub(width));
-    for &b in buf.get(start..).unwrap_or_default() {
-        out.push(char::from(b));
+    text.push_to(out);
+}
+
+/// Short ASCII text (digits, signs, separators) written right to left into a stack buffer, then
+/// appended in one copy rather than char by char.
+struct Backwards {
+    buf: [u8; 48],
+    at: usize,
+}
+
+impl Backwards {
+    fn new() -> Self {
+        Backwards {
+            buf: [b'0'; 48],
+            at: 48,
+        }
     }
+
+    /// Prepend one byte (ASCII only; a full buffer drops it: the callers' texts are shorter).
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        if let Some(at) = self.at.checked_sub(1) {
+            if let Some(slot) = self.buf.get_mut(at) {
+                *slot = b;
+                self.at = at;
+            }
+        }
+    }
+
+    /// Prepend the digits of `v`, zero-padded to at least `width`.
+    #[inline]
+    fn digits(&mut self, mut v: u64, width: usize) {
+        let mut n = 0;
+        loop {
+            self.byte(b'0' + (v % 10) as u8);
+            v /= 10;
+            n += 1;
+            if v == 0 && n >= width {
+                break;
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len() - self.at
+    }
+
+    fn push_to(&self, out: &mut String) {
+        push_ascii(out, self.buf.get(self.at..).unwrap_or_default());
+    }
+}
+
+/// ASCII bytes appended as one `str`: the check is the ASCII fast path of `from_utf8`, and never
+/// fails for what the callers build.
+fn push_ascii(out: &mut String, ascii: &[u8]) {
+    out.push_str(core::str::from_utf8(ascii).unwrap_or_default());
 }
 
 pub fn push_i64(out: &mut String, v: i64) {
+    let mut text = Backwards::new();
+    text.digits(v.unsigned_abs(), 1);
     if v < 0 {
-        out.push('-');
+        text.byte(b'-');
     }
-    push_digits(out, u128::from(v.unsigned_abs()), 1);
+    text.push_to(out);
 }
 
-/// '.' and seven fraction digits (100 ns ticks) with trailing zeros cut.
-fn fraction(out: &mut String, fraction: i64) {
+/// '.' and seven fraction digits (100 ns ticks) with trailing zeros cut, prepended to `text`.
+fn fraction(text: &mut Backwards, fraction: u64) {
     let mut v = fraction;
     let mut width = 7;
-    while v % 10 == 0 && width > 1 {
+    while v.is_multiple_of(10) && width > 1 {
         v /= 10;
         width -= 1;
     }
-    out.push('.');
-    push_digits(out, u128::try_from(v).unwrap_or(0), width);
+    text.digits(v, width);
+    text.byte(b'.');
 }
 
 /// (kind, ticks) of a [MC-NBFX] DateTimeText (62-bit ticks + 2-bit kind), local kind as its UTC
@@ -162,22 +225,24 @@ pub fn write_datetime(raw: u64, out: &mut String) {
     let seconds = rest / TICKS_PER_SECOND;
     let frac = rest % TICKS_PER_SECOND;
     let (y, m, d) = civil(days);
-    let field = |out: &mut String, v: i64, width: usize| {
-        push_digits(out, u128::try_from(v).unwrap_or(0), width)
-    };
-    field(out, y, 4);
-    out.push('-');
-    field(out, m, 2);
-    out.push('-');
-    field(out, d, 2);
-    out.push('T');
-    field(out, seconds / 3600, 2);
-    out.push(':');
-    field(out, seconds / 60 % 60, 2);
-    out.push(':');
-    field(out, seconds % 60, 2);
+    // the fixed-width part at fixed places (MAX_TICKS keeps the year within four digits)
+    let digit = |v: i64, unit: i64| b'0' + (v / unit % 10).unsigned_abs() as u8;
+    let two = |v: i64| [digit(v, 10), digit(v, 1)];
+    let [y0, y1, y2, y3] = [digit(y, 1000), digit(y, 100), digit(y, 10), digit(y, 1)];
+    let ([m0, m1], [d0, d1]) = (two(m), two(d));
+    let [h0, h1] = two(seconds / 3600);
+    let [n0, n1] = two(seconds / 60 % 60);
+    let [s0, s1] = two(seconds % 60);
+    push_ascii(
+        out,
+        &[
+            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1,
+        ],
+    );
     if frac != 0 {
-        fraction(out, frac);
+        let mut text = Backwards::new();
+        fraction(&mut text, frac.unsigned_abs());
+        text.push_to(out);
     }
     out.push_str(match kind {
         1 => "Z",
@@ -218,7 +283,9 @@ pub fn timespan(ticks: i64) -> String {
         if seconds != 0 || frac != 0 {
             text.push_str(&seconds.to_string());
             if frac != 0 {
-                fraction(&mut text, i64::try_from(frac).unwrap_or(0));
+                let mut digits = Backwards::new();
+                fraction(&mut digits, frac);
+                digits.push_to(&mut text);
             }
             text.push('S');
         }
@@ -242,17 +309,20 @@ pub fn write_guid(raw: &[u8; 16], out: &mut String) {
     let bytes = [
         a3, a2, a1, a0, b1, b0, c1, c0, d0, d1, e0, e1, e2, e3, e4, e5,
     ];
+    let mut text = [b'-'; 36];
+    let mut at = 0;
     for (i, b) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            at += 1; // the '-' already there
         }
-        out.push(char::from(
-            HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-        ));
-        out.push(char::from(
-            HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
-        ));
+        for nibble in [b >> 4, b & 15] {
+            if let Some(slot) = text.get_mut(at) {
+                *slot = HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            }
+            at += 1;
+        }
     }
+    push_ascii(out, &text);
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -273,67 +343,5 @@ pub fn base64(data: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimals() {
-        let mut raw = [0u8; 16];
-        raw[2] = 2;
-        raw[8] = 150;
-        assert_eq!(decimal(&raw).as_deref(), Ok("1.50"));
-        raw[3] = 0x80;
-        assert_eq!(decimal(&raw).as_deref(), Ok("-1.50"));
-        raw[8] = 0;
-        assert_eq!(decimal(&raw).as_deref(), Ok("0.00"));
-        raw[2] = 29;
-        assert!(decimal(&raw).is_err());
-        let max = [
-            0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        ];
-        assert_eq!(
-            decimal(&max).as_deref(),
-            Ok("79228162514264337593543950335")
-        );
-    }
-
-    #[test]
-    fn datetimes() {
-        assert_eq!(datetime(0).as_deref(), Ok("0001-01-01T00:00:00"));
-        assert_eq!(
-            datetime((1 << 62) | 1).as_deref(),
-            Ok("0001-01-01T00:00:00.0000001Z")
-        );
-        // 2026-11-30T12:34:56.5 UTC
-        let ticks: u64 = 639_000_000_000_000_000;
-        assert!(datetime(ticks).is_ok_and(|s| s.starts_with("202")));
-        assert_eq!(
-            datetime(MAX_TICKS.unsigned_abs()).as_deref(),
-            Ok("9999-12-31T23:59:59.9999999")
-        );
-        assert!(datetime(MAX_TICKS.unsigned_abs() + 1).is_err());
-        assert!(datetime(3 << 62).is_err());
-        assert_eq!(
-            datetime((2 << 62) | ((1 << 62) - 1)).as_deref(),
-            Ok("0001-01-01T23:59:59.9999999+00:00")
-        );
-    }
-
-    #[test]
-    fn timespans() {
-        assert_eq!(timespan(0), "PT0S");
-        assert_eq!(timespan(TICKS_PER_DAY + 15), "P1DT0.0000015S");
-        assert_eq!(timespan(-36_000_000_000), "-PT1H");
-        assert_eq!(timespan(i64::MIN), "-P10675199DT2H48M5.4775808S");
-    }
-
-    #[test]
-    fn guids_and_base64() {
-        let raw: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
-        assert_eq!(guid(&raw), "03020100-0504-0706-0809-0a0b0c0d0e0f");
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-    }
-}
+#[path = "format_tests.rs"]
+mod tests;

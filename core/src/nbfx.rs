@@ -26,8 +26,8 @@ pub(crate) const LETTERS: [&str; 26] = [
 ];
 
 /// Prefix letter `i` (0 = "a"); the caller keeps `i` below 26.
-pub(crate) fn letter(i: u8) -> Str<'static> {
-    Cow::Borrowed(LETTERS.get(usize::from(i)).copied().unwrap_or("?"))
+pub(crate) fn letter(i: u8) -> &'static str {
+    LETTERS.get(usize::from(i)).copied().unwrap_or("?")
 }
 
 /// One document decode: the payload, the session strings with known ids, the unresolved count.
@@ -83,7 +83,15 @@ impl<'a> Decoder<'a> {
     }
 
     /// [MC-NBFX] 2.1.3 String: MB31 byte count + UTF-8.
+    #[inline(always)]
     pub(crate) fn string(&self, pos: usize) -> Result<(Str<'a>, usize)> {
+        self.payload_str(pos)
+            .map(|(s, end)| (Cow::Borrowed(s), end))
+    }
+
+    /// A String, always a slice of the payload.
+    #[inline(always)]
+    pub(crate) fn payload_str(&self, pos: usize) -> Result<(&'a str, usize)> {
         let Some(n) = self.byte_at(pos) else {
             return at("nbfx_truncated", "document ends before a string", pos);
         };
@@ -100,13 +108,12 @@ impl<'a> Decoder<'a> {
                 pos,
             );
         }
-        Ok((
-            Cow::Borrowed(utf8(self.data.get(pos..end).unwrap_or_default())?),
-            end,
-        ))
+        let data: &'a [u8] = self.data;
+        Ok((utf8(data.get(pos..end).unwrap_or_default())?, end))
     }
 
     /// [MC-NBFX] 2.1.4 DictionaryString: MB31 id, even = static, odd = session.
+    #[inline(always)]
     pub(crate) fn dictionary_string(&mut self, pos: usize) -> Result<(Str<'a>, usize)> {
         let Some(key) = self.byte_at(pos) else {
             return at(
@@ -164,52 +171,74 @@ impl<'a> Decoder<'a> {
 
     /// The text record `record` (even: without the end-element bit) at `pos`, after its type byte.
     /// None if `record` is not a text record this decoder reads.
+    #[inline(always)]
     pub(crate) fn text(&mut self, record: u8, pos: usize) -> Option<Result<(Leaf<'a>, usize)>> {
-        let typed = |v: Val<'a>, end: usize| (Leaf::Typed(v), end);
+        self.text_with(record, pos, |leaf| leaf)
+    }
+
+    /// `text`, its leaf handed to `emit` where it is made: the record loop appends it to the tape
+    /// right there, rather than through a stack copy of the whole result.
+    #[inline(always)]
+    pub(crate) fn text_with<T>(
+        &mut self,
+        record: u8,
+        pos: usize,
+        emit: impl FnOnce(Leaf<'a>) -> T,
+    ) -> Option<Result<(T, usize)>> {
+        let leaf = |l: Leaf<'a>, end: usize| (emit(l), end);
         Some(match record {
-            0x80 => Ok(typed(Val::Int(0), pos)),
-            0x82 => Ok(typed(Val::Int(1), pos)),
-            0x84 => Ok(typed(Val::Bool(false), pos)),
-            0x86 => Ok(typed(Val::Bool(true), pos)),
-            0x88 => self
-                .fixed::<1>(pos)
-                .map(|(raw, end)| typed(Val::Int(i64::from(i8::from_le_bytes(raw))), end)),
-            0x8A => self
-                .fixed::<2>(pos)
-                .map(|(raw, end)| typed(Val::Int(i64::from(i16::from_le_bytes(raw))), end)),
-            0x8C => self
-                .fixed::<4>(pos)
-                .map(|(raw, end)| typed(Val::Int(i64::from(i32::from_le_bytes(raw))), end)),
+            0x80 => Ok(leaf(Leaf::Typed(Val::Int(0)), pos)),
+            0x82 => Ok(leaf(Leaf::Typed(Val::Int(1)), pos)),
+            0x84 => Ok(leaf(Leaf::Typed(Val::Bool(false)), pos)),
+            0x86 => Ok(leaf(Leaf::Typed(Val::Bool(true)), pos)),
+            0x88 => self.fixed::<1>(pos).map(|(raw, end)| {
+                leaf(
+                    Leaf::Typed(Val::Int(i64::from(i8::from_le_bytes(raw)))),
+                    end,
+                )
+            }),
+            0x8A => self.fixed::<2>(pos).map(|(raw, end)| {
+                leaf(
+                    Leaf::Typed(Val::Int(i64::from(i16::from_le_bytes(raw)))),
+                    end,
+                )
+            }),
+            0x8C => self.fixed::<4>(pos).map(|(raw, end)| {
+                leaf(
+                    Leaf::Typed(Val::Int(i64::from(i32::from_le_bytes(raw)))),
+                    end,
+                )
+            }),
             0x8E => self
                 .fixed::<8>(pos)
-                .map(|(raw, end)| typed(Val::Int(i64::from_le_bytes(raw)), end)),
+                .map(|(raw, end)| leaf(Leaf::Typed(Val::Int(i64::from_le_bytes(raw))), end)),
             0xB2 => self
                 .fixed::<8>(pos)
-                .map(|(raw, end)| typed(Val::UInt(u64::from_le_bytes(raw)), end)),
+                .map(|(raw, end)| leaf(Leaf::Typed(Val::UInt(u64::from_le_bytes(raw))), end)),
             0x90 => self
                 .fixed::<4>(pos)
-                .map(|(raw, end)| typed(Val::Single(f32::from_le_bytes(raw)), end)),
+                .map(|(raw, end)| leaf(Leaf::Typed(Val::Single(f32::from_le_bytes(raw))), end)),
             0x92 => self
                 .fixed::<8>(pos)
-                .map(|(raw, end)| typed(Val::Double(f64::from_le_bytes(raw)), end)),
+                .map(|(raw, end)| leaf(Leaf::Typed(Val::Double(f64::from_le_bytes(raw))), end)),
             0x94 => self.fixed::<16>(pos).and_then(|(raw, end)| {
                 format::check_decimal(&raw)?;
-                Ok(typed(Val::Decimal(raw), end))
+                Ok(leaf(Leaf::Typed(Val::Decimal(raw)), end))
             }),
             0x96 => self.fixed::<8>(pos).and_then(|(raw, end)| {
                 let raw = u64::from_le_bytes(raw);
                 format::check_datetime(raw)?;
-                Ok(typed(Val::DateTime(raw), end))
+                Ok(leaf(Leaf::Typed(Val::DateTime(raw)), end))
             }),
             0xAE => self
                 .fixed::<8>(pos)
-                .map(|(raw, end)| typed(Val::TimeSpan(i64::from_le_bytes(raw)), end)),
+                .map(|(raw, end)| leaf(Leaf::Typed(Val::TimeSpan(i64::from_le_bytes(raw))), end)),
             0xB0 => self
                 .fixed::<16>(pos)
-                .map(|(raw, end)| typed(Val::Guid(raw), end)),
+                .map(|(raw, end)| leaf(Leaf::Typed(Val::Guid(raw)), end)),
             0xAC => self
                 .fixed::<16>(pos)
-                .map(|(raw, end)| typed(Val::UniqueId(raw), end)),
+                .map(|(raw, end)| leaf(Leaf::Typed(Val::UniqueId(raw)), end)),
             0xB4 => self.fixed::<1>(pos).and_then(|([b], end)| {
                 if b > 1 {
                     return at(
@@ -218,7 +247,7 @@ impl<'a> Decoder<'a> {
                         pos,
                     );
                 }
-                Ok(typed(Val::Bool(b == 1), end))
+                Ok(leaf(Leaf::Typed(Val::Bool(b == 1)), end))
             }),
             0x98 | 0x9A | 0x9C => {
                 let width = [1, 2, 4]
@@ -226,7 +255,7 @@ impl<'a> Decoder<'a> {
                     .copied()
                     .unwrap_or(4);
                 self.sized(pos, width).and_then(|(start, end)| {
-                    Ok((
+                    Ok(leaf(
                         Leaf::Plain(Cow::Borrowed(utf8(self.bytes_between(start, end))?)),
                         end,
                     ))
@@ -237,8 +266,9 @@ impl<'a> Decoder<'a> {
                     .get(usize::from((record - 0x9E) / 2))
                     .copied()
                     .unwrap_or(4);
-                self.sized(pos, width)
-                    .map(|(start, end)| typed(Val::Bytes(self.bytes_between(start, end)), end))
+                self.sized(pos, width).map(|(start, end)| {
+                    leaf(Leaf::Typed(Val::Bytes(self.bytes_between(start, end))), end)
+                })
             }
             0xB6 | 0xB8 | 0xBA => {
                 let width = [1, 2, 4]
@@ -249,18 +279,18 @@ impl<'a> Decoder<'a> {
                     if (end - start) & 1 == 1 {
                         return at("nbfx_bad_text", "UTF-16 text of odd byte length", pos);
                     }
-                    Ok((
+                    Ok(leaf(
                         Leaf::Plain(Cow::Owned(utf16le(self.bytes_between(start, end))?)),
                         end,
                     ))
                 })
             }
-            0xA4 => self.list(pos),
-            0xA8 => Ok((Leaf::Plain(Cow::Borrowed("")), pos)),
+            0xA4 => self.list(pos).map(|(l, end)| leaf(l, end)),
+            0xA8 => Ok(leaf(Leaf::Plain(Cow::Borrowed("")), pos)),
             0xAA => self
                 .dictionary_string(pos)
-                .map(|(s, end)| (Leaf::Plain(s), end)),
-            0xBC => self.qname(pos),
+                .map(|(s, end)| leaf(Leaf::Plain(s), end)),
+            0xBC => self.qname(pos).map(|(l, end)| leaf(l, end)),
             _ => return None,
         })
     }
@@ -326,61 +356,5 @@ pub(crate) fn is_text_reader(record: u8) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::structure::{decode, Limits};
-    use crate::xml::document_xml;
-
-    fn leaf(record: &[u8]) -> String {
-        let mut doc = b"\x40\x01a".to_vec();
-        doc.extend_from_slice(record);
-        decode(&doc, 0, &[], Limits::default()).map_or_else(
-            |e| format!("{}: {}", e.name, e.detail),
-            |d| document_xml(&d),
-        )
-    }
-
-    #[test]
-    fn text_records() {
-        assert_eq!(leaf(b"\x8b\xff\xff"), "<a>-1</a>");
-        assert_eq!(leaf(b"\x93\x00\x00\x00\x00\x00\x00\xf0\x7f"), "<a>INF</a>");
-        assert_eq!(leaf(b"\x91\xcd\xcc\xcc\x3d"), "<a>0.1</a>");
-        assert_eq!(leaf(b"\xb7\x02A\x00"), "<a>A</a>");
-        assert_eq!(
-            leaf(b"\xb7\x01A"),
-            "nbfx_bad_text: UTF-16 text of odd byte length"
-        );
-        assert_eq!(leaf(b"\x9f\x03abc"), "<a>YWJj</a>");
-        assert_eq!(
-            leaf(b"\xab\x04"),
-            "<a>http://www.w3.org/2003/05/soap-envelope</a>"
-        );
-        assert_eq!(leaf(b"\xab\x05"), "<a>session:5</a>");
-        assert_eq!(
-            leaf(b"\xbd\x1a\x02"),
-            "nbfx_bad_value: QName prefix index 26 beyond 'z'"
-        );
-        assert_eq!(
-            leaf(b"\x9d\xff\xff\xff\xff"),
-            "nbfx_bad_value: negative length -1"
-        );
-        assert_eq!(
-            leaf(b"\x8d\x01\x00"),
-            "nbfx_truncated: record needs 4 bytes, 2 left"
-        );
-    }
-
-    #[test]
-    fn session_strings_resolve_by_odd_id() {
-        let known = vec!["x".to_owned(), "y".to_owned()];
-        let doc = decode(b"\x42\x03\x01", 0, &known, Limits::default());
-        assert_eq!(
-            doc.map(|d| (document_xml(&d), d.unresolved)),
-            Ok(("<y/>".to_owned(), 0))
-        );
-        let doc = decode(b"\x42\x07\x01", 0, &known, Limits::default());
-        assert_eq!(
-            doc.map(|d| (document_xml(&d), d.unresolved)),
-            Ok(("<session:7/>".to_owned(), 1))
-        );
-    }
-}
+#[path = "nbfx_tests.rs"]
+mod tests;

@@ -27,7 +27,7 @@ impl<'a> Decoder<'a> {
         &mut self,
         record: u8,
         pos: usize,
-    ) -> Result<(Str<'a>, Str<'a>, usize)> {
+    ) -> Result<(&'a str, Str<'a>, usize)> {
         if record >= 0x5E {
             let (name, pos) = self.string(pos)?;
             return Ok((letter(record - 0x5E), name, pos));
@@ -37,12 +37,10 @@ impl<'a> Decoder<'a> {
             return Ok((letter(record - 0x44), name, pos));
         }
         match record {
-            0x40 => self.string(pos).map(|(n, p)| (Cow::Borrowed(""), n, p)),
-            0x42 => self
-                .dictionary_string(pos)
-                .map(|(n, p)| (Cow::Borrowed(""), n, p)),
+            0x40 => self.string(pos).map(|(n, p)| ("", n, p)),
+            0x42 => self.dictionary_string(pos).map(|(n, p)| ("", n, p)),
             _ => {
-                let (prefix, pos) = self.string(pos)?;
+                let (prefix, pos) = self.payload_str(pos)?;
                 let (name, pos) = if record == 0x41 {
                     self.string(pos)?
                 } else {
@@ -74,10 +72,10 @@ impl<'a> Decoder<'a> {
             pos += 1;
             let (prefix, name);
             if record >= 0x26 {
-                prefix = letter(record - 0x26);
+                prefix = Cow::Borrowed(letter(record - 0x26));
                 (name, pos) = self.string(pos)?;
             } else if record >= 0x0C {
-                prefix = letter(record - 0x0C);
+                prefix = Cow::Borrowed(letter(record - 0x0C));
                 (name, pos) = self.dictionary_string(pos)?;
             } else if record == 0x04 {
                 prefix = Cow::Borrowed("");
@@ -227,7 +225,7 @@ impl<'a> Decoder<'a> {
             };
             let end = index32(doc.items.len() + 2);
             doc.items.push(Item::Element(Elem {
-                prefix: prefix.clone(),
+                prefix,
                 name: name.clone(),
                 attrs,
                 end,

@@ -37,7 +37,7 @@ impl<'d> Scope<'d> {
         self.pairs
             .iter()
             .rev()
-            .find(|(p, _)| *p == prefix)
+            .find(|(p, _)| same(p, prefix))
             .map(|(_, uri)| *uri)
     }
 
@@ -47,12 +47,19 @@ impl<'d> Scope<'d> {
             .attributes()
             .iter()
             .rev()
-            .find(|a| a.declares() == Some(e.prefix()));
+            .find(|a| a.declares().is_some_and(|p| same(p, e.prefix())));
         match own {
             Some(a) => Some(&a.value),
             None => self.get(e.prefix()),
         }
     }
+}
+
+/// String equality for names and prefixes, which mostly repeat one slice of the dictionary, the
+/// session table or the prefix letters: the same pointer answers without calling memcmp.
+#[inline]
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (core::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 /// Objects up to this many keys are searched linearly.

@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use crate::json::{self, JsonBuilder, Role, ARRAYS_NS};
-use crate::scope::{Fnv, Scope, LINEAR};
+use crate::scope::{same, Fnv, Scope, LINEAR};
 use crate::text::{json_string, py_strip};
 use crate::tree::{Document, Item, Node};
 use std::borrow::Cow;
@@ -125,7 +125,7 @@ impl<'c> Writer<'c> {
             let mut children = e.elements().peekable();
             while let Some(first) = children.next() {
                 let mut run = vec![];
-                while let Some(next) = children.next_if(|c| c.name() == first.name()) {
+                while let Some(next) = children.next_if(|c| same(c.name(), first.name())) {
                     run.push(next);
                 }
                 self.member(first, &run, scope, body, &mut members);
@@ -258,14 +258,19 @@ impl Shape {
             let name = child.name();
             shape.elements += 1;
             shape.colliding |= name.starts_with('@') || name == "#text";
-            if current == Some(name) {
+            if current.is_some_and(|c| same(c, name)) {
                 continue;
             }
             shape.one_name &= current.is_none();
             if !shape.adjacent {
                 continue;
             }
-            if seen.get(..count).unwrap_or_default().contains(&name) {
+            if seen
+                .get(..count)
+                .unwrap_or_default()
+                .iter()
+                .any(|s| same(s, name))
+            {
                 shape.adjacent = false;
             } else if let Some(slot) = seen.get_mut(count) {
                 *slot = name;

@@ -3,6 +3,7 @@
 //! limits of decoders/nbfx.py (nesting depth, elements, attributes, array items).
 #![forbid(unsafe_code)]
 
+use crate::dictionary;
 use crate::error::{at, Result};
 use crate::nbfx::{is_text_reader, letter, Decoder, MAX_DOCUMENT_BYTES};
 use crate::text::utf8;
@@ -27,6 +28,14 @@ impl Default for Limits {
 
 pub(crate) fn index32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Append the item `make` builds once there is room for it, so that an item made of a few plain
+/// values is written in place: built on the stack first, it would be copied with 16-byte loads of
+/// 8-byte stores, which the CPU cannot forward (the record loop's hottest instructions).
+#[inline(always)]
+fn push_with<'a>(items: &mut Vec<Item<'a>>, make: impl FnOnce() -> Item<'a>) {
+    items.extend(core::iter::once_with(make));
 }
 
 /// Close the element opened at tape index `open`: its descendants end here.
@@ -64,25 +73,34 @@ pub fn decode<'a>(
     Ok(doc)
 }
 
+/// The elements open during a decode: their tape indices, and whether the root was seen.
+struct Open {
+    stack: Vec<usize>,
+    root_seen: bool,
+    max_depth: usize,
+}
+
 impl<'a> Decoder<'a> {
     /// The record loop (decoders/nbfx.py `_Decoder.run`), appending to `doc`'s tape.
     pub fn run(&mut self, mut pos: usize, limits: Limits, doc: &mut Document<'a>) -> Result<()> {
         let end = self.end;
-        let mut stack: Vec<usize> = Vec::with_capacity(32); // tape indices of the open elements
-        let mut root_seen = false;
+        let mut open = Open {
+            stack: Vec::with_capacity(32),
+            root_seen: false,
+            max_depth: limits.max_depth,
+        };
         let mut budget = limits.max_elements; // elements still allowed
         while pos < end {
             let record = self.byte_at(pos).unwrap_or(0);
             pos += 1;
             if record >= 0x80 {
-                if stack.is_empty() {
+                if open.stack.is_empty() {
                     return at(
                         "nbfx_bad_structure",
                         "text outside the root element",
                         pos - 1,
                     );
                 }
-                let leaf;
                 if record == 0x98 || record == 0x99 {
                     let Some(n) = self.byte_at(pos).filter(|_| pos < end) else {
                         return at("nbfx_truncated", "document ends inside Chars8Text", pos);
@@ -93,9 +111,10 @@ impl<'a> Decoder<'a> {
                         return at("nbfx_truncated", "Chars8Text runs past the end", start);
                     }
                     let data: &'a [u8] = self.data;
-                    leaf = Leaf::Plain(Cow::Borrowed(utf8(
-                        data.get(start..pos).unwrap_or_default(),
-                    )?));
+                    let text = utf8(data.get(start..pos).unwrap_or_default())?;
+                    push_with(&mut doc.items, || {
+                        Item::Leaf(Leaf::Plain(Cow::Borrowed(text)))
+                    });
                 } else {
                     if (record == 0x88 || record == 0x89) && pos >= end {
                         return at("nbfx_truncated", "document ends inside Int8Text", pos);
@@ -111,15 +130,16 @@ impl<'a> Decoder<'a> {
                     if !is_text_reader(even) || record == 0xA5 {
                         return unknown(pos - 1);
                     }
-                    (leaf, pos) = match self.text(even, pos) {
+                    let items = &mut doc.items;
+                    let push = |leaf| push_with(items, || Item::Leaf(leaf));
+                    ((), pos) = match self.text_with(even, pos, push) {
                         Some(r) => r?,
                         None => return unknown(pos - 1),
                     };
                 }
-                doc.items.push(Item::Leaf(leaf));
                 if record & 1 == 1 {
-                    if let Some(open) = stack.pop() {
-                        close(&mut doc.items, open);
+                    if let Some(index) = open.stack.pop() {
+                        close(&mut doc.items, index);
                     }
                 }
             } else if record >= 0x40 {
@@ -135,84 +155,54 @@ impl<'a> Decoder<'a> {
                         pos,
                     );
                 };
-                let (prefix, name);
-                let inline = record == 0x40 || (0x5E..=0x77).contains(&record);
-                if inline && key < 0x80 {
-                    let start = pos + 1;
-                    pos = start + usize::from(key);
-                    let data: &'a [u8] = self.data;
-                    name = Cow::Borrowed(utf8(data.get(start..pos.min(end)).unwrap_or_default())?);
-                    prefix = if record == 0x40 {
-                        Cow::Borrowed("")
-                    } else {
-                        letter(record - 0x5E)
-                    };
-                } else {
-                    if record > 0x77 {
-                        return at(
-                            "nbfx_unknown_record",
-                            format!("record type 0x{record:02x}"),
-                            pos - 1,
-                        );
+                pos = match self.short_name(record, key, pos)? {
+                    Some((prefix, name, after)) => {
+                        let (attrs, after) = self.open_element(doc, &mut open, after)?;
+                        // built in place from the two &str: see `push_with`
+                        push_with(&mut doc.items, || {
+                            Item::Element(Elem {
+                                prefix,
+                                name: Cow::Borrowed(name),
+                                attrs,
+                                end: 0,
+                            })
+                        });
+                        after
                     }
-                    (prefix, name, pos) = self.element_name(record, pos)?;
-                }
-                if pos >= end {
-                    return at(
-                        "nbfx_truncated",
-                        "document ends after an element name",
-                        pos.min(end),
-                    );
-                }
-                let mut attrs = (0, 0);
-                if self
-                    .byte_at(pos)
-                    .is_some_and(|b| (0x04..=0x3F).contains(&b))
-                {
-                    (attrs, pos) = self.attributes(pos, &mut doc.attributes)?;
-                    if pos >= end {
-                        return at(
-                            "nbfx_truncated",
-                            "document ends after an element's attributes",
-                            pos,
-                        );
+                    None => {
+                        if record > 0x77 {
+                            return at(
+                                "nbfx_unknown_record",
+                                format!("record type 0x{record:02x}"),
+                                pos - 1,
+                            );
+                        }
+                        let (prefix, name, after) = self.element_name(record, pos)?;
+                        let (attrs, after) = self.open_element(doc, &mut open, after)?;
+                        doc.items.push(Item::Element(Elem {
+                            prefix,
+                            name,
+                            attrs,
+                            end: 0,
+                        }));
+                        after
                     }
-                }
-                if stack.is_empty() {
-                    if root_seen {
-                        return at("nbfx_bad_structure", "a second root element", pos);
-                    }
-                    root_seen = true;
-                }
-                stack.push(doc.items.len());
-                doc.items.push(Item::Element(Elem {
-                    prefix,
-                    name,
-                    attrs,
-                    end: 0,
-                }));
-                if stack.len() > limits.max_depth {
-                    let detail = format!(
-                        "more than {} nested elements (limit nesting_depth)",
-                        limits.max_depth
-                    );
-                    return at("nbfx_too_deep", detail, pos);
-                }
+                };
             } else if record == 0x01 {
-                let Some(open) = stack.pop() else {
+                let Some(index) = open.stack.pop() else {
                     return at(
                         "nbfx_bad_structure",
                         "EndElement with no open element",
                         pos - 1,
                     );
                 };
-                close(&mut doc.items, open);
+                close(&mut doc.items, index);
             } else if record == 0x02 {
                 let comment;
                 (comment, pos) = self.string(pos)?;
                 doc.items.push(Item::Comment(comment));
             } else if record == 0x03 {
-                if stack.is_empty() {
+                if open.stack.is_empty() {
                     return at(
                         "nbfx_bad_structure",
                         "array outside the root element",
@@ -230,17 +220,106 @@ impl<'a> Decoder<'a> {
                 );
             }
         }
-        if !stack.is_empty() {
+        if !open.stack.is_empty() {
             return at(
                 "nbfx_truncated",
-                format!("document ends with {} elements open", stack.len()),
+                format!("document ends with {} elements open", open.stack.len()),
                 end,
             );
         }
-        if !root_seen {
+        if !open.root_seen {
             return at("nbfx_truncated", "no root element", end);
         }
         Ok(())
+    }
+
+    /// (prefix, name, position) of the element records that make almost all traffic, as plain
+    /// `&str`s: an inline name under 128 bytes, or a one-byte dictionary id that resolves. None:
+    /// `element_name` reads it (and raises what is wrong with it).
+    #[inline(always)]
+    fn short_name(
+        &self,
+        record: u8,
+        key: u8,
+        pos: usize,
+    ) -> Result<Option<(&'a str, &'a str, usize)>> {
+        if key >= 0x80 {
+            return Ok(None);
+        }
+        if record == 0x40 || (0x5E..=0x77).contains(&record) {
+            let start = pos + 1;
+            let after = start + usize::from(key);
+            let data: &'a [u8] = self.data;
+            // cut at the end: the bad UTF-8 of a truncated name is reported before the truncation
+            let name = utf8(data.get(start..after.min(self.end)).unwrap_or_default())?;
+            let prefix = if record == 0x40 {
+                ""
+            } else {
+                letter(record - 0x5E)
+            };
+            return Ok(Some((prefix, name, after)));
+        }
+        let prefix = match record {
+            0x42 => "",
+            0x44..=0x5D => letter(record - 0x44),
+            _ => return Ok(None),
+        };
+        let key = usize::from(key);
+        let session: &'a [String] = self.session;
+        let name = if key & 1 == 0 {
+            dictionary::table().get(key >> 1).copied()
+        } else {
+            session.get(key >> 1).map(String::as_str)
+        };
+        Ok(name.map(|name| (prefix, name, pos + 1)))
+    }
+
+    /// The rest of an element record after its name: its attributes (appended to the document's);
+    /// the element opens at the next tape index, where the caller puts it. (attributes, position)
+    #[inline(always)]
+    fn open_element(
+        &mut self,
+        doc: &mut Document<'a>,
+        open: &mut Open,
+        mut pos: usize,
+    ) -> Result<((u32, u32), usize)> {
+        let end = self.end;
+        if pos >= end {
+            return at(
+                "nbfx_truncated",
+                "document ends after an element name",
+                pos.min(end),
+            );
+        }
+        let mut attrs = (0, 0);
+        if self
+            .byte_at(pos)
+            .is_some_and(|b| (0x04..=0x3F).contains(&b))
+        {
+            (attrs, pos) = self.attributes(pos, &mut doc.attributes)?;
+            if pos >= end {
+                return at(
+                    "nbfx_truncated",
+                    "document ends after an element's attributes",
+                    pos,
+                );
+            }
+        }
+        if open.stack.is_empty() {
+            if open.root_seen {
+                return at("nbfx_bad_structure", "a second root element", pos);
+            }
+            open.root_seen = true;
+        }
+        open.stack.push(doc.items.len());
+        if open.stack.len() > open.max_depth {
+            let detail = format!(
+                "more than {} nested elements (limit nesting_depth)",
+                open.max_depth
+            );
+            return at("nbfx_too_deep", detail, pos);
+        }
+        Ok((attrs, pos))
     }
 }
 

@@ -117,11 +117,43 @@ fn escape_with(s: &str, out: &mut String, special: impl Fn(char) -> bool) {
     out.push_str(rest);
 }
 
+/// Whether any byte of `bytes` is `"`, `\\` or a control character, eight bytes at a time: most
+/// strings are short names and values that need no escape, and a byte loop (or a vectorized one,
+/// with its set-up) cost more than the copy.
+fn needs_json_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // nonzero high bits exactly when some byte of `x` is below `n` (n <= 0x80), or equals `b`
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
+    let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
+    let special = |x: u64| (below(x, 0x20) | equal(x, b'"') | equal(x, b'\\')) & HIGH != 0;
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let mut words = bytes.chunks_exact(8);
+    if words.any(|w| special(word(w))) {
+        return true;
+    }
+    match bytes.len() {
+        0 => false,
+        // the last eight bytes again, overlapping: no partial word to assemble
+        8.. => special(word(bytes.get(bytes.len() - 8..).unwrap_or_default())),
+        // under eight: padded with spaces in a register (a copy through memory would be
+        // reloaded wider than it was stored, which the CPU cannot forward)
+        _ => {
+            let padded = bytes.iter().enumerate().fold(ONES * 0x20, |w, (i, &b)| {
+                let shift = 8 * i;
+                (w & !(0xFF << shift)) | (u64::from(b) << shift)
+            });
+            special(padded)
+        }
+    }
+}
+
 /// A JSON string literal: `"` `\` and control characters escaped, the rest as is.
 pub fn json_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
-    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_json_escape(bytes) {
         out.push_str(s);
         out.push('"');
         return;
@@ -202,6 +234,22 @@ mod tests {
         out.clear();
         json_string("é\u{1}\"\\\n\u{7f}", &mut out);
         assert_eq!(out, "\"é\\u0001\\\"\\\\\\n\u{7f}\"");
+        // the word scan: every special byte at every place of a word and of the remainder
+        for len in 1..20 {
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x00, 0x1F] {
+                    let mut text = vec![b'a'; len];
+                    if let Some(b) = text.get_mut(at) {
+                        *b = special;
+                    }
+                    assert!(needs_json_escape(&text), "{len} {at} {special}");
+                }
+            }
+            // neighbours of the special bytes, and bytes with the high bit set
+            let others = [b' ', b'!', b'#', b'[', b']', 0x7F, 0x80, 0xA2, 0xDC, 0xFF];
+            let plain: Vec<u8> = others.iter().copied().cycle().skip(len).take(len).collect();
+            assert!(!needs_json_escape(&plain), "{len}");
+        }
         assert_eq!(py_strip("\u{1c} a \u{a0}"), "a");
     }
 }

@@ -253,7 +253,7 @@ impl<'a> Reader<'a> {
         let prefix = self.namespaces.element_prefix(prefix)?;
         let index = self.doc.items.len();
         self.doc.items.push(Item::Element(Elem {
-            prefix: Cow::Borrowed(prefix),
+            prefix,
             name: Cow::Borrowed(local),
             attrs: (attrs_start, index32(self.doc.attributes.len())),
             end: index32(index + 1),

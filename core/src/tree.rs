@@ -111,7 +111,9 @@ impl Attribute<'_> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Elem<'a> {
-    pub prefix: Str<'a>,
+    /// Always a slice of the payload or a static letter: never owned, so no drop and 8 bytes less
+    /// on every element of the tape.
+    pub prefix: &'a str,
     pub name: Str<'a>,
     /// Its attributes: `Document::attributes[attrs.0..attrs.1]` (array items share one range).
     pub attrs: (u32, u32),
@@ -152,7 +154,7 @@ impl<'d, 'a> Node<'d, 'a> {
     }
 
     pub fn prefix(&self) -> &'d str {
-        &self.elem.prefix
+        self.elem.prefix
     }
 
     pub fn qname(&self) -> String {
