@@ -56,10 +56,18 @@ pub fn write_decimal(raw: &[u8; 16], out: &mut String) {
         push_digits(out, magnitude, 1);
         return;
     }
-    let unit = 10u128.pow(scale);
-    push_digits(out, magnitude / unit, 1);
-    out.push('.');
-    push_digits(out, magnitude % unit, scale as usize);
+    match 10u128.checked_pow(scale) {
+        Some(unit) => {
+            push_digits(out, magnitude / unit, 1);
+            out.push('.');
+            push_digits(out, magnitude % unit, scale as usize);
+        }
+        // an unchecked scale above 38 (a checked one is at most 28): 96 bits are below 10^29, so below one
+        None => {
+            out.push_str("0.");
+            push_digits(out, magnitude, scale as usize);
+        }
+    }
 }
 
 /// Both steps (for tests and callers that want the text at once).

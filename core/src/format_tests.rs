@@ -47,6 +47,13 @@ fn decimals() {
         decimal(&wide).as_deref(),
         Ok("0.0000000018446744073709551616")
     );
+    // an unchecked scale above 10^38's (decimal_text is public): below one, and no overflow
+    wide[2] = 40;
+    wide[4] = 0;
+    wide[8] = 1;
+    assert_eq!(decimal_text(&wide), format!("0.{}1", "0".repeat(39)));
+    wide[2] = 255;
+    assert!(decimal_text(&wide).starts_with("0.000"));
 }
 
 #[test]
