@@ -135,29 +135,29 @@ def test_request_seq_pairs_as_latency_does_and_goes_with_the_connection(name: st
     assert not open_conns and sink._requests == {}
 
 
-class _Writes(io.StringIO):
-    """Output that remembers the length of every write."""
+class _Writes(io.BytesIO):
+    """Output that remembers the length of every write (in bytes: the sink's ``write_bytes``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sizes: list[int] = []
 
-    def write(self, text: str) -> int:
-        self.sizes.append(len(text))
-        return super().write(text)
+    def write_bytes(self, data: bytes) -> None:
+        self.sizes.append(len(data))
+        self.write(data)
 
 
 def test_large_lines_are_written_before_they_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch of events is written in chunks of whole lines, capped by lines and by characters: the
+    """A batch of events is written in chunks of whole lines, capped by lines and by bytes: the
     4000-line order's message and snapshot are hundreds of kB a line, and 256 such lines held for one
-    write were the resident set's peak. With the cap at 100 k characters, every chunk of wcf_buffered.pcap
+    write were the resident set's peak. With the cap at 100 kB, every chunk of wcf_buffered.pcap
     stays under the cap plus one line, and the text is the same as written in one piece."""
     whole = _Writes()
     run([CaptureSource(str(CAPTURES / "wcf_buffered.pcap"))], Pipeline(Options()), JsonlSink(whole).write)
-    monkeypatch.setattr(sink, "CHUNK_CHARS", 100_000)
+    monkeypatch.setattr(sink, "CHUNK_BYTES", 100_000)
     out = _Writes()
     run([CaptureSource(str(CAPTURES / "wcf_buffered.pcap"))], Pipeline(Options()), JsonlSink(out).write)
-    longest = max(map(len, out.getvalue().splitlines())) + 1
-    assert longest > sink.CHUNK_CHARS  # the capture does hold lines of that size
-    assert len(out.sizes) > len(whole.sizes) and max(out.sizes) < sink.CHUNK_CHARS + longest
+    longest = max(map(len, out.getvalue().splitlines())) + 1  # bytes
+    assert longest > sink.CHUNK_BYTES  # the capture does hold lines of that size
+    assert len(out.sizes) > len(whole.sizes) and max(out.sizes) < sink.CHUNK_BYTES + longest
     assert out.getvalue() == whole.getvalue()

@@ -154,4 +154,4 @@ class HumanSink(JsonlSink):
     def __init__(self, out: IO[str], *, analyzers: tuple[Analyzer, ...] = ()) -> None:
         super().__init__(out, flush_each=True, analyzers=analyzers)
         colour = "NO_COLOR" not in os.environ
-        self.render = lambda event: human_line(event, colour)
+        self.render = lambda event: human_line(event, colour).encode()

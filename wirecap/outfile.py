@@ -32,10 +32,13 @@ class Unbuffered:
         self.fd = fd
 
     def write(self, text: str) -> int:
-        data = memoryview(text.encode("utf-8"))
-        while data:
-            data = data[os.write(self.fd, data) :]
+        self.write_bytes(text.encode("utf-8"))
         return len(text)
+
+    def write_bytes(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
 
     def flush(self) -> None:
         pass
@@ -57,7 +60,7 @@ class RotatingFile:
         self._open()
 
     def _open(self) -> None:
-        self.out = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 -- closed by close()
+        self.out = open(self.path, "ab")  # noqa: SIM115 -- closed by close()
         self.size = self.out.tell()
 
     def install_sighup(self) -> None:
@@ -67,15 +70,18 @@ class RotatingFile:
         self.reopen_pending = True  # acted on at the next write: never in the middle of one
 
     def write(self, text: str) -> int:
+        self.write_bytes(text.encode("utf-8"))
+        return len(text)
+
+    def write_bytes(self, data: bytes) -> None:
         if self.reopen_pending:
             self.reopen_pending = False
             self.out.close()
             self._open()
-        written = self.out.write(text)
-        self.size += len(text.encode("utf-8")) if not text.isascii() else len(text)
+        self.out.write(data)
+        self.size += len(data)
         if self.rotate is not None and self.size >= self.rotate:
             self._rotate()
-        return written
 
     def _rotate(self) -> None:
         self.out.close()
