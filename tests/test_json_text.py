@@ -24,7 +24,7 @@ from decoders.events import Event, RmsCall, WcfFault, WcfMessage
 from decoders.http_body import result_fields
 from decoders.iiko import LOWER_TO_ASCII, OrderTracker, default_rules_text, load_rules
 from decoders.interface import DecoderOptions
-from decoders.json_text import _UNPARSED, JsonText, from_core, plain
+from decoders.json_text import _UNPARSED, JsonText, from_core, loads, plain
 from decoders.models import replaced
 from decoders.schema import ALL_EVENTS
 from wirecap.pipeline import Options, Pipeline, run
@@ -106,6 +106,29 @@ def test_the_captures_give_bodies_as_text_of_every_kind() -> None:
     assert {("WcfMessage", "body"), ("WcfFault", "detail"), ("RmsCall", "request"), ("RmsCall", "response")} <= kinds
 
 
+def _typed(value: Any) -> Any:
+    """The value with every scalar's type beside it and floats by repr (-0.0 is not 0.0), keys in order."""
+    if isinstance(value, dict):
+        return [(key, _typed(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    return type(value).__name__, repr(value) if isinstance(value, float) else value
+
+
+@pytest.mark.parametrize("options", [{}, {"xml": True}], ids=["default", "xml"])
+def test_every_body_of_every_capture_is_read_as_json_reads_it(options: dict) -> None:
+    texts = [
+        e.__dict__[name].data
+        for pcap in CAPTURES
+        for e in _events(pcap, **options)
+        for name, _ in _text_fields(type(e))
+        if type(e.__dict__[name]) is JsonText
+    ]
+    assert len(texts) > 100
+    for data in texts:
+        assert _typed(loads(data)) == _typed(json.loads(data))
+
+
 SCALARS = (str, int, float, bool, type(None))
 
 
@@ -144,13 +167,26 @@ HOSTILE = st.one_of(
     ),
 )
 KEYS = st.one_of(st.sampled_from(["body", "request", "response", "detail", "", "0", ',"body":0']), st.text(max_size=6))
-# the decoders' JSON: finite floats only (non-finite ones are the strings "INF", "-INF", "NaN": decoders.soap)
+# the decoders' JSON: finite floats only (non-finite ones are the strings "INF", "-INF", "NaN": decoders.soap),
+# integers of .NET's 64-bit types (decimals are strings)
 JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), HOSTILE),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        HOSTILE,
+    ),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
     max_leaves=20,
 )
 BODY = st.one_of(st.none(), JSON.map(lambda v: from_core(to_json(v))), JSON)
+
+
+@given(JSON)
+def test_what_the_core_can_write_is_read_as_json_reads_it(value: Any) -> None:
+    data = to_json(value)
+    assert _typed(loads(data)) == _typed(json.loads(data))
 
 
 def _message(**fields: Any) -> WcfMessage:
