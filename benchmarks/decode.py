@@ -84,10 +84,9 @@ def ours_soap() -> Decoder:
 
 def rust(loads: bool = False) -> Decoder:
     """``decoders._core``: SOAP fields and the body as JSON text in one call; with ``loads`` the
-    text is then parsed into Python objects (``json.loads``), as a caller needing objects would."""
-    import json
-
+    text is then parsed into Python objects (``json_text.loads``: orjson), as a caller needing objects would."""
     from decoders.core import RUST
+    from decoders.json_text import loads as parse
 
     if RUST is None:
         raise ImportError("decoders._core is not built (or WIRECAP_PURE_PYTHON is set)")
@@ -101,7 +100,7 @@ def rust(loads: bool = False) -> Decoder:
                 try:
                     _fields, _fault, body, _xml, unresolved, _added = decode_envelope(payload, session, table=f.table)
                     if loads:
-                        json.loads(body)
+                        parse(body)
                     failures += unresolved > 0
                 except Exception:
                     failures += 1

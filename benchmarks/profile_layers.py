@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/profile_layers.py CAPTURE [CAPTURE ...]
 
+Then, since the profiler's per-call overhead under-weighs code that does much per call (the iiko layer
+normalising thousands of lines) against code that makes many small calls, the iiko layer's share is
+measured without it too: the replay's pipeline and sink in this process, with and without the
+``OrderTracker``, alternating, the median process time of ``RUNS`` passes each.
+
 Runs ``wirecap replay --no-read-ahead CAPTURE -q -o FILE`` under cProfile, one process, and sums each
 function's own time into the layer its file belongs to; a built-in (``dict.get``, ``isinstance``) is
 counted to the layers of the functions that called it, in the shares it was called from each. The
@@ -10,9 +15,12 @@ capture.
 """
 
 import cProfile
+import gc
 import pstats
+import statistics
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,7 +31,7 @@ sys.path.insert(1, str(ROOT))
 LAYERS = (
     ("the Rust core itself", ("decoders._core",)),
     ("JSON output and numbering (the sink)", ("wirecap/sink.py", "'to_json'", "decoders/events.py", "TextIOWrapper")),
-    ("`json.loads` of the core's body text", ("json/decoder.py", "json/__init__.py", "decoders/json_text.py")),
+    ("parsing the core's body text (orjson)", ("json/decoder.py", "json/__init__.py", "decoders/json_text.py")),
     ("the iiko layer", ("decoders/iiko",)),
     ("redaction", ("wirecap/redact.py",)),
     ("HTTP: h11 and the decoder around it", ("decoders/http", "/h11/", "decoders/inflate.py", "zlib")),
@@ -33,6 +41,7 @@ LAYERS = (
     ("packets, reassembly and reading", ("wirecap/conn_state.py", "wirecap/source.py", "wirecap/flow.py", "pcapy")),
 )
 OTHER = "everything else (start-up, imports, detection, the CLI)"
+RUNS = 3
 
 Func = tuple[str, int, str]
 
@@ -75,6 +84,34 @@ def profile(capture: Path) -> dict[str, float]:
     return shares(pstats.Stats(profiler))
 
 
+def replay_cpu(capture: Path, iiko: bool) -> float:
+    """Process time of one replay pass (redaction, numbering, events to a file), the iiko layer on or off."""
+    from decoders.iiko import OrderTracker, default_rules_text, load_rules
+    from wirecap.pipeline import Pipeline, run
+    from wirecap.redact import redact_events
+    from wirecap.sink import JsonlSink
+    from wirecap.source import CaptureSource
+
+    analyzers = (OrderTracker(load_rules([default_rules_text()])),) if iiko else ()
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "events.jsonl", "w", encoding="utf-8") as out:
+        sink = JsonlSink(out, analyzers=analyzers)
+        start = time.process_time()
+        run([CaptureSource(str(capture))], Pipeline(), lambda batch: sink.write(redact_events(batch)))
+        sink.close()
+        return time.process_time() - start
+
+
+def iiko_share(capture: Path) -> tuple[float, float]:
+    """(median CPU s with the iiko layer, without it), passes alternating."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)  # as replay tunes it (wirecap.cli._tune_gc)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(RUNS):
+        for iiko in (True, False):
+            times[iiko].append(replay_cpu(capture, iiko))
+    return statistics.median(times[True]), statistics.median(times[False])
+
+
 def main() -> None:
     captures = [Path(a) for a in sys.argv[1:]]
     if not captures:
@@ -86,6 +123,9 @@ def main() -> None:
         cells = [f"{100 * col.get(layer, 0) / sum(col.values()):.0f} %" for col in columns]
         print(f"| {layer} | " + " | ".join(cells) + " |")
     print("| total own time under the profiler | " + " | ".join(f"{sum(c.values()):.1f} s" for c in columns) + " |")
+    shares = [iiko_share(c) for c in captures]
+    cells = [f"{100 * (on - off) / on:.0f} % ({on:.2f} s with it, {off:.2f} s without)" for on, off in shares]
+    print(f"| the iiko layer without the profiler (CPU, medians of {RUNS}) | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def bench_replay(report: Report, sizes: Sequence[int], runs: int) -> None:
 
 def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, min_seconds: float) -> None:
     """decoders.nbfx (alone, and with SOAP + body JSON), the Rust core (decoders._core, body as JSON text,
-    and parsed by json.loads) and wcf 0.5.5, on every envelope of the committed captures."""
+    and parsed as the iiko layer parses it) and wcf 0.5.5, on every envelope of the committed captures."""
     fs = decode.flows(sessions)
     count = sum(len(f.envelopes) for f in fs)
     size = sum(len(e) for f in fs for e in f.envelopes)
@@ -136,7 +136,7 @@ def bench_nbfx(report: Report, sessions: Sequence[streams.Session], runs: int, m
         ("decoders.nbfx", decode.ours),
         ("nbfx + soap + JSON", decode.ours_soap),
         ("Rust core (JSON text)", decode.rust),
-        ("Rust core + json.loads", decode.rust_loads),
+        ("Rust core + parse (orjson)", decode.rust_loads),
         ("wcf 0.5.5", decode.wcf),
     )
     for name, make in names:
