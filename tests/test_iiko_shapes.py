@@ -174,3 +174,24 @@ def test_endless_shapes_keep_the_tables_bounded() -> None:
     tables += [recogniser.fields, recogniser._items]
     assert all(0 < len(table) <= 8 for table in tables)
     assert len(large.recogniser.shapes) > 100  # the large one did see that many
+
+
+def test_lines_seen_unseen_nested_and_alike_in_one_order_read_as_each_line_alone() -> None:
+    """An order's lines are normalised as one list (``_all_normalised``): a list mixing lines seen before,
+    new ones, nested ones (never kept) and values equal to a dict but not to the layer (1, True, 1.0) gives
+    each line as a recogniser that saw only that line, on the first sync and on the next (all hits)."""
+    amounts = [1, True, 1.0, "1", 1, 0, False, -0.0]
+    lines: list[dict[str, Any]] = [{"dish": "Tea", "amount": amount} for amount in amounts]
+    lines.insert(3, {"dish": {"name": "Soup", "id": "p-1"}, "amount": "2"})
+
+    def snapshot(items: list[dict[str, Any]], seq: int, tracker: OrderTracker) -> IikoOrderSnapshot:
+        body = {"SyncOrder": {"order": {"orderId": "o-1", "number": "5", "items": items}}}
+        found = [e for e in tracker.observe(wcf(body, seq=seq)) if isinstance(e, IikoOrderSnapshot)]
+        assert len(found) == 1
+        return found[0]
+
+    alone = [snapshot([line], 0, OrderTracker(RULES)).items[0].model_dump_json() for line in lines]
+    tracker = OrderTracker(RULES)
+    for seq in (1, 2):
+        assert [item.model_dump_json() for item in snapshot(lines, seq, tracker).items] == alone
+    assert len(set(alone)) > 4  # the values alike to a dict did read differently
