@@ -29,7 +29,7 @@ from decoders.models import replaced
 from decoders.schema import ALL_EVENTS
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import SECRET_FIELDS, SUSPECT_NAMES, redact
-from wirecap.sink import JsonlSink, _text_fields, json_line, json_line_all_fields
+from wirecap.sink import JsonlSink, _text_fields, json_bytes, json_bytes_all_fields
 from wirecap.source import CaptureSource
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,11 +52,11 @@ def _parsed(event: Event) -> Event:
 def _same_lines(event: Event) -> None:
     """Both writers (lean and ``--all-fields``) give pydantic's lines of the parsed event, the bodies
     unparsed (spliced) and parsed (short ones written from their objects)."""
-    lines = json_line(event), json_line_all_fields(event)
+    lines = json_bytes(event).decode(), json_bytes_all_fields(event).decode()
     objects = _parsed(event)  # parses the bodies
     expected = objects.model_dump_json(exclude_none=True), objects.model_dump_json()
     assert lines == expected
-    assert (json_line(event), json_line_all_fields(event)) == expected
+    assert (json_bytes(event).decode(), json_bytes_all_fields(event).decode()) == expected
 
 
 def test_a_body_is_parsed_once_only_when_read_and_compares_as_its_value() -> None:
@@ -77,7 +77,7 @@ def test_a_body_is_parsed_once_only_when_read_and_compares_as_its_value() -> Non
 def test_an_unread_body_is_not_parsed() -> None:
     text = JsonText(b"not json at all")  # never parsed: nothing reads it
     event = _message(body=text)
-    assert json_line(event).endswith(',"body":not json at all}')
+    assert json_bytes(event).decode().endswith(',"body":not json at all}')
     with pytest.raises(ValueError):
         _ = text.value
 
@@ -331,9 +331,9 @@ def test_a_secret_name_anywhere_in_a_body_is_redacted_as_in_the_objects(
     as_text = replaced(event, **{field: from_core(to_json(value))})
     as_objects = replaced(event, **{field: value})
     redacted = redact(as_text)
-    assert json_line(redacted) == json_line(redact(as_objects))
+    assert json_bytes(redacted).decode() == json_bytes(redact(as_objects)).decode()
     if how in ("field", "pair") and places:
-        assert "S3CR3T" not in json_line(redacted)
+        assert "S3CR3T" not in json_bytes(redacted).decode()
     text = as_text.__dict__[field]
     if how == "none" and not any(n in text.data.lower() for n in SUSPECT_NAMES):
         assert redacted.__dict__[field] is text  # no secret name: the same text, never parsed

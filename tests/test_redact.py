@@ -33,7 +33,7 @@ from wirecap.redact import (
     redact_uri,
     redact_xml,
 )
-from wirecap.sink import json_line
+from wirecap.sink import json_bytes
 from wirecap.source import CaptureSource
 from wirecap.streams import collect_streams
 
@@ -206,5 +206,5 @@ def test_a_secret_injected_anywhere_in_a_captured_event_is_redacted(
         else:
             place.append(entry)
     injected = replaced(event, **update)
-    assert secret in json_line(injected)
-    assert secret not in json_line(redact(injected))
+    assert secret in json_bytes(injected).decode()
+    assert secret not in json_bytes(redact(injected)).decode()

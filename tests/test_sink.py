@@ -15,7 +15,7 @@ from decoders.models import construct
 from decoders.schema import json_schema
 from wirecap import sink
 from wirecap.pipeline import Options, Pipeline, run
-from wirecap.sink import JsonlSink, json_line
+from wirecap.sink import JsonlSink, json_bytes
 from wirecap.source import CaptureSource
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
@@ -88,7 +88,7 @@ def test_every_event_written_is_one_its_model_would_validate() -> None:
         assert len(lines) == len(keep.events)
         for event, line in zip(keep.events, lines, strict=True):
             assert type(event).model_validate(event.model_dump()) == event, line
-            assert json_line(event) == line
+            assert json_bytes(event).decode() == line
             validator.validate(json.loads(line))
             kinds.add(event.kind)
     assert {"wcf.message", "rms.call", "iiko.event", "iiko.order_snapshot", "iiko.order_lock"} <= kinds

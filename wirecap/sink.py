@@ -43,22 +43,14 @@ class Analyzer(Protocol):
     def observe(self, event: Event) -> list[Event]: ...
 
 
-def json_line(event: Event) -> str:
-    """The event as one JSON object, null fields left out (``model_dump_json(exclude_none=True)``)."""
-    return _line(event, exclude_none=True).decode()
-
-
-def json_line_all_fields(event: Event) -> str:
-    """The event as one JSON object, every field (``--all-fields``)."""
-    return _line(event, exclude_none=False).decode()
-
-
 def json_bytes(event: Event) -> bytes:
-    """``json_line`` as the UTF-8 the sink writes: a line is never decoded only to be encoded again."""
+    """The event as one JSON object, null fields left out (``model_dump_json(exclude_none=True)``), in the
+    UTF-8 the sink writes: a line is never decoded only to be encoded again."""
     return _line(event, exclude_none=True)
 
 
 def json_bytes_all_fields(event: Event) -> bytes:
+    """The event as one JSON object, every field (``--all-fields``)."""
     return _line(event, exclude_none=False)
 
 
@@ -143,14 +135,14 @@ class JsonlSink:
 
     def write(self, events: list[Event]) -> None:
         lines: list[bytes] = []
-        chars = 0
+        size = 0
         for event in events:
             done = len(lines)
             self._write_one(event, lines)
-            chars += sum(map(len, lines[done:]))
-            if len(lines) >= CHUNK_LINES or chars >= CHUNK_BYTES:
+            size += sum(map(len, lines[done:]))
+            if len(lines) >= CHUNK_LINES or size >= CHUNK_BYTES:
                 self._write_lines(lines)
-                chars = 0
+                size = 0
         if lines:
             self._write_lines(lines)
         if events and self.flush_each:
