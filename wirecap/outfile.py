@@ -31,10 +31,6 @@ class Unbuffered:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def write(self, text: str) -> int:
-        self.write_bytes(text.encode("utf-8"))
-        return len(text)
-
     def write_bytes(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -51,7 +47,7 @@ class Unbuffered:
 
 
 class RotatingFile:
-    """A text file for events, with the calls the sinks use (``write``, ``flush``, ``isatty``, ``close``)."""
+    """The events file, with the calls the sinks use (``write_bytes``, ``flush``, ``isatty``, ``close``)."""
 
     def __init__(self, path: str, rotate: int | None = None) -> None:
         self.path = path
@@ -68,10 +64,6 @@ class RotatingFile:
 
     def _hangup(self, _signum: int, _frame: FrameType | None) -> None:
         self.reopen_pending = True  # acted on at the next write: never in the middle of one
-
-    def write(self, text: str) -> int:
-        self.write_bytes(text.encode("utf-8"))
-        return len(text)
 
     def write_bytes(self, data: bytes) -> None:
         if self.reopen_pending:
