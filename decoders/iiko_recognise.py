@@ -262,12 +262,14 @@ def _all_normalised(
     types = list(map(tuple, map(map, repeat(type), values)))
     flat = list(map(FLAT.issuperset, types))
     keys = list(zip(map(tuple, objs), values, types, strict=True))
-    if all(flat):
-        out: list[M | None] = list(map(table.get, keys))
-        if not any(map(is_, out, repeat(None))):
-            return out  # type: ignore[return-value]
-    else:
-        out = [table.get(key) if is_flat else None for key, is_flat in zip(keys, flat, strict=True)]
+    # a nested object's key holds dicts or lists: not hashable, never looked up
+    out: list[M | None] = (
+        list(map(table.get, keys))
+        if all(flat)
+        else [table.get(key) if is_flat else None for key, is_flat in zip(keys, flat, strict=True)]
+    )
+    if not any(map(is_, out, repeat(None))):  # `None in out` would call the models' __eq__
+        return out  # type: ignore[return-value]
     for i, (obj, key, is_flat) in enumerate(zip(objs, keys, flat, strict=True)):
         if out[i] is None:
             out[i] = table.put(key, normalise(obj)) if is_flat else normalise(obj)
