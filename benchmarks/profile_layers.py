@@ -15,7 +15,6 @@ capture.
 """
 
 import cProfile
-import gc
 import pstats
 import statistics
 import sys
@@ -103,8 +102,9 @@ def replay_cpu(capture: Path, iiko: bool) -> float:
 
 def iiko_share(capture: Path) -> tuple[float, float]:
     """(median CPU s with the iiko layer, without it), passes alternating."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)  # as replay tunes it (wirecap.cli._tune_gc)
+    from wirecap.cli import _tune_gc
+
+    _tune_gc()  # as replay does
     times: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(RUNS):
         for iiko in (True, False):
