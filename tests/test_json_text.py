@@ -115,12 +115,11 @@ def _typed(value: Any) -> Any:
     return type(value).__name__, repr(value) if isinstance(value, float) else value
 
 
-@pytest.mark.parametrize("options", [{}, {"xml": True}], ids=["default", "xml"])
-def test_every_body_of_every_capture_is_read_as_json_reads_it(options: dict) -> None:
-    texts = [
+def test_every_body_of_every_capture_is_read_as_json_reads_it() -> None:
+    texts = [  # --xml adds the XML beside a body and leaves the body's text as it is: the same 321 texts
         e.__dict__[name].data
         for pcap in CAPTURES
-        for e in _events(pcap, **options)
+        for e in _events(pcap)
         for name, _ in _text_fields(type(e))
         if type(e.__dict__[name]) is JsonText
     ]
