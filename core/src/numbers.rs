@@ -104,7 +104,7 @@ pub fn format_float(value: f64) -> String {
 }
 
 /// A finite double as JSON text, as pydantic-core writes a Python float: shortest round-trip
-/// digits, fixed notation for exponents -4..15 (with ".0" when integral), else `1.5e+16`/`1e-7`.
+/// digits, fixed notation for exponents -5..15 (with ".0" when integral), else `1.5e+16`/`1e-6`.
 pub fn json_double(value: f64, out: &mut String) {
     let text = format!("{:e}", value.abs());
     let (mantissa, exponent) = text.split_once('e').unwrap_or((text.as_str(), "0"));
@@ -114,7 +114,7 @@ pub fn json_double(value: f64, out: &mut String) {
     if value.is_sign_negative() {
         out.push('-');
     }
-    if (-4..16).contains(&exponent) {
+    if (-5..16).contains(&exponent) {
         if exponent >= n - 1 {
             out.push_str(&digits);
             for _ in 0..(exponent - n + 1) {
@@ -182,6 +182,10 @@ mod tests {
             (12345.678, "12345.678"),
             (5e-324, "5e-324"),
             (0.0001, "0.0001"),
+            (1e-5, "0.00001"),
+            (-1.5e-5, "-0.000015"),
+            (9.99999e-6, "9.99999e-6"),
+            (1.2345678901234568e-5, "0.000012345678901234568"),
             (1.2345678901234568e20, "1.2345678901234568e+20"),
         ];
         for (value, text) in cases {
