@@ -28,8 +28,11 @@ sys.path.insert(1, str(ROOT))
 
 # (layer, what a profile entry's file or name contains), first match wins
 LAYERS = (
+    (
+        "JSON output and numbering (the sink)",
+        ("wirecap/sink.py", "wirecap/lines.py", "EventWriter", "'to_json'", "decoders/events.py", "TextIOWrapper"),
+    ),
     ("the Rust core itself", ("decoders._core",)),
-    ("JSON output and numbering (the sink)", ("wirecap/sink.py", "'to_json'", "decoders/events.py", "TextIOWrapper")),
     ("parsing the core's body text (orjson)", ("json/decoder.py", "json/__init__.py", "decoders/json_text.py")),
     ("the iiko layer", ("decoders/iiko",)),
     ("redaction", ("wirecap/redact.py",)),

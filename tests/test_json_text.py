@@ -1,6 +1,6 @@
 """decoders.json_text: bodies the core gives as JSON text are written as they are, parsed only when read.
 
-The sink splices the text into the line (``wirecap.sink._line``), redaction searches it before parsing
+The sink splices the text into the line (``wirecap.lines.pydantic_line``), redaction searches it before parsing
 (``wirecap.redact.redact_json``), and the HTTP decoder reads an iikoRMS verdict from it
 (``decoders.http_body.result_fields``). Each is held here to what the same event gives with its bodies
 as Python objects, serialised by pydantic whole as before: on every event of every committed capture
@@ -27,9 +27,10 @@ from decoders.interface import DecoderOptions
 from decoders.json_text import _UNPARSED, JsonText, from_core, loads, plain
 from decoders.models import replaced
 from decoders.schema import ALL_EVENTS
+from wirecap.lines import json_bytes, json_bytes_all_fields, text_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import SECRET_FIELDS, SUSPECT_NAMES, redact
-from wirecap.sink import JsonlSink, _text_fields, json_bytes, json_bytes_all_fields
+from wirecap.sink import JsonlSink
 from wirecap.source import CaptureSource
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def _events(pcap: Path, **options: Any) -> list[Event]:
 
 def _parsed(event: Event) -> Event:
     """The event with every body as Python objects, as the pure-Python decoders make it."""
-    texts = {name: plain(event.__dict__[name]) for name, _ in _text_fields(type(event))}
+    texts = {name: plain(event.__dict__[name]) for name, _ in text_fields(type(event))}
     return replaced(event, **texts)
 
 
@@ -100,7 +101,7 @@ def test_the_captures_give_bodies_as_text_of_every_kind() -> None:
         (type(e).__name__, name)
         for pcap in CAPTURES
         for e in _events(pcap)
-        for name, _ in _text_fields(type(e))
+        for name, _ in text_fields(type(e))
         if type(e.__dict__[name]) is JsonText
     }
     assert {("WcfMessage", "body"), ("WcfFault", "detail"), ("RmsCall", "request"), ("RmsCall", "response")} <= kinds
@@ -120,7 +121,7 @@ def test_every_body_of_every_capture_is_read_as_json_reads_it() -> None:
         e.__dict__[name].data
         for pcap in CAPTURES
         for e in _events(pcap)
-        for name, _ in _text_fields(type(e))
+        for name, _ in text_fields(type(e))
         if type(e.__dict__[name]) is JsonText
     ]
     assert len(texts) > 100
@@ -148,10 +149,10 @@ def _no_other_object(annotation: Any) -> bool:
 def test_no_other_field_beside_a_body_can_hold_the_key_the_splice_looks_for() -> None:
     """The splice's proof: in a line with a body field, every other object is a table of strings, so
     ``"name":0`` occurs once, as the field itself (the body fields hold 0 in the serialised skeleton)."""
-    with_text = [m for m in ALL_EVENTS if _text_fields(m)]
+    with_text = [m for m in ALL_EVENTS if text_fields(m)]
     assert set(with_text) == {WcfMessage, WcfFault, RmsCall}
     for model in with_text:
-        texts = {name for name, _ in _text_fields(model)}
+        texts = {name for name, _ in text_fields(model)}
         for name, info in model.model_fields.items():
             if name not in texts:
                 assert _no_other_object(info.annotation), (model.__name__, name, info.annotation)
@@ -288,7 +289,7 @@ def _text_bodied(pcaps: list[str]) -> list[Event]:
         e
         for name in pcaps
         for e in _events(REPO / "captures" / name, keep_secrets=True)
-        if any(type(e.__dict__[n]) is JsonText for n, _ in _text_fields(type(e)))
+        if any(type(e.__dict__[n]) is JsonText for n, _ in text_fields(type(e)))
     ]
 
 
@@ -312,7 +313,7 @@ def test_a_secret_name_anywhere_in_a_body_is_redacted_as_in_the_objects(
     data: st.DataObject, name: str, how: str
 ) -> None:
     event = data.draw(st.sampled_from(BODIED))
-    field = data.draw(st.sampled_from([n for n, _ in _text_fields(type(event)) if event.__dict__[n] is not None]))
+    field = data.draw(st.sampled_from([n for n, _ in text_fields(type(event)) if event.__dict__[n] is not None]))
     value = plain(event.__dict__[field])
     value = pickle.loads(pickle.dumps(value))  # a copy to change
     places = _places(value)
@@ -350,7 +351,7 @@ def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects_on_every_capture(
     parsed = skipped = 0
     for pcap in CAPTURES:
         events = [replaced(e, seq=i) for i, e in enumerate(_events(pcap), 1)]
-        bodies = [e.__dict__[n] for e in events for n, _ in _text_fields(type(e)) if type(e.__dict__[n]) is JsonText]
+        bodies = [e.__dict__[n] for e in events for n, _ in text_fields(type(e)) if type(e.__dict__[n]) is JsonText]
         from_text = _observed(OrderTracker(RULES), events)
         unparsed = [b for b in bodies if b._value is _UNPARSED]
         parsed += len(bodies) - len(unparsed)

@@ -22,6 +22,7 @@ from torture import Conn, frames, timed, write_pcap
 from decoders.events import Event
 from decoders.interface import DecoderOptions
 from decoders.models import replaced
+from wirecap.lines import json_bytes
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import (
     REDACTED,
@@ -33,7 +34,6 @@ from wirecap.redact import (
     redact_uri,
     redact_xml,
 )
-from wirecap.sink import json_bytes
 from wirecap.source import CaptureSource
 from wirecap.streams import collect_streams
 

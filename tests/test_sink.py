@@ -14,8 +14,9 @@ from decoders.iiko_events import IikoOrder, IikoSource
 from decoders.models import construct
 from decoders.schema import json_schema
 from wirecap import sink
+from wirecap.lines import json_bytes
 from wirecap.pipeline import Options, Pipeline, run
-from wirecap.sink import JsonlSink, json_bytes
+from wirecap.sink import JsonlSink
 from wirecap.source import CaptureSource
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"

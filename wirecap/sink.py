@@ -15,43 +15,32 @@ dropped — a null inside a message body (``i:nil``) is data and stays. Measured
 captures/wcf_buffered.pcap, pydantic's ``exclude_none`` costs nothing measurable (the lines get shorter).
 
 The models are the schema, not a cost per line: events are numbered by a plain copy (``replaced``) and
-written by pydantic-core's serializer directly; a field that a kind does not have is read from the
-instance dict, since a missing attribute on a pydantic model goes through its slow ``__getattr__``.
+written by the core from their fields, as pydantic would write them (``wirecap.lines``); a field that a
+kind does not have is read from the instance dict, since a missing attribute on a pydantic model goes
+through its slow ``__getattr__``.
 """
 
 import codecs
 import io
 from collections.abc import Callable, Hashable
-from functools import cache
 from typing import IO, Protocol
 
 from decoders.correlate import MAX_PENDING, PAIRING_KEYS, Pending, pair
 from decoders.events import Event
-from decoders.json_text import SERIALIZER, SPLICE, JsonText
+from decoders.json_text import JsonText
 from decoders.models import replaced
+
+from .lines import json_bytes, json_bytes_all_fields, text_fields
 
 # lines joined into one write: a batch of packets can complete thousands of events, and the text of all
 # of them at once (twice, joined) was a peak of the resident set; so was a count of lines alone, when
 # they are megabytes each (a 4000-line order's message and its snapshot: 256 of them were 550 MB)
 CHUNK_LINES = 256
 CHUNK_BYTES = 1 << 20
-_SPLICEABLE = (JsonText, type(None))  # what a body field may hold for its line to be spliced
-SPLICE_FROM = 512  # bytes of a parsed body from which splicing its text beats serialising its objects (measured)
 
 
 class Analyzer(Protocol):
     def observe(self, event: Event) -> list[Event]: ...
-
-
-def json_bytes(event: Event) -> bytes:
-    """The event as one JSON object, null fields left out (``model_dump_json(exclude_none=True)``), in the
-    UTF-8 the sink writes: a line is never decoded only to be encoded again."""
-    return _line(event, exclude_none=True)
-
-
-def json_bytes_all_fields(event: Event) -> bytes:
-    """The event as one JSON object, every field (``--all-fields``)."""
-    return _line(event, exclude_none=False)
 
 
 def byte_writer(out: IO[str]) -> Callable[[bytes], object]:
@@ -72,45 +61,6 @@ def byte_writer(out: IO[str]) -> Callable[[bytes], object]:
             return lambda data: (buffer.write(data), buffer.flush())
         return buffer.write
     return lambda data: out.write(data.decode())
-
-
-@cache  # one entry per event model
-def _text_fields(model: type[Event]) -> tuple[tuple[str, str], ...]:
-    """(name, ``,"name":0``) of the fields of this kind that may hold a body as JSON text, in schema order."""
-    names = [name for name, info in model.model_fields.items() if SERIALIZER in info.metadata]
-    return tuple((name, f',"{name}":0'.encode()) for name in names)
-
-
-def _line(event: Event, exclude_none: bool) -> bytes:
-    """The event's line; bodies the core gave as JSON text are spliced in as they are, not parsed.
-
-    The rest of the event is serialised with 0 in their place (context ``SPLICE``), and each
-    ``,"name":0`` is replaced by the text. A peer cannot fake that key: every quote inside a JSON string
-    is escaped, so the match is a key, and the only objects in such a line besides the bodies are header
-    tables, whose values are strings (tests/test_json_text.py checks the models). So it is done only when
-    no body field holds objects (redacted, or from the pure-Python decoders), and when it saves a parse or
-    a long text: a short body already parsed (the iiko layer reads most) is written from its objects by
-    pydantic-core as fast as the splice's own steps in Python.
-    """
-    serializer = event.__pydantic_serializer__
-    fields = event.__dict__
-    text_fields = _text_fields(type(event))
-    texts = [(key, value) for name, key in text_fields if type(value := fields[name]) is JsonText]
-    if (
-        not texts
-        or any(type(fields[name]) not in _SPLICEABLE for name, _ in text_fields)
-        or all(text.parsed and len(text.data) < SPLICE_FROM for _, text in texts)
-    ):
-        return serializer.to_json(event, exclude_none=exclude_none)
-    line = serializer.to_json(event, exclude_none=exclude_none, context=SPLICE)
-    parts: list[bytes] = []
-    start = 0
-    for key, text in texts:
-        at = line.index(key, start) + len(key) - 1
-        parts += (line[start:at], text.data)
-        start = at + 1
-    parts.append(line[start:])
-    return b"".join(parts)
 
 
 class JsonlSink:
@@ -177,7 +127,7 @@ class JsonlSink:
             for derived in analyzer.observe(numbered):
                 self._write_one(derived, lines)
         lines[at] = self.render(numbered)  # after the analyzers: a body they parsed may be written from its objects
-        for name, _ in _text_fields(type(event)):
+        for name, _ in text_fields(type(event)):
             if type(body := fields[name]) is JsonText:
                 body.forget()
 

@@ -26,6 +26,7 @@ pub mod stream;
 pub mod structure;
 pub mod text;
 pub mod textxml;
+pub mod timestamp;
 pub mod tree;
 pub mod xml;
 pub mod xmlchars;
@@ -36,6 +37,10 @@ pub mod nmf;
 #[cfg(feature = "python")]
 mod nmf_python;
 pub mod nmf_search;
+
+// events written as JSON lines from their models' fields (the sink's fast path)
+#[cfg(feature = "python")]
+mod event_python;
 
 #[cfg(feature = "python")]
 mod python;

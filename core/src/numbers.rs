@@ -103,6 +103,36 @@ pub fn format_float(value: f64) -> String {
     general(&digits, scale, value < 0.0, precision)
 }
 
+/// `value` in decimal, at least `width` (≤ 20) digits, zero-padded, without `fmt`'s machinery: the event
+/// writer prints a dozen integers a line.
+pub fn push_digits(value: u64, width: usize, out: &mut String) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        if let Some(slot) = digits.get_mut(at) {
+            *slot = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    at = at.min(digits.len().saturating_sub(width));
+    for &digit in digits.get(at..).unwrap_or_default() {
+        out.push(char::from(digit));
+    }
+}
+
+/// A signed integer in decimal, as `push_digits`.
+pub fn push_int(value: i64, out: &mut String) {
+    if value < 0 {
+        out.push('-');
+    }
+    push_digits(value.unsigned_abs(), 1, out);
+}
+
 /// A finite double as JSON text, as pydantic-core writes a Python float: shortest round-trip
 /// digits, fixed notation for exponents -5..15 (with ".0" when integral), else `1.5e+16`/`1e-6`.
 pub fn json_double(value: f64, out: &mut String) {
@@ -192,6 +222,40 @@ mod tests {
             let mut out = String::new();
             json_double(value, &mut out);
             assert_eq!(out, text);
+        }
+    }
+
+    #[test]
+    fn integers_as_format_writes_them() {
+        for value in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            i64::MAX,
+            i64::MIN,
+            -1_000_000,
+        ] {
+            let mut out = String::new();
+            push_int(value, &mut out);
+            assert_eq!(out, value.to_string());
+        }
+        for (value, width) in [
+            (0_u64, 2),
+            (7, 2),
+            (7, 6),
+            (123_456, 6),
+            (12, 4),
+            (u64::MAX, 1),
+            (u64::MAX, 20),
+        ] {
+            let mut out = String::new();
+            push_digits(value, width, &mut out);
+            assert_eq!(out, format!("{value:0width$}"));
         }
     }
 }
