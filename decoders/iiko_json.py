@@ -10,19 +10,36 @@ V = TypeVar("V")
 Keys = tuple[str, ...]
 
 
+_ABSENT: Any = object()
+
+
 class Bounded(dict[K, V], Generic[K, V]):
-    """A table that starts over past ``limit`` entries: what a peer sends (object shapes, names,
-    numbers) is endless, the memory is not. A hit is a plain dict lookup."""
+    """A table of what a peer sends (object shapes, names, numbers, order lines), which is endless while
+    the memory is not: at most ``limit`` entries, and the ``limit`` before them kept as the previous
+    generation, from which a key is ``recall``-ed into this one. A hit is a plain dict lookup.
+
+    Starting over at the limit, as it did before, recomputed everything at every message once the
+    entries in use outnumbered the limit: the benchmarks' 4000-line order beside a few other orders
+    normalised all its lines at every sync, 2.9 of 7 s per 100 k packets. Two generations keep a working
+    set of up to ``limit`` entries found, and one of up to twice that mostly found.
+    """
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
+        self.previous: dict[K, V] = {}
 
     def put(self, key: K, value: V) -> V:
         if len(self) >= self.limit:
+            self.previous = dict(self)
             self.clear()
         self[key] = value
         return value
+
+    def recall(self, key: K, default: Any = None) -> Any:
+        """The value of ``key`` in the previous generation, put into this one; ``default`` if absent."""
+        value = self.previous.get(key, _ABSENT)
+        return default if value is _ABSENT else self.put(key, value)
 
 
 class Memo(Bounded[K, V]):
@@ -33,7 +50,8 @@ class Memo(Bounded[K, V]):
         self.compute = compute
 
     def __missing__(self, key: K) -> V:
-        return self.put(key, self.compute(key))
+        value = self.recall(key, _ABSENT)
+        return self.put(key, self.compute(key)) if value is _ABSENT else value  # type: ignore[no-any-return]
 
 
 def local_name(name: str) -> str:

@@ -271,6 +271,8 @@ def _all_normalised(
     if not any(map(is_, out, repeat(None))):  # `None in out` would call the models' __eq__
         return out  # type: ignore[return-value]
     for i, (obj, key, is_flat) in enumerate(zip(objs, keys, flat, strict=True)):
+        if out[i] is None and is_flat:
+            out[i] = table.recall(key)
         if out[i] is None:
             out[i] = table.put(key, normalise(obj)) if is_flat else normalise(obj)
     return out  # type: ignore[return-value]

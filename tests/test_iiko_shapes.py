@@ -172,8 +172,30 @@ def test_endless_shapes_keep_the_tables_bounded() -> None:
     recogniser = small.recogniser
     tables = [recogniser.shapes, recogniser.names_events, recogniser.reader.names, recogniser.reader.decimals]
     tables += [recogniser.fields, recogniser._items]
-    assert all(0 < len(table) <= 8 for table in tables)
+    assert all(0 < len(table) <= 8 and len(table.previous) <= 8 for table in tables)
     assert len(large.recogniser.shapes) > 100  # the large one did see that many
+
+
+def test_lines_outnumbering_the_table_are_found_again_at_the_next_sync() -> None:
+    """An order with more lines than the line table holds: its next syncs normalise few lines anew, not
+    all of them (a table that started over at its limit redid every line at every sync)."""
+    recogniser = Recogniser(RULES, max_shapes=64)
+    normalised = 0
+    plain = recogniser._item
+
+    def counting(obj: dict[str, Any]) -> Any:
+        nonlocal normalised
+        normalised += 1
+        return plain(obj)
+
+    recogniser._item = counting  # type: ignore[method-assign]
+    order = {"orderId": "o-1", "items": [{"dish": f"d{n}", "amount": "1"} for n in range(100)]}
+    first = recogniser.items(order)
+    assert normalised == 100
+    for _ in range(3):
+        normalised = 0
+        assert recogniser.items(order) == first
+        assert normalised <= 100 - 64  # at most the lines neither generation kept
 
 
 def test_lines_seen_unseen_nested_and_alike_in_one_order_read_as_each_line_alone() -> None:
