@@ -37,5 +37,11 @@ pub mod nmf;
 mod nmf_python;
 pub mod nmf_search;
 
+// the iiko rules over the core's JSON text and their binding
+pub mod iiko_find;
+pub mod iiko_json;
+#[cfg(feature = "python")]
+mod iiko_python;
+
 #[cfg(feature = "python")]
 mod python;
