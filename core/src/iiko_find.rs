@@ -11,7 +11,7 @@
 //! message is handed back (`Stop::HandBack`).
 #![forbid(unsafe_code)]
 
-use crate::iiko_json::{parse, Entry, Node, Value};
+use crate::iiko_json::{parse, Doc, Entry, Node, Value};
 use crate::scope::Fnv;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -158,9 +158,9 @@ pub fn find<O: Oracle>(
         .collect::<Result<Vec<_>, _>>()?;
     let mut findings = Findings::default();
     let mut in_events = in_events;
-    for tree in &trees {
-        if let Value::Object(entries) = &tree.value {
-            if let [only] = entries.as_slice() {
+    for (doc, tree) in &trees {
+        if tree.value == Value::Object {
+            if let [only] = doc.entries(tree).ok_or(Stop::HandBack)?.as_slice() {
                 if !only.key.is_empty() {
                     in_events |= tables.name(oracle, &only.key)?.names_events;
                 }
@@ -170,10 +170,11 @@ pub fn find<O: Oracle>(
     }
     let root = tables.name(oracle, "")?;
     let (event_name, in_events) = (root.event_name, in_events || root.names_events);
-    for (index, (tree, text)) in trees.iter().zip(texts).enumerate() {
+    for (index, ((doc, tree), text)) in trees.iter().zip(texts).enumerate() {
         let mut walk = Walk {
             oracle: &mut *oracle,
             tables: &mut *tables,
+            doc,
             text,
             found: Vec::new(),
         };
@@ -185,9 +186,10 @@ pub fn find<O: Oracle>(
     Ok(findings)
 }
 
-struct Walk<'w, O: Oracle> {
+struct Walk<'w, 'a, O: Oracle> {
     oracle: &'w mut O,
     tables: &'w mut Tables,
+    doc: &'w Doc<'a>,
     text: &'w [u8],
     found: Vec<Found>,
 }
@@ -211,37 +213,33 @@ fn first_of<'n, 'a, E>(
 }
 
 /// `iiko_json.unwrap`: a collection as the XML→JSON conversion leaves it → its content.
-fn unwrap<'n, 'a>(mut node: &'n Node<'a>) -> &'n Node<'a> {
-    while let Value::Object(entries) = &node.value {
-        match entries.as_slice() {
-            [only] if matches!(only.node.value, Value::Object(_) | Value::Array(_)) => {
-                node = &only.node
-            }
+fn unwrap<'a, E>(doc: &Doc<'a>, mut node: Node<'a>) -> Result<Node<'a>, Stop<E>> {
+    while node.value == Value::Object {
+        match doc.entries(&node).ok_or(Stop::HandBack)?.as_slice() {
+            [only] if only.node.is_container() => node = only.node.clone(),
             _ => break,
         }
     }
-    node
+    Ok(node)
 }
 
 /// `iiko_json.as_list`.
-fn as_list<'n, 'a>(node: Option<&'n Node<'a>>) -> Vec<&'n Node<'a>> {
-    match node.map(unwrap) {
-        None => Vec::new(),
-        Some(Node {
-            value: Value::Null, ..
-        }) => Vec::new(),
-        Some(Node {
-            value: Value::Array(items),
-            ..
-        }) => items.iter().collect(),
-        Some(other) => vec![other],
+fn as_list<'a, E>(doc: &Doc<'a>, node: Option<&Node<'a>>) -> Result<Vec<Node<'a>>, Stop<E>> {
+    let Some(node) = node else {
+        return Ok(Vec::new());
+    };
+    let node = unwrap(doc, node.clone())?;
+    match node.value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array => doc.items(&node).ok_or(Stop::HandBack),
+        _ => Ok(vec![node]),
     }
 }
 
-impl<O: Oracle> Walk<'_, O> {
+impl<'a, O: Oracle> Walk<'_, 'a, O> {
     fn walk(
         &mut self,
-        node: &Node<'_>,
+        node: &Node<'a>,
         event_name: bool,
         depth: usize,
         in_events: bool,
@@ -249,26 +247,26 @@ impl<O: Oracle> Walk<'_, O> {
         if depth > MAX_DEPTH {
             return Ok(());
         }
-        let entries = match &node.value {
-            Value::Array(items) => {
-                for item in items {
-                    self.walk(item, event_name, depth + 1, in_events)?;
+        let entries = match node.value {
+            Value::Array => {
+                for item in self.doc.items(node).ok_or(Stop::HandBack)? {
+                    self.walk(&item, event_name, depth + 1, in_events)?;
                 }
                 return Ok(());
             }
-            Value::Object(entries) => entries,
+            Value::Object => self.doc.entries(node).ok_or(Stop::HandBack)?,
             _ => return Ok(()),
         };
-        let shape = self.tables.shape(self.oracle, entries)?;
+        let shape = self.tables.shape(self.oracle, &entries)?;
         if shape.candidate || event_name {
-            if let Some(found) = self.entity(node, entries, &shape, event_name, in_events)? {
+            if let Some(found) = self.entity(node, &entries, &shape, event_name, in_events)? {
                 self.found.push(found);
                 return Ok(());
             }
         }
         for &(index, names_events, child_event_name) in &shape.children {
-            let child = entry(entries, index)?;
-            if matches!(child.value, Value::Object(_) | Value::Array(_)) {
+            let child = entry(&entries, index)?;
+            if child.is_container() {
                 self.walk(
                     child,
                     child_event_name,
@@ -286,8 +284,8 @@ impl<O: Oracle> Walk<'_, O> {
 
     fn entity(
         &mut self,
-        node: &Node<'_>,
-        entries: &[Entry<'_>],
+        node: &Node<'a>,
+        entries: &[Entry<'a>],
         shape: &ShapePlan,
         event_name: bool,
         in_events: bool,
@@ -342,51 +340,41 @@ impl<O: Oracle> Walk<'_, O> {
 
     fn is_snapshot(
         &mut self,
-        entries: &[Entry<'_>],
+        entries: &[Entry<'a>],
         shape: &ShapePlan,
         list: usize,
     ) -> Result<bool, Stop<O::Error>> {
         if first_of(entries, &shape.order_id)?.is_none() {
             return Ok(false);
         }
-        let lines: Vec<&Node<'_>> = as_list(Some(entry(entries, list)?))
-            .into_iter()
-            .filter(|line| !matches!(&line.value, Value::Str(s) if s.is_empty()))
-            .collect();
+        let mut lines = as_list(self.doc, Some(entry(entries, list)?))?;
+        lines.retain(|line| !matches!(&line.value, Value::Str(s) if s.is_empty()));
         let Some(first) = lines.first() else {
             return Ok(first_of(entries, &shape.order_shown)?.is_some());
         };
-        if !lines
-            .iter()
-            .all(|line| matches!(line.value, Value::Object(_)))
-        {
+        if !lines.iter().all(|line| line.value == Value::Object) {
             return Ok(false);
         }
-        let Value::Object(line) = &first.value else {
-            return Ok(false);
-        };
-        let plan = self.tables.shape(self.oracle, line)?;
-        Ok(first_of(line, &plan.product)?.is_some() && first_of(line, &plan.amount)?.is_some())
+        let line = self.doc.entries(first).ok_or(Stop::HandBack)?;
+        let plan = self.tables.shape(self.oracle, &line)?;
+        Ok(first_of(&line, &plan.product)?.is_some() && first_of(&line, &plan.amount)?.is_some())
     }
 
     /// The order's fields as one object's text, and the spans of its lines (`Recogniser.items`).
-    fn snapshot(&self, entries: &[Entry<'_>], shape: &ShapePlan) -> Result<Found, Stop<O::Error>> {
+    fn snapshot(&self, entries: &[Entry<'a>], shape: &ShapePlan) -> Result<Found, Stop<O::Error>> {
         let mut order = vec![b'{'];
         for (n, &index) in shape.order_keys.iter().enumerate() {
             let member = entries.get(index).ok_or(Stop::HandBack)?;
             if n > 0 {
                 order.push(b',');
             }
-            order.extend_from_slice(
-                self.text
-                    .get(member.key_start..member.node.end)
-                    .ok_or(Stop::HandBack)?,
-            );
+            let text = self.text.get(member.key_start..member.node.end);
+            order.extend_from_slice(text.ok_or(Stop::HandBack)?);
         }
         order.push(b'}');
-        let lines = as_list(first_of(entries, &shape.item_lists)?)
+        let lines = as_list(self.doc, first_of(entries, &shape.item_lists)?)?
             .into_iter()
-            .filter(|line| matches!(line.value, Value::Object(_)))
+            .filter(|line| line.value == Value::Object)
             .map(|line| (line.start, line.end))
             .collect();
         Ok(Found::Snapshot { order, lines })

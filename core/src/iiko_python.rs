@@ -4,10 +4,9 @@
 //! decides its parsed object and so its normalised line: a 4000-line order sent again costs hashing.
 
 use crate::iiko_find::{find, Found, NamePlan, Oracle, ShapePlan, Stop, Tables};
-use crate::scope::Fnv;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use std::collections::HashMap;
+use std::collections::HashMap; // SipHash: lines are long keys, read 8 bytes at a time
 
 /// Normalised lines kept (they start over past either bound); longer lines are not kept.
 const MAX_LINES: usize = 16_384;
@@ -75,7 +74,7 @@ pub struct IikoFinder {
     shape: PyObject,
     name: PyObject,
     tables: Tables,
-    lines: HashMap<Box<[u8]>, PyObject, Fnv>,
+    lines: HashMap<Box<[u8]>, PyObject>,
     lines_bytes: usize,
     /// messages read, handed back, lines found by their text, lines given to Python to normalise
     counts: [u64; 4],
