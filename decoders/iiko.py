@@ -134,13 +134,14 @@ class OrderTracker:
             return []  # most messages of the small capture, read without parsing them
         in_core = None
         if texts is not None and self.core is not None:
-            in_events = any(map(recogniser.names_events.__getitem__, _operation_names(event, [])))
+            names = _operation_names(event, [])
+            in_events = any(map(recogniser.names_events.__getitem__, names))
             in_core = self.core.find(texts, in_events)  # the single keys' names are added there
         payloads: list[Any] | None = None
         found: list[Found | Snapshot | UserEvent]
         if in_core is not None:
             keys, found = in_core
-            names = _operation_names(event, keys)
+            names += filter(None, keys)  # as _operation_names(event, keys)
         else:
             payloads = message_payloads(event, recogniser.rules)
             names = _operation_names(event, _single_keys(payloads))
@@ -162,9 +163,9 @@ class OrderTracker:
             else:
                 out += self._snapshot(recogniser.snapshot(item.obj), common)
         if change is not None:
-            if payloads is None:
-                payloads = message_payloads(event, recogniser.rules)
-            out += self._lock(change, payloads, common)
+            in_text = payloads is None  # the core read the bodies: the order is read from their text
+            order = self.core.order_in(texts) if in_text else recogniser.order_in(payloads)  # type: ignore[union-attr,arg-type]
+            out += self._lock(change, order, common)
         for ended in filter(None, map(_ended_order, out)):
             self.last.pop(ended, None)  # what is kept per order lives as long as the order: flat for weeks
             self.locked.pop(ended, None)
@@ -216,9 +217,8 @@ class OrderTracker:
             del self.last[next(iter(self.last))]
         return out
 
-    def _lock(self, change: tuple[bool, str], payloads: list[Any], common: dict[str, Any]) -> list[Event]:
+    def _lock(self, change: tuple[bool, str], order: IikoOrder, common: dict[str, Any]) -> list[Event]:
         is_unlock, operation = change
-        order = self._order_in(payloads)
         if order.id is not None:
             if self.locked.get(order.id) == (not is_unlock):
                 return []  # no change: e.g. the main cash telling the other terminal of a lock already seen
@@ -228,19 +228,6 @@ class OrderTracker:
                 del self.locked[next(iter(self.locked))]
         cls = IikoOrderUnlock if is_unlock else IikoOrderLock
         return [construct(cls, order_id=order.id, terminal=order.terminal, operation=operation, **common)]
-
-    def _order_in(self, payloads: list[Any]) -> IikoOrder:
-        """The order a lock message is about: the first object (depth-first) that names an order id."""
-        stack = list(reversed(payloads))
-        while stack:
-            value = stack.pop()
-            if isinstance(value, list):
-                stack.extend(reversed(value))
-            elif isinstance(value, dict):
-                if self.recogniser.order_id(value) is not None:
-                    return self.recogniser.order(value)
-                stack.extend(reversed(list(value.values())))
-        return construct(IikoOrder)
 
 
 def _ended_order(event: Event) -> str | None:

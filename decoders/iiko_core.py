@@ -45,6 +45,7 @@ class CoreFinder:
         self.finder = core.IikoFinder(self._shape, self._name, max_entries)
         self._events: Bounded[tuple[bytes, str], UserEvent] = Bounded(max_entries)
         self._orders: Bounded[bytes, tuple[IikoOrder, str | None]] = Bounded(max_entries)
+        self._locked: Bounded[tuple[bytes, ...], IikoOrder] = Bounded(max_entries)
 
     def find(self, texts: list[JsonText], in_events: bool) -> tuple[list[str], list[UserEvent | Snapshot]] | None:
         """(the single keys of the bodies, what ``find`` finds in each, snapshots normalised), or None:
@@ -71,6 +72,14 @@ class CoreFinder:
                 order = self._orders.put(order_text, (recogniser.order(fields), recogniser.revision(fields)))
             found.append(Snapshot(order[0], items, order[1]))
         return keys, found
+
+    def order_in(self, texts: list[JsonText]) -> IikoOrder:
+        """``Recogniser.order_in`` of the bodies (a lock message's), kept by their text."""
+        key = tuple(text.data for text in texts)
+        order = self._locked.get(key)
+        if order is None:
+            order = self._locked.put(key, self.recogniser.order_in([loads(data) for data in key]))
+        return order
 
     def _user_event(self, text: bytes, type_: str) -> UserEvent:
         known = self._events.get((text, type_))

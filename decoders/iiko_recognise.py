@@ -263,6 +263,19 @@ class Recogniser:
         """A snapshot ``find`` found, normalised."""
         return Snapshot(self.order(obj), self.items(obj), self.revision(obj))
 
+    def order_in(self, payloads: list[Any]) -> IikoOrder:
+        """The order a lock message is about: the first object (depth-first) that names an order id."""
+        stack = list(reversed(payloads))
+        while stack:
+            value = stack.pop()
+            if isinstance(value, list):
+                stack.extend(reversed(value))
+            elif isinstance(value, dict):
+                if self.order_id(value) is not None:
+                    return self.order(value)
+                stack.extend(reversed(list(value.values())))
+        return construct(IikoOrder)
+
     def revision(self, obj: dict[str, Any]) -> str | None:
         return self.reader.text(first_of(obj, self.fields[tuple(obj)].order.get("revision", ())), ID)
 

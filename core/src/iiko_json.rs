@@ -318,24 +318,20 @@ impl<'a> Reader<'a> {
         self.pos += 1;
         let start = self.pos;
         let bytes = self.src.as_bytes();
-        loop {
-            match bytes.get(self.pos)? {
-                b'"' => {
-                    let text = self.src.get(start..self.pos)?;
-                    self.pos += 1;
-                    return Some(Cow::Borrowed(text));
-                }
-                b'\\' => break,
-                0..=0x1f => return None,
-                _ => self.pos += 1,
+        self.pos = plain_run(bytes, self.pos);
+        match bytes.get(self.pos)? {
+            b'"' => {
+                let text = self.src.get(start..self.pos)?;
+                self.pos += 1;
+                return Some(Cow::Borrowed(text));
             }
+            b'\\' => {}
+            _ => return None,
         }
         let mut out = String::from(self.src.get(start..self.pos)?);
         loop {
             let run = self.pos;
-            while !matches!(bytes.get(self.pos)?, b'"' | b'\\' | 0..=0x1f) {
-                self.pos += 1;
-            }
+            self.pos = plain_run(bytes, self.pos);
             out.push_str(self.src.get(run..self.pos)?);
             match bytes.get(self.pos)? {
                 b'"' => {
@@ -425,6 +421,33 @@ impl<'a> Reader<'a> {
         self.digits();
         (self.pos > start).then_some(())
     }
+}
+
+/// Where the run of string bytes from `start` ends: at the first quote, backslash or control
+/// character (or the end), found 8 bytes at a time.
+fn plain_run(bytes: &[u8], start: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // whether a byte of `x` is zero, or below 0x20: exact as to whether there is one (not which)
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut pos = start;
+    for chunk in bytes.get(start..).unwrap_or_default().chunks_exact(8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let special = zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if special != 0 {
+            break;
+        }
+        pos += 8;
+    }
+    while bytes
+        .get(pos)
+        .is_some_and(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+    {
+        pos += 1;
+    }
+    pos
 }
 
 fn unique_keys(entries: &[Entry<'_>]) -> bool {
@@ -522,6 +545,24 @@ mod tests {
         );
         // a repeat in an object whose members are not read is Python's to parse with the object
         assert!(parse(br#"[{"a":1,"a":2}]"#).is_some());
+    }
+
+    #[test]
+    fn string_runs_end_at_the_first_quote_backslash_or_control_character() {
+        let text = "abcdefghijklmnopqrstuvwxyz\u{e9}\u{7f}";
+        for (stop, at) in [("\"", 0), ("\\", 1), ("\u{1f}", 2), ("\u{0}", 3)] {
+            for cut in 0..text.len() {
+                let Some((head, tail)) = text.split_at_checked(cut) else {
+                    continue;
+                };
+                let bytes = format!("{head}{stop}{tail}{stop}").into_bytes();
+                for start in 0..=cut {
+                    assert_eq!(plain_run(&bytes, start), cut, "{at} {cut} {start}");
+                }
+            }
+        }
+        assert_eq!(plain_run(text.as_bytes(), 0), text.len());
+        assert_eq!(plain_run(text.as_bytes(), text.len() + 5), text.len() + 5);
     }
 
     #[test]
