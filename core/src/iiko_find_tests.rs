@@ -189,3 +189,50 @@ fn the_oracle_is_asked_once_per_shape_and_name_and_the_tables_stay_bounded() {
         assert!(tables.shapes.len() <= 8 && tables.names.len() <= 8);
     }
 }
+
+#[test]
+fn mutated_texts_never_panic() {
+    let seeds = [
+        r#"{"Save":{"list":[{"type":"ORDEROPENED","orderId":"1"},{"UserEvent":{"type":"newKind"}}]}}"#,
+        r#"{"o":{"Id":"7","Number":5,"Items":{"i":[{"Product":"tea","Amount":1},{"Product":"x","Amount":2}]}}}"#,
+        r#"[{"@type":"a:UserEvent","x":[1,2,{"Items":[],"Id":"\u00e9"}]}]"#,
+    ];
+    let alphabet = b"{}[]\",:\\0123456789eE+-.ntrul IdItemsProductAmounttype\xc3\xa9\xff";
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut rules = Rules { asked: 0 };
+    let mut tables = Tables::new(16);
+    let mut read = 0;
+    for round in 0..30_000_usize {
+        let mut text = seeds
+            .get(round % seeds.len())
+            .copied()
+            .unwrap_or("")
+            .as_bytes()
+            .to_vec();
+        for _ in 0..1 + round % 3 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = usize::try_from(state >> 40).unwrap_or(0) % (text.len() + 1);
+            let byte = alphabet
+                .get(usize::try_from(state & 0xff).unwrap_or(0) % alphabet.len())
+                .copied()
+                .unwrap_or(b' ');
+            match state % 3 {
+                0 => text.insert(at, byte),
+                1 if at < text.len() => {
+                    text.remove(at);
+                }
+                _ => {
+                    if let Some(b) = text.get_mut(at) {
+                        *b = byte;
+                    }
+                }
+            }
+        }
+        if find(&[&text], round % 2 == 0, &mut rules, &mut tables).is_ok() {
+            read += 1;
+        }
+    }
+    assert!(read > 1000, "{read}");
+}
