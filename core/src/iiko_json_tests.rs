@@ -1,6 +1,7 @@
 //! `iiko_json` on the core's text, on what Python would read otherwise, and on random bytes.
 
 use super::*;
+use crate::iiko_check::plain_run;
 
 /// The keys of the root object, None if the text or the object is refused.
 fn keys(text: &str) -> Option<Vec<String>> {

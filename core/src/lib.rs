@@ -38,6 +38,7 @@ mod nmf_python;
 pub mod nmf_search;
 
 // the iiko rules over the core's JSON text and their binding
+pub mod iiko_check;
 pub mod iiko_find;
 pub mod iiko_json;
 #[cfg(feature = "python")]
