@@ -1,5 +1,6 @@
-"""The iiko rules applied by the compiled core (``decoders._core.IikoFinder``, core/src/iiko_find.rs) to
-bodies it wrote as JSON text, so that a message is not parsed into objects only to be walked.
+"""The iiko rules applied by the compiled core (``decoders._core.IikoFinder``: core/src/iiko_find.rs over
+iiko_json.rs and iiko_check.rs) to bodies it wrote as JSON text, so that a message is not parsed into
+objects only to be walked.
 
 The core walks the text's tree as ``Recogniser.find`` walks the objects, asking this module's recogniser
 once per object shape and per name (local names, case folding and aliases stay Python's), and gives what
@@ -10,11 +11,13 @@ unknown type where UserEvents are spoken of) it hands back: ``find`` gives None 
 the pure-Python path, the reference.
 
 The core writes one text for one value, so the same text always reads as the same objects and
-normalises to the same result: UserEvents and snapshot orders are kept here by their text too (an event
-whose attributes hold objects is normalised each time: its attributes are its own), in bounded tables.
+normalises to the same result: UserEvents, snapshot orders and the orders of lock messages are kept here
+by their text too (an event whose attributes hold objects is normalised each time: its attributes are its
+own), in bounded tables.
 """
 
 from dataclasses import replace
+from functools import partial
 from types import ModuleType
 
 from .iiko_events import IikoOrder
@@ -42,7 +45,9 @@ class CoreFinder:
 
     def __init__(self, recogniser: Recogniser, core: ModuleType, max_entries: int = MAX_SHAPES) -> None:
         self.recogniser = recogniser
-        self.finder = core.IikoFinder(self._shape, self._name, max_entries)
+        # the plans come from the recogniser alone: a callback bound to self would be a cycle through the
+        # finder, which the collector cannot see into
+        self.finder = core.IikoFinder(partial(shape_plan, recogniser), partial(name_plan, recogniser), max_entries)
         self._events: Bounded[tuple[bytes, str], UserEvent] = Bounded(max_entries)
         self._orders: Bounded[bytes, tuple[IikoOrder, str | None]] = Bounded(max_entries)
         self._locked: Bounded[tuple[bytes, ...], IikoOrder] = Bounded(max_entries)
@@ -95,30 +100,30 @@ class CoreFinder:
         """(messages read, handed back, lines found by their text, lines normalised here)"""
         return self.finder.counts  # type: ignore[no-any-return]
 
-    def _name(self, name: str) -> tuple[str | None, bool, bool]:
-        recogniser = self.recogniser
-        rules = recogniser.rules
-        return (
-            rules.types.get(name.lower()),
-            recogniser.reader.local[name] in rules.event_names,
-            recogniser.names_events[name],
-        )
 
-    def _shape(self, keys: Keys) -> ShapePlan:
-        recogniser = self.recogniser
-        shape, fields = recogniser.shapes[keys], recogniser.fields[keys]
-        at = {key: i for i, key in enumerate(keys)}.__getitem__
-        order, item = fields.order, fields.item
-        return (
-            list(map(at, shape.type_keys)),
-            at("@type") if shape.xsi_type else None,
-            None if shape.item_list is None else at(shape.item_list),
-            shape.candidate,
-            [(at(key), names_events, event_name) for key, names_events, event_name in shape.children],
-            list(map(at, order.get("id", ()))),
-            list(map(at, (*order.get("number", ()), *order.get("status", ())))),
-            sorted({at(key) for candidates in order.values() for key in candidates}),
-            list(map(at, item.get("product", ()))),
-            list(map(at, item.get("amount", ()))),
-            list(map(at, fields.item_lists)),
-        )
+def name_plan(recogniser: Recogniser, name: str) -> tuple[str | None, bool, bool]:
+    """What the rules say of a name (``iiko_find::NamePlan``): its known type, whether it names a
+    UserEvent element, whether it speaks of UserEvents."""
+    rules = recogniser.rules
+    event_name = recogniser.reader.local[name] in rules.event_names
+    return rules.types.get(name.lower()), event_name, recogniser.names_events[name]
+
+
+def shape_plan(recogniser: Recogniser, keys: Keys) -> ShapePlan:
+    """What the rules say of objects with these keys (``iiko_find::ShapePlan``), keys by their index."""
+    shape, fields = recogniser.shapes[keys], recogniser.fields[keys]
+    at = {key: i for i, key in enumerate(keys)}.__getitem__
+    order, item = fields.order, fields.item
+    return (
+        list(map(at, shape.type_keys)),
+        at("@type") if shape.xsi_type else None,
+        None if shape.item_list is None else at(shape.item_list),
+        shape.candidate,
+        [(at(key), names_events, event_name) for key, names_events, event_name in shape.children],
+        list(map(at, order.get("id", ()))),
+        list(map(at, (*order.get("number", ()), *order.get("status", ())))),
+        sorted({at(key) for candidates in order.values() for key in candidates}),
+        list(map(at, item.get("product", ()))),
+        list(map(at, item.get("amount", ()))),
+        list(map(at, fields.item_lists)),
+    )
