@@ -23,6 +23,7 @@ from test_iiko import json_values
 from test_iiko_shapes import snapshots
 from test_json_text import ACTIONS, ENTITIES, RULE_KEYS, _message
 
+import decoders.core
 from decoders.events import Event
 from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.json_text import JsonText, from_core
@@ -86,7 +87,10 @@ def test_every_capture_replays_to_the_same_bytes_with_the_core_recogniser_and_wi
         counts = with_core.core.counts
         read, known = read + counts[0] - counts[1], known + counts[2]
         iiko += lines.count('"kind":"iiko.')
-    assert read > 100 and iiko > 100  # the core read bodies, and iiko events came
+    assert iiko > 100
+    if decoders.core.RUST is None:  # WIRECAP_PURE_PYTHON=1: the decoders give objects, hardly any text
+        return
+    assert read > 100  # the core read bodies
     assert known > 0 or "element_names" in "".join(rules)  # lines found by their text (none: no snapshots)
 
 
