@@ -4,8 +4,8 @@ the pure-Python ``Recogniser``, the reference: every committed capture replayed 
 rename, extend and spell names outside ASCII; hypothesis-made bodies, sent as the core's JSON text, give
 the same events both ways, message after message (the tables and the line cache warm); and hostile texts
 (deep nesting, repeated keys, names that lower-case to ASCII, floats, huge integers, escapes, text that
-is not JSON) give the same events or the same exception. These tests need the core built: without it
-they fail, never skip.
+is not JSON) and hypothesis-mutated texts give the same events or the same exception. These tests need
+the core built: without it they fail, never skip.
 """
 
 from __future__ import annotations
@@ -133,6 +133,39 @@ def test_bodies_as_the_cores_text_give_the_same_events_both_ways(
 ) -> None:
     texts = [from_core(to_json(body)) for body in bodies]  # NaN written as NaN: JSON only Python reads
     _same_both_ways(texts, rules, action=action, body_element=element)
+
+
+PIECES = st.sampled_from(
+    [
+        b"",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b'"',
+        b",",
+        b":",
+        b"\\",
+        b"\\u00",
+        b"1e9",
+        b"\xff",
+        b'"type":"orderPaid",',
+        b'"Id":"1",',
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=BODIES, edits=st.lists(st.tuples(st.integers(0, 10**6), PIECES), max_size=3), rules=RULES)
+def test_mutated_text_gives_the_same_events_or_the_same_exception(
+    body: Any, edits: list[tuple[int, bytes]], rules: tuple[str, ...]
+) -> None:
+    """The core's text with bytes replaced: mostly not JSON any more, or JSON of another shape."""
+    data = to_json(body)
+    for at, piece in edits:
+        at %= len(data) + 1
+        data = data[:at] + piece + data[at + 1 :]
+    _same_both_ways([JsonText(data)], rules)
 
 
 ORDER = '{"Id":"o-1","Number":7,"Items":[%s]}'
