@@ -15,11 +15,14 @@ still yields the item stream. Sans-I/O: the caller reads the rules files.
 
 from json.decoder import scanstring
 from operator import attrgetter
+from types import ModuleType
 from typing import Any
 
+from .core import RUST
 from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
+from .iiko_core import CoreFinder
 from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, IikoSource
-from .iiko_recognise import Found, Recogniser
+from .iiko_recognise import Found, Recogniser, Snapshot, UserEvent
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 from .json_text import JsonText, plain
 from .models import construct
@@ -104,10 +107,17 @@ def _first_key(data: bytes) -> list[str]:
 
 
 class OrderTracker:
-    """Sink analyzer: iiko events from decoded messages, item events derived from order snapshots."""
+    """Sink analyzer: iiko events from decoded messages, item events derived from order snapshots.
+
+    Bodies the core gave as JSON text are read by the core's recogniser (``iiko_core``) unless it hands
+    the message back; objects (Remoting, the pure-Python decoders) by ``Recogniser``, the reference.
+    """
+
+    core_module: ModuleType | None = RUST  # None: the reference recogniser only (the differential tests)
 
     def __init__(self, rules: Rules) -> None:
         self.recogniser = Recogniser(rules)
+        self.core = None if self.core_module is None else CoreFinder(self.recogniser, self.core_module)
         names = self.recogniser.text_names
         # what _nothing_in looks for in a body's text: the names, and the characters that lower-case to them
         self._text_needles = None if names is None else needles((*names, *LOWER_TO_ASCII))
@@ -122,10 +132,21 @@ class OrderTracker:
         texts = _texts(event)
         if texts is not None and self._nothing_in(event, texts):
             return []  # most messages of the small capture, read without parsing them
-        payloads = message_payloads(event, recogniser.rules)
-        names = _operation_names(event, _single_keys(payloads))
-        in_events = any(map(recogniser.names_events.__getitem__, names))
-        found = [f for payload in payloads for f in recogniser.find(payload, in_events=in_events)]
+        in_core = None
+        if texts is not None and self.core is not None:
+            names = _operation_names(event, [])
+            in_events = any(map(recogniser.names_events.__getitem__, names))
+            in_core = self.core.find(texts, in_events)  # the single keys' names are added there
+        payloads: list[Any] | None = None
+        found: list[Found | Snapshot | UserEvent]
+        if in_core is not None:
+            keys, found = in_core
+            names += filter(None, keys)  # as _operation_names(event, keys)
+        else:
+            payloads = message_payloads(event, recogniser.rules)
+            names = _operation_names(event, _single_keys(payloads))
+            in_events = any(map(recogniser.names_events.__getitem__, names))
+            found = [f for payload in payloads for f in recogniser.find(payload, in_events=in_events)]
         change = None if found else recogniser.lock_change(names)
         if not found and change is None:
             return []  # most messages: nothing of iiko's in them, and no event model built
@@ -133,12 +154,18 @@ class OrderTracker:
         common = {"ts": event.ts, "source": source, **dict(zip(CONN_FIELDS, conn_values(event), strict=True))}
         out: list[Event] = []
         for item in found:
-            if item.what == "event":
-                out.append(self._user_event(item, common))
-            else:
+            if isinstance(item, Snapshot):
                 out += self._snapshot(item, common)
+            elif isinstance(item, UserEvent):
+                out.append(self._user_event(item, common))
+            elif item.what == "event":
+                out.append(self._user_event(recogniser.user_event(item), common))
+            else:
+                out += self._snapshot(recogniser.snapshot(item.obj), common)
         if change is not None:
-            out += self._lock(change, payloads, common)
+            in_text = payloads is None  # the core read the bodies: the order is read from their text
+            order = self.core.order_in(texts) if in_text else recogniser.order_in(payloads)  # type: ignore[union-attr,arg-type]
+            out += self._lock(change, order, common)
         for ended in filter(None, map(_ended_order, out)):
             self.last.pop(ended, None)  # what is kept per order lives as long as the order: flat for weeks
             self.locked.pop(ended, None)
@@ -165,31 +192,13 @@ class OrderTracker:
         keys = [key for text in texts for key in _first_key(text.data)]
         return self.recogniser.lock_change(_operation_names(event, keys)) is None
 
-    def _user_event(self, found: Found, common: dict[str, Any]) -> IikoEvent:
-        recogniser = self.recogniser
-        attributes = recogniser.attributes(found.obj)
-        fields = recogniser.carried(attributes)
-        items = recogniser.items(fields)
-        order = recogniser.order(fields)
-        if not items and found.type and found.type.lower() in recogniser.rules.item_types:
-            line = recogniser.item(fields)
-            if line.product is not None:
-                items = [line]
-                if order.sum == line.sum:  # the journal's `sum` of an item event is the line's
-                    order = construct(IikoOrder, **{**order.__dict__, "sum": None})
+    def _user_event(self, found: UserEvent, common: dict[str, Any]) -> IikoEvent:
         return construct(
-            IikoEvent, type=found.type or "UserEvent", order=order, items=items, attributes=attributes, **common
+            IikoEvent, type=found.type, order=found.order, items=found.items, attributes=found.attributes, **common
         )
 
-    def _snapshot(self, found: Found, common: dict[str, Any]) -> list[Event]:
-        recogniser, fields = self.recogniser, found.obj
-        snapshot = construct(
-            IikoOrderSnapshot,
-            order=recogniser.order(fields),
-            items=recogniser.items(fields),
-            revision=recogniser.revision(fields),
-            **common,
-        )
+    def _snapshot(self, found: Snapshot, common: dict[str, Any]) -> list[Event]:
+        snapshot = construct(IikoOrderSnapshot, order=found.order, items=found.items, revision=found.revision, **common)
         out: list[Event] = [snapshot]
         order_id = snapshot.order.id or ""
         previous = self.last.get(order_id)
@@ -208,9 +217,8 @@ class OrderTracker:
             del self.last[next(iter(self.last))]
         return out
 
-    def _lock(self, change: tuple[bool, str], payloads: list[Any], common: dict[str, Any]) -> list[Event]:
+    def _lock(self, change: tuple[bool, str], order: IikoOrder, common: dict[str, Any]) -> list[Event]:
         is_unlock, operation = change
-        order = self._order_in(payloads)
         if order.id is not None:
             if self.locked.get(order.id) == (not is_unlock):
                 return []  # no change: e.g. the main cash telling the other terminal of a lock already seen
@@ -220,19 +228,6 @@ class OrderTracker:
                 del self.locked[next(iter(self.locked))]
         cls = IikoOrderUnlock if is_unlock else IikoOrderLock
         return [construct(cls, order_id=order.id, terminal=order.terminal, operation=operation, **common)]
-
-    def _order_in(self, payloads: list[Any]) -> IikoOrder:
-        """The order a lock message is about: the first object (depth-first) that names an order id."""
-        stack = list(reversed(payloads))
-        while stack:
-            value = stack.pop()
-            if isinstance(value, list):
-                stack.extend(reversed(value))
-            elif isinstance(value, dict):
-                if self.recogniser.order_id(value) is not None:
-                    return self.recogniser.order(value)
-                stack.extend(reversed(list(value.values())))
-        return construct(IikoOrder)
 
 
 def _ended_order(event: Event) -> str | None:

@@ -39,6 +39,25 @@ class Found:
     type: str | None = None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """An order snapshot, normalised."""
+
+    order: IikoOrder
+    items: list[IikoItem]
+    revision: str | None
+
+
+@dataclass(frozen=True)
+class UserEvent:
+    """A UserEvent, normalised: its type, order, lines and attributes (every field as received)."""
+
+    type: str
+    order: IikoOrder
+    items: list[IikoItem]
+    attributes: dict[str, Any]
+
+
 class Recogniser:
     """Applies the rules to one message's JSON."""
 
@@ -220,7 +239,42 @@ class Recogniser:
 
     def items(self, obj: dict[str, Any]) -> list[IikoItem]:
         lines = as_list(first_of(obj, self.fields[tuple(obj)].item_lists))
-        return _all_normalised(self._items, [line for line in lines if isinstance(line, dict)], self._item)
+        return self.lines([line for line in lines if isinstance(line, dict)])
+
+    def lines(self, objs: list[dict[str, Any]]) -> list[IikoItem]:
+        """Order lines (objects) normalised, looked up where seen before."""
+        return _all_normalised(self._items, objs, self._item)
+
+    def user_event(self, found: Found) -> UserEvent:
+        """A UserEvent ``find`` found, normalised."""
+        attributes = self.attributes(found.obj)
+        fields = self.carried(attributes)
+        items = self.items(fields)
+        order = self.order(fields)
+        if not items and found.type and found.type.lower() in self.rules.item_types:
+            line = self.item(fields)
+            if line.product is not None:
+                items = [line]
+                if order.sum == line.sum:  # the journal's `sum` of an item event is the line's
+                    order = construct(IikoOrder, **{**order.__dict__, "sum": None})
+        return UserEvent(found.type or "UserEvent", order, items, attributes)
+
+    def snapshot(self, obj: dict[str, Any]) -> Snapshot:
+        """A snapshot ``find`` found, normalised."""
+        return Snapshot(self.order(obj), self.items(obj), self.revision(obj))
+
+    def order_in(self, payloads: list[Any]) -> IikoOrder:
+        """The order a lock message is about: the first object (depth-first) that names an order id."""
+        stack = list(reversed(payloads))
+        while stack:
+            value = stack.pop()
+            if isinstance(value, list):
+                stack.extend(reversed(value))
+            elif isinstance(value, dict):
+                if self.order_id(value) is not None:
+                    return self.order(value)
+                stack.extend(reversed(list(value.values())))
+        return construct(IikoOrder)
 
     def revision(self, obj: dict[str, Any]) -> str | None:
         return self.reader.text(first_of(obj, self.fields[tuple(obj)].order.get("revision", ())), ID)

@@ -347,7 +347,11 @@ def _observed(tracker: OrderTracker, events: list[Event]) -> list[str]:
     return [derived.model_dump_json() for event in events for derived in tracker.observe(event)]
 
 
-def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects_on_every_capture() -> None:
+def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects_on_every_capture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the prefilter alone: the core's recogniser would parse nothing in Python (tests/test_core_iiko.py)
+    monkeypatch.setattr(OrderTracker, "core_module", None)
     parsed = skipped = 0
     for pcap in CAPTURES:
         events = [replaced(e, seq=i) for i, e in enumerate(_events(pcap), 1)]

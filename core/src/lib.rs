@@ -42,5 +42,12 @@ pub mod nmf_search;
 #[cfg(feature = "python")]
 mod event_python;
 
+// the iiko rules over the core's JSON text and their binding
+pub mod iiko_check;
+pub mod iiko_find;
+pub mod iiko_json;
+#[cfg(feature = "python")]
+mod iiko_python;
+
 #[cfg(feature = "python")]
 mod python;

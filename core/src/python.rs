@@ -349,6 +349,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Session>()?;
     m.add_class::<PyNeedles>()?;
     m.add_class::<crate::event_python::EventWriter>()?;
+    m.add_class::<crate::iiko_python::IikoFinder>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_json, m)?)?;

@@ -1,0 +1,129 @@
+"""The iiko rules applied by the compiled core (``decoders._core.IikoFinder``: core/src/iiko_find.rs over
+iiko_json.rs and iiko_check.rs) to bodies it wrote as JSON text, so that a message is not parsed into
+objects only to be walked.
+
+The core walks the text's tree as ``Recogniser.find`` walks the objects, asking this module's recogniser
+once per object shape and per name (local names, case folding and aliases stay Python's), and gives what
+it found as text: a UserEvent as its object's text, normalised here as ever; a snapshot as the text of
+its order's fields and of each line, the lines it saw before (same text, same line) already normalised.
+Whatever it is not certain to read as Python does (a repeated key, a lone surrogate, deep nesting, an
+unknown type where UserEvents are spoken of) it hands back: ``find`` gives None and the message takes
+the pure-Python path, the reference.
+
+The core writes one text for one value, so the same text always reads as the same objects and
+normalises to the same result: UserEvents, snapshot orders and the orders of lock messages are kept here
+by their text too (an event whose attributes hold objects is normalised each time: its attributes are its
+own), in bounded tables.
+"""
+
+from dataclasses import replace
+from functools import partial
+from types import ModuleType
+
+from .iiko_events import IikoOrder
+from .iiko_json import Bounded, Keys
+from .iiko_recognise import FLAT, MAX_SHAPES, Found, Recogniser, Snapshot, UserEvent
+from .json_text import JsonText, loads
+
+ShapePlan = tuple[
+    list[int],
+    int | None,
+    int | None,
+    bool,
+    list[tuple[int, bool, bool]],
+    list[int],
+    list[int],
+    list[int],
+    list[int],
+    list[int],
+    list[int],
+]
+
+
+class CoreFinder:
+    """``Recogniser.find`` over a message's bodies as the core's JSON text."""
+
+    def __init__(self, recogniser: Recogniser, core: ModuleType, max_entries: int = MAX_SHAPES) -> None:
+        self.recogniser = recogniser
+        # the plans come from the recogniser alone: a callback bound to self would be a cycle through the
+        # finder, which the collector cannot see into
+        self.finder = core.IikoFinder(partial(shape_plan, recogniser), partial(name_plan, recogniser), max_entries)
+        self._events: Bounded[tuple[bytes, str], UserEvent] = Bounded(max_entries)
+        self._orders: Bounded[bytes, tuple[IikoOrder, str | None]] = Bounded(max_entries)
+        self._locked: Bounded[tuple[bytes, ...], IikoOrder] = Bounded(max_entries)
+
+    def find(self, texts: list[JsonText], in_events: bool) -> tuple[list[str], list[UserEvent | Snapshot]] | None:
+        """(the single keys of the bodies, what ``find`` finds in each, snapshots normalised), or None:
+        the message is the pure-Python path's. ``in_events``: the operation names speak of UserEvents."""
+        result = self.finder.find([text.data for text in texts], in_events)
+        if result is None:
+            return None
+        keys, entries = result
+        recogniser = self.recogniser
+        found: list[UserEvent | Snapshot] = []
+        for entry in entries:
+            if entry[1] == "event":
+                found.append(self._user_event(entry[3], entry[2]))
+                continue
+            _, _, order_text, items, misses = entry
+            if misses:
+                lines = recogniser.lines([loads(text) for _, text in misses])
+                self.finder.remember([text for _, text in misses], lines)
+                for (position, _), line in zip(misses, lines, strict=True):
+                    items[position] = line
+            order = self._orders.get(order_text)
+            if order is None:
+                fields = loads(order_text)
+                order = self._orders.put(order_text, (recogniser.order(fields), recogniser.revision(fields)))
+            found.append(Snapshot(order[0], items, order[1]))
+        return keys, found
+
+    def order_in(self, texts: list[JsonText]) -> IikoOrder:
+        """``Recogniser.order_in`` of the bodies (a lock message's), kept by their text."""
+        key = tuple(text.data for text in texts)
+        order = self._locked.get(key)
+        if order is None:
+            order = self._locked.put(key, self.recogniser.order_in([loads(data) for data in key]))
+        return order
+
+    def _user_event(self, text: bytes, type_: str) -> UserEvent:
+        known = self._events.get((text, type_))
+        if known is not None:
+            return replace(known, items=list(known.items), attributes=dict(known.attributes))  # each event's own
+        found = self.recogniser.user_event(Found("event", loads(text), type_))
+        if FLAT.issuperset(map(type, found.attributes.values())):
+            self._events.put((text, type_), replace(found, attributes=dict(found.attributes)))
+        return found
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        """(messages read, handed back, lines found by their text, lines normalised here)"""
+        return self.finder.counts  # type: ignore[no-any-return]
+
+
+def name_plan(recogniser: Recogniser, name: str) -> tuple[str | None, bool, bool]:
+    """What the rules say of a name (``iiko_find::NamePlan``): its known type, whether it names a
+    UserEvent element, whether it speaks of UserEvents."""
+    rules = recogniser.rules
+    event_name = recogniser.reader.local[name] in rules.event_names
+    return rules.types.get(name.lower()), event_name, recogniser.names_events[name]
+
+
+def shape_plan(recogniser: Recogniser, keys: Keys) -> ShapePlan:
+    """What the rules say of objects with these keys (``iiko_find::ShapePlan``), keys by their index."""
+    shape, fields = recogniser.shapes[keys], recogniser.fields[keys]
+    at = {key: i for i, key in enumerate(keys)}.__getitem__
+    order, item = fields.order, fields.item
+    return (
+        list(map(at, shape.type_keys)),
+        at("@type") if shape.xsi_type else None,
+        None if shape.item_list is None else at(shape.item_list),
+        shape.candidate,
+        [(at(key), names_events, event_name) for key, names_events, event_name in shape.children],
+        list(map(at, order.get("id", ()))),
+        list(map(at, (*order.get("number", ()), *order.get("status", ())))),
+        sorted({at(key) for candidates in order.values() for key in candidates}),
+        list(map(at, item.get("product", ()))),
+        list(map(at, item.get("amount", ()))),
+        list(map(at, fields.item_lists)),
+    )

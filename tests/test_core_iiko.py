@@ -1,0 +1,230 @@
+"""The compiled core's iiko recogniser (``decoders._core.IikoFinder`` through ``decoders.iiko_core``) against
+the pure-Python ``Recogniser``, the reference: every committed capture replayed with it and with it off
+(``OrderTracker.core_module``) gives the same bytes, with the default rules and with rules files that
+rename, extend and spell names outside ASCII; hypothesis-made bodies, sent as the core's JSON text, give
+the same events both ways, message after message (the tables and the line cache warm); and hostile texts
+(deep nesting, repeated keys, names that lower-case to ASCII, floats, huge integers, escapes, text that
+is not JSON) and hypothesis-mutated texts give the same events or the same exception. These tests need
+the core built: without it they fail, never skip.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_diff import RUST
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic_core import to_json
+from test_iiko import json_values
+from test_iiko_shapes import snapshots
+from test_json_text import ACTIONS, ENTITIES, RULE_KEYS, _message
+
+import decoders.core
+from decoders.events import Event
+from decoders.iiko import OrderTracker, default_rules_text, load_rules
+from decoders.json_text import JsonText, from_core
+from wirecap.pipeline import Options, Pipeline, run
+from wirecap.sink import JsonlSink
+from wirecap.source import CaptureSource
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
+# renamed, extended, and names that are not ASCII (the prefilter cannot read those: every body is walked)
+RULES_FILES = {
+    "default": (),
+    "extended": (
+        """
+[extend.user_event]
+element_names = ["Événement", "SyncOrder"]
+types = ["orderCombined", "İTEM", "\u212aick"]
+type_fields = ["kind", "Id"]
+attribute_lists = ["Items"]
+[extend.snapshot]
+item_lists = ["lines", "İtems"]
+[extend.order]
+id = ["ref", "Number"]
+[item]
+product = ["title", "Product", "dish"]
+amount = ["qty", "Price"]
+""",
+    ),
+    "everything speaks of UserEvents": ('[user_event]\nelement_names = ["", "order"]\n',),
+}
+
+
+def _core() -> Any:
+    assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
+    return RUST
+
+
+def _tracker(core: Any, rules: tuple[str, ...] = ()) -> OrderTracker:
+    OrderTracker.core_module = core
+    try:
+        return OrderTracker(load_rules([default_rules_text(), *rules]))
+    finally:
+        OrderTracker.core_module = RUST
+
+
+def _replay(pcap: Path, tracker: OrderTracker) -> str:
+    out = io.StringIO()
+    sink = JsonlSink(out, analyzers=(tracker,))
+    run([CaptureSource(str(pcap))], Pipeline(Options()), sink.write)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("rules", RULES_FILES.values(), ids=RULES_FILES.keys())
+def test_every_capture_replays_to_the_same_bytes_with_the_core_recogniser_and_without(rules: tuple[str, ...]) -> None:
+    read = known = iiko = 0
+    for pcap in CAPTURES:
+        with_core = _tracker(_core(), rules)
+        lines = _replay(pcap, with_core)
+        assert lines == _replay(pcap, _tracker(None, rules)), pcap.name
+        assert with_core.core is not None
+        counts = with_core.core.counts
+        read, known = read + counts[0] - counts[1], known + counts[2]
+        iiko += lines.count('"kind":"iiko.')
+    assert iiko > 100
+    if decoders.core.RUST is None:  # WIRECAP_PURE_PYTHON=1: the decoders give objects, hardly any text
+        return
+    assert read > 100  # the core read bodies
+    assert known > 0 or "element_names" in "".join(rules)  # lines found by their text (none: no snapshots)
+
+
+def _observed(tracker: OrderTracker, events: list[Event]) -> list[Any]:
+    """Each event's iiko events as JSON, or the exception it raised (type and text)."""
+    out: list[Any] = []
+    for event in events:
+        try:
+            out.append([derived.model_dump_json() for derived in tracker.observe(event)])
+        except Exception as exc:  # the reference's own exception is what is compared
+            out.append((type(exc).__name__, str(exc)))
+    return out
+
+
+def _same_both_ways(bodies: list[Any], rules: tuple[str, ...] = (), **fields: Any) -> None:
+    """The bodies (``JsonText`` or objects) as messages to a tracker with the core and one without, each
+    sent twice (the second time the tables and the line cache hold them)."""
+    events = [_message(seq=seq, body=body, **fields) for seq, body in enumerate([*bodies, *bodies])]
+    assert _observed(_tracker(_core(), rules), events) == _observed(_tracker(None, rules), events)
+
+
+RULES = st.sampled_from(list(RULES_FILES.values()))
+BODIES = st.one_of(
+    ENTITIES,
+    json_values,
+    json_values.map(lambda v: {"SyncOrder": {"order": v}}),
+    snapshots().map(lambda order: {"SyncOrder": {"order": order}}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bodies=st.lists(BODIES, min_size=1, max_size=4),
+    rules=RULES,
+    action=ACTIONS,
+    element=st.one_of(st.none(), RULE_KEYS),
+)
+def test_bodies_as_the_cores_text_give_the_same_events_both_ways(
+    bodies: list[Any], rules: tuple[str, ...], action: str, element: str | None
+) -> None:
+    texts = [from_core(to_json(body)) for body in bodies]  # NaN written as NaN: JSON only Python reads
+    _same_both_ways(texts, rules, action=action, body_element=element)
+
+
+PIECES = st.sampled_from(
+    [
+        b"",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b'"',
+        b",",
+        b":",
+        b"\\",
+        b"\\u00",
+        b"1e9",
+        b"\xff",
+        b'"type":"orderPaid",',
+        b'"Id":"1",',
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=BODIES, edits=st.lists(st.tuples(st.integers(0, 10**6), PIECES), max_size=3), rules=RULES)
+def test_mutated_text_gives_the_same_events_or_the_same_exception(
+    body: Any, edits: list[tuple[int, bytes]], rules: tuple[str, ...]
+) -> None:
+    """The core's text with bytes replaced: mostly not JSON any more, or JSON of another shape."""
+    data = to_json(body)
+    for at, piece in edits:
+        at %= len(data) + 1
+        data = data[:at] + piece + data[at + 1 :]
+    _same_both_ways([JsonText(data)], rules)
+
+
+ORDER = '{"Id":"o-1","Number":7,"Items":[%s]}'
+LINE = '{"Id":"p-%d","Product":"Tea","Amount":%s,"Price":"1 280,50"}'
+HOSTILE_TEXTS = [
+    *(
+        "[" * depth + '{"UserEvent":{"type":"orderPaid","orderId":"1"}}' + "]" * depth
+        for depth in (10, 63, 64, 65, 70, 600)
+    ),
+    '{"UserEvent":{"type":"orderPaid","type":"x","orderId":"1"}}',
+    '{"a":{"orderId":"1","orderId":"2","items":[{"product":"x","amount":1}]}}',
+    '{"\u0130tems":[{"product":"x","amount":1}],"orderId":"1"}',
+    '{"\u212aind":"orderPaid","type":"orderPaid","orderId":"\u212a"}',
+    '{"type":"ORDERPA\u0130D"}',
+    '{"type":"\u0130tem","orderId":"1"}',
+    '{"\\u0055serEvent":{"type":"orderOpened","orderId":"\\ud83d\\ude00"}}',
+    '{"UserEvent":{"type":"orderOpened","orderId":"\\ud800"}}',
+    '{"UserEvent":{"type":"orderOpened","orderId":"\\udc00"}}',
+    '{"UserEvent":{"type":"orderOpened","sum":NaN}}',
+    '{"UserEvent":{"type":"orderOpened","sum":1e400,"orderId":"1"}}',
+    '{"UserEvent":{"type":"orderOpened","sum":123456789012345678901234567890,"orderId":"1"}}',
+    '{"UserEvent":{"type":"orderOpened","sum":-0.0,"numGuests":2.5,"orderId":"1"}}',
+    '{"UserEvent":{"type":"orderOpened"}} x',
+    '{"UserEvent":{"type":"orderOpened",}}',
+    '{"UserEvent":{"type":"order\tOpened"}}',
+    ' {"UserEvent" : {"type" : "orderOpened" , "orderId" : "1"} } ',
+    ORDER % ",".join(LINE % (i, amount) for i, amount in enumerate(["1", "1.0", "1.00", "1e2", "-0.0", "0.1"])),
+    ORDER % ",".join([LINE % (1, "2"), LINE % (1, "2"), '{"Id":"p-2","Product":{"Id":"d","Name":"N"},"Amount":1}']),
+    ORDER % '"", {"Product":"x","Amount":1}',
+    ORDER % "",
+    '{"Id":"o-1","Status":"","Items":{"i":{"Product":"x","Amount":1}}}',
+    '{"saveUserEvents":[{"type":"newerKind","orderId":"1"}]}',
+    '{"saveUserEvents":[{"type":"newerKind","attribute":[{"name":"orderId","value":"1"}]}]}',
+]
+
+
+@pytest.mark.parametrize("rules", RULES_FILES.values(), ids=RULES_FILES.keys())
+def test_hostile_texts_give_the_same_events_or_the_same_exception(rules: tuple[str, ...]) -> None:
+    texts: list[Any] = [JsonText(text.encode()) for text in HOSTILE_TEXTS]
+    texts += [JsonText(b'{"UserEvent":{"type":"orderOpened","orderId":"\xff"}}'), JsonText(b"")]
+    for action in ("", "http://t/I/LockOrder", "http://t/I/SaveUserEvents"):
+        _same_both_ways(texts, rules, action=action)
+
+
+def test_the_core_hands_back_what_it_is_not_sure_of_and_reads_the_rest() -> None:
+    tracker = _tracker(_core())
+    core = tracker.core
+    assert core is not None
+    handed_back = [
+        '{"UserEvent":{"type":"orderPaid","type":"x"}}',
+        '{"UserEvent":{"orderId":"\\ud800"}}',
+        "[" * 600 + '{"type":"orderPaid"}' + "]" * 600,
+        '{"saveUserEvents":[{"type":"newerKind","orderId":"1"}]}',
+        '{"type":"orderPaid"',
+    ]
+    for seq, text in enumerate(handed_back):
+        before = core.counts[1]
+        _observed(tracker, [_message(seq=seq, body=JsonText(text.encode()))])
+        assert core.counts[1] == before + 1, text
+    read = core.counts
+    assert _observed(tracker, [_message(seq=9, body=JsonText(HOSTILE_TEXTS[0].encode()))]) != [[]]
+    assert core.counts[:2] == (read[0] + 1, read[1])
