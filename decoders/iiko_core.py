@@ -71,7 +71,7 @@ class CoreFinder:
                 self.finder.remember([text for _, text in misses], lines)
                 for (position, _), line in zip(misses, lines, strict=True):
                     items[position] = line
-            order = self._orders.get(order_text)
+            order = self._orders.lookup(order_text)
             if order is None:
                 fields = loads(order_text)
                 order = self._orders.put(order_text, (recogniser.order(fields), recogniser.revision(fields)))
@@ -81,13 +81,13 @@ class CoreFinder:
     def order_in(self, texts: list[JsonText]) -> IikoOrder:
         """``Recogniser.order_in`` of the bodies (a lock message's), kept by their text."""
         key = tuple(text.data for text in texts)
-        order = self._locked.get(key)
+        order = self._locked.lookup(key)
         if order is None:
             order = self._locked.put(key, self.recogniser.order_in([loads(data) for data in key]))
         return order
 
     def _user_event(self, text: bytes, type_: str) -> UserEvent:
-        known = self._events.get((text, type_))
+        known = self._events.lookup((text, type_))
         if known is not None:
             return replace(known, items=list(known.items), attributes=dict(known.attributes))  # each event's own
         found = self.recogniser.user_event(Found("event", loads(text), type_))

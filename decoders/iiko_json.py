@@ -41,6 +41,11 @@ class Bounded(dict[K, V], Generic[K, V]):
         value = self.previous.get(key, _ABSENT)
         return default if value is _ABSENT else self.put(key, value)
 
+    def lookup(self, key: K) -> V | None:
+        """The value of ``key`` in this generation or the previous one (recalled); None if in neither."""
+        value = self.get(key)
+        return self.recall(key) if value is None else value
+
 
 class Memo(Bounded[K, V]):
     """A bounded table whose values are computed from their keys on first lookup."""

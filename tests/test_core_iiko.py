@@ -228,3 +228,21 @@ def test_the_core_hands_back_what_it_is_not_sure_of_and_reads_the_rest() -> None
     read = core.counts
     assert _observed(tracker, [_message(seq=9, body=JsonText(HOSTILE_TEXTS[0].encode()))]) != [[]]
     assert core.counts[:2] == (read[0] + 1, read[1])
+
+
+def test_an_order_with_more_lines_than_a_generation_is_found_again_at_the_next_sync() -> None:
+    """The core keeps lines by their text in two generations of 8192: an order of 9000 lines, synced
+    again, normalises at most the 808 lines neither generation kept (a cache that started over at its
+    bound normalised 8192 of them at every sync)."""
+    tracker = _tracker(_core())
+    lines = [{"dish": f"d{n}", "amount": "1", "positionId": f"p{n}"} for n in range(9000)]
+    body = from_core(to_json({"SyncOrder": {"order": {"orderId": "o-1", "number": "7", "items": lines}}}))
+    first = _observed(tracker, [_message(seq=1, body=body)])
+    assert tracker.core is not None
+    normalised = tracker.core.counts[3]
+    assert normalised == 9000
+    for seq in (2, 3):
+        again = _observed(tracker, [_message(seq=seq, body=body)])
+        assert [len(events) for events in again] == [len(events) for events in first]
+        assert tracker.core.counts[3] - normalised <= 9000 - 8192
+        normalised = tracker.core.counts[3]

@@ -8,10 +8,44 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use std::collections::HashMap; // SipHash: lines are long keys, read 8 bytes at a time
 
-/// Normalised lines kept (they start over past either bound); longer lines are not kept.
-const MAX_LINES: usize = 16_384;
-const MAX_LINES_BYTES: usize = 64 << 20;
+/// Normalised lines kept per generation (`LineCache`, two of them); longer lines are not kept.
+const MAX_LINES: usize = 8192;
+const MAX_LINES_BYTES: usize = 32 << 20;
 const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// Normalised lines by their text: this generation and the one before it, a line of which is moved up
+/// when found. Starting over at the bound, as `decoders.iiko_json.Bounded` did, normalised every line
+/// again at every sync once an order's lines outnumbered it; two generations find a working set of up
+/// to one generation's bound, and most of one up to twice that.
+#[derive(Default)]
+struct LineCache {
+    current: HashMap<Box<[u8]>, PyObject>,
+    previous: HashMap<Box<[u8]>, PyObject>,
+    bytes: usize,
+}
+
+impl LineCache {
+    fn find(&mut self, py: Python<'_>, text: &[u8]) -> Option<PyObject> {
+        if let Some(item) = self.current.get(text) {
+            return Some(item.clone_ref(py));
+        }
+        let (text, item) = self.previous.remove_entry(text)?;
+        self.insert(text, item.clone_ref(py));
+        Some(item)
+    }
+
+    fn insert(&mut self, text: Box<[u8]>, item: PyObject) {
+        if text.len() > MAX_LINE_BYTES {
+            return;
+        }
+        if self.current.len() >= MAX_LINES || self.bytes + text.len() > MAX_LINES_BYTES {
+            self.previous = std::mem::take(&mut self.current);
+            self.bytes = 0;
+        }
+        self.bytes += text.len();
+        self.current.insert(text, item);
+    }
+}
 
 /// The oracle: the Python callables `shape(keys) -> tuple` and `name(name) -> tuple`.
 struct Callbacks<'a, 'py> {
@@ -74,8 +108,7 @@ pub struct IikoFinder {
     shape: PyObject,
     name: PyObject,
     tables: Tables,
-    lines: HashMap<Box<[u8]>, PyObject>,
-    lines_bytes: usize,
+    lines: LineCache,
     /// messages read, handed back, lines found by their text, lines given to Python to normalise
     counts: [u64; 4],
 }
@@ -89,8 +122,7 @@ impl IikoFinder {
             shape,
             name,
             tables: Tables::new(max_entries),
-            lines: HashMap::default(),
-            lines_bytes: 0,
+            lines: LineCache::default(),
             counts: [0; 4],
         }
     }
@@ -128,10 +160,10 @@ impl IikoFinder {
                     let misses = PyList::empty(py);
                     for (position, at) in lines.into_iter().enumerate() {
                         let line = text.get(at.0..at.1).unwrap_or_default();
-                        match self.lines.get(line) {
+                        match self.lines.find(py, line) {
                             Some(item) => {
                                 self.counts[2] += 1;
-                                items.append(item.bind(py))?;
+                                items.append(item)?;
                             }
                             None => {
                                 self.counts[3] += 1;
@@ -150,14 +182,6 @@ impl IikoFinder {
     /// Keep normalised lines under their texts (the misses of `find`, once Python normalised them).
     fn remember(&mut self, texts: Vec<Vec<u8>>, items: Vec<PyObject>) {
         for (text, item) in texts.into_iter().zip(items) {
-            if text.len() > MAX_LINE_BYTES {
-                continue;
-            }
-            if self.lines.len() >= MAX_LINES || self.lines_bytes + text.len() > MAX_LINES_BYTES {
-                self.lines.clear();
-                self.lines_bytes = 0;
-            }
-            self.lines_bytes += text.len();
             self.lines.insert(text.into_boxed_slice(), item);
         }
     }
