@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from torture import View, view
 
+from decoders.events import Event
 from wirecap.reassembly import HalfStream
 from wirecap.streams import collect_streams
 
@@ -72,3 +73,14 @@ def wirecap(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[bytes]]
         return subprocess.run(cmd, input=stdin, capture_output=True, cwd=tmp_path, env=ENV, timeout=60, check=False)
 
     return run
+
+
+class Keep:
+    """A sink analyzer that keeps every numbered event it sees, derived ones (the iiko layer's) among them."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def observe(self, event: Event) -> list[Event]:
+        self.events.append(event)
+        return []

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Keep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
+from test_json_text import _message
 
 from decoders.events import ConnOpen, Event, RmsCall, WcfMessage
 from decoders.iiko import OrderTracker, default_rules_text, load_rules
@@ -42,19 +44,8 @@ def test_the_writer_is_the_core_s() -> None:
     assert WRITER is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
 
 
-class _Keep:
-    """An analyzer that keeps every numbered event, the iiko layer's among them."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def observe(self, event: Event) -> list[Event]:
-        self.events.append(event)
-        return []
-
-
 def _numbered(capture: Path, **options: Any) -> list[Event]:
-    keep = _Keep()
+    keep = Keep()
     sink = NumberingSink(analyzers=(OrderTracker(load_rules([default_rules_text()])), keep))
     run([CaptureSource(str(capture))], Pipeline(Options(decoder=DecoderOptions(**options))), sink.write)
     return keep.events
@@ -176,30 +167,10 @@ def test_declared_types_change_the_line_as_pydantic_changes_it() -> None:
     """``construct`` lets an int into a float field and a bool into an int one; pydantic writes them as
     the declared type (3.0, 1), and so must the core."""
     event = construct(ConnOpen, ts=10**18, mid_stream=False, **CONN)
-    odd = construct(WcfMessage, **{**_wcf_fields(), "latency_ms": 3, "size": True})
+    odd = _message(latency_ms=3, size=True)
     assert WRITER.line(odd, True) == pydantic_line(odd, True)
     assert b'"latency_ms":3.0' in WRITER.line(odd, True) and b'"size":1' in WRITER.line(odd, True)
     assert json_bytes(event) == pydantic_line(event, True)
-
-
-def _wcf_fields() -> dict[str, Any]:
-    return {
-        "ts": 1,
-        **CONN,
-        "dir": "orig",
-        "action": "a",
-        "message_id": None,
-        "relates_to": None,
-        "to": None,
-        "reply_to": None,
-        "size": 1,
-        "soap_version": "1.2",
-        "encoding": "binary",
-        "unresolved": 0,
-        "session_strings_added": 0,
-        "body": None,
-        "body_element": None,
-    }
 
 
 @pytest.mark.parametrize(
@@ -221,7 +192,7 @@ def _wcf_fields() -> dict[str, Any]:
 )
 @pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # pydantic's word on a value of another type
 def test_what_the_core_does_not_know_is_left_to_pydantic(fields: dict[str, Any]) -> None:
-    event = construct(WcfMessage, **{**_wcf_fields(), **fields})
+    event = _message(**fields)
     assert WRITER.line(event, True) is None
     try:
         expected = pydantic_line(event, True)
@@ -244,7 +215,7 @@ class _Configured(BaseModel):
 
 def test_a_model_whose_line_depends_on_more_than_its_values_is_left_to_pydantic() -> None:
     assert plan_of(_Aliased) is None and plan_of(_Configured) is None
-    inside = construct(WcfMessage, **{**_wcf_fields(), "body": {"x": _Aliased(value=1)}})
+    inside = _message(body={"x": _Aliased(value=1)})
     assert WRITER.line(inside, True) is None
     snapshot = construct(
         IikoOrderSnapshot,

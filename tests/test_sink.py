@@ -6,9 +6,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import events, ok
+from conftest import Keep, events, ok
 
-from decoders.events import Event
 from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.iiko_events import IikoOrder, IikoSource
 from decoders.models import construct
@@ -64,17 +63,6 @@ def test_the_schema_says_which_fields_are_optional(wirecap) -> None:
         validator.validate(line)
 
 
-class _Keep:
-    """An analyzer that keeps every numbered event; first in line, so in the order the lines are written."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def observe(self, event: Event) -> list[Event]:
-        self.events.append(event)
-        return []
-
-
 def test_every_event_written_is_one_its_model_would_validate() -> None:
     """The sink numbers events without validating them and the iiko layer builds its models unvalidated
     (``construct``): every event of every committed capture, rebuilt through its model's validation,
@@ -82,7 +70,7 @@ def test_every_event_written_is_one_its_model_would_validate() -> None:
     validator = jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker())
     kinds = set()
     for pcap in sorted(CAPTURES.glob("*.pcap")):
-        out, keep = io.StringIO(), _Keep()
+        out, keep = io.StringIO(), Keep()  # first in line: it sees events in the order their lines are written
         sink = JsonlSink(out, analyzers=(keep, OrderTracker(load_rules([default_rules_text()]))))
         run([CaptureSource(str(pcap))], Pipeline(Options()), sink.write)
         lines = out.getvalue().splitlines()
