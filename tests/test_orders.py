@@ -12,9 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from conftest import events, ok
+from conftest import Keep, events, ok
 
-from decoders.events import Event
 from decoders.iiko import OrderTracker
 from decoders.iiko_events import IikoEvent
 from wirecap.orders import OrderBook, analyse, read_rules
@@ -102,15 +101,7 @@ def test_user_events_posted_after_the_sync_are_not_applied_twice() -> None:
     """iikoFront posts its journal in batches, after it synced the order: replay the store's own events
     with every UserEvent moved behind all the snapshots; the open orders must not change."""
 
-    class Recorder:
-        def __init__(self) -> None:
-            self.events: list[Event] = []
-
-        def observe(self, event: Event) -> list[Event]:
-            self.events.append(event)
-            return []
-
-    recorder = Recorder()
+    recorder = Keep()
     analyse([str(CAPTURES / "store.pcap")], (OrderTracker(read_rules(())), recorder))
     journal = [e for e in recorder.events if isinstance(e, IikoEvent) and not e.derived]
     late = [e for e in recorder.events if e not in journal] + journal
