@@ -23,9 +23,13 @@ from pathlib import Path
 
 from decoders import nbfx, nns, soap, xml_text
 from decoders.anomalies import ANOMALIES, DecodeError
-from decoders.events import Anomaly, Direction, Event
+from decoders.core import RUST
+from decoders.events import Anomaly, Direction, Event, WcfMessage
 from decoders.http import HttpDecoder
+from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.interface import DecoderOptions
+from decoders.json_text import JsonText
+from decoders.models import construct
 from decoders.nmf import NmfDecoder
 from decoders.remoting import RemotingDecoder
 from wirecap.flow import conn_fields
@@ -218,6 +222,51 @@ def pcap(data: bytes) -> None:
             assert event.name in ANOMALIES, event.name
 
 
+IIKO_RULES = load_rules([default_rules_text()])
+
+
+def _iiko_events(data: bytes, core: object) -> object:
+    """What a tracker with ``core`` (None: the pure-Python recogniser) makes of a WCF message whose body is
+    ``data`` as the core's JSON text, twice (the tables warm): the events as JSON, or the exception."""
+    OrderTracker.core_module = core  # type: ignore[assignment]
+    try:
+        tracker = OrderTracker(IIKO_RULES)
+    finally:
+        OrderTracker.core_module = RUST
+    out: list[object] = []
+    for seq in (1, 2):
+        message = construct(
+            WcfMessage,
+            ts=seq,
+            seq=seq,
+            **CONN,
+            dir="orig",
+            action="http://iiko.ru/Sync/SaveOrder",
+            message_id=None,
+            relates_to=None,
+            to=None,
+            reply_to=None,
+            size=len(data),
+            soap_version="1.2",
+            encoding="binary",
+            unresolved=0,
+            session_strings_added=0,
+            body=JsonText(data),
+            body_element="SaveOrder",
+        )
+        try:
+            out.append([event.model_dump_json() for event in tracker.observe(message)])
+        except Exception as exc:  # the reference's own exception (json's, for text it cannot read)
+            out.append((type(exc).__name__, str(exc)))
+    return out
+
+
+def iiko(data: bytes) -> None:
+    """The iiko layer on any bytes as a body's JSON text: the core's walk (``decoders.iiko_core``) and the
+    pure-Python recogniser give the same events or the same exception (a differential target)."""
+    assert _iiko_events(data, RUST) == _iiko_events(data, None)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "nmf": nmf,
     "nbfx": nbfx_doc,
@@ -227,6 +276,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "remoting": remoting,
     "reassembly": reassembly,
     "pcap": pcap,
+    "iiko": iiko,
 }
 
 
@@ -305,4 +355,22 @@ def seeds(target: str) -> list[bytes]:
         return [b"\x00" + seg]
     if target == "pcap":
         return [p.read_bytes()[:SEED_MAX] for p in sorted((ROOT / "captures").glob("*.pcap"))]
+    if target == "iiko":
+        return _bodies()
     raise KeyError(target)
+
+
+def _bodies() -> list[bytes]:
+    """The bodies of the committed captures' messages and HTTP calls as JSON text, whole, up to ``SEED_MAX``."""
+    from pydantic_core import to_json
+
+    found: list[Event] = []
+    for capture in sorted((ROOT / "captures").glob("*.pcap")):
+        run([CaptureSource(str(capture))], Pipeline(Options()), found.extend)
+    texts = {
+        value.data if isinstance(value, JsonText) else to_json(value)
+        for event in found
+        for name in ("body", "request", "response")
+        if (value := event.__dict__.get(name)) is not None
+    }
+    return sorted(text for text in texts if len(text) <= SEED_MAX)
