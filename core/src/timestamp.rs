@@ -4,18 +4,14 @@
 //! `%Y` may have fewer digits): the caller leaves earlier times to Python. An i64 of nanoseconds
 //! ends in 2262; `civil_from_days` is checked up to 9999.
 
-/// The last second of 9999-12-31 UTC.
 use crate::numbers::push_digits;
 
+/// The last second of 9999-12-31 UTC.
 const MAX_SECOND: i64 = 253_402_300_799;
 const NANOS: i64 = 1_000_000_000;
 
-/// The text for `ns`, or None before 1970.
-pub fn format_ts(ns: i64, out: &mut String) -> Option<()> {
-    Clock::default().write(ns, out)
-}
-
-/// `format_ts` remembering the last second's text: events come in time order, many per second.
+/// The text for `ns` (None before 1970), remembering the last second's text: events come in
+/// time order, many per second.
 #[derive(Default)]
 pub struct Clock {
     second: Option<i64>,
@@ -80,7 +76,7 @@ mod tests {
 
     fn text(ns: i64) -> Option<String> {
         let mut out = String::new();
-        format_ts(ns, &mut out).map(|()| out)
+        Clock::default().write(ns, &mut out).map(|()| out)
     }
 
     #[test]
