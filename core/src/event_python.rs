@@ -9,12 +9,18 @@
 //! (`numbers::json_double`, `text::json_string`). Anything outside those rules — a big integer, a
 //! string with a lone surrogate, a type the plan does not cover, a time outside 1970..=9999 — makes
 //! the whole line `None`, and the caller asks pydantic: what it writes, or raises, stays the truth.
+//! A nested model whose text cannot change (frozen, scalars only: an order line) is written once and
+//! its text copied after (`Made`): snapshots repeat their order's lines, and were most of the time.
 
+use crate::generations::Generations;
 use crate::numbers::{json_double, push_digits, push_int};
 use crate::text::json_string;
 use crate::timestamp::Clock;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{
+    PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType, PyWeakrefMethods,
+    PyWeakrefReference,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +30,10 @@ const MAX_DEPTH: usize = 200;
 const MAX_PLANS: usize = 4096;
 /// Integers a double holds exactly: a float field given an int is written as that double.
 const EXACT_INT: i64 = 1 << 53;
+/// Texts of nested models kept per generation (`Made`), and the longest kept.
+const MAX_MADE: usize = 8192;
+const MAX_MADE_BYTES: usize = 8 << 20;
+const MAX_MADE_TEXT: usize = 4096;
 
 /// How a field's value is written; codes as `wirecap/lines.py` gives them.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,8 +64,11 @@ struct Field {
     kind: Kind,
 }
 
-/// A model's fields in schema order.
-struct Plan(Vec<Field>);
+/// A model's fields in schema order; `frozen`: its class refuses attribute assignment.
+struct Plan {
+    fields: Vec<Field>,
+    frozen: bool,
+}
 
 /// The line is left to pydantic.
 struct Bail;
@@ -71,6 +84,46 @@ impl From<PyErr> for Bail {
 /// type address → (the type, kept alive so that the address is not reused; its plan, None if it has none)
 type Plans = HashMap<usize, (Py<PyType>, Option<Arc<Plan>>)>;
 
+/// The texts of nested models whose text cannot change — frozen models whose values are all scalars
+/// (str, int, float, bool, None, Decimal), such as the iiko layer's order lines, which every snapshot
+/// of an order holds again — by (the object's address, `exclude_none`), with a weak reference that
+/// tells whether the object at that address is still the one written. A text is kept from the second
+/// time its object is written (an event's own `source` is written once: keeping it would only push
+/// lines out). A 4000-line order's snapshot is then written by copying texts.
+struct Made {
+    texts: Generations<(usize, bool), (Py<PyWeakrefReference>, Box<str>)>,
+    /// addresses written once; one reused by another object only makes that object's text kept early
+    seen: Generations<(usize, bool), ()>,
+}
+
+impl Made {
+    fn new() -> Self {
+        Made {
+            texts: Generations::new(MAX_MADE, MAX_MADE_BYTES),
+            seen: Generations::new(MAX_MADE, usize::MAX),
+        }
+    }
+
+    fn text(&mut self, key: (usize, bool), obj: &Bound<'_, PyAny>) -> Option<&str> {
+        let (kept, text) = self.texts.get(&key)?;
+        let same = kept
+            .bind(obj.py())
+            .upgrade()
+            .is_some_and(|kept| kept.is(obj));
+        same.then_some(&**text)
+    }
+
+    /// `obj`'s text, just written: kept if its object was written before.
+    fn written(&mut self, key: (usize, bool), obj: &Bound<'_, PyAny>, text: &str) {
+        if self.seen.get(&key).is_none() {
+            self.seen.insert(key, (), 1);
+        } else if let Ok(kept) = PyWeakrefReference::new(obj) {
+            self.texts
+                .insert(key, (kept.unbind(), text.into()), text.len());
+        }
+    }
+}
+
 #[pyclass(frozen)]
 pub struct EventWriter {
     /// cls → ((field name, kind code), …) or None: a class it cannot write.
@@ -79,6 +132,7 @@ pub struct EventWriter {
     decimal: Py<PyType>,
     plans: Mutex<Plans>,
     clock: Mutex<Clock>,
+    made: Mutex<Made>,
 }
 
 #[pymethods]
@@ -91,6 +145,7 @@ impl EventWriter {
             decimal,
             plans: Mutex::new(HashMap::new()),
             clock: Mutex::new(Clock::default()),
+            made: Mutex::new(Made::new()),
         }
     }
 
@@ -106,8 +161,10 @@ impl EventWriter {
             owner: self,
             exclude_none,
             out: &mut out,
+            containers: 0,
         };
-        writer.model(event, 0).ok()?;
+        let plan = self.plan(event).ok()?;
+        writer.model(event, &plan, 0).ok()?;
         Some(PyBytes::new(event.py(), out.as_bytes()))
     }
 }
@@ -131,6 +188,11 @@ impl EventWriter {
     fn compile(&self, cls: &Bound<'_, PyType>) -> Result<Plan, Bail> {
         let spec = self.plan_of.bind(cls.py()).call1((cls,))?;
         let spec = spec.downcast::<PyTuple>().map_err(|_| Bail)?;
+        let frozen = cls
+            .getattr(pyo3::intern!(cls.py(), "model_config"))
+            .and_then(|config| config.get_item("frozen"))
+            .and_then(|frozen| frozen.is_truthy())
+            .unwrap_or(false);
         let mut fields = Vec::with_capacity(spec.len());
         for item in spec.iter() {
             let (name, code): (Bound<'_, PyString>, u8) = item.extract()?;
@@ -144,7 +206,7 @@ impl EventWriter {
                 kind,
             });
         }
-        Ok(Plan(fields))
+        Ok(Plan { fields, frozen })
     }
 }
 
@@ -152,21 +214,23 @@ struct Writer<'w> {
     owner: &'w EventWriter,
     exclude_none: bool,
     out: &'w mut String,
+    /// containers, models and bodies written so far: a nested model during which none was written
+    /// holds only scalars
+    containers: usize,
 }
 
 impl Writer<'_> {
     /// A model's fields in schema order: read in the instance dict's own order while its keys are the
     /// plan's names (the dict `construct` and pydantic build), looked up by name otherwise.
-    fn model(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Written {
+    fn model(&mut self, obj: &Bound<'_, PyAny>, plan: &Plan, depth: usize) -> Written {
         let py = obj.py();
-        let plan = self.owner.plan(obj)?;
         let fields = obj.getattr(pyo3::intern!(py, "__dict__"))?;
         let fields = fields.downcast::<PyDict>().map_err(|_| Bail)?;
-        let mut in_order = fields.len() == plan.0.len();
+        let mut in_order = fields.len() == plan.fields.len();
         let mut items = fields.iter();
         self.out.push('{');
         let mut first = true;
-        for field in &plan.0 {
+        for field in &plan.fields {
             let name = field.name.bind(py);
             let mut next = None;
             if in_order {
@@ -219,14 +283,44 @@ impl Writer<'_> {
             }
             Kind::Int if !value.is_none() && !value.is_instance_of::<PyInt>() => Err(Bail),
             Kind::Body if value.is_exact_instance(self.owner.json_text.bind(value.py())) => {
+                self.containers += 1;
                 let data = value.getattr(pyo3::intern!(value.py(), "data"))?;
                 let data = data.downcast::<PyBytes>().map_err(|_| Bail)?;
                 self.out
                     .push_str(std::str::from_utf8(data.as_bytes()).map_err(|_| Bail)?);
                 Ok(())
             }
+            Kind::Body => {
+                self.containers += 1; // a body may be given as text now and as objects later
+                self.value(value, depth)
+            }
             _ => self.value(value, depth),
         }
+    }
+
+    /// A model inside the line: a frozen one holding only scalars is copied from its text once kept.
+    fn nested_model(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Written {
+        let plan = self.owner.plan(obj)?;
+        self.containers += 1;
+        if !plan.frozen {
+            return self.model(obj, &plan, depth);
+        }
+        let key = (obj.as_ptr() as usize, self.exclude_none);
+        {
+            let mut made = self.owner.made.lock().map_err(|_| Bail)?;
+            if let Some(text) = made.text(key, obj) {
+                self.out.push_str(text);
+                return Ok(());
+            }
+        }
+        let (start, containers) = (self.out.len(), self.containers);
+        self.model(obj, &plan, depth)?;
+        let text = self.out.get(start..).unwrap_or_default();
+        if self.containers == containers && text.len() <= MAX_MADE_TEXT {
+            let mut made = self.owner.made.lock().map_err(|_| Bail)?;
+            made.written(key, obj, text);
+        }
+        Ok(())
     }
 
     /// A value by its runtime type, as pydantic-core infers it.
@@ -254,6 +348,7 @@ impl Writer<'_> {
                 self.out.push_str("null"); // ser_json_inf_nan="null", pydantic's default
             }
         } else if let Ok(dict) = value.downcast::<PyDict>() {
+            self.containers += 1;
             self.out.push('{');
             for (i, (key, item)) in dict.iter().enumerate() {
                 if i > 0 {
@@ -274,7 +369,7 @@ impl Writer<'_> {
         } else if value.is_exact_instance(self.owner.decimal.bind(value.py())) {
             json_string(value.str()?.to_str()?, self.out);
         } else {
-            self.model(value, depth)?;
+            self.nested_model(value, depth)?;
         }
         Ok(())
     }
@@ -284,6 +379,7 @@ impl Writer<'_> {
         items: impl Iterator<Item = Bound<'py, PyAny>>,
         depth: usize,
     ) -> Written {
+        self.containers += 1;
         self.out.push('[');
         for (i, item) in items.enumerate() {
             if i > 0 {

@@ -3,49 +3,18 @@
 //! normalised are found by their exact text. The core writes one text for one value, so a line's text
 //! decides its parsed object and so its normalised line: a 4000-line order sent again costs hashing.
 
+use crate::generations::Generations;
 use crate::iiko_find::{find, Found, NamePlan, Oracle, ShapePlan, Stop, Tables};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use std::collections::HashMap; // SipHash: lines are long keys, read 8 bytes at a time
 
-/// Normalised lines kept per generation (`LineCache`, two of them); longer lines are not kept.
+/// Normalised lines kept per generation (two of them: `Generations`); longer lines are not kept.
 const MAX_LINES: usize = 8192;
 const MAX_LINES_BYTES: usize = 32 << 20;
 const MAX_LINE_BYTES: usize = 64 << 10;
 
-/// Normalised lines by their text: this generation and the one before it, a line of which is moved up
-/// when found. Starting over at the bound, as `decoders.iiko_json.Bounded` did, normalised every line
-/// again at every sync once an order's lines outnumbered it; two generations find a working set of up
-/// to one generation's bound, and most of one up to twice that.
-#[derive(Default)]
-struct LineCache {
-    current: HashMap<Box<[u8]>, PyObject>,
-    previous: HashMap<Box<[u8]>, PyObject>,
-    bytes: usize,
-}
-
-impl LineCache {
-    fn find(&mut self, py: Python<'_>, text: &[u8]) -> Option<PyObject> {
-        if let Some(item) = self.current.get(text) {
-            return Some(item.clone_ref(py));
-        }
-        let (text, item) = self.previous.remove_entry(text)?;
-        self.insert(text, item.clone_ref(py));
-        Some(item)
-    }
-
-    fn insert(&mut self, text: Box<[u8]>, item: PyObject) {
-        if text.len() > MAX_LINE_BYTES {
-            return;
-        }
-        if self.current.len() >= MAX_LINES || self.bytes + text.len() > MAX_LINES_BYTES {
-            self.previous = std::mem::take(&mut self.current);
-            self.bytes = 0;
-        }
-        self.bytes += text.len();
-        self.current.insert(text, item);
-    }
-}
+/// Normalised lines by their text.
+type LineCache = Generations<Box<[u8]>, PyObject>;
 
 /// The oracle: the Python callables `shape(keys) -> tuple` and `name(name) -> tuple`.
 struct Callbacks<'a, 'py> {
@@ -122,7 +91,7 @@ impl IikoFinder {
             shape,
             name,
             tables: Tables::new(max_entries),
-            lines: LineCache::default(),
+            lines: LineCache::new(MAX_LINES, MAX_LINES_BYTES),
             counts: [0; 4],
         }
     }
@@ -160,7 +129,7 @@ impl IikoFinder {
                     let misses = PyList::empty(py);
                     for (position, at) in lines.into_iter().enumerate() {
                         let line = text.get(at.0..at.1).unwrap_or_default();
-                        match self.lines.find(py, line) {
+                        match self.lines.get(line).map(|item| item.clone_ref(py)) {
                             Some(item) => {
                                 self.counts[2] += 1;
                                 items.append(item)?;
@@ -182,7 +151,10 @@ impl IikoFinder {
     /// Keep normalised lines under their texts (the misses of `find`, once Python normalised them).
     fn remember(&mut self, texts: Vec<Vec<u8>>, items: Vec<PyObject>) {
         for (text, item) in texts.into_iter().zip(items) {
-            self.lines.insert(text.into_boxed_slice(), item);
+            if text.len() <= MAX_LINE_BYTES {
+                let size = text.len();
+                self.lines.insert(text.into_boxed_slice(), item, size);
+            }
         }
     }
 

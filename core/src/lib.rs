@@ -10,6 +10,7 @@
 pub mod dictionary;
 pub mod error;
 pub mod format;
+pub mod generations;
 pub mod http;
 pub mod http_chunked;
 pub mod http_lines;
