@@ -1,6 +1,6 @@
 """decoders.json_text: bodies the core gives as JSON text are written as they are, parsed only when read.
 
-The sink splices the text into the line (``wirecap.lines.pydantic_line``), redaction searches it before parsing
+The core's writer puts the text into the line (``wirecap.lines``), redaction searches it before parsing
 (``wirecap.redact.redact_json``), and the HTTP decoder reads an iikoRMS verdict from it
 (``decoders.http_body.result_fields``). Each is held here to what the same event gives with its bodies
 as Python objects, serialised by pydantic whole as before: on every event of every committed capture
@@ -11,7 +11,6 @@ field, and with secret names put at random places of real bodies.
 import io
 import json
 import pickle
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from decoders.iiko import LOWER_TO_ASCII, OrderTracker, default_rules_text, load
 from decoders.interface import DecoderOptions
 from decoders.json_text import _UNPARSED, JsonText, from_core, loads, plain
 from decoders.models import replaced
-from decoders.schema import ALL_EVENTS
 from wirecap.lines import json_bytes, json_bytes_all_fields, text_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import SECRET_FIELDS, SUSPECT_NAMES, redact
@@ -46,13 +44,13 @@ def _events(pcap: Path, **options: Any) -> list[Event]:
 
 def _parsed(event: Event) -> Event:
     """The event with every body as Python objects, as the pure-Python decoders make it."""
-    texts = {name: plain(event.__dict__[name]) for name, _ in text_fields(type(event))}
+    texts = {name: plain(event.__dict__[name]) for name in text_fields(type(event))}
     return replaced(event, **texts)
 
 
 def _same_lines(event: Event) -> None:
     """Both writers (lean and ``--all-fields``) give pydantic's lines of the parsed event, the bodies
-    unparsed (spliced) and parsed (short ones written from their objects)."""
+    unparsed and parsed."""
     lines = json_bytes(event).decode(), json_bytes_all_fields(event).decode()
     objects = _parsed(event)  # parses the bodies
     expected = objects.model_dump_json(exclude_none=True), objects.model_dump_json()
@@ -101,7 +99,7 @@ def test_the_captures_give_bodies_as_text_of_every_kind() -> None:
         (type(e).__name__, name)
         for pcap in CAPTURES
         for e in _events(pcap)
-        for name, _ in text_fields(type(e))
+        for name in text_fields(type(e))
         if type(e.__dict__[name]) is JsonText
     }
     assert {("WcfMessage", "body"), ("WcfFault", "detail"), ("RmsCall", "request"), ("RmsCall", "response")} <= kinds
@@ -121,41 +119,12 @@ def test_every_body_of_every_capture_is_read_as_json_reads_it() -> None:
         e.__dict__[name].data
         for pcap in CAPTURES
         for e in _events(pcap)
-        for name, _ in text_fields(type(e))
+        for name in text_fields(type(e))
         if type(e.__dict__[name]) is JsonText
     ]
     assert len(texts) > 100
     for data in texts:
         assert _typed(loads(data)) == _typed(json.loads(data))
-
-
-SCALARS = (str, int, float, bool, type(None))
-
-
-def _no_other_object(annotation: Any) -> bool:
-    """Whether a field of this type serialises to scalars, or to objects whose values are strings."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation in SCALARS:
-        return True
-    if origin is typing.Literal:
-        return all(isinstance(a, SCALARS) for a in args)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        return all(_no_other_object(a) for a in args)
-    if origin is typing.Annotated:
-        return _no_other_object(args[0])
-    return origin is dict and args == (str, str)
-
-
-def test_no_other_field_beside_a_body_can_hold_the_key_the_splice_looks_for() -> None:
-    """The splice's proof: in a line with a body field, every other object is a table of strings, so
-    ``"name":0`` occurs once, as the field itself (the body fields hold 0 in the serialised skeleton)."""
-    with_text = [m for m in ALL_EVENTS if text_fields(m)]
-    assert set(with_text) == {WcfMessage, WcfFault, RmsCall}
-    for model in with_text:
-        texts = {name for name, _ in text_fields(model)}
-        for name, info in model.model_fields.items():
-            if name not in texts:
-                assert _no_other_object(info.annotation), (model.__name__, name, info.annotation)
 
 
 # --- hostile peers: every string field and header, and the bodies, hold what a peer may send ------------
@@ -221,7 +190,9 @@ def _message(**fields: Any) -> WcfMessage:
 
 @settings(max_examples=400, deadline=None)
 @given(body=BODY, strings=st.lists(HOSTILE, min_size=7, max_size=7), fault=st.booleans())
-def test_hostile_strings_do_not_move_the_splice_of_a_wcf_body(body: Any, strings: list[str], fault: bool) -> None:
+def test_hostile_strings_in_a_wcf_message_are_written_as_with_parsed_bodies(
+    body: Any, strings: list[str], fault: bool
+) -> None:
     action, message_id, to, xml, element, code, reason = strings
     event = _message(action=action, message_id=message_id, to=to, xml=xml, body=body, body_element=element)
     if fault:
@@ -237,7 +208,7 @@ def test_hostile_strings_do_not_move_the_splice_of_a_wcf_body(body: Any, strings
     headers=st.dictionaries(KEYS, HOSTILE, max_size=4),
     strings=st.lists(HOSTILE, min_size=3, max_size=3),
 )
-def test_hostile_strings_and_headers_do_not_move_the_splice_of_http_bodies(
+def test_hostile_strings_and_headers_in_an_http_call_are_written_as_with_parsed_bodies(
     request: Any, response: Any, headers: dict[str, str], strings: list[str]
 ) -> None:
     uri, reason, error = strings
@@ -289,7 +260,7 @@ def _text_bodied(pcaps: list[str]) -> list[Event]:
         e
         for name in pcaps
         for e in _events(REPO / "captures" / name, keep_secrets=True)
-        if any(type(e.__dict__[n]) is JsonText for n, _ in text_fields(type(e)))
+        if any(type(e.__dict__[n]) is JsonText for n in text_fields(type(e)))
     ]
 
 
@@ -313,7 +284,7 @@ def test_a_secret_name_anywhere_in_a_body_is_redacted_as_in_the_objects(
     data: st.DataObject, name: str, how: str
 ) -> None:
     event = data.draw(st.sampled_from(BODIED))
-    field = data.draw(st.sampled_from([n for n, _ in text_fields(type(event)) if event.__dict__[n] is not None]))
+    field = data.draw(st.sampled_from([n for n in text_fields(type(event)) if event.__dict__[n] is not None]))
     value = plain(event.__dict__[field])
     value = pickle.loads(pickle.dumps(value))  # a copy to change
     places = _places(value)
@@ -355,7 +326,7 @@ def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects_on_every_capture(
     parsed = skipped = 0
     for pcap in CAPTURES:
         events = [replaced(e, seq=i) for i, e in enumerate(_events(pcap), 1)]
-        bodies = [e.__dict__[n] for e in events for n, _ in text_fields(type(e)) if type(e.__dict__[n]) is JsonText]
+        bodies = [e.__dict__[n] for e in events for n in text_fields(type(e)) if type(e.__dict__[n]) is JsonText]
         from_text = _observed(OrderTracker(RULES), events)
         unparsed = [b for b in bodies if b._value is _UNPARSED]
         parsed += len(bodies) - len(unparsed)

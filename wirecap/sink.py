@@ -127,7 +127,7 @@ class JsonlSink:
             for derived in analyzer.observe(numbered):
                 self._write_one(derived, lines)
         lines[at] = self.render(numbered)  # after the analyzers: a body they parsed may be written from its objects
-        for name, _ in text_fields(type(event)):
+        for name in text_fields(type(event)):
             if type(body := fields[name]) is JsonText:
                 body.forget()
 
