@@ -13,6 +13,8 @@ events (added, deleted before/after the kitchen ticket, amount changed) so that 
 still yields the item stream. Sans-I/O: the caller reads the rules files.
 """
 
+from collections.abc import Callable
+from functools import partial
 from json.decoder import scanstring
 from operator import attrgetter
 from types import ModuleType
@@ -22,7 +24,7 @@ from .core import RUST
 from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
 from .iiko_core import CoreFinder
 from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrderSnapshot, IikoOrderUnlock, IikoSource
-from .iiko_recognise import Found, Recogniser, Snapshot, UserEvent
+from .iiko_recognise import Recogniser, Snapshot, UserEvent
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 from .json_text import JsonText, plain
 from .models import construct
@@ -47,6 +49,9 @@ conn_values = attrgetter(*CONN_FIELDS)
 # that Unicode has no other
 LOWER_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
 TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
+# what a message reads as: the names that may say "lock", what the rules found (normalised), and how to
+# read the order a lock is about
+Reading = tuple[list[str], list[Snapshot | UserEvent], Callable[[], IikoOrder]]
 
 
 def message_payloads(event: Event, rules: Rules) -> list[Any]:
@@ -128,26 +133,12 @@ class OrderTracker:
         transport = TRANSPORTS.get(type(event))
         if transport is None or not isinstance(event, ConnEvent):
             return []
-        recogniser = self.recogniser
         texts = _texts(event)
         if texts is not None and self._nothing_in(event, texts):
             return []  # most messages of the small capture, read without parsing them
-        in_core = None
-        if texts is not None and self.core is not None:
-            names = _operation_names(event, [])
-            in_events = any(map(recogniser.names_events.__getitem__, names))
-            in_core = self.core.find(texts, in_events)  # the single keys' names are added there
-        payloads: list[Any] | None = None
-        found: list[Found | Snapshot | UserEvent]
-        if in_core is not None:
-            keys, found = in_core
-            names += filter(None, keys)  # as _operation_names(event, keys)
-        else:
-            payloads = message_payloads(event, recogniser.rules)
-            names = _operation_names(event, _single_keys(payloads))
-            in_events = any(map(recogniser.names_events.__getitem__, names))
-            found = [f for payload in payloads for f in recogniser.find(payload, in_events=in_events)]
-        change = None if found else recogniser.lock_change(names)
+        read = None if texts is None or self.core is None else self._read_text(event, texts, self.core)
+        names, found, order_in = self._read_objects(event) if read is None else read
+        change = None if found else self.recogniser.lock_change(names)
         if not found and change is None:
             return []  # most messages: nothing of iiko's in them, and no event model built
         source = construct(IikoSource, uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
@@ -156,20 +147,38 @@ class OrderTracker:
         for item in found:
             if isinstance(item, Snapshot):
                 out += self._snapshot(item, common)
-            elif isinstance(item, UserEvent):
-                out.append(self._user_event(item, common))
-            elif item.what == "event":
-                out.append(self._user_event(recogniser.user_event(item), common))
             else:
-                out += self._snapshot(recogniser.snapshot(item.obj), common)
+                out.append(self._user_event(item, common))
         if change is not None:
-            in_text = payloads is None  # the core read the bodies: the order is read from their text
-            order = self.core.order_in(texts) if in_text else recogniser.order_in(payloads)  # type: ignore[union-attr,arg-type]
-            out += self._lock(change, order, common)
+            out += self._lock(change, order_in(), common)
         for ended in filter(None, map(_ended_order, out)):
             self.last.pop(ended, None)  # what is kept per order lives as long as the order: flat for weeks
             self.locked.pop(ended, None)
         return out
+
+    def _read_text(self, event: Event, texts: list[JsonText], core: CoreFinder) -> Reading | None:
+        """What the core's recogniser reads in the bodies' text, or None: it hands the message back."""
+        names = _operation_names(event, [])
+        in_events = any(map(self.recogniser.names_events.__getitem__, names))
+        in_core = core.find(texts, in_events)  # the single keys' names are added there
+        if in_core is None:
+            return None
+        keys, found = in_core
+        names += filter(None, keys)  # as _operation_names(event, keys)
+        return names, found, partial(core.order_in, texts)  # a lock's order is read from the text too
+
+    def _read_objects(self, event: Event) -> Reading:
+        """What the reference recogniser reads in the message's content as objects, normalised."""
+        recogniser = self.recogniser
+        payloads = message_payloads(event, recogniser.rules)
+        names = _operation_names(event, _single_keys(payloads))
+        in_events = any(map(recogniser.names_events.__getitem__, names))
+        found = [
+            recogniser.user_event(item) if item.what == "event" else recogniser.snapshot(item.obj)
+            for payload in payloads
+            for item in recogniser.find(payload, in_events=in_events)
+        ]
+        return names, found, partial(recogniser.order_in, payloads)
 
     def _nothing_in(self, event: Event, texts: list[JsonText]) -> bool:
         """Whether the rules cannot find anything in the message, read from the bodies' text unparsed.

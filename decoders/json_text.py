@@ -2,8 +2,8 @@
 
 The core renders a message body (a WCF body or fault detail, an iikoRMS XML body) as JSON text, the very
 text the sink writes for it. Parsing it into objects only for the sink to serialise them again built each
-message three times; a ``JsonText`` keeps the text, the sink splices it into the line as it is
-(``wirecap.sink``), redaction searches it (``wirecap.redact``), and the objects are made on the first
+message three times; a ``JsonText`` keeps the text, the core's event writer puts it into the line as it
+is (``wirecap.lines``), redaction searches it (``wirecap.redact``), and the objects are made on the first
 read of ``value`` (the iiko layer, a redaction that finds a secret name, ``model_dump``) and let go once
 the event's line is written (``forget``): tens of MB for a 4000-line order, held by a batch's events.
 
@@ -16,7 +16,7 @@ import json
 from typing import Annotated, Any
 
 import orjson
-from pydantic import PlainSerializer, SerializationInfo
+from pydantic import PlainSerializer
 
 _UNPARSED: Any = object()
 
@@ -79,17 +79,6 @@ def plain(value: Any) -> Any:
     return value.value if type(value) is JsonText else value
 
 
-SPLICE: Any = object()
-"""Serialisation context of the sink's skeleton line: every ``JsonText`` written as 0, its text spliced
-in after (``wirecap.sink``)."""
-
-
-def _serialised(value: Any, info: SerializationInfo) -> Any:
-    if type(value) is JsonText:
-        return 0 if info.context is SPLICE else value.value
-    return value
-
-
-SERIALIZER = PlainSerializer(_serialised)
+SERIALIZER = PlainSerializer(plain)
 JsonBody = Annotated[Any, SERIALIZER]
 """An event field holding a decoded body: the objects, or a ``JsonText`` serialised as its value."""

@@ -1,33 +1,35 @@
 """decoders.json_text: bodies the core gives as JSON text are written as they are, parsed only when read.
 
-The sink splices the text into the line (``wirecap.lines.pydantic_line``), redaction searches it before parsing
+The core's writer puts the text into the line (``wirecap.lines``), redaction searches it before parsing
 (``wirecap.redact.redact_json``), and the HTTP decoder reads an iikoRMS verdict from it
 (``decoders.http_body.result_fields``). Each is held here to what the same event gives with its bodies
 as Python objects, serialised by pydantic whole as before: on every event of every committed capture
 (default, ``--xml``, ``--all-fields``, ``--keep-secrets``), on hostile strings a peer may send in every
-field, and with secret names put at random places of real bodies.
+field, and with secret names put at random places of real bodies. Without the core
+(``WIRECAP_PURE_PYTHON=1``, CI's second pass) the decoders give bodies as objects; the tests then take as
+text what pydantic writes for them, the core's text for the same message (tests/test_core_diff.py).
 """
 
 import io
 import json
 import pickle
-import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Keep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import to_json
 
+from decoders.core import RUST
 from decoders.events import Event, RmsCall, WcfFault, WcfMessage
 from decoders.http_body import result_fields
 from decoders.iiko import LOWER_TO_ASCII, OrderTracker, default_rules_text, load_rules
 from decoders.interface import DecoderOptions
 from decoders.json_text import _UNPARSED, JsonText, from_core, loads, plain
 from decoders.models import replaced
-from decoders.schema import ALL_EVENTS
-from wirecap.lines import json_bytes, json_bytes_all_fields, text_fields
+from wirecap.lines import WRITER, json_bytes, json_bytes_all_fields, text_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import SECRET_FIELDS, SUSPECT_NAMES, redact
 from wirecap.sink import JsonlSink
@@ -46,13 +48,29 @@ def _events(pcap: Path, **options: Any) -> list[Event]:
 
 def _parsed(event: Event) -> Event:
     """The event with every body as Python objects, as the pure-Python decoders make it."""
-    texts = {name: plain(event.__dict__[name]) for name, _ in text_fields(type(event))}
+    texts = {name: plain(event.__dict__[name]) for name in text_fields(type(event))}
     return replaced(event, **texts)
+
+
+def _bodies(event: Event) -> list[tuple[str, Any]]:
+    """(field name, body) of the event's bodies that are present."""
+    return [(name, body) for name in text_fields(type(event)) if (body := event.__dict__[name]) is not None]
+
+
+def _text(body: Any) -> bytes:
+    """A body's JSON text: the core's, or for the pure-Python decoders' objects the text pydantic writes
+    for them, which is the core's for the same message (tests/test_core_diff.py)."""
+    return body.data if type(body) is JsonText else to_json(body)
+
+
+def _as_text(event: Event) -> Event:
+    """The event with every body as JSON text not yet read, as the core gives it."""
+    return replaced(event, **{name: from_core(_text(body)) for name, body in _bodies(event)})
 
 
 def _same_lines(event: Event) -> None:
     """Both writers (lean and ``--all-fields``) give pydantic's lines of the parsed event, the bodies
-    unparsed (spliced) and parsed (short ones written from their objects)."""
+    unparsed and parsed."""
     lines = json_bytes(event).decode(), json_bytes_all_fields(event).decode()
     objects = _parsed(event)  # parses the bodies
     expected = objects.model_dump_json(exclude_none=True), objects.model_dump_json()
@@ -75,12 +93,18 @@ def test_a_body_is_parsed_once_only_when_read_and_compares_as_its_value() -> Non
         hash(text)
 
 
-def test_an_unread_body_is_not_parsed() -> None:
-    text = JsonText(b"not json at all")  # never parsed: nothing reads it
-    event = _message(body=text)
-    assert json_bytes(event).decode().endswith(',"body":not json at all}')
-    with pytest.raises(ValueError):
-        _ = text.value
+def test_the_core_writes_a_body_unread_and_pydantic_parses_it_to_write_it() -> None:
+    """The core's writer puts a body's text into the line as it is, never parsing it, not even text that
+    is not JSON; without the core pydantic writes the line, from the parsed value."""
+    text = JsonText(b'{"a":[1,2.5,null,"\\u0000\xd0\x96"]}')
+    assert json_bytes(_message(body=text)).endswith(b',"body":{"a":[1,2.5,null,"\\u0000\xd0\x96"]}}')
+    assert text.parsed is (WRITER is None)
+    garbage = JsonText(b"not json at all")
+    if WRITER is not None:
+        assert json_bytes(_message(body=garbage)).endswith(b',"body":not json at all}')
+    else:
+        with pytest.raises(ValueError, match="Expecting value"):
+            json_bytes(_message(body=garbage))
 
 
 @pytest.mark.parametrize(
@@ -96,15 +120,12 @@ def test_every_event_of_every_capture_is_written_as_with_parsed_bodies(capture: 
         _same_lines(event)
 
 
-def test_the_captures_give_bodies_as_text_of_every_kind() -> None:
-    kinds = {
-        (type(e).__name__, name)
-        for pcap in CAPTURES
-        for e in _events(pcap)
-        for name, _ in text_fields(type(e))
-        if type(e.__dict__[name]) is JsonText
-    }
+def test_the_captures_give_bodies_of_every_kind_as_text_with_the_core_and_as_objects_without() -> None:
+    bodies = [(type(e).__name__, name, body) for pcap in CAPTURES for e in _events(pcap) for name, body in _bodies(e)]
+    kinds = {(kind, name) for kind, name, _ in bodies}
     assert {("WcfMessage", "body"), ("WcfFault", "detail"), ("RmsCall", "request"), ("RmsCall", "response")} <= kinds
+    as_text = {(kind, name) for kind, name, body in bodies if type(body) is JsonText}
+    assert as_text == (kinds if RUST is not None else set())  # the pure-Python decoders never give text
 
 
 def _typed(value: Any) -> Any:
@@ -117,45 +138,11 @@ def _typed(value: Any) -> Any:
 
 
 def test_every_body_of_every_capture_is_read_as_json_reads_it() -> None:
-    texts = [  # --xml adds the XML beside a body and leaves the body's text as it is: the same 321 texts
-        e.__dict__[name].data
-        for pcap in CAPTURES
-        for e in _events(pcap)
-        for name, _ in text_fields(type(e))
-        if type(e.__dict__[name]) is JsonText
-    ]
+    # --xml adds the XML beside a body and leaves the body's text as it is: the same 321 texts
+    texts = [_text(body) for pcap in CAPTURES for e in _events(pcap) for _, body in _bodies(e)]
     assert len(texts) > 100
     for data in texts:
         assert _typed(loads(data)) == _typed(json.loads(data))
-
-
-SCALARS = (str, int, float, bool, type(None))
-
-
-def _no_other_object(annotation: Any) -> bool:
-    """Whether a field of this type serialises to scalars, or to objects whose values are strings."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation in SCALARS:
-        return True
-    if origin is typing.Literal:
-        return all(isinstance(a, SCALARS) for a in args)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        return all(_no_other_object(a) for a in args)
-    if origin is typing.Annotated:
-        return _no_other_object(args[0])
-    return origin is dict and args == (str, str)
-
-
-def test_no_other_field_beside_a_body_can_hold_the_key_the_splice_looks_for() -> None:
-    """The splice's proof: in a line with a body field, every other object is a table of strings, so
-    ``"name":0`` occurs once, as the field itself (the body fields hold 0 in the serialised skeleton)."""
-    with_text = [m for m in ALL_EVENTS if text_fields(m)]
-    assert set(with_text) == {WcfMessage, WcfFault, RmsCall}
-    for model in with_text:
-        texts = {name for name, _ in text_fields(model)}
-        for name, info in model.model_fields.items():
-            if name not in texts:
-                assert _no_other_object(info.annotation), (model.__name__, name, info.annotation)
 
 
 # --- hostile peers: every string field and header, and the bodies, hold what a peer may send ------------
@@ -221,7 +208,9 @@ def _message(**fields: Any) -> WcfMessage:
 
 @settings(max_examples=400, deadline=None)
 @given(body=BODY, strings=st.lists(HOSTILE, min_size=7, max_size=7), fault=st.booleans())
-def test_hostile_strings_do_not_move_the_splice_of_a_wcf_body(body: Any, strings: list[str], fault: bool) -> None:
+def test_hostile_strings_in_a_wcf_message_are_written_as_with_parsed_bodies(
+    body: Any, strings: list[str], fault: bool
+) -> None:
     action, message_id, to, xml, element, code, reason = strings
     event = _message(action=action, message_id=message_id, to=to, xml=xml, body=body, body_element=element)
     if fault:
@@ -237,7 +226,7 @@ def test_hostile_strings_do_not_move_the_splice_of_a_wcf_body(body: Any, strings
     headers=st.dictionaries(KEYS, HOSTILE, max_size=4),
     strings=st.lists(HOSTILE, min_size=3, max_size=3),
 )
-def test_hostile_strings_and_headers_do_not_move_the_splice_of_http_bodies(
+def test_hostile_strings_and_headers_in_an_http_call_are_written_as_with_parsed_bodies(
     request: Any, response: Any, headers: dict[str, str], strings: list[str]
 ) -> None:
     uri, reason, error = strings
@@ -284,16 +273,12 @@ def test_an_iikorms_verdict_is_read_from_the_text_as_from_the_objects(value: Any
 # --- redaction: the text is searched, and parsed only if a secret name occurs --------------------------
 
 
-def _text_bodied(pcaps: list[str]) -> list[Event]:
-    return [
-        e
-        for name in pcaps
-        for e in _events(REPO / "captures" / name, keep_secrets=True)
-        if any(type(e.__dict__[n]) is JsonText for n, _ in text_fields(type(e)))
-    ]
-
-
-BODIED = _text_bodied(["store.pcap", "rms_session.pcap", "wcf_callback.pcap"])
+BODIED = [
+    e
+    for name in ["store.pcap", "rms_session.pcap", "wcf_callback.pcap"]
+    for e in _events(REPO / "captures" / name, keep_secrets=True)
+    if _bodies(e)
+]
 SECRET_NAME = st.sampled_from(sorted(SECRET_FIELDS)).flatmap(
     lambda n: st.sampled_from([n, n.upper(), "d4p1:" + n.title(), "@" + n, "a." + n])
 )
@@ -313,7 +298,7 @@ def test_a_secret_name_anywhere_in_a_body_is_redacted_as_in_the_objects(
     data: st.DataObject, name: str, how: str
 ) -> None:
     event = data.draw(st.sampled_from(BODIED))
-    field = data.draw(st.sampled_from([n for n, _ in text_fields(type(event)) if event.__dict__[n] is not None]))
+    field = data.draw(st.sampled_from([name for name, _ in _bodies(event)]))
     value = plain(event.__dict__[field])
     value = pickle.loads(pickle.dumps(value))  # a copy to change
     places = _places(value)
@@ -331,13 +316,14 @@ def test_a_secret_name_anywhere_in_a_body_is_redacted_as_in_the_objects(
     as_text = replaced(event, **{field: from_core(to_json(value))})
     as_objects = replaced(event, **{field: value})
     redacted = redact(as_text)
+    text = as_text.__dict__[field]
+    read = text.parsed  # by redaction: writing the line without the core parses it too
     assert json_bytes(redacted).decode() == json_bytes(redact(as_objects)).decode()
     if how in ("field", "pair") and places:
         assert "S3CR3T" not in json_bytes(redacted).decode()
-    text = as_text.__dict__[field]
     if how == "none" and not any(n in text.data.lower() for n in SUSPECT_NAMES):
         assert redacted.__dict__[field] is text  # no secret name: the same text, never parsed
-        assert text._value is _UNPARSED
+        assert not read
 
 
 # --- the iiko layer: a body whose text holds no name the rules look for is not parsed -------------------
@@ -355,8 +341,9 @@ def test_the_iiko_layer_finds_in_text_what_it_finds_in_objects_on_every_capture(
     parsed = skipped = 0
     for pcap in CAPTURES:
         events = [replaced(e, seq=i) for i, e in enumerate(_events(pcap), 1)]
-        bodies = [e.__dict__[n] for e in events for n, _ in text_fields(type(e)) if type(e.__dict__[n]) is JsonText]
-        from_text = _observed(OrderTracker(RULES), events)
+        as_text = [_as_text(e) for e in events]  # the core's text as it is; the pure decoders' objects as text
+        bodies = [body for e in as_text for _, body in _bodies(e)]
+        from_text = _observed(OrderTracker(RULES), as_text)
         unparsed = [b for b in bodies if b._value is _UNPARSED]
         parsed += len(bodies) - len(unparsed)
         skipped += len(unparsed)
@@ -393,30 +380,22 @@ def test_only_the_characters_named_lower_case_to_ascii() -> None:
     assert found == set(LOWER_TO_ASCII)
 
 
-def test_a_body_parsed_for_the_iiko_layer_is_let_go_once_its_line_is_written() -> None:
+def test_a_body_parsed_for_the_iiko_layer_is_let_go_once_its_line_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
     """The 4000-line order's body as objects is tens of MB; held by every event of a batch until the batch
-    was written, a few of them were the resident set's peak. Once a line is rendered, the body keeps only
-    its text; a later reader (the API, a test) parses it again and gets the same value."""
-    out, kept = io.StringIO(), list[Event]()
+    was written, a few of them were the resident set's peak. With the core, the bodies come as text, and
+    once a line is rendered a body keeps only its text; a later reader (the API, a test) parses it again
+    and gets the same value. The pure-Python decoders give the bodies as objects: nothing to let go."""
+    monkeypatch.setattr(OrderTracker, "core_module", None)  # the reference recogniser: it parses what it reads
+    out, keep = io.StringIO(), Keep()
     tracker = OrderTracker(load_rules([default_rules_text()]))
     run(
         [CaptureSource(str(REPO / "captures" / "wcf_buffered.pcap"))],
         Pipeline(Options()),
-        JsonlSink(out, analyzers=(_Keep(kept), tracker)).write,
+        JsonlSink(out, analyzers=(keep, tracker)).write,
     )
-    bodies = [e.body for e in kept if isinstance(e, WcfMessage) and type(e.body) is JsonText]
-    assert bodies and any(len(body.data) > 100_000 for body in bodies)  # the big order came as text
-    assert not any(body.parsed for body in bodies)
+    bodies = [e.body for e in keep.events if isinstance(e, WcfMessage) and e.body is not None]
+    assert any(len(_text(body)) > 100_000 for body in bodies)  # the big order
+    assert {type(body) for body in bodies} == ({JsonText} if RUST is not None else {dict})
+    assert not any(body.parsed for body in bodies if type(body) is JsonText)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [body.value for body in bodies] == [e["body"] for e in lines if e["kind"] == "wcf.message" and "body" in e]
-
-
-class _Keep:
-    """An analyzer that keeps every numbered event it sees."""
-
-    def __init__(self, kept: list[Event]) -> None:
-        self.kept = kept
-
-    def observe(self, event: Event) -> list[Event]:
-        self.kept.append(event)
-        return []
+    assert [plain(body) for body in bodies] == [e["body"] for e in lines if e["kind"] == "wcf.message" and "body" in e]

@@ -1,6 +1,7 @@
 """The core's event writer (``wirecap.lines.WRITER``, core/src/event_python.rs) against pydantic-core
 (``pydantic_line``): the same bytes for every event of the captures and for made ones, and the line left
-to pydantic wherever the core does not know the value or the class."""
+to pydantic wherever the core does not know the value or the class. The core writes a body's JSON text
+as it is, pydantic the parsed value: the same bytes again."""
 
 import math
 from decimal import Decimal
@@ -94,8 +95,9 @@ DECIMALS = st.none() | st.decimals(allow_nan=False, allow_infinity=False)
 ORDERS = st.builds(IikoOrder, sum=DECIMALS)
 ITEMS = st.builds(IikoItem, amount=DECIMALS, price=DECIMALS, sum=DECIMALS)
 # a body as the core gives it (JSON text) or as objects (the pure-Python decoders, a redacted body); the
-# core's text holds no integer beyond 64 bits (.NET's are Int64 and UInt64), which json_text.loads would
-# read as a float, and no Infinity or NaN, which are not JSON
+# core's numbers are .NET's 64-bit integers and finite doubles (core/src/json.rs ``write_leaf``), which
+# pydantic, parsing the text to write it, gives back as they were: not so a longer integer (orjson reads
+# it as a float) nor ``Infinity`` (read as inf, written as null)
 CORE_JSON = _json(st.integers(-(2**63), 2**64 - 1), FLOATS.filter(math.isfinite))
 BODIES = JSON | st.builds(lambda v: JsonText(to_json(v)), CORE_JSON)
 TIMES = st.integers(0, 2**63 - 1) | st.integers(-(2**70), 2**70)

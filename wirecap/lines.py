@@ -2,9 +2,11 @@
 
 Two writers give the same bytes: the core's (``EventWriter``, ``core/src/event_python.rs``) writes a
 model's fields by their runtime types with pydantic-core's text rules, from a plan of each class made
-here (``plan_of``); pydantic-core itself (``pydantic_line``) writes every line the core leaves alone —
-a class or a value outside what it knows, or every line without the core. pydantic's serializer costs
-4–12 µs an event (it calls back into Python for the timestamp and each body), the core's about 1.
+here (``plan_of``), a body's ``JsonText`` as its text; pydantic-core itself (``pydantic_line``) writes
+every line the core leaves alone — a class or a value outside what it knows, or every line without the
+core — a ``JsonText`` body as its parsed value, which it writes back as that very text. pydantic's
+serializer costs 4–12 µs an event (it calls back into Python for the timestamp and each body), the
+core's about 1.
 tests/test_lines.py holds the two to the same bytes on every event of the captures and on made ones.
 """
 
@@ -17,10 +19,7 @@ from pydantic import BaseModel, PlainSerializer, WrapSerializer
 
 from decoders.core import RUST
 from decoders.events import Event, format_ts
-from decoders.json_text import SERIALIZER, SPLICE, JsonText
-
-_SPLICEABLE = (JsonText, type(None))  # what a body field may hold for its line to be spliced
-SPLICE_FROM = 512  # bytes of a parsed body from which splicing its text beats serialising its objects (measured)
+from decoders.json_text import SERIALIZER, JsonText
 
 # how the core writes a field (core/src/event_python.rs ``Kind``): by the value's type, or by the declared
 # one where pydantic's JSON depends on it
@@ -86,39 +85,11 @@ def json_bytes_all_fields(event: Event) -> bytes:
 
 
 @cache  # one entry per event model
-def text_fields(model: type[Event]) -> tuple[tuple[str, bytes], ...]:
-    """(name, ``,"name":0``) of the fields of this kind that may hold a body as JSON text, in schema order."""
-    names = [name for name, info in model.model_fields.items() if SERIALIZER in info.metadata]
-    return tuple((name, f',"{name}":0'.encode()) for name in names)
+def text_fields(model: type[Event]) -> tuple[str, ...]:
+    """The names of the fields of this kind that may hold a body as JSON text, in schema order."""
+    return tuple(name for name, info in model.model_fields.items() if SERIALIZER in info.metadata)
 
 
 def pydantic_line(event: Event, exclude_none: bool) -> bytes:
-    """The event's line by pydantic-core; bodies the core gave as JSON text are spliced in as they are,
-    not parsed.
-
-    The rest of the event is serialised with 0 in their place (context ``SPLICE``), and each
-    ``,"name":0`` is replaced by the text. A peer cannot fake that key: every quote inside a JSON string
-    is escaped, so the match is a key, and the only objects in such a line besides the bodies are header
-    tables, whose values are strings (tests/test_json_text.py checks the models). So it is done only when
-    no body field holds objects (redacted, or from the pure-Python decoders), and when it saves a parse or
-    a long text: a short body already parsed is written from its objects by pydantic-core as fast as the
-    splice's own steps in Python.
-    """
-    serializer = event.__pydantic_serializer__
-    fields = event.__dict__
-    texts = [(key, value) for name, key in text_fields(type(event)) if type(value := fields[name]) is JsonText]
-    if (
-        not texts
-        or any(type(fields[name]) not in _SPLICEABLE for name, _ in text_fields(type(event)))
-        or all(text.parsed and len(text.data) < SPLICE_FROM for _, text in texts)
-    ):
-        return serializer.to_json(event, exclude_none=exclude_none)
-    line = serializer.to_json(event, exclude_none=exclude_none, context=SPLICE)
-    parts: list[bytes] = []
-    start = 0
-    for key, text in texts:
-        at = line.index(key, start) + len(key) - 1
-        parts += (line[start:at], text.data)
-        start = at + 1
-    parts.append(line[start:])
-    return b"".join(parts)
+    """The event's line by pydantic-core (a body given as JSON text is parsed to be written)."""
+    return event.__pydantic_serializer__.to_json(event, exclude_none=exclude_none)

@@ -121,13 +121,11 @@ class JsonlSink:
             numbered = replaced(event, seq=self.seq)
         else:
             numbered = replaced(event, seq=self.seq, request_seq=request)
-        at = len(lines)
-        lines.append(b"")
+        lines.append(self.render(numbered))
         for analyzer in self.analyzers:
             for derived in analyzer.observe(numbered):
                 self._write_one(derived, lines)
-        lines[at] = self.render(numbered)  # after the analyzers: a body they parsed may be written from its objects
-        for name, _ in text_fields(type(event)):
+        for name in text_fields(type(event)):
             if type(body := fields[name]) is JsonText:
                 body.forget()
 
