@@ -113,14 +113,18 @@ impl Made {
         same.then_some(&**text)
     }
 
-    /// `obj`'s text, just written: kept if its object was written before.
-    fn written(&mut self, key: (usize, bool), obj: &Bound<'_, PyAny>, text: &str) {
-        if self.seen.get(&key).is_none() {
+    /// Whether the object at `key` was written before; it is from now on.
+    fn seen_before(&mut self, key: (usize, bool)) -> bool {
+        let seen = self.seen.get(&key).is_some();
+        if !seen {
             self.seen.insert(key, (), 1);
-        } else if let Ok(kept) = PyWeakrefReference::new(obj) {
-            self.texts
-                .insert(key, (kept.unbind(), text.into()), text.len());
         }
+        seen
+    }
+
+    fn keep(&mut self, key: (usize, bool), kept: Bound<'_, PyWeakrefReference>, text: &str) {
+        self.texts
+            .insert(key, (kept.unbind(), text.into()), text.len());
     }
 }
 
@@ -316,9 +320,16 @@ impl Writer<'_> {
         let (start, containers) = (self.out.len(), self.containers);
         self.model(obj, &plan, depth)?;
         let text = self.out.get(start..).unwrap_or_default();
-        if self.containers == containers && text.len() <= MAX_MADE_TEXT {
-            let mut made = self.owner.made.lock().map_err(|_| Bail)?;
-            made.written(key, obj, text);
+        let made = &self.owner.made;
+        if self.containers == containers
+            && text.len() <= MAX_MADE_TEXT
+            && made.lock().map_err(|_| Bail)?.seen_before(key)
+        {
+            // made outside the lock: making an object may start a collection, which runs Python; an
+            // object without weak references is written each time
+            if let Ok(kept) = PyWeakrefReference::new(obj) {
+                made.lock().map_err(|_| Bail)?.keep(key, kept, text);
+            }
         }
         Ok(())
     }
