@@ -1,6 +1,6 @@
 """wirecap benchmarks: speed and memory against peers measured in the same run.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--runs N] [--strict] [--only pipeline|small [--packets N]]
+    .venv/bin/python benchmarks/run.py [--quick] [--runs N] [--strict] [--only MEASUREMENT [--packets N]]
 
 The machine is shared and noisy, so every figure is the median of N runs, and every speed target that
 names a peer is a ratio against that peer timed in the same run, interleaved run by run. Prints a
@@ -306,7 +306,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="20 k and 100 k packets, 3 runs (a minute or two)")
     ap.add_argument("--runs", type=int, help="runs per measurement (default 5, or 3 with --quick)")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target failed or was not measured")
-    ap.add_argument("--only", choices=("pipeline", "small"), help="run only this measurement")
+    ap.add_argument("--only", choices=("replay", "decode", "pipeline", "small"), help="run only this measurement")
     ap.add_argument("--packets", type=int, help="one capture size for --only (default: both sizes)")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 5)
@@ -316,8 +316,9 @@ def main() -> int:
 
     report = Report([f"### Benchmarks{' (quick)' if args.quick else ''}\n", machine(runs), ""], [])
     only = [args.packets] if args.packets else sizes
-    if args.only is None:
+    if args.only in (None, "replay"):
         bench_replay(report, sizes, runs)
+    if args.only in (None, "decode"):
         bench_nbfx(report, streams.load_sessions(), runs, 0.3 if args.quick else 1.0)
     if args.only in (None, "pipeline"):
         bench_sessions(report, PIPELINE, pipeline_sessions(streams.load_sessions()), only, runs)
