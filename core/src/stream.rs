@@ -8,7 +8,7 @@
 use crate::json::{self, JsonBuilder, Role, ARRAYS_NS};
 use crate::scope::{same, Fnv, Scope, LINEAR};
 use crate::text::{json_string, py_strip};
-use crate::tree::{Document, Item, Node};
+use crate::tree::{Document, Item, Leaf, Node};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -17,16 +17,20 @@ pub fn streamable(doc: &Document<'_>) -> bool {
     !doc.attributes.iter().any(|a| a.name == "Ref")
 }
 
-pub struct Writer<'c> {
+pub struct Writer<'c, 'a> {
     collections: &'c [String],
     pub out: String,
+    /// The child elements of the objects being written, innermost last: each level pushes its
+    /// own in one pass over its children and truncates them when done, so no level allocates.
+    kids: Vec<Node<'a, 'a>>,
 }
 
-impl<'c> Writer<'c> {
+impl<'c, 'a> Writer<'c, 'a> {
     pub fn new(collections: &'c [String], capacity: usize) -> Self {
         Writer {
             collections,
             out: String::with_capacity(capacity),
+            kids: Vec::new(),
         }
     }
 
@@ -35,20 +39,21 @@ impl<'c> Writer<'c> {
     }
 
     /// `e`'s content; `scope` is the scope around it. `body`: an empty member is {} (the Body rule).
-    pub fn element<'a>(&mut self, e: &Node<'a, 'a>, scope: &mut Scope<'a>, body: bool) {
-        if e.attributes().is_empty() {
-            let mut children = e.children();
-            if let (Some((_, Item::Leaf(leaf))), None) = (children.next(), children.next()) {
-                json::write_leaf(leaf, &mut self.out);
-                return;
-            }
+    #[inline]
+    pub fn element(&mut self, e: &Node<'a, 'a>, scope: &mut Scope<'a>, body: bool) {
+        if let Some(leaf) = lone_leaf(e) {
+            json::write_leaf(leaf, &mut self.out);
+            return;
         }
         let mark = scope.enter(e);
         self.inner(e, scope, body);
         scope.leave(mark);
     }
 
-    fn inner<'a>(&mut self, e: &Node<'a, 'a>, scope: &mut Scope<'a>, body: bool) {
+    /// An element that is not a lone text value: kept out of line, so that the text values (most
+    /// elements) are written without this frame's set-up.
+    #[inline(never)]
+    fn inner(&mut self, e: &Node<'a, 'a>, scope: &mut Scope<'a>, body: bool) {
         let mut attributes: Vec<(Cow<'a, str>, &'a str)> = Vec::new();
         let (mut nil, mut collection) = (false, false);
         let mut set = |key: Cow<'a, str>, value: &'a str| match attributes
@@ -72,7 +77,9 @@ impl<'c> Writer<'c> {
             self.out.push_str("null");
             return;
         }
-        if e.elements().next().is_none() {
+        let first = self.kids.len();
+        let shape = Shape::of(e, &mut self.kids);
+        if shape.elements == 0 {
             if self.is_collection_name(e.name()) && py_strip(&e.text()).is_empty() {
                 self.open(&attributes, "#items");
                 self.out.push_str("[]");
@@ -83,28 +90,36 @@ impl<'c> Writer<'c> {
             self.close(&attributes);
             return;
         }
-        let shape = Shape::of(e);
         let same_names = shape.elements > 1 && shape.one_name;
+        let kids = first..self.kids.len();
         if collection
             || self.is_collection_name(e.name())
             || same_names
-            || e.elements()
-                .all(|c| scope.namespace_of(&c) == Some(ARRAYS_NS))
+            || self
+                .kids
+                .get(kids.clone())
+                .unwrap_or_default()
+                .iter()
+                .all(|c| scope.namespace_of(c) == Some(ARRAYS_NS))
         {
             self.open(&attributes, "#items");
             self.out.push('[');
-            for (i, child) in e.elements().enumerate() {
-                if i > 0 {
+            for k in kids {
+                if k > first {
                     self.out.push(',');
                 }
-                self.element(&child, scope, false);
+                if let Some(child) = self.kids.get(k).copied() {
+                    self.element(&child, scope, false);
+                }
             }
             self.out.push(']');
             self.close(&attributes);
+            self.kids.truncate(first);
             return;
         }
         if shape.colliding {
             // a member that would share a key with an attribute or the text: the tree path
+            self.kids.truncate(first);
             let mut builder = JsonBuilder::new(self.collections);
             let value = builder.convert(e, scope);
             json::write(&value, &mut self.out);
@@ -122,30 +137,27 @@ impl<'c> Writer<'c> {
         let mut members = !attributes.is_empty();
         if shape.adjacent {
             // the common case: each name's elements are adjacent; write them as they come
-            let mut children = e.elements().peekable();
-            while let Some(first) = children.next() {
-                let mut run = vec![];
-                while let Some(next) = children.next_if(|c| same(c.name(), first.name())) {
-                    run.push(next);
-                }
-                self.member(first, &run, scope, body, &mut members);
+            let mut k = first;
+            while let Some(head) = self.kids.get(k).copied() {
+                let run = self.kids.get(k + 1..).unwrap_or_default();
+                let more = run
+                    .iter()
+                    .take_while(|c| same(c.name(), head.name()))
+                    .count();
+                self.member(k..k + 1 + more, scope, body, &mut members);
+                k += 1 + more;
             }
         } else {
-            let (children, runs) = grouped(e);
+            let (ordered, runs) = grouped(self.kids.get(first..).unwrap_or_default());
+            let start = self.kids.len();
+            self.kids.extend(ordered);
             for run in runs.windows(2) {
-                let (Some(&start), Some(&end)) = (run.first(), run.get(1)) else {
-                    continue;
-                };
-                let mut run = children
-                    .get(start..end)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|(_, c)| *c);
-                let Some(first) = run.next() else { continue };
-                let rest: Vec<Node<'a, 'a>> = run.collect();
-                self.member(first, &rest, scope, body, &mut members);
+                if let [a, b] = *run {
+                    self.member(start + a..start + b, scope, body, &mut members);
+                }
             }
         }
+        self.kids.truncate(first);
         let text = if shape.text {
             e.text()
         } else {
@@ -158,22 +170,24 @@ impl<'c> Writer<'c> {
         self.out.push('}');
     }
 
-    /// One object member: `first` and the `rest` of its name's elements (a list when there are more).
-    fn member<'a>(
+    /// One object member: the elements `self.kids[run]`, which share a name (a list when more than one).
+    fn member(
         &mut self,
-        first: Node<'a, 'a>,
-        rest: &[Node<'a, 'a>],
+        run: core::ops::Range<usize>,
         scope: &mut Scope<'a>,
         body: bool,
         members: &mut bool,
     ) {
+        let Some(first) = self.kids.get(run.start).copied() else {
+            return;
+        };
         if *members {
             self.out.push(',');
         }
         *members = true;
         json_string(first.name(), &mut self.out);
         self.out.push(':');
-        if rest.is_empty() {
+        if run.len() == 1 {
             let start = self.out.len();
             self.element(&first, scope, false);
             if body && !first.has_children() && self.out.get(start..) == Some("\"\"") {
@@ -183,14 +197,16 @@ impl<'c> Writer<'c> {
             return;
         }
         self.out.push('[');
-        self.element(&first, scope, false);
-        for child in rest {
-            self.out.push(',');
-            self.element(child, scope, false);
+        for k in run.clone() {
+            if k > run.start {
+                self.out.push(',');
+            }
+            if let Some(child) = self.kids.get(k).copied() {
+                self.element(&child, scope, false);
+            }
         }
         self.out.push(']');
     }
-
     /// `{"@a":"v",…,"key":` when there are attributes (the value follows), else nothing.
     fn open(&mut self, attributes: &[(Cow<'_, str>, &str)], key: &str) {
         if attributes.is_empty() {
@@ -239,7 +255,8 @@ struct Shape {
 }
 
 impl Shape {
-    fn of(e: &Node<'_, '_>) -> Shape {
+    /// The shape of `e`'s children, its child elements appended to `kids` in document order.
+    fn of<'a>(e: &Node<'a, 'a>, kids: &mut Vec<Node<'a, 'a>>) -> Shape {
         let mut shape = Shape {
             elements: 0,
             one_name: true,
@@ -251,11 +268,20 @@ impl Shape {
         let mut count = 0;
         let mut current: Option<&str> = None;
         for (i, item) in e.children() {
-            let Some(child) = e.doc.node(i) else {
-                shape.text |= matches!(item, Item::Leaf(_));
-                continue;
+            let elem = match item {
+                Item::Element(elem) => elem,
+                Item::Leaf(_) => {
+                    shape.text = true;
+                    continue;
+                }
+                Item::Comment(_) => continue,
             };
-            let name = child.name();
+            kids.push(Node {
+                doc: e.doc,
+                index: i,
+                elem,
+            });
+            let name: &str = &elem.name;
             shape.elements += 1;
             shape.colliding |= name.starts_with('@') || name == "#text";
             if current.is_some_and(|c| same(c, name)) {
@@ -284,15 +310,14 @@ impl Shape {
     }
 }
 
-/// The child elements of `e` grouped by name, groups in order of first appearance, each in document
-/// order (Python's dict of repeated names): (children tagged with their group, group boundaries).
-#[allow(clippy::type_complexity)]
-fn grouped<'a>(e: &Node<'a, 'a>) -> (Vec<(u32, Node<'a, 'a>)>, Vec<usize>) {
+/// Child elements grouped by name, groups in order of first appearance, each in document order
+/// (Python's dict of repeated names): (the children in that order, group boundaries).
+fn grouped<'a>(kids: &[Node<'a, 'a>]) -> (Vec<Node<'a, 'a>>, Vec<usize>) {
     let mut names: Vec<&'a str> = Vec::new();
     let mut index: Option<HashMap<&'a str, u32, Fnv>> = None;
     let mut children: Vec<(u32, Node<'a, 'a>)> = Vec::new();
     let mut sorted = true;
-    for child in e.elements() {
+    for child in kids.iter().copied() {
         let name = child.name();
         let found = match &index {
             Some(index) => index.get(name).copied(),
@@ -326,5 +351,17 @@ fn grouped<'a>(e: &Node<'a, 'a>) -> (Vec<(u32, Node<'a, 'a>)>, Vec<usize>) {
         }
     }
     runs.push(children.len());
-    (children, runs)
+    (children.into_iter().map(|(_, c)| c).collect(), runs)
+}
+
+/// The text of an element with no attributes whose one child is text: most elements.
+#[inline]
+fn lone_leaf<'d, 'a>(e: &Node<'d, 'a>) -> Option<&'d Leaf<'a>> {
+    if !e.attributes().is_empty() || usize::try_from(e.elem.end).ok()? != e.index + 2 {
+        return None;
+    }
+    match e.doc.items.get(e.index + 1)? {
+        Item::Leaf(leaf) => Some(leaf),
+        _ => None,
+    }
 }
