@@ -6,11 +6,11 @@
 #![forbid(unsafe_code)]
 
 use crate::json::{self, JsonBuilder, Role, ARRAYS_NS};
-use crate::scope::{same, Fnv, Scope, LINEAR};
+use crate::scope::{same, Scope, LINEAR};
+use crate::shape::{flat, grouped, lone_leaf, Member, Shape};
 use crate::text::{json_string, py_strip};
-use crate::tree::{Document, Item, Leaf, Node};
+use crate::tree::{Document, Item, Node};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Whether the streaming writer gives the tree path's text: no attribute named Ref at all.
 pub fn streamable(doc: &Document<'_>) -> bool {
@@ -23,6 +23,8 @@ pub struct Writer<'c, 'a> {
     /// The child elements of the objects being written, innermost last: each level pushes its
     /// own in one pass over its children and truncates them when done, so no level allocates.
     kids: Vec<Node<'a, 'a>>,
+    /// The members of the flat object being written (`shape::flat`).
+    flat: Vec<Member<'a>>,
 }
 
 impl<'c, 'a> Writer<'c, 'a> {
@@ -30,7 +32,9 @@ impl<'c, 'a> Writer<'c, 'a> {
         Writer {
             collections,
             out: String::with_capacity(capacity),
-            kids: Vec::new(),
+            // room for usual documents from the start: grown a step at a time, they cost more
+            kids: Vec::with_capacity(64),
+            flat: Vec::with_capacity(LINEAR),
         }
     }
 
@@ -76,6 +80,12 @@ impl<'c, 'a> Writer<'c, 'a> {
         if nil {
             self.out.push_str("null");
             return;
+        }
+        if !collection && flat(e, scope, &mut self.flat) && !self.is_collection_name(e.name()) {
+            let first = e.doc.node(e.index + 1);
+            if first.is_some_and(|c| scope.namespace_of(&c) != Some(ARRAYS_NS)) {
+                return self.flat_object(&attributes);
+            }
         }
         let first = self.kids.len();
         let shape = Shape::of(e, &mut self.kids);
@@ -125,16 +135,7 @@ impl<'c, 'a> Writer<'c, 'a> {
             json::write(&value, &mut self.out);
             return;
         }
-        self.out.push('{');
-        for (i, (key, value)) in attributes.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
-            }
-            json_string(key, &mut self.out);
-            self.out.push(':');
-            json_string(value, &mut self.out);
-        }
-        let mut members = !attributes.is_empty();
+        let mut members = self.object_start(&attributes);
         if shape.adjacent {
             // the common case: each name's elements are adjacent; write them as they come
             let mut k = first;
@@ -166,6 +167,39 @@ impl<'c, 'a> Writer<'c, 'a> {
         if !py_strip(&text).is_empty() {
             self.out.push_str(",\"#text\":");
             json_string(&text, &mut self.out);
+        }
+        self.out.push('}');
+    }
+
+    /// `{` and the attributes' members; whether there were any.
+    fn object_start(&mut self, attributes: &[(Cow<'_, str>, &str)]) -> bool {
+        self.out.push('{');
+        for (i, (key, value)) in attributes.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            json_string(key, &mut self.out);
+            self.out.push(':');
+            json_string(value, &mut self.out);
+        }
+        !attributes.is_empty()
+    }
+
+    /// An object whose children `shape::flat` vouches for: what the general rules write for it
+    /// (a member per child: its text value, or null), without their bookkeeping.
+    fn flat_object(&mut self, attributes: &[(Cow<'a, str>, &'a str)]) {
+        let mut members = self.object_start(attributes);
+        for (name, leaf) in &self.flat {
+            if members {
+                self.out.push(',');
+            }
+            members = true;
+            json_string(name, &mut self.out);
+            self.out.push(':');
+            match leaf {
+                Some(leaf) => json::write_leaf(leaf, &mut self.out),
+                None => self.out.push_str("null"),
+            }
         }
         self.out.push('}');
     }
@@ -237,131 +271,5 @@ impl<'c, 'a> Writer<'c, 'a> {
             (Some(_), None) => self.out.push_str("\"\""),
             _ => json_string(&e.text(), &mut self.out),
         }
-    }
-}
-
-/// What the object rules need to know of an element's children, in one pass.
-struct Shape {
-    elements: usize,
-    /// All child elements have one name.
-    one_name: bool,
-    /// Every name's elements are adjacent (checked without allocating for up to LINEAR names;
-    /// more is answered false and grouped the general way).
-    adjacent: bool,
-    /// A child element's name could collide with an "@…" or "#text" key.
-    colliding: bool,
-    /// There is a text child.
-    text: bool,
-}
-
-impl Shape {
-    /// The shape of `e`'s children, its child elements appended to `kids` in document order.
-    fn of<'a>(e: &Node<'a, 'a>, kids: &mut Vec<Node<'a, 'a>>) -> Shape {
-        let mut shape = Shape {
-            elements: 0,
-            one_name: true,
-            adjacent: true,
-            colliding: false,
-            text: false,
-        };
-        let mut seen: [&str; LINEAR] = [""; LINEAR];
-        let mut count = 0;
-        let mut current: Option<&str> = None;
-        for (i, item) in e.children() {
-            let elem = match item {
-                Item::Element(elem) => elem,
-                Item::Leaf(_) => {
-                    shape.text = true;
-                    continue;
-                }
-                Item::Comment(_) => continue,
-            };
-            kids.push(Node {
-                doc: e.doc,
-                index: i,
-                elem,
-            });
-            let name: &str = &elem.name;
-            shape.elements += 1;
-            shape.colliding |= name.starts_with('@') || name == "#text";
-            if current.is_some_and(|c| same(c, name)) {
-                continue;
-            }
-            shape.one_name &= current.is_none();
-            if !shape.adjacent {
-                continue;
-            }
-            if seen
-                .get(..count)
-                .unwrap_or_default()
-                .iter()
-                .any(|s| same(s, name))
-            {
-                shape.adjacent = false;
-            } else if let Some(slot) = seen.get_mut(count) {
-                *slot = name;
-                count += 1;
-            } else {
-                shape.adjacent = false;
-            }
-            current = Some(name);
-        }
-        shape
-    }
-}
-
-/// Child elements grouped by name, groups in order of first appearance, each in document order
-/// (Python's dict of repeated names): (the children in that order, group boundaries).
-fn grouped<'a>(kids: &[Node<'a, 'a>]) -> (Vec<Node<'a, 'a>>, Vec<usize>) {
-    let mut names: Vec<&'a str> = Vec::new();
-    let mut index: Option<HashMap<&'a str, u32, Fnv>> = None;
-    let mut children: Vec<(u32, Node<'a, 'a>)> = Vec::new();
-    let mut sorted = true;
-    for child in kids.iter().copied() {
-        let name = child.name();
-        let found = match &index {
-            Some(index) => index.get(name).copied(),
-            None => names
-                .iter()
-                .position(|n| *n == name)
-                .and_then(|i| u32::try_from(i).ok()),
-        };
-        let group = found.unwrap_or_else(|| {
-            let group = u32::try_from(names.len()).unwrap_or(u32::MAX);
-            names.push(name);
-            if let Some(index) = &mut index {
-                index.insert(name, group);
-            } else if names.len() > LINEAR {
-                index = Some(names.iter().zip(0..).map(|(n, i)| (*n, i)).collect());
-            }
-            group
-        });
-        sorted &= children.last().is_none_or(|(last, _)| *last <= group);
-        children.push((group, child));
-    }
-    if !sorted {
-        children.sort_by_key(|(group, _)| *group); // stable: document order within a group
-    }
-    let mut runs = vec![0];
-    for (i, pair) in children.windows(2).enumerate() {
-        if let [(a, _), (b, _)] = pair {
-            if a != b {
-                runs.push(i + 1);
-            }
-        }
-    }
-    runs.push(children.len());
-    (children.into_iter().map(|(_, c)| c).collect(), runs)
-}
-
-/// The text of an element with no attributes whose one child is text: most elements.
-#[inline]
-fn lone_leaf<'d, 'a>(e: &Node<'d, 'a>) -> Option<&'d Leaf<'a>> {
-    if !e.attributes().is_empty() || usize::try_from(e.elem.end).ok()? != e.index + 2 {
-        return None;
-    }
-    match e.doc.items.get(e.index + 1)? {
-        Item::Leaf(leaf) => Some(leaf),
-        _ => None,
     }
 }
