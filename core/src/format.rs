@@ -304,12 +304,6 @@ pub fn timespan(ticks: i64) -> String {
 }
 
 /// Guid.ToString(): first three fields little-endian, lower-case "D" layout.
-pub fn guid(raw: &[u8; 16]) -> String {
-    let mut s = String::with_capacity(36);
-    write_guid(raw, &mut s);
-    s
-}
-
 pub fn write_guid(raw: &[u8; 16], out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let [a0, a1, a2, a3, b0, b1, c0, c1, d0, d1, e0, e1, e2, e3, e4, e5] = *raw;
@@ -334,19 +328,19 @@ pub fn write_guid(raw: &[u8; 16], out: &mut String) {
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 with padding.
+/// Standard base64 with padding, built as bytes and checked as UTF-8 once (ASCII, so one fast
+/// pass), rather than pushed char by char.
 pub fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    let sym = |i: u32| char::from(BASE64.get((i & 63) as usize).copied().unwrap_or(b'A'));
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    let sym = |i: u32| BASE64.get((i & 63) as usize).copied().unwrap_or(b'A');
     for chunk in data.chunks(3) {
         let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
         let n = (b(0) << 16) | (b(1) << 8) | b(2);
-        out.push(sym(n >> 18));
-        out.push(sym(n >> 12));
-        out.push(if chunk.len() > 1 { sym(n >> 6) } else { '=' });
-        out.push(if chunk.len() > 2 { sym(n) } else { '=' });
+        let third = if chunk.len() > 1 { sym(n >> 6) } else { b'=' };
+        let fourth = if chunk.len() > 2 { sym(n) } else { b'=' };
+        out.extend_from_slice(&[sym(n >> 18), sym(n >> 12), third, fourth]);
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -117,7 +117,9 @@ fn timespans() {
 #[test]
 fn guids_and_base64() {
     let raw: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
-    assert_eq!(guid(&raw), "03020100-0504-0706-0809-0a0b0c0d0e0f");
+    let mut text = String::new();
+    write_guid(&raw, &mut text);
+    assert_eq!(text, "03020100-0504-0706-0809-0a0b0c0d0e0f");
     assert_eq!(base64(b""), "");
     assert_eq!(base64(b"a"), "YQ==");
     assert_eq!(base64(b"ab"), "YWI=");
