@@ -10,8 +10,12 @@ use std::borrow::Cow;
 
 pub type Str<'a> = Cow<'a, str>;
 
-/// A typed text value, as read ([MC-NBFX] 2.2.3); `text` renders it as .NET does.
+/// A typed text value, as read ([MC-NBFX] 2.2.3); `text` renders it as .NET does. A tag byte of
+/// its own (`repr(u8)`), as for `Leaf`: both are matched for every value written, and a tag folded
+/// into a string's capacity takes several instructions to read. `Item` keeps the folded tag: a
+/// byte of its own would grow every entry of the tape by 8 bytes.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub enum Val<'a> {
     Int(i64),
     UInt(u64),
@@ -30,6 +34,7 @@ pub enum Val<'a> {
 
 /// Text content: a plain string (Python's `str` child) or a typed value (Python's `Text`).
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub enum Leaf<'a> {
     Plain(Str<'a>),
     Typed(Val<'a>),
