@@ -79,20 +79,22 @@ const TICKS_PER_SECOND: i64 = 10_000_000;
 const TICKS_PER_DAY: i64 = 86_400 * TICKS_PER_SECOND;
 const MAX_TICKS: i64 = 3_155_378_975_999_999_999;
 const TICKS_CEILING: i64 = 1 << 62;
+const DAY: u64 = TICKS_PER_DAY.unsigned_abs();
+const SECOND: u64 = TICKS_PER_SECOND.unsigned_abs();
 
-/// Proleptic Gregorian (year, month, day) of day number `days` (0 = 0001-01-01).
-fn civil(days: i64) -> (i64, i64, i64) {
-    // Howard Hinnant's days_from_civil inverse, shifted from 1970-01-01 to 0001-01-01.
-    let z = days - 719_162 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
+/// Proleptic Gregorian (year, month, day) of day number `days` (0 = 0001-01-01): Howard Hinnant's
+/// `civil_from_days`, shifted from 1970-01-01 to 0001-01-01, in unsigned arithmetic (no day comes
+/// before it), which divides by constants without sign corrections.
+pub(crate) fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 306; // 719_468 - 719_162
+    let era = z / 146_097;
+    let doe = z % 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    (yoe + era * 400 + u64::from(m <= 2), m, d)
 }
 
 /// Decimal digits of `v`, at least `width` of them (zero-padded), without the formatting machinery.
@@ -228,15 +230,14 @@ pub fn write_datetime(raw: u64, out: &mut String) {
     let Ok((kind, ticks)) = datetime_parts(raw) else {
         return;
     };
-    let days = ticks / TICKS_PER_DAY;
-    let rest = ticks % TICKS_PER_DAY;
-    let seconds = rest / TICKS_PER_SECOND;
-    let frac = rest % TICKS_PER_SECOND;
+    // never negative (datetime_parts): unsigned, so dividing by constants needs no sign fix-ups
+    let ticks = ticks.unsigned_abs();
+    let (days, rest) = (ticks / DAY, ticks % DAY);
+    let (seconds, frac) = (rest / SECOND, rest % SECOND);
     let (y, m, d) = civil(days);
     // the fixed-width part at fixed places (MAX_TICKS keeps the year within four digits)
-    let digit = |v: i64, unit: i64| b'0' + (v / unit % 10).unsigned_abs() as u8;
-    let two = |v: i64| [digit(v, 10), digit(v, 1)];
-    let [y0, y1, y2, y3] = [digit(y, 1000), digit(y, 100), digit(y, 10), digit(y, 1)];
+    let two = |v: u64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let ([y0, y1], [y2, y3]) = (two(y / 100), two(y % 100));
     let ([m0, m1], [d0, d1]) = (two(m), two(d));
     let [h0, h1] = two(seconds / 3600);
     let [n0, n1] = two(seconds / 60 % 60);
@@ -249,7 +250,7 @@ pub fn write_datetime(raw: u64, out: &mut String) {
     );
     if frac != 0 {
         let mut text = Backwards::new();
-        fraction(&mut text, frac.unsigned_abs());
+        fraction(&mut text, frac);
         text.push_to(out);
     }
     out.push_str(match kind {
@@ -270,11 +271,9 @@ pub fn timespan(ticks: i64) -> String {
         text.push('-');
     }
     let ticks = ticks.unsigned_abs();
-    let per_day = TICKS_PER_DAY.unsigned_abs();
-    let per_second = TICKS_PER_SECOND.unsigned_abs();
-    let days = ticks / per_day;
-    let rest = ticks % per_day;
-    let (seconds, frac) = (rest / per_second, rest % per_second);
+    let days = ticks / DAY;
+    let rest = ticks % DAY;
+    let (seconds, frac) = (rest / SECOND, rest % SECOND);
     let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
     text.push('P');
     if days != 0 {
@@ -305,12 +304,6 @@ pub fn timespan(ticks: i64) -> String {
 }
 
 /// Guid.ToString(): first three fields little-endian, lower-case "D" layout.
-pub fn guid(raw: &[u8; 16]) -> String {
-    let mut s = String::with_capacity(36);
-    write_guid(raw, &mut s);
-    s
-}
-
 pub fn write_guid(raw: &[u8; 16], out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let [a0, a1, a2, a3, b0, b1, c0, c1, d0, d1, e0, e1, e2, e3, e4, e5] = *raw;
@@ -335,19 +328,19 @@ pub fn write_guid(raw: &[u8; 16], out: &mut String) {
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 with padding.
+/// Standard base64 with padding, built as bytes and checked as UTF-8 once (ASCII, so one fast
+/// pass), rather than pushed char by char.
 pub fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    let sym = |i: u32| char::from(BASE64.get((i & 63) as usize).copied().unwrap_or(b'A'));
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    let sym = |i: u32| BASE64.get((i & 63) as usize).copied().unwrap_or(b'A');
     for chunk in data.chunks(3) {
         let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
         let n = (b(0) << 16) | (b(1) << 8) | b(2);
-        out.push(sym(n >> 18));
-        out.push(sym(n >> 12));
-        out.push(if chunk.len() > 1 { sym(n >> 6) } else { '=' });
-        out.push(if chunk.len() > 2 { sym(n) } else { '=' });
+        let third = if chunk.len() > 1 { sym(n >> 6) } else { b'=' };
+        let fourth = if chunk.len() > 2 { sym(n) } else { b'=' };
+        out.extend_from_slice(&[sym(n >> 18), sym(n >> 12), third, fourth]);
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -78,6 +78,34 @@ fn datetimes() {
     );
 }
 
+fn days_in(year: u64, month: u64) -> u64 {
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[test]
+fn every_day_follows_the_one_before() {
+    let mut last = (0, 12, 31);
+    for days in 0..=MAX_TICKS.unsigned_abs() / DAY {
+        let day = civil(days);
+        let expected = if last.2 < days_in(last.0, last.1) {
+            (last.0, last.1, last.2 + 1)
+        } else if last.1 < 12 {
+            (last.0, last.1 + 1, 1)
+        } else {
+            (last.0 + 1, 1, 1)
+        };
+        assert_eq!(day, expected, "{days}");
+        last = day;
+    }
+    assert_eq!(last, (9999, 12, 31));
+}
+
 #[test]
 fn timespans() {
     assert_eq!(timespan(0), "PT0S");
@@ -89,7 +117,9 @@ fn timespans() {
 #[test]
 fn guids_and_base64() {
     let raw: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
-    assert_eq!(guid(&raw), "03020100-0504-0706-0809-0a0b0c0d0e0f");
+    let mut text = String::new();
+    write_guid(&raw, &mut text);
+    assert_eq!(text, "03020100-0504-0706-0809-0a0b0c0d0e0f");
     assert_eq!(base64(b""), "");
     assert_eq!(base64(b"a"), "YQ==");
     assert_eq!(base64(b"ab"), "YWI=");

@@ -22,6 +22,7 @@ pub mod reader;
 pub mod records;
 pub mod scope;
 pub mod session;
+pub mod shape;
 pub mod soap;
 pub mod stream;
 pub mod structure;

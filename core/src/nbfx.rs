@@ -67,6 +67,7 @@ impl<'a> Decoder<'a> {
         Ok(end)
     }
 
+    #[inline(always)]
     fn fixed<const N: usize>(&self, pos: usize) -> Result<([u8; N], usize)> {
         let end = self.need(pos, N)?;
         match array::<N>(self.data, pos) {

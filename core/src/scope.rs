@@ -13,9 +13,9 @@ pub struct Scope<'d> {
 
 impl<'d> Scope<'d> {
     pub fn root() -> Self {
-        Scope {
-            pairs: vec![("xml", XML_NS)],
-        }
+        let mut pairs = Vec::with_capacity(8); // an envelope declares a few: no growing step by step
+        pairs.push(("xml", XML_NS));
+        Scope { pairs }
     }
 
     /// Enter `e`: its declarations join the scope; returns the mark to `leave` with.
@@ -56,10 +56,13 @@ impl<'d> Scope<'d> {
 }
 
 /// String equality for names and prefixes, which mostly repeat one slice of the dictionary, the
-/// session table or the prefix letters: the same pointer answers without calling memcmp.
+/// session table or the prefix letters: the same pointer answers without calling memcmp, and so
+/// does a different first byte (distinct names of one length).
 #[inline]
 pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (core::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+    a.len() == b.len()
+        && (core::ptr::eq(a.as_ptr(), b.as_ptr())
+            || (a.as_bytes().first() == b.as_bytes().first() && a == b))
 }
 
 /// Objects up to this many keys are searched linearly.

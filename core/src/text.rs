@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{nowhere, Result};
+use crate::reader::array;
 use std::borrow::Cow;
 
 /// CPython's reason for the first invalid UTF-8 sequence of `data`.
@@ -127,37 +128,47 @@ fn needs_json_escape(bytes: &[u8]) -> bool {
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
     let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
     let special = |x: u64| (below(x, 0x20) | equal(x, b'"') | equal(x, b'\\')) & HIGH != 0;
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-    let mut words = bytes.chunks_exact(8);
-    if words.any(|w| special(word(w))) {
-        return true;
-    }
-    match bytes.len() {
+    let n = bytes.len();
+    // a missing piece reads as spaces, which need no escape (never for the lengths below)
+    let word = |w: Option<[u8; 8]>| u64::from_le_bytes(w.unwrap_or([b' '; 8]));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            array::<4>(bytes, at).unwrap_or([b' '; 4]),
+        ))
+    };
+    let one = |at: usize| u64::from(bytes.get(at).copied().unwrap_or(b' '));
+    match n {
         0 => false,
-        // the last eight bytes again, overlapping: no partial word to assemble
-        8.. => special(word(bytes.get(bytes.len() - 8..).unwrap_or_default())),
-        // under eight: padded with spaces in a register (a copy through memory would be
-        // reloaded wider than it was stored, which the CPU cannot forward)
+        // the first, middle and last bytes are all of them; the rest of the word is spaces
+        1..=3 => special(one(0) | one(n / 2) << 8 | one(n - 1) << 16 | (ONES * 0x20) << 24),
+        // two halves, overlapping: no partial word to assemble
+        4..=7 => special(half(0) | half(n - 4) << 32),
         _ => {
-            let padded = bytes.iter().enumerate().fold(ONES * 0x20, |w, (i, &b)| {
-                let shift = 8 * i;
-                (w & !(0xFF << shift)) | (u64::from(b) << shift)
-            });
-            special(padded)
+            let mut words = bytes.chunks_exact(8);
+            // then the last eight bytes again, overlapping
+            words.any(|w| special(word(w.try_into().ok()))) || special(word(array(bytes, n - 8)))
         }
     }
 }
 
 /// A JSON string literal: `"` `\` and control characters escaped, the rest as is.
 pub fn json_string(s: &str, out: &mut String) {
+    if needs_json_escape(s.as_bytes()) {
+        return json_escaped(s, out);
+    }
+    out.reserve(s.len() + 2);
+    out.push('"');
+    out.push_str(s);
+    out.push('"');
+}
+
+/// `json_string` of a string that has something to escape: rare, so out of the hot path.
+#[cold]
+#[inline(never)]
+fn json_escaped(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
-    if !needs_json_escape(bytes) {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: Cow<'static, str> = match b {

@@ -10,8 +10,12 @@ use std::borrow::Cow;
 
 pub type Str<'a> = Cow<'a, str>;
 
-/// A typed text value, as read ([MC-NBFX] 2.2.3); `text` renders it as .NET does.
+/// A typed text value, as read ([MC-NBFX] 2.2.3); `text` renders it as .NET does. A tag byte of
+/// its own (`repr(u8)`), as for `Leaf`: both are matched for every value written, and a tag folded
+/// into a string's capacity takes several instructions to read. `Item` keeps the folded tag: a
+/// byte of its own would grow every entry of the tape by 8 bytes.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub enum Val<'a> {
     Int(i64),
     UInt(u64),
@@ -30,6 +34,7 @@ pub enum Val<'a> {
 
 /// Text content: a plain string (Python's `str` child) or a typed value (Python's `Text`).
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub enum Leaf<'a> {
     Plain(Str<'a>),
     Typed(Val<'a>),
@@ -41,19 +46,24 @@ impl<'a> Val<'a> {
         Cow::Owned(match self {
             Val::Int(0) => return Cow::Borrowed("0"),
             Val::Int(1) => return Cow::Borrowed("1"),
-            Val::Int(v) => v.to_string(),
-            Val::UInt(v) => v.to_string(),
             Val::Bool(b) => return Cow::Borrowed(if *b { "true" } else { "false" }),
             Val::Single(v) => format_float(f64::from(*v)),
             Val::Double(v) => format_double(*v),
-            Val::Decimal(raw) => format::decimal_text(raw),
-            Val::DateTime(raw) => format::datetime_text(*raw),
             Val::TimeSpan(v) => format::timespan(*v),
-            Val::Guid(raw) => format::guid(raw),
-            Val::UniqueId(raw) => format!("urn:uuid:{}", format::guid(raw)),
             Val::Bytes(data) => format::base64(data),
             Val::QName(prefix, name) => format!("{}:{name}", crate::nbfx::letter(*prefix)),
             Val::List(items) => items.iter().map(Leaf::text).collect::<Vec<_>>().join(" "),
+            // numbers, dates and Guids without the formatting machinery
+            Val::Int(_)
+            | Val::UInt(_)
+            | Val::Decimal(_)
+            | Val::DateTime(_)
+            | Val::Guid(_)
+            | Val::UniqueId(_) => {
+                let mut text = String::with_capacity(48);
+                self.write_plain_text(&mut text);
+                text
+            }
         })
     }
 }
