@@ -12,8 +12,9 @@
 //! A nested model whose text cannot change (frozen, scalars only: an order line) is written once and
 //! its text copied after (`Made`): snapshots repeat their order's lines, and were most of the time.
 
+use crate::format::push_digits;
 use crate::generations::Generations;
-use crate::numbers::{json_double, push_digits, push_int};
+use crate::numbers::{json_double, push_int};
 use crate::text::json_string;
 use crate::timestamp::Clock;
 use pyo3::prelude::*;
@@ -349,7 +350,7 @@ impl Writer<'_> {
         } else if let Ok(int) = value.downcast::<PyInt>() {
             match int.extract::<i64>() {
                 Ok(int) => push_int(int, self.out),
-                Err(_) => push_digits(int.extract::<u64>()?, 1, self.out),
+                Err(_) => push_digits(self.out, u128::from(int.extract::<u64>()?), 1),
             }
         } else if let Ok(float) = value.downcast::<PyFloat>() {
             let float = float.value();

@@ -5,7 +5,7 @@
 use crate::error::{nowhere, Result};
 
 /// [MC-NBFX] DecimalText = [MS-OAUT] DECIMAL: wReserved, scale, sign, Hi32, Lo64. Checked when
-/// read (the error the Python reference raises), rendered by `decimal_text` when needed.
+/// read (the error the Python reference raises), written by `write_decimal` when needed.
 pub fn check_decimal(raw: &[u8; 16]) -> Result<()> {
     let [r0, r1, scale, sign, ..] = *raw;
     if u16::from_le_bytes([r0, r1]) != 0 || scale > 28 || (sign != 0 && sign != 0x80) {
@@ -18,12 +18,6 @@ pub fn check_decimal(raw: &[u8; 16]) -> Result<()> {
 }
 
 /// A checked decimal as .NET's "G" prints it: the scale kept (1.50m -> "1.50"), never scientific.
-pub fn decimal_text(raw: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(32);
-    write_decimal(raw, &mut out);
-    out
-}
-
 pub fn write_decimal(raw: &[u8; 16], out: &mut String) {
     let [_, _, scale, sign, h0, h1, h2, h3, l0, l1, l2, l3, l4, l5, l6, l7] = *raw;
     let hi = u32::from_le_bytes([h0, h1, h2, h3]);
@@ -68,11 +62,6 @@ pub fn write_decimal(raw: &[u8; 16], out: &mut String) {
             push_digits(out, magnitude, scale as usize);
         }
     }
-}
-
-/// Both steps (for tests and callers that want the text at once).
-pub fn decimal(raw: &[u8; 16]) -> Result<String> {
-    check_decimal(raw).map(|()| decimal_text(raw))
 }
 
 const TICKS_PER_SECOND: i64 = 10_000_000;
@@ -220,12 +209,6 @@ pub fn check_datetime(raw: u64) -> Result<()> {
 
 /// A checked DateTime as XmlConverter writes it: "Z" for UTC, "+00:00" for local (its UTC instant),
 /// nothing for unspecified; fraction digits with trailing zeros cut.
-pub fn datetime_text(raw: u64) -> String {
-    let mut out = String::with_capacity(34);
-    write_datetime(raw, &mut out);
-    out
-}
-
 pub fn write_datetime(raw: u64, out: &mut String) {
     let Ok((kind, ticks)) = datetime_parts(raw) else {
         return;
@@ -258,10 +241,6 @@ pub fn write_datetime(raw: u64, out: &mut String) {
         2 => "+00:00",
         _ => "",
     });
-}
-
-pub fn datetime(raw: u64) -> Result<String> {
-    check_datetime(raw).map(|()| datetime_text(raw))
 }
 
 /// XmlConvert.ToString(TimeSpan): [-]P[nD][T[nH][nM][s[.fffffff]S]], zero as "PT0S".

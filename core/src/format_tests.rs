@@ -2,6 +2,26 @@
 //! TimeSpans, Guids and base64.
 use super::*;
 
+/// The text `write_decimal` gives, checked or not.
+fn decimal_text(raw: &[u8; 16]) -> String {
+    let mut out = String::new();
+    write_decimal(raw, &mut out);
+    out
+}
+
+/// Both steps, as `nbfx` and `tree` take them.
+fn decimal(raw: &[u8; 16]) -> Result<String> {
+    check_decimal(raw).map(|()| decimal_text(raw))
+}
+
+fn datetime(raw: u64) -> Result<String> {
+    check_datetime(raw).map(|()| {
+        let mut out = String::new();
+        write_datetime(raw, &mut out);
+        out
+    })
+}
+
 #[test]
 fn decimals() {
     let mut raw = [0u8; 16];
@@ -47,7 +67,7 @@ fn decimals() {
         decimal(&wide).as_deref(),
         Ok("0.0000000018446744073709551616")
     );
-    // an unchecked scale above 10^38's (decimal_text is public): below one, and no overflow
+    // an unchecked scale above 10^38's (write_decimal is public): below one, and no overflow
     wide[2] = 40;
     wide[4] = 0;
     wide[8] = 1;

@@ -3,6 +3,8 @@
 //! event sink (pydantic-core) prints it: Python's `repr` digits and layout, exponent unpadded.
 #![forbid(unsafe_code)]
 
+use crate::format::push_digits;
+
 /// (digits without trailing zeros, decimal exponent of the first digit) of `|value|` rounded to
 /// `precision` significant digits, and whether that rounded text reads back as `|value|`.
 fn significant(value: f64, precision: usize) -> (String, i32, f64) {
@@ -103,34 +105,12 @@ pub fn format_float(value: f64) -> String {
     general(&digits, scale, value < 0.0, precision)
 }
 
-/// `value` in decimal, at least `width` (≤ 20) digits, zero-padded, without `fmt`'s machinery: the event
-/// writer prints a dozen integers a line.
-pub fn push_digits(value: u64, width: usize, out: &mut String) {
-    let mut digits = [b'0'; 20];
-    let mut at = digits.len();
-    let mut rest = value;
-    loop {
-        at -= 1;
-        if let Some(slot) = digits.get_mut(at) {
-            *slot = b'0' + (rest % 10) as u8;
-        }
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    at = at.min(digits.len().saturating_sub(width));
-    for &digit in digits.get(at..).unwrap_or_default() {
-        out.push(char::from(digit));
-    }
-}
-
-/// A signed integer in decimal, as `push_digits`.
+/// A signed integer in decimal, without `fmt`'s machinery: the event writer prints a dozen a line.
 pub fn push_int(value: i64, out: &mut String) {
     if value < 0 {
         out.push('-');
     }
-    push_digits(value.unsigned_abs(), 1, out);
+    push_digits(out, u128::from(value.unsigned_abs()), 1);
 }
 
 /// A finite double as JSON text, as pydantic-core writes a Python float: shortest round-trip
@@ -254,7 +234,7 @@ mod tests {
             (u64::MAX, 20),
         ] {
             let mut out = String::new();
-            push_digits(value, width, &mut out);
+            push_digits(&mut out, u128::from(value), width);
             assert_eq!(out, format!("{value:0width$}"));
         }
     }

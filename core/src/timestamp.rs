@@ -5,7 +5,7 @@
 //! ends in 2262; `format::civil` is checked up to 9999.
 
 use crate::format::civil;
-use crate::numbers::push_digits;
+use crate::format::push_digits;
 
 /// The last second of 9999-12-31 UTC.
 const MAX_SECOND: i64 = 253_402_300_799;
@@ -29,7 +29,7 @@ impl Clock {
             self.second = Some(second);
         }
         out.push_str(&self.text);
-        push_digits(u64::try_from(rest / 1000).ok()?, 6, out);
+        push_digits(out, u128::try_from(rest / 1000).ok()?, 6);
         out.push('Z');
         Some(())
     }
@@ -52,7 +52,7 @@ fn second_text(second: i64) -> Option<String> {
         (hour, 2, ':'),
     ];
     for (value, width, then) in parts.into_iter().chain([(minute, 2, ':'), (sec, 2, '.')]) {
-        push_digits(value, width, &mut text);
+        push_digits(&mut text, u128::from(value), width);
         text.push(then);
     }
     Some(text)
