@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +39,9 @@ from wirecap.reassembly import BufferBudget, Connection
 from wirecap.source import CaptureError, CaptureSource
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import core_diff  # noqa: E402  (the differential tests' reduction of both cores' results)
+
 SEP = b"\xfe\xed\xfa\xce"
 CTRL_RESP = 1  # the chunk belongs to the responder's direction (else the originator's)
 CTRL_GAP = 2  # the chunk's length is lost bytes (a TCP gap), its content unused
@@ -261,6 +265,19 @@ def _iiko_events(data: bytes, core: object) -> object:
     return out
 
 
+def core(data: bytes) -> None:
+    """Any bytes as a session-encoded envelope payload through both cores (a differential target): the
+    pure-Python decoders and ``_core.decode_envelope`` give the same SOAP fields, body JSON, XML text and
+    session strings, or the same DecodeError (tests/core_diff.py reduces both to that shape)."""
+    if RUST is None:
+        return
+    pair = core_diff.sessions()
+    for payload in (data, data):  # twice: the second reads through the strings the first one added
+        python, rust = core_diff.both(payload, pair, table=True)
+        assert python == rust, (python, rust)
+        assert core_diff.session_state(pair[0]) == core_diff.session_state(pair[1])
+
+
 def iiko(data: bytes) -> None:
     """The iiko layer on any bytes as a body's JSON text: the core's walk (``decoders.iiko_core``) and the
     pure-Python recogniser give the same events or the same exception (a differential target)."""
@@ -277,6 +294,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "reassembly": reassembly,
     "pcap": pcap,
     "iiko": iiko,
+    "core": core,
 }
 
 
@@ -338,7 +356,7 @@ def seeds(target: str) -> list[bytes]:
         return _stream_seeds({8080})
     if target == "remoting":  # the Mono Remoting peers (8506, pushes on 8507) and net.tcp (not Remoting)
         return _stream_seeds({8506, 8507})
-    if target == "nbfx":
+    if target in ("nbfx", "core"):
         return _envelopes()
     if target == "soap":
         return [
