@@ -32,10 +32,17 @@ pub enum NeedlesError {
 
 /// Compiled names, searched for in one pass.
 #[derive(Debug)]
-pub struct Needles {
-    automaton: AhoCorasick,
-    /// Teddy over lower-cased chunks, and the longest name's length; None: the automaton searches.
-    packed: Option<(packed::Searcher, usize)>,
+pub struct Needles(Search);
+
+/// How the names are searched for: one of the two, never both.
+#[derive(Debug)]
+enum Search {
+    /// Teddy over lower-cased chunks; `longest`: the longest name's length.
+    Packed {
+        searcher: packed::Searcher,
+        longest: usize,
+    },
+    Automaton(AhoCorasick),
 }
 
 impl Needles {
@@ -46,28 +53,25 @@ impl Needles {
         {
             return Err(NeedlesError::UpperCase(at));
         }
-        let automaton = AhoCorasick::builder()
+        let longest = names.iter().map(|n| n.as_ref().len()).max().unwrap_or(0);
+        // an empty name is in every text: the automaton says so at once
+        if !names.iter().any(|n| n.as_ref().is_empty()) && longest <= MAX_PACKED_NAME {
+            if let Some(searcher) = packed::Config::new().builder().extend(names).build() {
+                return Ok(Needles(Search::Packed { searcher, longest }));
+            }
+        }
+        AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .build(names)
-            .map_err(|_| NeedlesError::TooLarge)?;
-        let longest = names.iter().map(|n| n.as_ref().len()).max().unwrap_or(0);
-        let packed = if names.iter().any(|n| n.as_ref().is_empty()) || longest > MAX_PACKED_NAME {
-            None // an empty name is in every text: the automaton says so at once
-        } else {
-            packed::Config::new()
-                .builder()
-                .extend(names)
-                .build()
-                .map(|searcher| (searcher, longest))
-        };
-        Ok(Needles { automaton, packed })
+            .map(|automaton| Needles(Search::Automaton(automaton)))
+            .map_err(|_| NeedlesError::TooLarge)
     }
 
     /// Whether any name occurs in `text`, its ASCII letters in any case (an empty name occurs in any text).
     pub fn found_in(&self, text: &[u8]) -> bool {
-        match &self.packed {
-            Some((searcher, longest)) => found_lowered(searcher, *longest, text),
-            None => self.automaton.is_match(text),
+        match &self.0 {
+            Search::Packed { searcher, longest } => found_lowered(searcher, *longest, text),
+            Search::Automaton(automaton) => automaton.is_match(text),
         }
     }
 }
@@ -76,7 +80,8 @@ impl Needles {
 /// end of the one before it.
 fn found_lowered(searcher: &packed::Searcher, longest: usize, text: &[u8]) -> bool {
     let overlap = longest.saturating_sub(1);
-    let mut lowered = [0u8; CHUNK + MAX_PACKED_NAME];
+    // no larger than a window: most bodies are far shorter than a chunk
+    let mut lowered = vec![0u8; text.len().min(CHUNK + overlap)];
     let mut start = 0;
     while start < text.len() {
         let from = start.saturating_sub(overlap);
@@ -128,7 +133,10 @@ mod tests {
     fn a_name_across_a_chunk_boundary_is_found() {
         let names = ["proxy-authenticate", "pwd", "\u{130}"];
         let needles = Needles::new(&names).unwrap_or_else(|_| unreachable!());
-        assert!(needles.packed.is_some(), "Teddy is built on this machine");
+        assert!(
+            matches!(needles.0, Search::Packed { .. }),
+            "Teddy is built here"
+        );
         for name in ["Proxy-Authenticate", "PWD", "\u{130}"] {
             for at in CHUNK - 24..CHUNK + 4 {
                 let mut text = vec![b'x'; 3 * CHUNK];
@@ -148,7 +156,7 @@ mod tests {
     fn where_teddy_is_not_built_the_automaton_answers() {
         let long = "n".repeat(MAX_PACKED_NAME + 1);
         let needles = Needles::new(&[long.as_str(), "ab"]).unwrap_or_else(|_| unreachable!());
-        assert!(needles.packed.is_none());
+        assert!(matches!(needles.0, Search::Automaton(_)));
         assert!(needles.found_in(b"xxABxx") && !needles.found_in(b"xxAxBx"));
     }
 
