@@ -4,7 +4,7 @@ import gc
 from pathlib import Path
 
 import pytest
-from torture import T0, Conn, frames, timed, write_pcap
+from torture import STEP, T0, Conn, frames, timed, write_pcap
 
 from decoders.detect import Protocol, Undecoded
 from decoders.events import Event
@@ -38,6 +38,9 @@ def test_a_packet_older_than_its_predecessor_keeps_output_time_monotonic(tmp_pat
     assert stamps == sorted(stamps)
     backwards = [e for e in events if e.kind == "anomaly" and e.name == "pcap_time_went_backwards"]
     assert len(backwards) == 1
+    # the fourth packet, 5 s less a step older than the third, whose time the anomaly carries
+    assert backwards[0].detail.startswith(f"packet 4 is {(5_000_000_000 - STEP) / 1e6:.3f} ms older than the newest")
+    assert backwards[0].ts == packets[2][0]
     assert [e.kind for e in events if e.kind != "anomaly"] == ["conn.open", "conn.close"]
 
 

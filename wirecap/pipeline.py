@@ -112,15 +112,16 @@ class Pipeline:
         unpack_common = ETH_IPV4_TCP.unpack_from
         ethernet = linktype == LINKTYPE_ETHERNET
         table = self.table
+        before = self.stats.packets
         self.stats.packets += len(meta) // META.size
         _, _, last_offset, last_caplen = META.unpack_from(meta, len(meta) - META.size)
         self.stats.bytes += last_offset + last_caplen  # the packets lie end to end
         clock = self.clock
         next_sweep = self._next_sweep
-        for sec, usec, off, caplen in META.iter_unpack(meta):
+        for number, (sec, usec, off, caplen) in enumerate(META.iter_unpack(meta), before + 1):
             ts = sec * SECOND + usec * 1000
             if ts < clock:
-                self._time_backwards(ts)
+                self._time_backwards(number, ts, clock)
                 ts = clock
             elif ts >= next_sweep:
                 self._sweep(ts)
@@ -284,16 +285,17 @@ class Pipeline:
         if now > self.clock and now >= self._next_sweep:
             self._sweep(now)
 
-    def _time_backwards(self, ts: int) -> None:
+    def _time_backwards(self, number: int, ts: int, clock: int) -> None:
+        """Packet ``number`` of the input (from 1) is older than ``clock``, the newest time seen before it."""
         self._count("pcap_time_went_backwards")
         if not self._time_reported:
             self._time_reported = True
             self.events.append(
                 Anomaly(
-                    ts=self.clock,
+                    ts=clock,
                     name="pcap_time_went_backwards",
-                    detail=f"packet {self.stats.packets + 1} is {(self.clock - ts) / 1e6:.3f} ms older than "
-                    "its predecessor; later such packets are counted only",
+                    detail=f"packet {number} is {(clock - ts) / 1e6:.3f} ms older than "
+                    "the newest packet before it; later such packets are counted only",
                     source="pcap",
                 )
             )
