@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -249,11 +250,40 @@ def stop_tcpdump(dump: subprocess.Popen[str]) -> None:
     assert "\n0 packets dropped by kernel" in "\n" + stats
 
 
-def same_events(live: list[dict], replayed: list[dict]) -> None:
+def clock_steps_left_out(events: list[dict], pcap: Path | None = None) -> list[dict]:
+    """The events without ``pcap_time_went_backwards``, checked against the tcpdump file when given.
+
+    tcpdump -i any and wirecap read their own sockets; packets from the other namespaces are stamped
+    for each a few µs apart, and the CPUs fill each ring in their own order. So one of the two may see
+    a packet a few µs older than its predecessor and the other not (CI saw it in the replay once). The
+    anomaly is true of its input, not a difference in decoding: the file's own record times confirm it.
+    """
+    steps = [e for e in events if e["kind"] == "anomaly" and e["name"] == "pcap_time_went_backwards"]
+    if pcap is not None:
+        for step in steps:
+            number = int(step["detail"].split()[1])
+            stamps = _record_times(pcap)
+            assert stamps[number - 1] < max(stamps[: number - 1]), (step, stamps[number - 2 : number])
+    return [e for e in events if e not in steps]
+
+
+def _record_times(pcap: Path) -> list[int]:
+    """Each record's time (µs) of a little-endian microsecond pcap, as tcpdump -w writes it."""
+    data = pcap.read_bytes()
+    assert data[:4] == bytes.fromhex("d4c3b2a1"), data[:4]
+    stamps, at = [], 24
+    while at + 16 <= len(data):
+        seconds, micros, captured, _ = struct.unpack_from("<IIII", data, at)
+        stamps.append(seconds * 1_000_000 + micros)
+        at += 16 + captured
+    return stamps
+
+
+def same_events(live: list[dict], replayed: list[dict], pcap: Path) -> None:
     """Equal after removing seq and statistics, times within 500 µs where the kernel gave each socket its
     own reading (see ``kernel_timestamps``); with them everything else that derives from time. A few µs
     apart on a quiet machine; 69 µs was seen with both CPUs busy (a fresh-clone run beside a soak)."""
-    live, replayed = comparable(live), comparable(replayed)
+    live, replayed = comparable(clock_steps_left_out(live)), comparable(clock_steps_left_out(replayed, pcap))
     assert [e["kind"] for e in live] == [e["kind"] for e in replayed]
     for a, b in zip(live, replayed, strict=True):
         assert abs(_ns(a["ts"]) - _ns(b["ts"])) <= 500_000, (a, b)
@@ -279,7 +309,7 @@ def test_live_on_the_store_lan_equals_replay_of_tcpdump(lan: StoreLan, tmp_path:
     stop_tcpdump(dump)
     lines, err = finish(live)
     replayed = [json.loads(line) for line in ok(wirecap("replay", "-q", str(pcap))).splitlines()]
-    same_events(lines, replayed)
+    same_events(lines, replayed, pcap)
     steps = [json.loads(line) for line in truth.read_text().splitlines()]
     kinds = [e["kind"] for e in lines]
     # as tests/test_store_capture.py counts them: per step a SyncOrder, its reply and the OrderChanged
@@ -287,7 +317,7 @@ def test_live_on_the_store_lan_equals_replay_of_tcpdump(lan: StoreLan, tmp_path:
     locks = sum(step["lock"] is not None for step in steps)
     assert kinds.count("wcf.message") == 3 * (len(steps) + locks) + 2 * 2
     assert kinds.count("rms.call") == sum(bool(step["user_event"]) for step in steps) + 2
-    assert "anomaly" not in kinds
+    assert "anomaly" not in [e["kind"] for e in clock_steps_left_out(lines)]
     assert {e["service"] for e in lines if e["kind"] == "conn.close"} == {"nmf", "http"}
     stats = [e for e in lines if e["kind"] == "capture.stats"]
     assert len(stats) >= 3 and stats[-1]["final"] and not any(stats[-1][k] for k in ("dropped", "queue_dropped"))
@@ -307,7 +337,7 @@ def test_a_stalled_reader_loses_nothing_and_is_reported(lan: StoreLan, tmp_path:
     stop_tcpdump(dump)  # the reader comes back; then the stop
     lines, err = finish(live)
     replayed = [json.loads(line) for line in ok(wirecap("replay", "-q", str(pcap))).splitlines()]
-    same_events(lines, replayed)
+    same_events(lines, replayed, pcap)
     final = lines[-1]
     assert final["dropped"] == 0 and final["queue_dropped"] == 0
     # packets waited in the capture process's queue (beyond what the socket to the decoder buffers)
@@ -332,5 +362,5 @@ def test_several_interfaces_give_the_events_of_all_of_them(lan: StoreLan, tmp_pa
     def shapes(events: list[dict]) -> list[str]:
         return sorted(json.dumps({k: v for k, v in e.items() if k not in timeless}) for e in comparable(events))
 
-    assert shapes(lines) == shapes(replayed)
+    assert shapes(clock_steps_left_out(lines)) == shapes(clock_steps_left_out(replayed, pcap))
     assert {e["service"] for e in lines if e["kind"] == "conn.close"} == {"nmf", "http"}
