@@ -13,14 +13,13 @@
 //! its text copied after (`Made`): snapshots repeat their order's lines, and were most of the time.
 
 use crate::format::push_digits;
-use crate::generations::Generations;
+use crate::made::{Made, MAX_MADE_TEXT};
 use crate::numbers::{json_double, push_int};
 use crate::text::json_string;
 use crate::timestamp::Clock;
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType, PyWeakrefMethods,
-    PyWeakrefReference,
+    PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType, PyWeakrefReference,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,10 +30,6 @@ const MAX_DEPTH: usize = 200;
 const MAX_PLANS: usize = 4096;
 /// Integers a double holds exactly: a float field given an int is written as that double.
 const EXACT_INT: i64 = 1 << 53;
-/// Texts of nested models kept per generation (`Made`), and the longest kept.
-const MAX_MADE: usize = 8192;
-const MAX_MADE_BYTES: usize = 8 << 20;
-const MAX_MADE_TEXT: usize = 4096;
 
 /// How a field's value is written; codes as `wirecap/lines.py` gives them.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -84,50 +79,6 @@ impl From<PyErr> for Bail {
 
 /// type address → (the type, kept alive so that the address is not reused; its plan, None if it has none)
 type Plans = HashMap<usize, (Py<PyType>, Option<Arc<Plan>>)>;
-
-/// The texts of nested models whose text cannot change — frozen models whose values are all scalars
-/// (str, int, float, bool, None, Decimal), such as the iiko layer's order lines, which every snapshot
-/// of an order holds again — by (the object's address, `exclude_none`), with a weak reference that
-/// tells whether the object at that address is still the one written. A text is kept from the second
-/// time its object is written (an event's own `source` is written once: keeping it would only push
-/// lines out). A 4000-line order's snapshot is then written by copying texts.
-struct Made {
-    texts: Generations<(usize, bool), (Py<PyWeakrefReference>, Box<str>)>,
-    /// addresses written once; one reused by another object only makes that object's text kept early
-    seen: Generations<(usize, bool), ()>,
-}
-
-impl Made {
-    fn new() -> Self {
-        Made {
-            texts: Generations::new(MAX_MADE, MAX_MADE_BYTES),
-            seen: Generations::new(MAX_MADE, usize::MAX),
-        }
-    }
-
-    fn text(&mut self, key: (usize, bool), obj: &Bound<'_, PyAny>) -> Option<&str> {
-        let (kept, text) = self.texts.get(&key)?;
-        let same = kept
-            .bind(obj.py())
-            .upgrade()
-            .is_some_and(|kept| kept.is(obj));
-        same.then_some(&**text)
-    }
-
-    /// Whether the object at `key` was written before; it is from now on.
-    fn seen_before(&mut self, key: (usize, bool)) -> bool {
-        let seen = self.seen.get(&key).is_some();
-        if !seen {
-            self.seen.insert(key, (), 1);
-        }
-        seen
-    }
-
-    fn keep(&mut self, key: (usize, bool), kept: Bound<'_, PyWeakrefReference>, text: &str) {
-        self.texts
-            .insert(key, (kept.unbind(), text.into()), text.len());
-    }
-}
 
 #[pyclass(frozen)]
 pub struct EventWriter {

@@ -43,6 +43,8 @@ pub mod nmf_search;
 // events written as JSON lines from their models' fields (the sink's fast path)
 #[cfg(feature = "python")]
 mod event_python;
+#[cfg(feature = "python")]
+mod made;
 
 // the iiko rules over the core's JSON text and their binding
 pub mod iiko_check;
