@@ -93,6 +93,26 @@ def test_construct_refuses_what_validation_would_refuse_by_name() -> None:
         construct(IikoSource, uid="C1", seq=3)
 
 
+def test_an_event_written_twice_keeps_its_first_number() -> None:
+    """The sink numbers a fresh event in place; one it numbered before is copied, so the first line's
+    object (held by an analyzer, the API's ring) keeps its seq."""
+    out, keep = io.StringIO(), Keep()
+    sink = JsonlSink(out, analyzers=(keep,))
+    (event, *_) = [e for e in events_of(CAPTURES / "store.pcap") if e.kind == "rms.call"]
+    sink.write([event, event])
+    first, second = keep.events
+    assert first is event and (first.seq, second.seq) == (1, 2) and "seq" in first.model_fields_set
+    assert [json.loads(line)["seq"] for line in out.getvalue().splitlines()] == [1, 2]
+    assert second.model_dump() == {**first.model_dump(), "seq": 2}
+
+
+def events_of(pcap: Path) -> list:
+    """The decoders' events of a capture, not numbered yet."""
+    collected: list = []
+    run([CaptureSource(str(pcap))], Pipeline(Options()), collected.extend)
+    return collected
+
+
 @pytest.mark.parametrize("name", ["store", "wcf_concurrent", "wcf_callback", "remoting", "store_remoting"])
 def test_request_seq_pairs_as_latency_does_and_goes_with_the_connection(name: str) -> None:
     """The sink numbers replies by the decoder's pairing rule: a reply has ``request_seq`` exactly when the

@@ -14,7 +14,7 @@ field that may be null as optional (``decoders.schema.json_schema``). Only the e
 dropped — a null inside a message body (``i:nil``) is data and stays. Measured on
 captures/wcf_buffered.pcap, pydantic's ``exclude_none`` costs nothing measurable (the lines get shorter).
 
-The models are the schema, not a cost per line: events are numbered by a plain copy (``replaced``) and
+The models are the schema, not a cost per line: events are numbered in place (``number``) and
 written by the core from their fields, as pydantic would write them (``wirecap.lines``); a field that a
 kind does not have is read from the instance dict, since a missing attribute on a pydantic model goes
 through its slow ``__getattr__``.
@@ -28,7 +28,7 @@ from typing import IO, Protocol
 from decoders.correlate import MAX_PENDING, PAIRING_KEYS, Pending, pair
 from decoders.events import Event
 from decoders.json_text import JsonText
-from decoders.models import replaced
+from decoders.models import number
 
 from .lines import json_bytes, json_bytes_all_fields, text_fields
 
@@ -118,9 +118,9 @@ class JsonlSink:
         elif event.kind == "conn.close":
             self._requests.pop(uid, None)
         if request is None:
-            numbered = replaced(event, seq=self.seq)
+            numbered = number(event, seq=self.seq)
         else:
-            numbered = replaced(event, seq=self.seq, request_seq=request)
+            numbered = number(event, seq=self.seq, request_seq=request)
         lines.append(self.render(numbered))
         for analyzer in self.analyzers:
             for derived in analyzer.observe(numbered):
