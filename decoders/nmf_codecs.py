@@ -9,6 +9,7 @@ the same results.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import nbfx, soap, xml_text
 from .anomalies import DecodeError
@@ -120,9 +121,9 @@ def _table_size(session: nbfx.SessionStrings) -> int:
 # --- the seam between the two cores: one envelope payload -> its SOAP view -----------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedMessage:
-    """One envelope decoded by either core: the SOAP view and what the event needs of the document."""
+class DecodedMessage(NamedTuple):
+    """One envelope decoded by either core: the SOAP view and what the event needs of the document (a named
+    tuple, as ``SoapMessage``)."""
 
     message: soap.SoapMessage
     unresolved: int  # session ids rendered session:N

@@ -40,26 +40,31 @@ class WcfEvents(FlowOwner):
         if forgotten is not None:
             detail = f"more than {MAX_PENDING} requests without reply; forgot {forgotten}"
             events.append(self._anomaly(flow, ts, "wcf_too_many_pending", detail, flow.envelope_offset))
-        common = {
-            "ts": ts,
-            **self._conn,
-            "dir": flow.dir,
-            "action": message.action,
-            "message_id": message.message_id,
-            "relates_to": message.relates_to,
-            "to": message.to,
-            "reply_to": message.reply_to,
-            "size": size,
-            "soap_version": message.version,
-            "encoding": flow.codec.label,
-            "unresolved": decoded.unresolved,
-            "session_strings_added": decoded.added,
-            "xml": decoded.xml,
-            "latency_ms": latency_ms,
-        }
-        if message.fault is not None:
-            fault = message.fault
-            fields = {"code": fault.code, "subcode": fault.subcode, "reason": fault.reason, "detail": fault.detail}
-            events.append(construct(WcfFault, **common, **fields))
-        else:  # typed by the codecs: built unvalidated, once per message (the tests validate what is written)
-            events.append(construct(WcfMessage, **common, body=message.body, body_element=message.body_element))
+        fault = message.fault
+        own = (
+            {"body": message.body, "body_element": message.body_element}
+            if fault is None
+            else {"code": fault.code, "subcode": fault.subcode, "reason": fault.reason, "detail": fault.detail}
+        )
+        # typed by the codecs: built unvalidated, once per message (the tests validate what is written)
+        events.append(
+            construct(
+                WcfMessage if fault is None else WcfFault,
+                ts=ts,
+                **self._conn,
+                dir=flow.dir,
+                action=message.action,
+                message_id=message.message_id,
+                relates_to=message.relates_to,
+                to=message.to,
+                reply_to=message.reply_to,
+                size=size,
+                soap_version=message.version,
+                encoding=flow.codec.label,
+                unresolved=decoded.unresolved,
+                session_strings_added=decoded.added,
+                xml=decoded.xml,
+                latency_ms=latency_ms,
+                **own,
+            )
+        )

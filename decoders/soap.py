@@ -13,8 +13,7 @@ Text-encoded XML becomes the same ``Document`` tree in ``decoders.xml_text``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .anomalies import DecodeError
 from .nbfx import Document, Element, Text
@@ -33,16 +32,17 @@ MAX_REF_EXPANSION = 100_000  # elements copied in by z:Ref resolution per conver
 _ROOT_SCOPE: Mapping[str, str] = {"xml": XML_NS}
 
 
-@dataclass(frozen=True, slots=True)
-class SoapFault:
+class SoapFault(NamedTuple):
     code: str | None  # 1.1 faultcode / 1.2 Code/Value, as written (a QName such as "s:Sender")
     subcode: str | None  # 1.2 Code/Subcode/Value
     reason: str | None  # 1.1 faultstring / 1.2 the first Reason/Text
     detail: Any  # 1.1 detail / 1.2 Detail, as element_to_json; None if absent
 
 
-@dataclass(frozen=True, slots=True)
-class SoapMessage:
+class SoapMessage(NamedTuple):
+    """What the events take of an envelope. A named tuple, immutable as a frozen dataclass and made in a
+    third of its time: one per message."""
+
     version: str  # "1.1" | "1.2" (by envelope namespace)
     action: str | None  # WS-Addressing Action header (SOAP 1.1 may carry it only in HTTP)
     message_id: str | None
