@@ -4,12 +4,13 @@ import gc
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, UDP
 from torture import STEP, T0, Conn, frames, timed, write_pcap
 
 from decoders.detect import Protocol, Undecoded
 from decoders.events import Event
 from wirecap.pipeline import Options, Pipeline, run
-from wirecap.source import CaptureSource
+from wirecap.source import BATCH, CaptureSource
 
 LINKTYPE_ETHERNET = 1
 
@@ -29,18 +30,21 @@ def conversation(conn: Conn, request: bytes = b"ping", reply: bytes = b"pong") -
     ]
 
 
-def test_a_packet_older_than_its_predecessor_keeps_output_time_monotonic(tmp_path: Path) -> None:
-    packets = timed(conversation(Conn("10.0.0.1", 40000, "10.0.0.2", 8506)))
-    late_ts, late = packets[3]
-    packets[3] = (late_ts - 5_000_000_000, late)  # 5 s in the past, in file order
+@pytest.mark.parametrize("before", [0, BATCH - 3])  # UDP packets first: then the late one opens a batch
+def test_a_packet_older_than_its_predecessor_keeps_output_time_monotonic(tmp_path: Path, before: int) -> None:
+    filler = [IP(src="10.0.0.7", dst="10.0.0.8") / UDP(sport=5000, dport=5001) for _ in range(before)]
+    packets = timed([*filler, *conversation(Conn("10.0.0.1", 40000, "10.0.0.2", 8506))])
+    late_ts, late = packets[before + 3]
+    packets[before + 3] = (late_ts - 5_000_000_000, late)  # 5 s in the past, in file order
     events = replay(write_pcap(tmp_path / "t.pcap", frames(packets), LINKTYPE_ETHERNET))
     stamps = [e.ts for e in events]
     assert stamps == sorted(stamps)
     backwards = [e for e in events if e.kind == "anomaly" and e.name == "pcap_time_went_backwards"]
     assert len(backwards) == 1
-    # the fourth packet, 5 s less a step older than the third, whose time the anomaly carries
-    assert backwards[0].detail.startswith(f"packet 4 is {(5_000_000_000 - STEP) / 1e6:.3f} ms older than the newest")
-    assert backwards[0].ts == packets[2][0]
+    # the conversation's fourth packet, 5 s less a step older than its third, whose time the anomaly carries
+    older = f"{(5_000_000_000 - STEP) / 1e6:.3f} ms older than the newest"
+    assert backwards[0].detail.startswith(f"packet {before + 4} is {older}")
+    assert backwards[0].ts == packets[before + 2][0]
     assert [e.kind for e in events if e.kind != "anomaly"] == ["conn.open", "conn.close"]
 
 

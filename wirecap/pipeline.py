@@ -112,16 +112,15 @@ class Pipeline:
         unpack_common = ETH_IPV4_TCP.unpack_from
         ethernet = linktype == LINKTYPE_ETHERNET
         table = self.table
-        before = self.stats.packets
         self.stats.packets += len(meta) // META.size
         _, _, last_offset, last_caplen = META.unpack_from(meta, len(meta) - META.size)
         self.stats.bytes += last_offset + last_caplen  # the packets lie end to end
-        clock = self.clock
+        start = clock = self.clock
         next_sweep = self._next_sweep
-        for number, (sec, usec, off, caplen) in enumerate(META.iter_unpack(meta), before + 1):
+        for sec, usec, off, caplen in META.iter_unpack(meta):
             ts = sec * SECOND + usec * 1000
             if ts < clock:
-                self._time_backwards(number, ts, clock)
+                self._time_backwards(ts, clock, meta, start)
                 ts = clock
             elif ts >= next_sweep:
                 self._sweep(ts)
@@ -285,11 +284,14 @@ class Pipeline:
         if now > self.clock and now >= self._next_sweep:
             self._sweep(now)
 
-    def _time_backwards(self, number: int, ts: int, clock: int) -> None:
-        """Packet ``number`` of the input (from 1) is older than ``clock``, the newest time seen before it."""
+    def _time_backwards(self, ts: int, clock: int, meta: bytes, start: int) -> None:
+        """A packet of the batch ``meta`` is older than ``clock``, the newest time seen before it. The first
+        one is reported with its number in the input, found again here from the batch's starting clock
+        ``start`` rather than counted in the loop: this is rare, the loop is not."""
         self._count("pcap_time_went_backwards")
         if not self._time_reported:
             self._time_reported = True
+            number = self.stats.packets - len(meta) // META.size + _first_older(meta, start) + 1
             self.events.append(
                 Anomaly(
                     ts=clock,
@@ -367,3 +369,14 @@ def run(
     finally:
         pipeline.finish()
         write(pipeline.drain())
+
+
+def _first_older(meta: bytes, newest: int) -> int:
+    """The index in the batch ``meta`` of its first packet older than the newest time before it, ``newest``
+    being the time before the batch."""
+    for index, (sec, usec, _, _) in enumerate(META.iter_unpack(meta)):
+        stamp = sec * SECOND + usec * 1000
+        if stamp < newest:
+            return index
+        newest = stamp
+    raise AssertionError("called for a batch with no packet older than its predecessors")
