@@ -117,10 +117,7 @@ class JsonlSink:
             request, _ = pair(pending, opens, closes, self.seq)  # the decoder reports the overflow
         elif event.kind == "conn.close":
             self._requests.pop(uid, None)
-        if request is None:
-            numbered = number(event, seq=self.seq)
-        else:
-            numbered = number(event, seq=self.seq, request_seq=request)
+        numbered = number(event, seq=self.seq) if request is None else number(event, seq=self.seq, request_seq=request)
         lines.append(self.render(numbered))
         for analyzer in self.analyzers:
             for derived in analyzer.observe(numbered):
