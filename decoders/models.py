@@ -39,6 +39,16 @@ def construct(cls: type[M], /, **fields: Any) -> M:
     return obj
 
 
+def template(cls: type[BaseModel], /, **fixed: Any) -> dict[str, Any]:
+    """Every field of ``cls`` in schema order with its default, ``fixed`` set: the dict a model made
+    outside ``construct`` starts from (the core's event makers, ``decoders.nmf_events``), which set
+    the rest. An unknown field is a TypeError, as in ``construct``."""
+    layout, _ = _layouts.get(cls) or _layout(cls)
+    if not fixed.keys() <= layout.keys():
+        raise TypeError(f"{cls.__name__}: unknown fields {sorted(fixed.keys() - layout.keys())}")
+    return {**layout, **fixed}
+
+
 def replaced(model: M, /, **update: Any) -> M:
     """``model_copy(update=...)`` without its general machinery: a shallow copy with some fields set anew,
     unvalidated like ``model_copy`` (the sink numbers every event this way)."""

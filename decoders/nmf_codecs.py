@@ -3,9 +3,10 @@
 A payload is binary with a session string table ([MC-NBFSE] 2), plain binary ([MC-NBFX]), text XML,
 MTOM (the XML root part of a MIME multipart), or one of the binary ones compressed (.NET 4.5 ``+gzip`` /
 ``+deflate``; the one capped inflater ``decoders.inflate``, shared with HTTP). ``decode_message`` turns
-one payload into the SOAP view, by the pure-Python reference (``decoders.nbfx`` + ``decoders.soap``) or
-the compiled core (``decoders._core``, see ``decoders.core``); tests/test_core_diff.py holds the two to
-the same results.
+one payload into the SOAP view by the pure-Python reference (``decoders.nbfx`` + ``decoders.soap``); with
+the compiled core in use (``decoders.core``) the binary families' payloads go to it instead
+(``CORE_FAMILIES``), which makes their events (``decoders.nmf_events``). tests/test_core_diff.py holds
+the two to the same results.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from .anomalies import DecodeError
 from .core import RUST
 from .inflate import GZIP, RAW_DEFLATE, inflate
 from .interface import DecoderOptions
-from .json_text import from_core
 
 # 2.2.3.4.1 Known Encoding Record: value -> (name, the content type it stands for)
 KNOWN_ENCODINGS = {
@@ -83,7 +83,7 @@ def _mtom_root(payload: bytes) -> bytes:
     return payload[body + 4 : close]
 
 
-def _inflated(payload: bytes, codec: Codec, options: DecoderOptions) -> bytes:
+def inflated(payload: bytes, codec: Codec, options: DecoderOptions) -> bytes:
     """The payload, inflated if the encoding is compressed (a small envelope may expand hugely: the
     shared capped inflater)."""
     if not codec.compression:
@@ -99,7 +99,7 @@ def decode_document(
     payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions
 ) -> nbfx.Document:
     """An envelope payload → NBFX/XML document, updating the direction's session strings."""
-    payload = _inflated(payload, codec, options)
+    payload = inflated(payload, codec, options)
     depth, elements = options.max_depth, options.max_elements
     if codec.family == "binary-session":
         table_end = session.read_table(payload, max_bytes=options.max_session_bytes)
@@ -118,12 +118,12 @@ def _table_size(session: nbfx.SessionStrings) -> int:
     return len(session) + len(session.unanchored)
 
 
-# --- the seam between the two cores: one envelope payload -> its SOAP view -----------------------------
+# --- one envelope payload -> its SOAP view, by the pure-Python reference -----------------------------
 
 
 class DecodedMessage(NamedTuple):
-    """One envelope decoded by either core: the SOAP view and what the event needs of the document (a named
-    tuple, as ``SoapMessage``)."""
+    """One envelope decoded by the pure-Python decoders: the SOAP view and what the event needs of the
+    document (a named tuple, as ``SoapMessage``)."""
 
     message: soap.SoapMessage
     unresolved: int  # session ids rendered session:N
@@ -131,10 +131,14 @@ class DecodedMessage(NamedTuple):
     xml: str | None  # the envelope as XML text, when asked for
 
 
-def _decode_python(
+def decode_message(
     payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions
 ) -> DecodedMessage:
-    """The pure-Python reference: decoders.nbfx (or the text XML parser), then decoders.soap."""
+    """One envelope payload → DecodedMessage by decoders.nbfx (or the text XML parser), then
+    decoders.soap, updating the direction's session strings (from ``new_session``). Raises DecodeError.
+    With the core in use, payloads of the binary families are the core's (``CORE_FAMILIES``:
+    ``decoders.nmf_events`` has it make their events); tests/test_core_diff.py holds the two to the
+    same results."""
     before = _table_size(session)
     document = decode_document(payload, codec, session, options)
     message = soap.message_from_document(document)
@@ -142,34 +146,8 @@ def _decode_python(
     return DecodedMessage(message, document.unresolved, _table_size(session) - before, text)
 
 
-def _decode_rust(payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions) -> DecodedMessage:
-    """The compiled core for binary XML; text and MTOM stay in Python. The body and a fault's detail arrive
-    as JSON text and stay so (``JsonText``): the sink writes the text, parsed only if something reads it."""
-    if codec.family not in ("binary", "binary-session") or RUST is None:
-        return _decode_python(payload, codec, session, options)
-    fields, fault, body, text, unresolved, added = RUST.decode_envelope(
-        _inflated(payload, codec, options),
-        session,
-        table=codec.family == "binary-session",
-        xml=options.xml,
-        max_depth=options.max_depth,
-        max_elements=options.max_elements,
-        max_session_bytes=options.max_session_bytes,
-    )
-    version, action, message_id, relates_to, to, reply_to, body_element = fields
-    soap_fault = None
-    if fault is not None:
-        code, subcode, reason, detail = fault
-        soap_fault = soap.SoapFault(code, subcode, reason, None if detail is None else from_core(detail.encode()))
-    message = soap.SoapMessage(
-        version, action, message_id, relates_to, to, reply_to, from_core(body), body_element, soap_fault
-    )
-    return DecodedMessage(message, unresolved, added, text)
-
-
-decode_message = _decode_python if RUST is None else _decode_rust
-"""One envelope payload → DecodedMessage, updating the direction's session strings (from ``new_session``).
-Raises DecodeError; both implementations give the same results (tests/test_core_diff.py)."""
+CORE_FAMILIES = frozenset() if RUST is None else frozenset({"binary", "binary-session"})
+"""The codec families whose payloads the core decodes (text and MTOM stay in Python)."""
 
 
 def new_session() -> nbfx.SessionStrings:

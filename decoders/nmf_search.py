@@ -8,7 +8,7 @@ shared with detection; ``_refuted`` decodes the buffered start of a large candid
 ``find_candidate`` walks the candidates of the buffer up to the first one to decide on. The three run
 in the compiled core when it is in use (core/src/nmf_search.rs, the same verdicts: tests/test_core_nmf_search.py);
 the ``*_python`` functions here are the reference and the fallback. ``EnvelopeSearch`` decodes each whole
-candidate (``decode_message``) and keeps the events, anomalies and accounting, and the give-up policy
+candidate (``WcfEvents._event``) and keeps the events, anomalies and accounting, and the give-up policy
 (``MAX_UNCONFIRMED_*`` in ``decoders.nmf_records``), which moves a direction that never showed framing to
 NOT_NMF, and the connection to FOREIGN.
 """
@@ -23,7 +23,6 @@ from ._buffer import read_mb31
 from .anomalies import DecodeError
 from .core import RUST
 from .events import Event
-from .nmf_codecs import decode_message
 from .nmf_events import WcfEvents
 from .nmf_records import Cause, RecordType, State, _Flow
 
@@ -263,7 +262,7 @@ class EnvelopeSearch(WcfEvents):
                 return False
             payload_at = payload_offset - chunk_base
             try:
-                decoded = decode_message(chunk[payload_at : payload_at + size], flow.codec, flow.session, self._options)
+                event = self._event(flow, chunk[payload_at : payload_at + size], ts)
             except DecodeError:
                 start = offset - chunk_base + 1
                 continue
@@ -277,5 +276,5 @@ class EnvelopeSearch(WcfEvents):
             buf.commit()
             flow.shift(Cause.ENVELOPE_FOUND)
             flow.envelope_offset, flow.payload_offset = offset, payload_offset
-            self._message_events(flow, decoded, size, ts, events)
+            self._paired(flow, event, ts, events)
             return True

@@ -12,18 +12,35 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import core_diff
 import pytest
 from conftest import mb31
-from core_diff import RUST, Flow, both, capture_flows, python_decode, rust_decode, session_state, sessions, vector_flows
+from core_diff import (
+    RUST,
+    Flow,
+    both,
+    capture_flows,
+    nbfx_string,
+    python_decode,
+    rust_decode,
+    session_state,
+    sessions,
+    vector_flows,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders import nbfx
 from decoders.anomalies import DecodeError
 from decoders.core import core_name
+from decoders.events import Event, WcfFault, WcfMessage
+from decoders.interface import DecoderOptions
+from decoders.nmf_codecs import SESSION_CODEC, Codec, codec_for, decode_message, new_session
+from decoders.nmf_events import core_maker, reference_event
+from wirecap.lines import json_bytes
 
 
 def test_the_core_is_built_and_chosen() -> None:
@@ -55,6 +72,62 @@ def test_every_capture_envelope() -> None:
     envelopes = sum(len(f.envelopes) for f in flows)
     assert envelopes > 100
     assert sum(_replay(f) for f in flows) == envelopes
+
+
+CONN = {
+    "uid": "Cdiff",
+    "community_id": "1:x",
+    "orig": "10.0.0.2:50000",
+    "resp": "10.0.0.1:8506",
+    "orig_h": "10.0.0.2",
+    "orig_p": 50000,
+    "resp_h": "10.0.0.1",
+    "resp_p": 8506,
+}
+
+
+# envelopes whose body, or fault detail, is i:nil (JSON null: the event's field is None, not JsonText)
+XSI_DECLARED_NIL = b"\x09\x01i" + nbfx_string(core_diff.XSI) + b"\x05\x01i\x03nil\x86"
+NIL_BODY = b"\x56\x02\x0b\x01s\x04\x56\x0e" + XSI_DECLARED_NIL + b"\x01\x01"
+NIL_DETAIL = (
+    b"\x56\x02\x0b\x01s\x04\x56\x0e\x41\x01s\x05Fault\x41\x01s\x04Code\x41\x01s\x05Value\x99\x08s:Sender\x01"
+    b"\x41\x01s\x06Reason\x41\x01s\x04Text\x99\x01x\x01\x41\x01s\x06Detail" + XSI_DECLARED_NIL + b"\x01\x01\x01\x01"
+)
+
+
+def _event_or_error(make: Callable[..., Event], *args: object) -> tuple:
+    try:
+        event = make(*args)
+    except DecodeError as err:
+        return ("error", err.name, err.detail, err.offset)
+    return (type(event), event.model_dump(), event.__pydantic_fields_set__, json_bytes(event))
+
+
+def _reference(payload: bytes, codec: Codec, session: nbfx.SessionStrings, options: DecoderOptions, ts: int) -> Event:
+    return reference_event(CONN, "resp", codec.label, decode_message(payload, codec, session, options), 7, ts)
+
+
+@pytest.mark.parametrize("xml", [False, True], ids=["json", "xml"])
+def test_the_core_makes_the_events_python_builds(xml: bool) -> None:
+    """The core's ``WcfEventMaker`` against the reference (decode_message + ``reference_event``): every
+    envelope of every vector and capture direction in order, and its first half (an error), and made
+    ones whose body or fault detail is nil, give the same model with the same fields, fields given and
+    line, or the same DecodeError."""
+    options = DecoderOptions(xml=xml)
+    maker = core_maker(CONN, options)
+    kinds = set()
+    made = Flow("nil body, nil fault detail", (NIL_BODY, NIL_DETAIL), False)
+    for flow in (*vector_flows(), *capture_flows(), made):
+        codec = SESSION_CODEC if flow.table else codec_for("application/soap+msbin1", "soap1.2-binary")
+        python_session, core_session = nbfx.SessionStrings(), new_session()
+        for ts, whole in enumerate(flow.envelopes):
+            for payload in (whole[: len(whole) // 2], whole):
+                expected = _event_or_error(_reference, payload, codec, python_session, options, ts)
+                got = _event_or_error(maker.event, payload, core_session, ts, "resp", 7, codec.label, flow.table)
+                assert got == expected, (flow.name, ts, len(payload))
+                assert session_state(core_session) == session_state(python_session), (flow.name, ts)
+                kinds.add(got[0])
+    assert {WcfMessage, WcfFault, "error"} <= kinds
 
 
 def _prefix_sessions(flow: Flow, index: int) -> tuple[nbfx.SessionStrings, object]:

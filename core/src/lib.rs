@@ -39,6 +39,8 @@ pub mod nmf;
 #[cfg(feature = "python")]
 mod nmf_python;
 pub mod nmf_search;
+#[cfg(feature = "python")]
+mod wcf_python;
 
 // events written as JSON lines from their models' fields (the sink's fast path)
 #[cfg(feature = "python")]

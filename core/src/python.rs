@@ -19,7 +19,7 @@ static DECODE_ERROR: GILOnceCell<PyObject> = GILOnceCell::new();
 /// nesting_depth limit's own maximum (120), and far below what a thread's stack holds.
 const MAX_SAFE_DEPTH: usize = 1024;
 
-fn limits(max_depth: usize, max_elements: usize) -> PyResult<Limits> {
+pub(crate) fn limits(max_depth: usize, max_elements: usize) -> PyResult<Limits> {
     if max_depth > MAX_SAFE_DEPTH {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
             "max_depth {max_depth} is above {MAX_SAFE_DEPTH}"
@@ -31,7 +31,7 @@ fn limits(max_depth: usize, max_elements: usize) -> PyResult<Limits> {
     })
 }
 
-fn raise(py: Python<'_>, e: DecodeError) -> PyErr {
+pub(crate) fn raise(py: Python<'_>, e: DecodeError) -> PyErr {
     let class = match DECODE_ERROR.get_or_try_init(py, || -> PyResult<PyObject> {
         Ok(py
             .import("decoders.anomalies")?
@@ -64,7 +64,7 @@ fn raise(py: Python<'_>, e: DecodeError) -> PyErr {
 /// [MC-NBFSE] session strings of one direction (decoders.nbfx.SessionStrings' interface).
 #[pyclass(module = "decoders._core", name = "SessionStrings")]
 pub struct Session {
-    inner: SessionStrings,
+    pub(crate) inner: SessionStrings,
 }
 
 #[pymethods]
@@ -145,6 +145,47 @@ type FaultFields = Option<(
     Option<String>,
 )>;
 
+/// One envelope payload decoded: the SOAP view, the XML text when asked for, the session ids rendered
+/// `session:N` and the strings its [MC-NBFSE] table added.
+pub(crate) struct Envelope {
+    pub message: crate::soap::Message,
+    pub xml: Option<String>,
+    pub unresolved: usize,
+    pub added: usize,
+}
+
+/// A payload of the binary or binary-session family (already inflated) to its `Envelope`, reading the
+/// string table at its start into `strings` if `table`; errors as DecodeError.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decode_payload(
+    py: Python<'_>,
+    payload: &[u8],
+    strings: &mut SessionStrings,
+    table: bool,
+    limits: Limits,
+    max_session_bytes: usize,
+    xml: bool,
+    collections: &[String],
+) -> PyResult<Envelope> {
+    let (pos, added) = if table {
+        strings
+            .read_table(payload, 0, max_session_bytes)
+            .map_err(|e| raise(py, e))?
+    } else {
+        (0, 0)
+    };
+    let known: &[String] = &strings.known;
+    let doc = decode(payload, pos, known, limits).map_err(|e| raise(py, e))?;
+    let message = message_from_document(&doc, collections).map_err(|e| raise(py, e))?;
+    let xml = xml.then(|| document_xml(&doc));
+    Ok(Envelope {
+        message,
+        xml,
+        unresolved: doc.unresolved,
+        added,
+    })
+}
+
 /// One envelope payload (binary or binary-session family, already inflated) to
 /// ((version, action, message_id, relates_to, to, reply_to, body_element), fault, body JSON (UTF-8 bytes),
 /// XML text or None, unresolved, session strings added). With `table`, the payload opens with the
@@ -172,17 +213,17 @@ fn decode_envelope<'py>(
         Some(s) => &mut s.inner,
         None => &mut local,
     };
-    let (pos, added) = if table {
-        strings
-            .read_table(payload, 0, max_session_bytes)
-            .map_err(|e| raise(py, e))?
-    } else {
-        (0, 0)
-    };
-    let known: &[String] = &strings.known;
-    let doc = decode(payload, pos, known, limits).map_err(|e| raise(py, e))?;
-    let message = message_from_document(&doc, &collections).map_err(|e| raise(py, e))?;
-    let text = xml.then(|| document_xml(&doc));
+    let decoded = decode_payload(
+        py,
+        payload,
+        strings,
+        table,
+        limits,
+        max_session_bytes,
+        xml,
+        &collections,
+    )?;
+    let message = decoded.message;
     let fields = (
         message.version,
         message.action,
@@ -196,7 +237,14 @@ fn decode_envelope<'py>(
         .fault
         .map(|f| (f.code, f.subcode, f.reason, f.detail));
     let body = PyBytes::new(py, message.body.as_bytes());
-    Ok((fields, fault, body, text, doc.unresolved, added))
+    Ok((
+        fields,
+        fault,
+        body,
+        decoded.xml,
+        decoded.unresolved,
+        decoded.added,
+    ))
 }
 
 /// Just the document: (XML text, unresolved), or DecodeError (for the differential tests).
@@ -350,6 +398,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNeedles>()?;
     m.add_class::<crate::event_python::EventWriter>()?;
     m.add_class::<crate::iiko_python::IikoFinder>()?;
+    m.add_class::<crate::wcf_python::WcfEventMaker>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_json, m)?)?;
