@@ -75,12 +75,11 @@ def _remoting_keys(fields: Mapping[str, Any]) -> Keys:
     return (depth if operation == "request" else None), (depth if operation == "reply" else None)
 
 
-# the event kinds that pair, and their keys for ``pair`` (a one-way call opens nothing)
-PAIRING_KEYS: dict[str, Callable[[Mapping[str, Any]], Keys]] = {
-    "wcf.message": _wcf_keys,
-    "wcf.fault": _wcf_keys,
-    "remoting.message": _remoting_keys,
-}
+# the event kinds that pair, by the name of their rule (the sink in the core has the same two rules:
+# core/src/sink_python.rs), and their keys for ``pair`` (a one-way call opens nothing)
+PAIRING_RULES: dict[str, str] = {"wcf.message": "wcf", "wcf.fault": "wcf", "remoting.message": "remoting"}
+_RULES: dict[str, Callable[[Mapping[str, Any]], Keys]] = {"wcf": _wcf_keys, "remoting": _remoting_keys}
+PAIRING_KEYS: dict[str, Callable[[Mapping[str, Any]], Keys]] = {kind: _RULES[r] for kind, r in PAIRING_RULES.items()}
 
 
 def request_latency(

@@ -17,20 +17,24 @@ captures/wcf_buffered.pcap, pydantic's ``exclude_none`` costs nothing measurable
 The models are the schema, not a cost per line: events are numbered in place (``number``) and
 written by the core from their fields, as pydantic would write them (``wirecap.lines``); a field that a
 kind does not have is read from the instance dict, since a missing attribute on a pydantic model goes
-through its slow ``__getattr__``.
+through its slow ``__getattr__``. Where the lines are that JSON, the loop itself — numbering, pairing,
+chunks, analyzers — runs in the core too (``decoders._core.LineSink``, core/src/sink_python.rs): about
+4 µs an event of Python. The Python loop here is its reference and the fallback (a subclass's own
+lines, no core); tests/test_sink.py holds the two to the same output and observations.
 """
 
 import codecs
 import io
 from collections.abc import Callable, Hashable
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
-from decoders.correlate import MAX_PENDING, PAIRING_KEYS, Pending, pair
+from decoders.core import RUST
+from decoders.correlate import MAX_PENDING, PAIRING_KEYS, PAIRING_RULES, Pending, pair
 from decoders.events import Event
 from decoders.json_text import JsonText
-from decoders.models import number
+from decoders.models import number, replaced
 
-from .lines import json_bytes, json_bytes_all_fields, text_fields
+from .lines import WRITER, json_bytes, json_bytes_all_fields, pydantic_line, text_fields
 
 # lines joined into one write: a batch of packets can complete thousands of events, and the text of all
 # of them at once (twice, joined) was a peak of the resident set; so was a count of lines alone, when
@@ -65,6 +69,7 @@ def byte_writer(out: IO[str]) -> Callable[[bytes], object]:
 
 class JsonlSink:
     render: Callable[[Event], bytes] = staticmethod(json_bytes)
+    core_loop: bool = True  # False: the Python loop below, the reference (tests/test_sink.py compares them)
 
     def __init__(
         self,
@@ -82,8 +87,43 @@ class JsonlSink:
             self.render = json_bytes_all_fields
         self.seq = 0
         self._requests: dict[str, Pending[Hashable, int]] = {}  # uid -> the connection's open requests' seqs
+        self._loop: Callable[[list[Event]], None] | None = None  # chosen at the first write
+        self._core: Any = None
 
     def write(self, events: list[Event]) -> None:
+        if self._loop is None:
+            self._loop = self._choose_loop()
+        self._loop(events)
+        if events and self.flush_each:
+            self.out.flush()
+
+    def _choose_loop(self) -> Callable[[list[Event]], None]:
+        """The core's loop (``decoders._core.LineSink``) where it writes the lines this sink would (JSON
+        by the core's writer: not a subclass's own rendering) and the core is in use; else Python's."""
+        exclude_none = {json_bytes: True, json_bytes_all_fields: False}.get(self.render)  # type: ignore[dict-item]
+        if not self.core_loop or WRITER is None or exclude_none is None or self._write is None:
+            return self._write_python
+        self._core = RUST.LineSink(  # type: ignore[union-attr]
+            WRITER,
+            exclude_none,
+            PAIRING_RULES,
+            [analyzer.observe for analyzer in self.analyzers],
+            pydantic_line,
+            replaced,
+            JsonText,
+            self._write,
+            chunk_lines=CHUNK_LINES,
+            chunk_bytes=CHUNK_BYTES,
+            max_pending=MAX_PENDING,
+            seq=self.seq,
+        )
+        return self._write_core
+
+    def _write_core(self, events: list[Event]) -> None:
+        self._core.write(events)
+        self.seq = self._core.seq
+
+    def _write_python(self, events: list[Event]) -> None:
         lines: list[bytes] = []
         size = 0
         for event in events:
@@ -95,8 +135,6 @@ class JsonlSink:
                 size = 0
         if lines:
             self._write_lines(lines)
-        if events and self.flush_each:
-            self.out.flush()
 
     def _write_lines(self, lines: list[bytes]) -> None:
         lines.append(b"")  # the last line's newline, without copying the joined text once more

@@ -113,19 +113,37 @@ impl EventWriter {
         exclude_none: bool,
     ) -> Option<Bound<'py, PyBytes>> {
         let mut out = String::with_capacity(1024);
-        let mut writer = Writer {
-            owner: self,
-            exclude_none,
-            out: &mut out,
-            containers: 0,
-        };
-        let plan = self.plan(event).ok()?;
-        writer.model(event, &plan, 0).ok()?;
-        Some(PyBytes::new(event.py(), out.as_bytes()))
+        self.write_line(event, exclude_none, &mut out)
+            .then(|| PyBytes::new(event.py(), out.as_bytes()))
     }
 }
 
 impl EventWriter {
+    /// `line` appended to `out` (the sink's chunk); false, and `out` as it was, where the line must
+    /// come from pydantic.
+    pub(crate) fn write_line(
+        &self,
+        event: &Bound<'_, PyAny>,
+        exclude_none: bool,
+        out: &mut String,
+    ) -> bool {
+        let start = out.len();
+        let mut writer = Writer {
+            owner: self,
+            exclude_none,
+            out,
+            containers: 0,
+        };
+        let written = self
+            .plan(event)
+            .and_then(|plan| writer.model(event, &plan, 0))
+            .is_ok();
+        if !written {
+            out.truncate(start);
+        }
+        written
+    }
+
     fn plan(&self, value: &Bound<'_, PyAny>) -> Result<Arc<Plan>, Bail> {
         let cls = value.get_type();
         let address = cls.as_ptr() as usize;

@@ -42,11 +42,14 @@ pub mod nmf_search;
 #[cfg(feature = "python")]
 mod wcf_python;
 
-// events written as JSON lines from their models' fields (the sink's fast path)
+// events written as JSON lines from their models' fields, and the sink's loop around it
 #[cfg(feature = "python")]
 mod event_python;
 #[cfg(feature = "python")]
 mod made;
+pub mod pairing;
+#[cfg(feature = "python")]
+mod sink_python;
 
 // the iiko rules over the core's JSON text and their binding
 pub mod iiko_check;

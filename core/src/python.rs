@@ -397,6 +397,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Session>()?;
     m.add_class::<PyNeedles>()?;
     m.add_class::<crate::event_python::EventWriter>()?;
+    m.add_class::<crate::sink_python::LineSink>()?;
     m.add_class::<crate::iiko_python::IikoFinder>()?;
     m.add_class::<crate::wcf_python::WcfEventMaker>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
