@@ -143,6 +143,30 @@ def test_the_core_loop_writes_what_the_python_loop_writes(pcap: Path, all_fields
     assert len(lines) == core[2] == len(core[1]) and b'"derived-2"' in core[0]
 
 
+class Failing:
+    """An analyzer that fails on the third event it sees."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def observe(self, event: Event) -> list[Event]:
+        self.seen += 1
+        if self.seen == 3:
+            raise RuntimeError("analyzer failed")
+        return []
+
+
+@pytest.mark.parametrize("core_loop", [True, False], ids=["core", "python"])
+def test_a_failure_mid_batch_leaves_the_count_of_the_events_numbered(core_loop: bool) -> None:
+    """An analyzer's (or the output's) error ends a batch early; ``seq`` (the run's summary, live
+    statistics) is still the number of events numbered, with either loop."""
+    sink = JsonlSink(io.StringIO(), analyzers=(Failing(),))
+    sink.core_loop = core_loop
+    with pytest.raises(RuntimeError, match="analyzer failed"):
+        sink.write(events_of(CAPTURES / "store.pcap")[:10])
+    assert sink.seq == 3
+
+
 def events_of(pcap: Path) -> list:
     """The decoders' events of a capture, not numbered yet."""
     collected: list = []

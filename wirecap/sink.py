@@ -120,8 +120,10 @@ class JsonlSink:
         return self._write_core
 
     def _write_core(self, events: list[Event]) -> None:
-        self._core.write(events)
-        self.seq = self._core.seq
+        try:
+            self._core.write(events)
+        finally:  # an output or analyzer error stops it mid-batch: the count stays that of the numbered
+            self.seq = self._core.seq
 
     def _write_python(self, events: list[Event]) -> None:
         lines: list[bytes] = []
