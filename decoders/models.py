@@ -25,36 +25,41 @@ def construct(cls: type[M], /, **fields: Any) -> M:
     missing required field is a TypeError; only the type checks are skipped, and the tests validate
     every line written against the schema. The values are the template updated, which keeps its order.
     """
-    template, required = _layouts.get(cls) or _layout(cls)
-    values = {**template, **fields}
-    if len(values) != len(template):
-        raise TypeError(f"{cls.__name__}: unknown fields {sorted(fields.keys() - template.keys())}")
+    values, required = _filled(cls, fields)
     if not fields.keys() >= required:
         raise TypeError(f"{cls.__name__}: required field {sorted(required - fields.keys())} not given")
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
+    return _adopt(cls, values, set(fields))
 
 
 def template(cls: type[BaseModel], /, **fixed: Any) -> dict[str, Any]:
     """Every field of ``cls`` in schema order with its default, ``fixed`` set: the dict a model made
     outside ``construct`` starts from (the core's event makers, ``decoders.nmf_events``), which set
     the rest. An unknown field is a TypeError, as in ``construct``."""
-    layout, _ = _layouts.get(cls) or _layout(cls)
-    if not fixed.keys() <= layout.keys():
-        raise TypeError(f"{cls.__name__}: unknown fields {sorted(fixed.keys() - layout.keys())}")
-    return {**layout, **fixed}
+    return _filled(cls, fixed)[0]
+
+
+def _filled(cls: type[BaseModel], fields: dict[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+    """(every field in schema order, its default or ``fields``' value; the required names); TypeError
+    for a name the model does not have."""
+    layout, required = _layouts.get(cls) or _layout(cls)
+    values = {**layout, **fields}
+    if len(values) != len(layout):
+        raise TypeError(f"{cls.__name__}: unknown fields {sorted(fields.keys() - layout.keys())}")
+    return values, required
 
 
 def replaced(model: M, /, **update: Any) -> M:
     """``model_copy(update=...)`` without its general machinery: a shallow copy with some fields set anew,
-    unvalidated like ``model_copy`` (the sink numbers every event this way)."""
-    obj = type(model).__new__(type(model))
-    object.__setattr__(obj, "__dict__", {**model.__dict__, **update})
-    object.__setattr__(obj, "__pydantic_fields_set__", model.__pydantic_fields_set__ | update.keys())
+    unvalidated like ``model_copy`` (the sink's copy of an event it numbered before)."""
+    return _adopt(type(model), {**model.__dict__, **update}, model.__pydantic_fields_set__ | update.keys())
+
+
+def _adopt(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """An instance of ``cls`` holding ``values`` (every field, in schema order), unvalidated, as pydantic's
+    frozen models allow it: through ``object.__setattr__`` (the core's event makers do the same)."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj

@@ -146,8 +146,8 @@ def decode_message(
     return DecodedMessage(message, document.unresolved, _table_size(session) - before, text)
 
 
-CORE_FAMILIES = frozenset() if RUST is None else frozenset({"binary", "binary-session"})
-"""The codec families whose payloads the core decodes (text and MTOM stay in Python)."""
+CORE_FAMILIES = frozenset({"binary", "binary-session"})
+"""The codec families whose payloads the core decodes when it is in use (text and MTOM stay in Python)."""
 
 
 def new_session() -> nbfx.SessionStrings:

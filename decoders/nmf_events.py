@@ -24,6 +24,9 @@ from .nmf_records import FlowOwner, _Flow
 # what an event's __pydantic_fields_set__ lacks of its fields, as ``construct`` leaves them: the sink's
 # numbers and the kind, which the class gives
 NOT_GIVEN = frozenset({"seq", "kind", "request_seq"})
+# each model the core makes, with the names its events' __pydantic_fields_set__ holds (the same for every
+# connection: worked out once)
+_MADE = tuple((cls, frozenset(cls.model_fields) - NOT_GIVEN) for cls in (WcfMessage, WcfFault))
 
 
 class WcfEvents(FlowOwner):
@@ -104,7 +107,7 @@ def reference_event(
 
 def core_maker(conn: ConnFields, options: DecoderOptions) -> Any:
     """The core's event maker for one connection's envelopes (``decoders._core.WcfEventMaker``)."""
-    models = [(cls, template(cls, **conn), frozenset(cls.model_fields) - NOT_GIVEN) for cls in (WcfMessage, WcfFault)]
+    models = [(cls, template(cls, **conn), given) for cls, given in _MADE]
     return RUST.WcfEventMaker(  # type: ignore[union-attr]
         *models,
         JsonText,
