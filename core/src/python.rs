@@ -154,30 +154,35 @@ pub(crate) struct Envelope {
     pub added: usize,
 }
 
+/// How a direction's payloads are read (DecoderOptions' limits, `--xml`).
+#[derive(Clone, Copy)]
+pub(crate) struct Reading {
+    pub limits: Limits,
+    pub max_session_bytes: usize,
+    pub xml: bool,
+}
+
 /// A payload of the binary or binary-session family (already inflated) to its `Envelope`, reading the
 /// string table at its start into `strings` if `table`; errors as DecodeError.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn decode_payload(
     py: Python<'_>,
     payload: &[u8],
     strings: &mut SessionStrings,
     table: bool,
-    limits: Limits,
-    max_session_bytes: usize,
-    xml: bool,
+    reading: Reading,
     collections: &[String],
 ) -> PyResult<Envelope> {
     let (pos, added) = if table {
         strings
-            .read_table(payload, 0, max_session_bytes)
+            .read_table(payload, 0, reading.max_session_bytes)
             .map_err(|e| raise(py, e))?
     } else {
         (0, 0)
     };
     let known: &[String] = &strings.known;
-    let doc = decode(payload, pos, known, limits).map_err(|e| raise(py, e))?;
+    let doc = decode(payload, pos, known, reading.limits).map_err(|e| raise(py, e))?;
     let message = message_from_document(&doc, collections).map_err(|e| raise(py, e))?;
-    let xml = xml.then(|| document_xml(&doc));
+    let xml = reading.xml.then(|| document_xml(&doc));
     Ok(Envelope {
         message,
         xml,
@@ -213,16 +218,12 @@ fn decode_envelope<'py>(
         Some(s) => &mut s.inner,
         None => &mut local,
     };
-    let decoded = decode_payload(
-        py,
-        payload,
-        strings,
-        table,
+    let reading = Reading {
         limits,
         max_session_bytes,
         xml,
-        &collections,
-    )?;
+    };
+    let decoded = decode_payload(py, payload, strings, table, reading, &collections)?;
     let message = decoded.message;
     let fields = (
         message.version,

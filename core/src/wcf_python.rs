@@ -9,9 +9,8 @@
 //! the fields given set with `object.__setattr__`, as pydantic's frozen models require). The
 //! differential tests hold its events to the pure-Python decoders' on every capture.
 
-use crate::python::{decode_payload, limits, Session};
+use crate::python::{decode_payload, limits, Reading, Session};
 use crate::session::MAX_SESSION_BYTES;
-use crate::structure::Limits;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -28,9 +27,7 @@ pub struct WcfEventMaker {
     message: Model,
     fault: Model,
     json_text: Py<PyType>,
-    limits: Limits,
-    xml: bool,
-    max_session_bytes: usize,
+    reading: Reading,
 }
 
 #[pymethods]
@@ -54,9 +51,11 @@ impl WcfEventMaker {
             message,
             fault,
             json_text,
-            limits: limits(max_depth, max_elements)?,
-            xml,
-            max_session_bytes,
+            reading: Reading {
+                limits: limits(max_depth, max_elements)?,
+                max_session_bytes,
+                xml,
+            },
         })
     }
 
@@ -75,16 +74,7 @@ impl WcfEventMaker {
         encoding: Bound<'py, PyAny>,
         table: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let decoded = decode_payload(
-            py,
-            payload,
-            &mut session.inner,
-            table,
-            self.limits,
-            self.max_session_bytes,
-            self.xml,
-            &[],
-        )?;
+        let decoded = decode_payload(py, payload, &mut session.inner, table, self.reading, &[])?;
         let message = decoded.message;
         let model = if message.fault.is_some() {
             &self.fault
