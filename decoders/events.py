@@ -65,6 +65,11 @@ class Event(BaseModel):
     kind: str
 
 
+# what the fields-given set of an event made unvalidated (``decoders.models.construct``, the core's event
+# makers) lacks of its fields: the sink's numbers and the kind, which the class gives
+NOT_GIVEN = frozenset({"seq", "kind", "request_seq"})
+
+
 class ConnEvent(Event):
     uid: str
     community_id: str

@@ -18,13 +18,14 @@ Where h11 would read a message exactly so, the compiled core frames it instead (
 
 import re
 from collections import deque
+from typing import Any
 
 import h11
 
 from .accounting import Accounting, Ledger
 from .events import Anomaly, ConnFields, Direction, Event
 from .http_body import Body
-from .http_exchange import Exchange, exchange_events, header_text, redacted
+from .http_exchange import Exchange, core_maker, exchange_events, header_text, redacted
 from .http_fast import CoreFraming
 from .interface import DecoderOptions
 
@@ -62,6 +63,7 @@ class HttpDecoder(CoreFraming):
         self.conn = conn
         self.options = options
         self.redacted = (lambda headers: headers) if options.keep_secrets else redacted
+        self.maker: Any = None  # the core's rms.call maker, made at the first exchange (``core`` may be set after)
         self.requests = h11.Connection(h11.SERVER)  # fed the client's bytes
         # fed the server's bytes; None: a fresh one told of pending[0] if it was sent (the fast path's)
         self.responses: h11.Connection | None = h11.Connection(h11.CLIENT)
@@ -337,7 +339,20 @@ class HttpDecoder(CoreFraming):
         exchange = self.pending.popleft()
         if exchange is self.current:
             self.current = None
-        events += exchange_events(exchange, self.conn, ts, self.options, self.redacted)
+        made = self._made(exchange, ts)
+        if made is not None:
+            events.append(made)
+        else:
+            events += exchange_events(exchange, self.conn, ts, self.options, self.redacted)
+
+    def _made(self, exchange: Exchange, ts: int) -> Event | None:
+        """The core's ``rms.call`` of the exchange; None where ``exchange_events`` makes it (no core, or
+        anything the core does not read exactly as the pure-Python path does)."""
+        if self.core is None:
+            return None
+        if self.maker is None:
+            self.maker = core_maker(self.core, self.conn, self.options)
+        return self.maker.event(exchange, ts)  # type: ignore[no-any-return]
 
     def _anomaly(
         self,

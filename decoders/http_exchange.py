@@ -8,16 +8,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .anomalies import DecodeError
-from .events import Anomaly, ConnFields, Direction, Event, RmsCall
+from .events import NOT_GIVEN, Anomaly, ConnFields, Direction, Event, RmsCall
 from .http_body import Body, body_json, resto_call, result_fields
 from .interface import DecoderOptions
-from .models import construct
+from .json_text import JsonText
+from .models import construct, template
 
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset(
     {"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"}
     | {"set-cookie", "www-authenticate", "proxy-authenticate"}  # cookies set, NTLM/Negotiate challenge tokens
 )
+_GIVEN = frozenset(RmsCall.model_fields) - NOT_GIVEN  # the fields-given set of the events the core makes
 
 
 @dataclass
@@ -122,4 +124,18 @@ def rms_call(
         complete=exchange.request.complete and exchange.response.complete,
         request=request[0],
         response=response[0],
+    )
+
+
+def core_maker(core: Any, conn: ConnFields, options: DecoderOptions) -> Any:
+    """The compiled core's maker of one connection's ``rms.call`` events (``RmsEventMaker``,
+    core/src/rms_python.rs): ``rms_call`` of ``exchange_events`` where that makes no anomaly, else None."""
+    return core.RmsEventMaker(
+        (RmsCall, template(RmsCall, **conn), _GIVEN),
+        JsonText,
+        None if options.keep_secrets else SECRET_HEADERS,
+        REDACTED,
+        max_size=min(options.max_http_body, options.max_decompressed),
+        max_depth=options.max_depth,
+        max_elements=options.max_elements,
     )

@@ -14,16 +14,13 @@ from typing import Any
 from .anomalies import DecodeError
 from .core import RUST
 from .correlate import MAX_PENDING, Pending, request_latency
-from .events import ConnFields, Direction, Event, WcfFault, WcfMessage
+from .events import NOT_GIVEN, ConnFields, Direction, Event, WcfFault, WcfMessage
 from .interface import DecoderOptions
 from .json_text import JsonText
 from .models import construct, template
 from .nmf_codecs import CORE_FAMILIES, DecodedMessage, decode_message, inflated
 from .nmf_records import FlowOwner, _Flow
 
-# what an event's __pydantic_fields_set__ lacks of its fields, as ``construct`` leaves them: the sink's
-# numbers and the kind, which the class gives
-NOT_GIVEN = frozenset({"seq", "kind", "request_seq"})
 # each model the core makes, with the names its events' __pydantic_fields_set__ holds (the same for every
 # connection: worked out once)
 _MADE = tuple((cls, frozenset(cls.model_fields) - NOT_GIVEN) for cls in (WcfMessage, WcfFault))

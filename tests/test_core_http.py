@@ -46,10 +46,24 @@ def _core() -> Any:
 
 
 class Counting:
-    """The core, counting the messages it framed (so that no test passes with the fast path idle)."""
+    """The core, counting the messages it framed and the events it made (so that no test passes with
+    the fast path idle)."""
 
     def __init__(self) -> None:
         self.framed = 0
+        self.made = 0
+
+    def RmsEventMaker(self, *args: Any, **kwargs: Any) -> Any:  # the core's class, counted
+        maker = _core().RmsEventMaker(*args, **kwargs)
+        counting = self
+
+        class Made:
+            def event(self, exchange: Any, ts: int) -> Any:
+                event = maker.event(exchange, ts)
+                counting.made += event is not None
+                return event
+
+        return Made()
 
     def http_request(self, data: bytes, pos: int = 0) -> tuple | None:
         message = _core().http_request(data, pos)
@@ -126,7 +140,7 @@ def test_whole_replay_is_byte_identical_without_the_fast_path(tmp_path: Path, mo
             outputs.append(out.read_bytes())
         assert outputs[0] == outputs[1], capture
         assert outputs[0].count(b'"kind":"rms.call"') > 5
-    assert counting.framed > 2
+    assert counting.framed > 2 and counting.made > 2
 
 
 def test_fuzz_seeds_findings_and_corpus() -> None:

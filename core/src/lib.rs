@@ -42,6 +42,11 @@ pub mod nmf_search;
 #[cfg(feature = "python")]
 mod wcf_python;
 
+// the iikoRMS call's fields read from its text, and the rms.call events made from them
+pub mod resto;
+#[cfg(feature = "python")]
+mod rms_python;
+
 // events written as JSON lines from their models' fields, and the sink's loop around it
 #[cfg(feature = "python")]
 mod event_python;

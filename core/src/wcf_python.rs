@@ -20,7 +20,7 @@ use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyType};
 static BUILTINS: GILOnceCell<(PyObject, PyObject, PyObject)> = GILOnceCell::new();
 
 /// A model class, its template, and the names its instances' `__pydantic_fields_set__` holds.
-type Model = (Py<PyType>, Py<PyDict>, Py<PyFrozenSet>);
+pub(crate) type Model = (Py<PyType>, Py<PyDict>, Py<PyFrozenSet>);
 
 #[pyclass(frozen, module = "decoders._core", name = "WcfEventMaker")]
 pub struct WcfEventMaker {
@@ -97,12 +97,15 @@ impl WcfEventMaker {
         fields.set_item(intern!(py, "xml"), decoded.xml)?;
         match message.fault {
             None => {
-                fields.set_item(intern!(py, "body"), self.body(py, &message.body)?)?;
+                fields.set_item(
+                    intern!(py, "body"),
+                    body_value(py, &self.json_text, &message.body)?,
+                )?;
                 fields.set_item(intern!(py, "body_element"), message.body_element)?;
             }
             Some(fault) => {
                 let detail = match fault.detail {
-                    Some(detail) => self.body(py, &detail)?,
+                    Some(detail) => body_value(py, &self.json_text, &detail)?,
                     None => None,
                 };
                 fields.set_item(intern!(py, "code"), fault.code)?;
@@ -115,20 +118,22 @@ impl WcfEventMaker {
     }
 }
 
-impl WcfEventMaker {
-    /// A body field's value for the core's JSON text (`decoders.json_text.from_core`): None for
-    /// `null`, else the text kept as `JsonText`.
-    fn body<'py>(&self, py: Python<'py>, json: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        if json == "null" {
-            return Ok(None);
-        }
-        let text = PyBytes::new(py, json.as_bytes());
-        self.json_text.bind(py).call1((text,)).map(Some)
+/// A body field's value for the core's JSON text (`decoders.json_text.from_core`): None for
+/// `null`, else the text kept as `json_text` (`JsonText`).
+pub(crate) fn body_value<'py>(
+    py: Python<'py>,
+    json_text: &Py<PyType>,
+    json: &str,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if json == "null" {
+        return Ok(None);
     }
+    let text = PyBytes::new(py, json.as_bytes());
+    json_text.bind(py).call1((text,)).map(Some)
 }
 
 /// An instance of the model whose fields are `fields`, unvalidated (`decoders.models.construct`).
-fn adopt<'py>(
+pub(crate) fn adopt<'py>(
     py: Python<'py>,
     model: &Model,
     fields: Bound<'py, PyDict>,
