@@ -225,7 +225,7 @@ def kernel_timestamps() -> Iterator[None]:
     Without it each socket reads the clock itself as the packet reaches it, and tcpdump and wirecap
     see the same packet microseconds apart. Any socket asking for SO_TIMESTAMP makes the kernel stamp
     packets once. Observed here: the terminal's own packets then carry one time for both captures, the
-    TCP segments arriving from the other namespaces still differ by a few µs (kernel 6.18, veth), hence
+    TCP segments arriving from the other namespaces may still differ (kernel 6.18, veth), hence
     ``same_events``'s tolerance.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -268,19 +268,32 @@ def clock_steps_left_out(events: list[dict], pcap: Path | None = None) -> list[d
     return [e for e in events if e not in steps]
 
 
+# How far apart two capture sockets may time one packet (see ``same_events``).
+SKEW_MOST_NS = 500_000  # nine in ten of the events' times and durations
+SKEW_ANY_NS = 20_000_000  # every one
+
+
 def same_events(live: list[dict], replayed: list[dict], pcap: Path) -> None:
-    """Equal after removing seq and statistics, times within 500 µs where the kernel gave each socket its
-    own reading (see ``kernel_timestamps``); with them everything else that derives from time. A few µs
-    apart on a quiet machine; 69 µs was seen with both CPUs busy (a fresh-clone run beside a soak)."""
+    """Equal after removing seq and statistics; times, and what derives from them, close.
+
+    The kernel stamps most packets once for every capture socket (``kernel_timestamps``): in 8 runs of
+    the two tests that compare so (5,625 events), their times were 0 µs apart at the median, 4 µs at
+    the 99th percentile, 49 µs at most, both CPUs busy or idle. A packet it does not stamp is stamped
+    by each socket as it reaches it, and a socket whose CPU is taken meanwhile stamps it later: one
+    event 1.22 ms apart (an idle fresh-clone run) and one 3.69 ms (both CPUs busy) were seen. So every
+    time within ``SKEW_ANY_NS`` and nine in ten within ``SKEW_MOST_NS``: events timed by anything but
+    their packets (the decoder's clock; libpcap's 100 ms read timeout) fail either."""
     live, replayed = comparable(clock_steps_left_out(live)), comparable(clock_steps_left_out(replayed, pcap))
     assert [e["kind"] for e in live] == [e["kind"] for e in replayed]
+    skews = []
     for a, b in zip(live, replayed, strict=True):
-        assert abs(_ns(a["ts"]) - _ns(b["ts"])) <= 500_000, (a, b)
-        for key, slack in (("latency_ms", 0.1), ("duration_ms", 0.1), ("duration", 1e-4)):
+        skews.append(abs(_ns(a.pop("ts")) - _ns(b.pop("ts"))))
+        for key, ns in (("latency_ms", 1e6), ("duration_ms", 1e6), ("duration", 1e9)):
             if key in a:
-                assert abs(a.pop(key) - b.pop(key)) <= slack, (a, b)
-        a.pop("ts"), b.pop("ts")
+                skews.append(abs(a.pop(key) - b.pop(key)) * ns)
         assert a == b
+    skews.sort()
+    assert skews[-1] <= SKEW_ANY_NS and skews[len(skews) * 9 // 10] <= SKEW_MOST_NS, skews[-10:]
 
 
 def _ns(text: str) -> int:
