@@ -14,6 +14,7 @@ from ._buffer import Buffer
 from .anomalies import DecodeError
 from .events import ConnFields, Event, NmfEnd, NmfFault, NmfPreamble, NmfUpgrade
 from .interface import DecoderOptions
+from .models import construct
 from .nmf_codecs import KNOWN_ENCODINGS, Codec, codec_for, new_session
 from .nmf_events import WcfEvents
 from .nmf_records import MODES, RecordType, State, _Flow
@@ -132,7 +133,7 @@ class RecordReaders(WcfEvents):
         flow.drop_envelope()
 
     def _apply_end(self, flow: _Flow, _: object, offset: int, ts: int, events: list[Event]) -> None:
-        events.append(NmfEnd(ts=ts, **self._conn, dir=flow.dir))
+        events.append(construct(NmfEnd, ts=ts, **self._conn, dir=flow.dir))
 
     def _apply_fault(self, flow: _Flow, uri: str, offset: int, ts: int, events: list[Event]) -> None:
         events.append(NmfFault(ts=ts, **self._conn, dir=flow.dir, uri=uri))
@@ -175,7 +176,8 @@ class RecordReaders(WcfEvents):
         events.append(self._preamble_event(flow, ts))
 
     def _preamble_event(self, flow: _Flow, ts: int) -> NmfPreamble:
-        return NmfPreamble(
+        return construct(  # typed by the record readers, once per connection: unvalidated
+            NmfPreamble,
             ts=ts,
             **self._conn,
             dir=flow.dir,

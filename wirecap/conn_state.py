@@ -13,6 +13,7 @@ from decoders import detect
 from decoders.detect import PROBE_WINDOW
 from decoders.events import Anomaly, ConnClose, ConnFields, Direction, Event, TcpGap
 from decoders.interface import Accounting, Decoder, Undecoded
+from decoders.models import construct
 
 from .ledger import close_stats, failed_accounting
 from .reassembly import Connection
@@ -166,7 +167,8 @@ class ConnState:
         )
         self._emit(anomalies)
         self.pipeline.events.append(
-            ConnClose(
+            construct(  # typed by the connection table and the ledger, once per connection: unvalidated
+                ConnClose,
                 ts=ts,
                 reason=conn.close_reason or reason,  # type: ignore[arg-type]
                 duration=(conn.last_ts - conn.first_ts) / SECOND,

@@ -17,6 +17,7 @@ from decoders.anomalies import ANOMALIES
 from decoders.detect import Protocol
 from decoders.events import Anomaly, ConnFields, ConnOpen, Event
 from decoders.interface import Decoder, DecoderOptions, Undecoded
+from decoders.models import construct
 
 from .conn_state import SECOND, ConnState
 from .flow import community_id, endpoint, host, make_uid
@@ -219,7 +220,7 @@ class Pipeline:
         else:
             heapq.heappush(self._idle, (ts, orig_key))
         self.stats.connections += 1
-        self.events.append(ConnOpen(ts=ts, mid_stream=mid_stream, **fields))
+        self.events.append(construct(ConnOpen, ts=ts, mid_stream=mid_stream, **fields))
         return from_orig if sender_is_orig else from_resp
 
     def _is_server_port(self, port: int) -> bool:
