@@ -28,7 +28,7 @@ from .iiko_recognise import Recogniser, Snapshot, UserEvent
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 from .json_text import JsonText, plain
 from .models import construct
-from .needles import needles
+from .needles import LOWER_TO_ASCII, needles
 
 __all__ = [
     "OrderTracker",
@@ -45,9 +45,6 @@ CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})
 CLOSED_STATUSES = frozenset({"closed", "deleted"})  # an order snapshot's status once it has ended
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 conn_values = attrgetter(*CONN_FIELDS)
-# the characters whose lower case holds an ASCII letter (İ, the Kelvin sign), UTF-8 encoded; tests check
-# that Unicode has no other
-LOWER_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
 TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
 # what a message reads as: the names that may say "lock", what the rules found (normalised), and how to
 # read the order a lock is about

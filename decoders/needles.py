@@ -12,6 +12,11 @@ from typing import Protocol
 
 from .core import RUST
 
+# The characters whose lower case holds an ASCII letter (İ, the Kelvin sign), UTF-8 encoded: a text that
+# holds none of the names (ASCII letters compared without case) may still hold one once ``str.lower`` has
+# read it, if it holds one of these; tests check that Unicode has no other.
+LOWER_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
+
 
 class Needles(Protocol):
     def found_in(self, text: bytes, /) -> bool: ...

@@ -25,10 +25,11 @@ from pydantic_core import to_json
 from decoders.core import RUST
 from decoders.events import Event, RmsCall, WcfFault, WcfMessage
 from decoders.http_body import result_fields
-from decoders.iiko import LOWER_TO_ASCII, OrderTracker, default_rules_text, load_rules
+from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.interface import DecoderOptions
 from decoders.json_text import _UNPARSED, JsonText, from_core, loads, plain
 from decoders.models import replaced
+from decoders.needles import LOWER_TO_ASCII
 from wirecap.lines import WRITER, json_bytes, json_bytes_all_fields, text_fields
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.redact import SECRET_FIELDS, SUSPECT_NAMES, redact

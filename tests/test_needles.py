@@ -31,13 +31,14 @@ def test_the_core_finds_what_the_reference_finds(names: list[bytes], text: bytes
 
 def test_on_the_committed_captures_bodies_as_redaction_and_the_iiko_layer_ask() -> None:
     """Every committed file's bytes, in slices, against the names redaction and the prefilter use."""
-    from decoders.iiko import LOWER_TO_ASCII, default_rules_text, load_rules
+    from decoders.iiko import default_rules_text, load_rules
     from decoders.iiko_recognise import Recogniser
-    from wirecap.redact import SECRET_FIELDS
+    from decoders.needles import LOWER_TO_ASCII
+    from wirecap.redact import SUSPECT_NAMES
 
     iiko = Recogniser(load_rules([default_rules_text()])).text_names
     assert iiko is not None
-    name_sets = [[n.encode() for n in SECRET_FIELDS], [*iiko, *LOWER_TO_ASCII]]
+    name_sets = [list(SUSPECT_NAMES), [*iiko, *LOWER_TO_ASCII]]
     compiled = [(_rust(ns), PyNeedles(ns)) for ns in name_sets]
     captures = sorted((Path(__file__).resolve().parents[1] / "captures").glob("*.pcap"))
     answers = set()
