@@ -43,6 +43,7 @@ __all__ = [
 MAX_ORDERS = 10_000  # snapshots remembered for derivation (oldest forgotten first)
 CLOSING = frozenset({"orderPaid", "orderDeleted", "orderClosedAtWaiterExpense"})  # UserEvents that end an order
 CLOSED_STATUSES = frozenset({"closed", "deleted"})  # an order snapshot's status once it has ended
+KEY_PREFIX = 512  # bytes of a body's text read for its first key (``_first_key``)
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 conn_values = attrgetter(*CONN_FIELDS)
 TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
@@ -104,8 +105,18 @@ def _texts(event: Event) -> list[JsonText] | None:
 
 
 def _first_key(data: bytes) -> list[str]:
-    """The first key of an object's JSON text, [] if it is not an object: a superset of ``_single_keys``."""
-    return [scanstring(data.decode(), 2)[0]] if data.startswith(b'{"') else []
+    """The first key of an object's JSON text, [] if it is not an object: a superset of ``_single_keys``.
+    Read from the text's first ``KEY_PREFIX`` bytes (cut at a character's start) when it ends there: a
+    4000-line order's body is not decoded whole for it."""
+    if not data.startswith(b'{"'):
+        return []
+    cut = len(data) if len(data) <= KEY_PREFIX else KEY_PREFIX
+    while 0 < cut < len(data) and data[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+        cut -= 1
+    try:
+        return [scanstring(data[:cut].decode(), 2)[0]]
+    except ValueError:  # the key goes on past the prefix (or does not end at all: as the whole text says)
+        return [scanstring(data.decode(), 2)[0]]
 
 
 class OrderTracker:

@@ -89,7 +89,7 @@ class CoreFinder:
     def _user_event(self, text: bytes, type_: str) -> UserEvent:
         known = self._events.lookup((text, type_))
         if known is not None:
-            return replace(known, items=list(known.items), attributes=dict(known.attributes))  # each event's own
+            return UserEvent(known.type, known.order, list(known.items), dict(known.attributes))  # each event's own
         found = self.recogniser.user_event(Found("event", loads(text), type_))
         if FLAT.issuperset(map(type, found.attributes.values())):
             self._events.put((text, type_), replace(found, attributes=dict(found.attributes)))

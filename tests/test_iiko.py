@@ -446,3 +446,17 @@ def test_the_tracker_keeps_state_only_for_orders_still_open() -> None:
     )
     still_open = {order["id"] for order in json.loads((CAPTURES / "store.orders.json").read_text())}
     assert set(tracker.last) == still_open
+
+
+@pytest.mark.parametrize("cut", range(-6, 7))
+def test_the_first_key_is_read_from_the_start_of_a_long_text(cut: int) -> None:
+    """``_first_key`` reads a prefix of the text: a key that ends before it, straddles it with a character
+    of several bytes or an escape, or runs past it, is the key ``json`` reads."""
+    from decoders.iiko import KEY_PREFIX, _first_key
+
+    for tail in ("я", "\n", '"', "\u212a", "𝄞"):
+        key = "a" * (KEY_PREFIX - 2 + cut) + tail + "b"
+        text = json.dumps({key: [1] * 300}, ensure_ascii=False).encode()
+        assert _first_key(text) == list(json.loads(text))
+    assert _first_key(b'["SaveOrder"]') == []
+    assert _first_key(json.dumps({"k": 1}).encode()) == ["k"]
