@@ -30,7 +30,15 @@ sys.path.insert(1, str(ROOT))
 LAYERS = (
     (
         "JSON output and numbering (the sink)",
-        ("wirecap/sink.py", "wirecap/lines.py", "EventWriter", "'to_json'", "decoders/events.py", "TextIOWrapper"),
+        (
+            "wirecap/sink.py",
+            "wirecap/lines.py",
+            "EventWriter",
+            "LineSink",
+            "'to_json'",
+            "decoders/events.py",
+            "TextIOWrapper",
+        ),
     ),
     ("the Rust core itself", ("decoders._core",)),
     ("parsing the core's body text (orjson)", ("json/decoder.py", "json/__init__.py", "decoders/json_text.py")),
