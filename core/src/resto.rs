@@ -7,6 +7,7 @@
 
 use crate::iiko_json::{self, Value};
 use crate::text::py_strip;
+use memchr::memmem;
 
 /// How a body is content-coded, where the core reads the coding as `decode_content` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +125,7 @@ pub type Verdict = (Option<bool>, Option<String>);
 /// `result_fields` of a reply's JSON text (the core's, or None for no body JSON).
 pub fn verdict(json: Option<&[u8]>) -> Option<Verdict> {
     const NONE: Verdict = (None, None);
-    let Some(text) = json.filter(|text| contains(text, b"\"result\":{")) else {
+    let Some(text) = json.filter(|text| memmem::find(text, b"\"result\":{").is_some()) else {
         return Some(NONE);
     };
     let (doc, root) = iiko_json::parse(text)?;
@@ -147,10 +148,6 @@ pub fn verdict(json: Option<&[u8]>) -> Option<Verdict> {
     };
     let success = text_of("success").map(|s| py_strip(s).eq_ignore_ascii_case("true"));
     Some((success, text_of("errorString").map(str::to_owned)))
-}
-
-fn contains(text: &[u8], needle: &[u8]) -> bool {
-    text.windows(needle.len()).any(|window| window == needle)
 }
 
 #[cfg(test)]
