@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import re
 import zlib
+from pathlib import Path
 from typing import Any
 
 from core_diff import RUST
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from decoders.events import Anomaly, RmsCall
+from decoders.http import HttpDecoder
 from decoders.http_body import Body
 from decoders.http_exchange import Exchange, core_maker, exchange_events, redacted
 from decoders.interface import DecoderOptions
 from wirecap.flow import conn_fields
 from wirecap.lines import json_bytes
+from wirecap.streams import collect_streams
 
+REPO = Path(__file__).resolve().parents[1]
 CONN = conn_fields("C1", "1:x", "127.0.0.1:40000", "127.0.0.3:8080")
 ARGS = b'<?xml version="1.0" encoding="utf-8"?><args><login>petrov</login><password>x</password></args>'
 
@@ -150,3 +157,106 @@ def test_a_body_past_its_limit_is_left_to_python() -> None:
     (anomaly, call) = exchange_events(exchange, CONN, 2, DecoderOptions(), redacted)
     assert type(anomaly) is Anomaly and anomaly.name == "http_body_too_large" and type(call) is RmsCall
     assert core_maker(RUST, CONN, DecoderOptions()).event(exchange, 2) is None
+
+
+# --- captured exchanges with their bodies re-coded, their types and queries changed -------------------
+
+HTTP_CAPTURES = [REPO / "captures" / name for name in ("rms_session.pcap", "store.pcap")]
+CODINGS = ["gzip", "x-gzip", "deflate", " GZIP ", "br", "identity", ""]
+TYPES = ["text/xml; charset=UTF-8", 'text/xml;charset="utf-8"', "application/json", "text/xml; charset=cp1251"]
+QUERIES = ["methodName=a+b", "methodName=", "x=1&methodName=second", "method%4Eame=x", ""]
+
+
+def _captured() -> list[list[tuple[str, bytes]]]:
+    """Each HTTP connection of the committed captures as its messages: (direction, head + body)."""
+    connections = []
+    for stream in collect_streams([str(p) for p in HTTP_CAPTURES]):
+        if stream.data["orig"].startswith(b"POST"):
+            connections.append([(d, m) for d in ("orig", "resp") for m in _messages(stream.data[d])])
+    return connections
+
+
+def _messages(data: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while (end := data.find(b"\r\n\r\n", pos)) >= 0:
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", data[pos:end])
+        stop = end + 4 + (int(length.group(1)) if length else 0)
+        out.append(data[pos:stop])
+        pos = stop
+    return out
+
+
+@st.composite
+def recoded(draw: st.DrawFn, message: bytes) -> bytes:
+    """``message`` with its body decoded, maybe changed, coded anew, its headers and query maybe changed."""
+    head, _, body = message.partition(b"\r\n\r\n")
+    plain = gzip.decompress(body) if b"gzip" in head.lower() else body
+    change = draw(st.sampled_from(["none", "success", "cut", "byte"]))
+    if change == "success":
+        plain = plain.replace(b"true", draw(st.sampled_from([b" TRUE ", b"false", b"<x/>", b"tru\xc3\xa9"])))
+    elif change == "cut":
+        plain = plain[: draw(st.integers(0, len(plain)))]
+    elif change == "byte" and plain:
+        at = draw(st.integers(0, len(plain) - 1))
+        plain = plain[:at] + bytes([draw(st.integers(0, 255))]) + plain[at + 1 :]
+    coding = draw(st.sampled_from(CODINGS))
+    if coding.strip().lower() in ("gzip", "x-gzip"):
+        body = gzip.compress(plain)
+    elif coding == "deflate":
+        body = zlib.compress(plain) if draw(st.booleans()) else _raw_deflate(plain)
+    else:
+        body = plain
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith((b"content-length", b"content-enc"))]
+    lines += [b"Content-Length: %d" % len(body)] + ([b"Content-Encoding: " + coding.encode()] if coding else [])
+    if draw(st.booleans()):
+        lines = [line for line in lines if not line.lower().startswith(b"content-type")]
+        lines.append(b"Content-Type: " + draw(st.sampled_from(TYPES)).encode())
+    if lines[0].startswith(b"POST") and draw(st.booleans()):
+        lines[0] = re.sub(rb"\?[^ ]*", b"?" + draw(st.sampled_from(QUERIES)).encode(), lines[0], count=1)
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _decoded(messages: list[tuple[str, bytes]], core: Any) -> list[str]:
+    decoder = HttpDecoder(CONN, DecoderOptions())
+    decoder.core = core
+    events = [e for ts, (d, m) in enumerate(messages) for e in decoder.feed(d, m, ts)]  # type: ignore[arg-type]
+    events += decoder.eof("orig", len(messages)) + decoder.eof("resp", len(messages))
+    return [event.model_dump_json() for event in events]
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_captured_exchanges_recoded_give_the_same_events(data: st.DataObject) -> None:
+    """Each direction's messages in order, the requests first (as pipelined): the core's events, where it
+    makes them, are the reference's, on every body the change leaves decodable or not."""
+    connection = data.draw(st.sampled_from(CAPTURED))
+    messages = [(d, data.draw(recoded(m))) for d, m in connection]
+    assert _decoded(messages, RUST) == _decoded(messages, None)
+
+
+CAPTURED = _captured()
+
+
+class Recording:
+    """The core's maker of a connection's events, keeping what it made (None: left to Python)."""
+
+    def __init__(self) -> None:
+        self.maker = core_maker(RUST, CONN, DecoderOptions())
+        self.made: list[Any] = []
+
+    def event(self, exchange: Exchange, ts: int) -> Any:
+        self.made.append(self.maker.event(exchange, ts))
+        return self.made[-1]
+
+
+def test_the_captured_exchanges_are_made_by_the_core() -> None:
+    """The captures' exchanges as they are: every rms.call of them is the core's (so the test above
+    compares the core's events with the reference's, not the reference with itself)."""
+    made: list[Any] = []
+    for connection in CAPTURED:
+        decoder = HttpDecoder(CONN, DecoderOptions())
+        decoder.maker = recording = Recording()
+        for ts, (d, m) in enumerate(connection):
+            decoder.feed(d, m, ts)  # type: ignore[arg-type]
+        made += recording.made
+    assert len(made) >= 10 and None not in made
