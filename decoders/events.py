@@ -14,12 +14,13 @@ one direction also carry ``dir``. Decoders build events with the connection's ``
 """
 
 import time
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
 from .json_text import JsonBody
+from .models import template
 
 Direction = Literal["orig", "resp"]
 
@@ -68,6 +69,17 @@ class Event(BaseModel):
 # what the fields-given set of an event made unvalidated (``decoders.models.construct``, the core's event
 # makers) lacks of its fields: the sink's numbers and the kind, which the class gives
 NOT_GIVEN = frozenset({"seq", "kind", "request_seq"})
+
+
+def core_model(cls: type[Event], /, **conn: Any) -> tuple[type[Event], dict[str, Any], frozenset[str]]:
+    """What the core's event makers (``WcfEventMaker``, ``RmsEventMaker``) take for a model: the class,
+    its ``template`` with a connection's fields set, and the names its events' fields-given set holds."""
+    return cls, template(cls, **conn), _given(cls)
+
+
+@cache
+def _given(cls: type[Event]) -> frozenset[str]:
+    return frozenset(cls.model_fields) - NOT_GIVEN
 
 
 class ConnEvent(Event):

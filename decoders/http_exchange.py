@@ -8,18 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .anomalies import DecodeError
-from .events import NOT_GIVEN, Anomaly, ConnFields, Direction, Event, RmsCall
+from .events import Anomaly, ConnFields, Direction, Event, RmsCall, core_model
 from .http_body import Body, body_json, resto_call, result_fields
 from .interface import DecoderOptions
 from .json_text import JsonText
-from .models import construct, template
+from .models import construct
 
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset(
     {"x-resto-passwordhash", "authorization", "cookie", "proxy-authorization"}
     | {"set-cookie", "www-authenticate", "proxy-authenticate"}  # cookies set, NTLM/Negotiate challenge tokens
 )
-_GIVEN = frozenset(RmsCall.model_fields) - NOT_GIVEN  # the fields-given set of the events the core makes
 
 
 @dataclass
@@ -131,7 +130,7 @@ def core_maker(core: Any, conn: ConnFields, options: DecoderOptions) -> Any:
     """The compiled core's maker of one connection's ``rms.call`` events (``RmsEventMaker``,
     core/src/rms_python.rs): ``rms_call`` of ``exchange_events`` where that makes no anomaly, else None."""
     return core.RmsEventMaker(
-        (RmsCall, template(RmsCall, **conn), _GIVEN),
+        core_model(RmsCall, **conn),
         JsonText,
         None if options.keep_secrets else SECRET_HEADERS,
         REDACTED,

@@ -14,16 +14,12 @@ from typing import Any
 from .anomalies import DecodeError
 from .core import RUST
 from .correlate import MAX_PENDING, Pending, request_latency
-from .events import NOT_GIVEN, ConnFields, Direction, Event, WcfFault, WcfMessage
+from .events import ConnFields, Direction, Event, WcfFault, WcfMessage, core_model
 from .interface import DecoderOptions
 from .json_text import JsonText
-from .models import construct, template
+from .models import construct
 from .nmf_codecs import CORE_FAMILIES, DecodedMessage, decode_message, inflated
 from .nmf_records import FlowOwner, _Flow
-
-# each model the core makes, with the names its events' __pydantic_fields_set__ holds (the same for every
-# connection: worked out once)
-_MADE = tuple((cls, frozenset(cls.model_fields) - NOT_GIVEN) for cls in (WcfMessage, WcfFault))
 
 
 class WcfEvents(FlowOwner):
@@ -104,9 +100,9 @@ def reference_event(
 
 def core_maker(conn: ConnFields, options: DecoderOptions) -> Any:
     """The core's event maker for one connection's envelopes (``decoders._core.WcfEventMaker``)."""
-    models = [(cls, template(cls, **conn), given) for cls, given in _MADE]
     return RUST.WcfEventMaker(  # type: ignore[union-attr]
-        *models,
+        core_model(WcfMessage, **conn),
+        core_model(WcfFault, **conn),
         JsonText,
         xml=options.xml,
         max_depth=options.max_depth,
