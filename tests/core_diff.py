@@ -1,6 +1,7 @@
 """Helpers of the differential tests (tests/test_core_diff.py): the envelopes of the committed captures
 and of the .NET vectors per direction, and one envelope through each implementation reduced to
-comparable values.
+comparable values; and the core counted as the HTTP decoder uses it (tests/test_core_http.py,
+tests/test_core_rms.py).
 
 Both sides are reduced to the same shape: the SOAP fields, the fault (with its detail as JSON text), the
 body as JSON text as the event sink writes it (pydantic-core), the XML text, the unresolved count and
@@ -15,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pydantic_core
 
@@ -154,3 +156,39 @@ def envelope(body: bytes) -> bytes:
         b"\x09" + nbfx_string(p) + nbfx_string(uri) for p, uri in ((b"i", XSI), (b"z", SER), (b"a", ARRAYS))
     )
     return b"\x56\x02\x0b\x01s\x04\x56\x0e\x40\x02Op" + declarations + body + b"\x01\x01\x01"
+
+
+def core() -> Any:
+    assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
+    return RUST
+
+
+class Counting:
+    """The core, counting the messages it framed and the events it made (so that no test passes with
+    the fast path idle)."""
+
+    def __init__(self) -> None:
+        self.framed = 0
+        self.made = 0
+
+    def RmsEventMaker(self, *args: Any, **kwargs: Any) -> Any:  # the core's class, counted
+        maker = core().RmsEventMaker(*args, **kwargs)
+        counting = self
+
+        class Made:
+            def event(self, exchange: Any, ts: int) -> Any:
+                event = maker.event(exchange, ts)
+                counting.made += event is not None
+                return event
+
+        return Made()
+
+    def http_request(self, data: bytes, pos: int = 0) -> tuple | None:
+        message = core().http_request(data, pos)
+        self.framed += message is not None
+        return message
+
+    def http_response(self, data: bytes, pos: int = 0, *, head: bool = False) -> tuple | None:
+        message = core().http_response(data, pos, head=head)
+        self.framed += message is not None
+        return message

@@ -17,7 +17,8 @@ from typing import Any
 
 import h11
 import pytest
-from core_diff import RUST
+from core_diff import Counting
+from core_diff import core as _core
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,42 +39,6 @@ CORPUS = sorted((ROOT / "tests" / "http_corpus").iterdir())
 FINDINGS = sorted((ROOT / "tests" / "fuzz_findings").glob("http-*"))
 CONN = conn_fields("C1", "1:x", "127.0.0.1:40000", "127.0.0.3:8080")
 Step = tuple[str, Direction, bytes]  # ("data" | "gap" | "eof", direction, bytes or gap length as bytes)
-
-
-def _core() -> Any:
-    assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
-    return RUST
-
-
-class Counting:
-    """The core, counting the messages it framed and the events it made (so that no test passes with
-    the fast path idle)."""
-
-    def __init__(self) -> None:
-        self.framed = 0
-        self.made = 0
-
-    def RmsEventMaker(self, *args: Any, **kwargs: Any) -> Any:  # the core's class, counted
-        maker = _core().RmsEventMaker(*args, **kwargs)
-        counting = self
-
-        class Made:
-            def event(self, exchange: Any, ts: int) -> Any:
-                event = maker.event(exchange, ts)
-                counting.made += event is not None
-                return event
-
-        return Made()
-
-    def http_request(self, data: bytes, pos: int = 0) -> tuple | None:
-        message = _core().http_request(data, pos)
-        self.framed += message is not None
-        return message
-
-    def http_response(self, data: bytes, pos: int = 0, *, head: bool = False) -> tuple | None:
-        message = _core().http_response(data, pos, head=head)
-        self.framed += message is not None
-        return message
 
 
 def run_steps(steps: list[Step], core: Any) -> list[Any]:
