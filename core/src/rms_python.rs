@@ -190,8 +190,7 @@ impl RmsEventMaker {
         }
         let wire = body
             .getattr(intern!(py, "wire"))?
-            .downcast_into::<PyByteArray>()?
-            .to_vec();
+            .downcast_into::<PyByteArray>()?;
         if size > wire.len() {
             return Ok(None);
         }
@@ -200,7 +199,7 @@ impl RmsEventMaker {
             return Ok(None);
         };
         let plain = match coding.window_bits() {
-            None => wire,
+            None => wire.to_vec(),
             Some(bits) => match self.inflated(py, &wire, bits)? {
                 Some(plain) => plain,
                 None => return Ok(None),
@@ -217,15 +216,19 @@ impl RmsEventMaker {
     }
 
     /// `inflate`'s output where its first step ends the stream within the size limit; None else.
-    fn inflated(&self, py: Python<'_>, wire: &[u8], bits: i32) -> PyResult<Option<Vec<u8>>> {
+    /// `zlib` reads the body's bytearray as it is (no copy to hand it over).
+    fn inflated(
+        &self,
+        py: Python<'_>,
+        wire: &Bound<'_, PyByteArray>,
+        bits: i32,
+    ) -> PyResult<Option<Vec<u8>>> {
         let decompressobj = DECOMPRESSOBJ.get_or_try_init(py, || -> PyResult<PyObject> {
             Ok(py.import("zlib")?.getattr("decompressobj")?.unbind())
         })?;
         let inflater = decompressobj.bind(py).call1((bits,))?;
         let step = STEP.min(self.max_size.saturating_add(1));
-        let Ok(out) =
-            inflater.call_method1(intern!(py, "decompress"), (PyBytes::new(py, wire), step))
-        else {
+        let Ok(out) = inflater.call_method1(intern!(py, "decompress"), (wire, step)) else {
             return Ok(None); // zlib.error: `inflate` raises its anomaly
         };
         if !inflater.getattr(intern!(py, "eof"))?.is_truthy()? {
