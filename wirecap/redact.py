@@ -96,27 +96,31 @@ def redact_json(value: Any) -> Any:
         redacted = _redacted(value.value, 0)
         return value if redacted is value.value else redacted
     if type(value) is dict and all(type(v) is str for v in value.values()):
-        return _redacted(value, 0)  # headers: walking them is cheaper than dumping them to search the text
+        return _flat_redacted(value)  # headers: read by a plan per set of names, cheaper than the search
     return _redacted(value, 0) if _suspect(value) else value
 
 
 @lru_cache(maxsize=1024)
-def _plan(keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """(secret fields, names of a name/value pair, values of a pair) among an object's keys: worked out
-    once per set of keys (a body's thousand lines, every call's headers, have the same)."""
-    named = [(k, _local(k)) for k in keys]
-    secret = tuple(k for k, local in named if local in SECRET_FIELDS)
-    pair_names = tuple(k for k, local in named if local in PAIR_NAMES)
-    return secret, pair_names, tuple(k for k, local in named if local in PAIR_VALUES)
+def _flat_plan(keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(secret fields, names of a name/value pair, values of a pair) among an object's keys."""
+    return (
+        tuple(k for k in keys if _local(k) in SECRET_FIELDS),
+        tuple(k for k in keys if _local(k) in PAIR_NAMES),
+        tuple(k for k in keys if _local(k) in PAIR_VALUES),
+    )
 
 
-def _hidden(value: dict[str, Any]) -> frozenset[str]:
-    """The keys of an object whose values are to be redacted: secret fields, and the value of a pair
-    whose name is a secret one; none whose value is empty or redacted already."""
-    secret, names, values = _plan(tuple(value))
-    if any(isinstance(v := value[k], str) and _local(v) in SECRET_FIELDS for k in names):
+def _flat_redacted(value: dict[str, str]) -> dict[str, str]:
+    """``_redacted`` of an object whose values are all text (no field below it), as it reads one."""
+    secret, names, values = _flat_plan(tuple(value))
+    if any(_local(value[k]) in SECRET_FIELDS for k in names):
         secret += values
-    return frozenset(k for k in secret if value[k] not in (None, "", REDACTED))
+    hidden = [k for k in secret if value[k] not in ("", REDACTED)]
+    if not hidden:
+        return value
+    out = dict(value)
+    out.update(dict.fromkeys(hidden, REDACTED))
+    return out
 
 
 def _redacted(value: Any, depth: int) -> Any:
@@ -130,9 +134,12 @@ def _redacted(value: Any, depth: int) -> Any:
         return value
     out: dict[str, Any] = {}
     changed = False
-    hidden = _hidden(value)
+    secret_pair = any(
+        _local(k) in PAIR_NAMES and isinstance(v, str) and _local(v) in SECRET_FIELDS for k, v in value.items()
+    )
     for key, child in value.items():
-        if key in hidden:
+        local = _local(key)
+        if (local in SECRET_FIELDS or (secret_pair and local in PAIR_VALUES)) and child not in (None, "", REDACTED):
             new: Any = REDACTED
         elif isinstance(child, dict | list):
             new = _redacted(child, depth + 1)
