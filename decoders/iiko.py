@@ -13,8 +13,6 @@ events (added, deleted before/after the kitchen ticket, amount changed) so that 
 still yields the item stream. Sans-I/O: the caller reads the rules files.
 """
 
-from collections.abc import Callable
-from functools import partial
 from json.decoder import scanstring
 from operator import attrgetter
 from types import ModuleType
@@ -47,9 +45,8 @@ KEY_PREFIX = 512  # bytes of a body's text read for its first key (``_first_key`
 CONN_FIELDS = ("uid", "community_id", "orig", "resp", "orig_h", "orig_p", "resp_h", "resp_p")
 conn_values = attrgetter(*CONN_FIELDS)
 TRANSPORTS: dict[type[Event], str] = {WcfMessage: "wcf", RmsCall: "http", RemotingMessage: "remoting"}
-# what a message reads as: the names that may say "lock", what the rules found (normalised), and how to
-# read the order a lock is about
-Reading = tuple[list[str], list[Snapshot | UserEvent], Callable[[], IikoOrder]]
+# what a message reads as: the lock change where nothing is found, and what the rules found (normalised)
+Reading = tuple[tuple[bool, str] | None, list[Snapshot | UserEvent]]
 
 
 def message_payloads(event: Event, rules: Rules) -> list[Any]:
@@ -130,10 +127,11 @@ class OrderTracker:
 
     def __init__(self, rules: Rules) -> None:
         self.recogniser = Recogniser(rules)
-        self.core = None if self.core_module is None else CoreFinder(self.recogniser, self.core_module)
         names = self.recogniser.text_names
         # what _nothing_in looks for in a body's text: the names, and the characters that lower-case to them
         self._text_needles = None if names is None else needles((*names, *LOWER_TO_ASCII))
+        core = self.core_module
+        self.core = None if core is None else CoreFinder(self.recogniser, core, self._text_needles)
         self.last: dict[str, IikoOrderSnapshot] = {}  # order id → latest snapshot, insertion-ordered
         self.locked: dict[str, bool] = {}  # order id → locked, to report each lock once
 
@@ -141,12 +139,8 @@ class OrderTracker:
         transport = TRANSPORTS.get(type(event))
         if transport is None or not isinstance(event, ConnEvent):
             return []
-        texts = _texts(event)
-        if texts is not None and self._nothing_in(event, texts):
-            return []  # most messages of the small capture, read without parsing them
-        read = None if texts is None or self.core is None else self._read_text(event, texts, self.core)
-        names, found, order_in = self._read_objects(event) if read is None else read
-        change = None if found else self.recogniser.lock_change(names)
+        read = None if self.core is None else self.core.read(event, transport)
+        change, found = self._read_reference(event) if read is None else read
         if not found and change is None:
             return []  # most messages: nothing of iiko's in them, and no event model built
         source = construct(IikoSource, uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
@@ -158,25 +152,30 @@ class OrderTracker:
             else:
                 out.append(self._user_event(item, common))
         if change is not None:
-            out += self._lock(change, order_in(), common)
+            out += self._lock(change, self._order_in(event, read is not None), common)
         for ended in filter(None, map(_ended_order, out)):
             self.last.pop(ended, None)  # what is kept per order lives as long as the order: flat for weeks
             self.locked.pop(ended, None)
         return out
 
-    def _read_text(self, event: Event, texts: list[JsonText], core: CoreFinder) -> Reading | None:
-        """What the core's recogniser reads in the bodies' text, or None: it hands the message back."""
-        names = _operation_names(event, [])
-        in_events = any(map(self.recogniser.names_events.__getitem__, names))
-        in_core = core.find(texts, in_events)  # the single keys' names are added there
-        if in_core is None:
-            return None
-        keys, found = in_core
-        names += filter(None, keys)  # as _operation_names(event, keys)
-        return names, found, partial(core.order_in, texts)  # a lock's order is read from the text too
+    def _read_reference(self, event: Event) -> Reading:
+        """What the reference reads in a message: nothing where the bodies' text holds no name the rules
+        look for (``_nothing_in``), else what the recogniser finds in the content as objects."""
+        texts = _texts(event)
+        if texts is not None and self._nothing_in(event, texts):
+            return None, []
+        names, found = self._read_objects(event)
+        return None if found else self.recogniser.lock_change(names), found
 
-    def _read_objects(self, event: Event) -> Reading:
-        """What the reference recogniser reads in the message's content as objects, normalised."""
+    def _order_in(self, event: Event, by_core: bool) -> IikoOrder:
+        """The order a lock message is about, read as the message was: from the core's text or objects."""
+        if by_core and self.core is not None:
+            return self.core.order_in(_texts(event) or [])
+        return self.recogniser.order_in(message_payloads(event, self.recogniser.rules))
+
+    def _read_objects(self, event: Event) -> tuple[list[str], list[Snapshot | UserEvent]]:
+        """The names that may say "lock" and what the reference recogniser reads in the message's content
+        as objects, normalised."""
         recogniser = self.recogniser
         payloads = message_payloads(event, recogniser.rules)
         names = _operation_names(event, _single_keys(payloads))
@@ -186,7 +185,7 @@ class OrderTracker:
             for payload in payloads
             for item in recogniser.find(payload, in_events=in_events)
         ]
-        return names, found, partial(recogniser.order_in, payloads)
+        return names, found
 
     def _nothing_in(self, event: Event, texts: list[JsonText]) -> bool:
         """Whether the rules cannot find anything in the message, read from the bodies' text unparsed.

@@ -2,13 +2,15 @@
 iiko_json.rs and iiko_check.rs) to bodies it wrote as JSON text, so that a message is not parsed into
 objects only to be walked.
 
-The core walks the text's tree as ``Recogniser.find`` walks the objects, asking this module's recogniser
-once per object shape and per name (local names, case folding and aliases stay Python's), and gives what
-it found as text: a UserEvent as its object's text, normalised here as ever; a snapshot as the text of
-its order's fields and of each line, the lines it saw before (same text, same line) already normalised.
+The core reads a message as ``OrderTracker`` does, in one call: its operation names and bodies, the
+text search that passes over most bodies unparsed (``OrderTracker._nothing_in``), then the text's tree
+walked as ``Recogniser.find`` walks the objects, asking this module's recogniser once per object shape
+and per name (local names, case folding, aliases and the lock rules stay Python's), and gives what it
+found as text: a UserEvent as its object's text, normalised here as ever; a snapshot as the text of its
+order's fields and of each line, the lines it saw before (same text, same line) already normalised.
 Whatever it is not certain to read as Python does (a repeated key, a lone surrogate, deep nesting, an
-unknown type where UserEvents are spoken of) it hands back: ``find`` gives None and the message takes
-the pure-Python path, the reference.
+unknown type where UserEvents are spoken of, a body that is objects) it hands back: ``read`` gives None
+and the reference reads the message.
 
 The core writes one text for one value, so the same text always reads as the same objects and
 normalises to the same result: UserEvents, snapshot orders and the orders of lock messages are kept here
@@ -19,7 +21,9 @@ own), in bounded tables.
 from dataclasses import replace
 from functools import partial
 from types import ModuleType
+from typing import Any
 
+from .events import Event
 from .iiko_events import IikoOrder
 from .iiko_json import Bounded, Keys
 from .iiko_recognise import FLAT, MAX_SHAPES, Found, Recogniser, Snapshot, UserEvent
@@ -43,22 +47,29 @@ ShapePlan = tuple[
 class CoreFinder:
     """``Recogniser.find`` over a message's bodies as the core's JSON text."""
 
-    def __init__(self, recogniser: Recogniser, core: ModuleType, max_entries: int = MAX_SHAPES) -> None:
+    def __init__(self, recogniser: Recogniser, core: ModuleType, needles: Any, max_entries: int = MAX_SHAPES) -> None:
+        """``needles``: the core's ``Needles`` of the names a text must hold for the rules to find anything
+        in it (``OrderTracker._nothing_in``), or None: every text is read."""
         self.recogniser = recogniser
         # the plans come from the recogniser alone: a callback bound to self would be a cycle through the
         # finder, which the collector cannot see into
-        self.finder = core.IikoFinder(partial(shape_plan, recogniser), partial(name_plan, recogniser), max_entries)
+        plans = partial(shape_plan, recogniser), partial(name_plan, recogniser)
+        self.finder = core.IikoFinder(*plans, max_entries, JsonText, needles)
         self._events: Bounded[tuple[bytes, str], UserEvent] = Bounded(max_entries)
         self._orders: Bounded[bytes, tuple[IikoOrder, str | None]] = Bounded(max_entries)
         self._locked: Bounded[tuple[bytes, ...], IikoOrder] = Bounded(max_entries)
 
-    def find(self, texts: list[JsonText], in_events: bool) -> tuple[list[str], list[UserEvent | Snapshot]] | None:
-        """(the single keys of the bodies, what ``find`` finds in each, snapshots normalised), or None:
-        the message is the pure-Python path's. ``in_events``: the operation names speak of UserEvents."""
-        result = self.finder.find([text.data for text in texts], in_events)
+    def read(self, event: Event, transport: str) -> tuple[tuple[bool, str] | None, list[UserEvent | Snapshot]] | None:
+        """What ``OrderTracker.observe`` reads in a WCF message or an iikoRMS call (``transport``): (the lock
+        change where nothing is found, what ``find`` finds in the bodies, snapshots normalised), or None:
+        the reference reads it (bodies that are not the core's text, text it is not sure of)."""
+        result = self.finder.read(event, transport)
         if result is None:
             return None
-        keys, entries = result
+        change, entries = result
+        return change, self._found(entries)
+
+    def _found(self, entries: list[tuple[Any, ...]]) -> list[UserEvent | Snapshot]:
         recogniser = self.recogniser
         found: list[UserEvent | Snapshot] = []
         for entry in entries:
@@ -76,7 +87,7 @@ class CoreFinder:
                 fields = loads(order_text)
                 order = self._orders.put(order_text, (recogniser.order(fields), recogniser.revision(fields)))
             found.append(Snapshot(order[0], items, order[1]))
-        return keys, found
+        return found
 
     def order_in(self, texts: list[JsonText]) -> IikoOrder:
         """``Recogniser.order_in`` of the bodies (a lock message's), kept by their text."""
@@ -101,12 +112,14 @@ class CoreFinder:
         return self.finder.counts  # type: ignore[no-any-return]
 
 
-def name_plan(recogniser: Recogniser, name: str) -> tuple[str | None, bool, bool]:
+def name_plan(recogniser: Recogniser, name: str) -> tuple[str | None, bool, bool, bool | None]:
     """What the rules say of a name (``iiko_find::NamePlan``): its known type, whether it names a
-    UserEvent element, whether it speaks of UserEvents."""
+    UserEvent element, whether it speaks of UserEvents, whether it releases (True) or takes (False) a lock."""
     rules = recogniser.rules
     event_name = recogniser.reader.local[name] in rules.event_names
-    return rules.types.get(name.lower()), event_name, recogniser.names_events[name]
+    change = recogniser.lock_change([name])
+    lock = None if change is None else change[0]
+    return rules.types.get(name.lower()), event_name, recogniser.names_events[name], lock
 
 
 def shape_plan(recogniser: Recogniser, keys: Keys) -> ShapePlan:

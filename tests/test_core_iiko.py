@@ -24,9 +24,10 @@ from test_iiko_shapes import snapshots
 from test_json_text import ACTIONS, ENTITIES, RULE_KEYS, _message
 
 import decoders.core
-from decoders.events import Event
+from decoders.events import ConnEvent, Event, RmsCall
 from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.json_text import JsonText, from_core
+from decoders.models import construct
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.sink import JsonlSink
 from wirecap.source import CaptureSource
@@ -133,6 +134,55 @@ def test_bodies_as_the_cores_text_give_the_same_events_both_ways(
 ) -> None:
     texts = [from_core(to_json(body)) for body in bodies]  # NaN written as NaN: JSON only Python reads
     _same_both_ways(texts, rules, action=action, body_element=element)
+
+
+def _call(seq: int, request: Any, response: Any, method_name: str | None) -> RmsCall:
+    """An iikoRMS call with these bodies, as the HTTP decoder makes one."""
+    message = _message(seq=seq)
+    conn = {name: getattr(message, name) for name in ConnEvent.model_fields}
+    return construct(
+        RmsCall,
+        **conn,
+        method="POST",
+        uri="/resto/services/s",
+        service="s",
+        method_name=method_name,
+        terminal_id=None,
+        login_name=None,
+        correlation_id=None,
+        request_headers={},
+        status=200,
+        reason="OK",
+        success=None,
+        error_string=None,
+        request_ts=message.ts,
+        duration_ms=None,
+        request_body_bytes=0,
+        request_decoded_bytes=None,
+        response_body_bytes=0,
+        response_decoded_bytes=None,
+        response_headers={},
+        complete=True,
+        request=request,
+        response=response,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bodies=st.lists(st.tuples(BODIES, st.one_of(st.none(), BODIES)), min_size=1, max_size=3),
+    rules=RULES,
+    method=st.one_of(st.none(), ACTIONS, RULE_KEYS),
+)
+def test_iikorms_calls_as_the_cores_text_give_the_same_events_both_ways(
+    bodies: list[tuple[Any, Any]], rules: tuple[str, ...], method: str | None
+) -> None:
+    """The request and the reply of a call are read together, its method name among the names."""
+    calls = [
+        _call(seq, from_core(to_json(request)), None if reply is None else from_core(to_json(reply)), method)
+        for seq, (request, reply) in enumerate([*bodies, *bodies])
+    ]
+    assert _observed(_tracker(_core(), rules), calls) == _observed(_tracker(None, rules), calls)
 
 
 PIECES = st.sampled_from(

@@ -28,6 +28,9 @@ pub struct NamePlan {
     pub event_name: bool,
     /// It speaks of UserEvents (`Recogniser.names_events[name]`).
     pub names_events: bool,
+    /// What the lock rules say of it (`Recogniser.lock_change([name])`): Some(true) it releases a
+    /// lock, Some(false) it takes one.
+    pub lock: Option<bool>,
 }
 
 /// What the rules say of objects with one tuple of keys (`iiko_shapes.Shape` and the parts of
@@ -126,21 +129,45 @@ impl Tables {
         Ok(plan)
     }
 
-    fn name<O: Oracle>(
-        &mut self,
-        oracle: &mut O,
-        name: &str,
-    ) -> Result<Arc<NamePlan>, Stop<O::Error>> {
+    fn name<O: Oracle>(&mut self, oracle: &mut O, name: &str) -> Result<Arc<NamePlan>, O::Error> {
         if let Some(plan) = self.names.get(name) {
             return Ok(Arc::clone(plan));
         }
-        let plan = Arc::new(oracle.name(name).map_err(Stop::Oracle)?);
+        let plan = Arc::new(oracle.name(name)?);
         if self.names.len() >= self.limit {
             self.names.clear();
         }
         self.names.insert(name.to_owned(), Arc::clone(&plan));
         Ok(plan)
     }
+}
+
+/// `Recogniser.lock_change`: (is_unlock, the name) for the first of `names` the lock rules match.
+pub fn lock_change<O: Oracle>(
+    names: &[String],
+    oracle: &mut O,
+    tables: &mut Tables,
+) -> Result<Option<(bool, String)>, O::Error> {
+    for name in names {
+        if let Some(is_unlock) = tables.name(oracle, name)?.lock {
+            return Ok(Some((is_unlock, name.clone())));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether any of `names` speaks of UserEvents (`Recogniser.names_events`).
+pub fn speak_of_events<O: Oracle>(
+    names: &[String],
+    oracle: &mut O,
+    tables: &mut Tables,
+) -> Result<bool, O::Error> {
+    for name in names {
+        if tables.name(oracle, name)?.names_events {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `Recogniser.find` of each text (the bodies of one message, `OrderTracker.observe`): `in_events`
@@ -162,13 +189,16 @@ pub fn find<O: Oracle>(
         if tree.value == Value::Object {
             if let [only] = doc.entries(tree).ok_or(Stop::HandBack)?.as_slice() {
                 if !only.key.is_empty() {
-                    in_events |= tables.name(oracle, &only.key)?.names_events;
+                    in_events |= tables
+                        .name(oracle, &only.key)
+                        .map_err(Stop::Oracle)?
+                        .names_events;
                 }
                 findings.single_keys.push(only.key.to_string());
             }
         }
     }
-    let root = tables.name(oracle, "")?;
+    let root = tables.name(oracle, "").map_err(Stop::Oracle)?;
     let (event_name, in_events) = (root.event_name, in_events || root.names_events);
     for (index, ((doc, tree), text)) in trees.iter().zip(texts).enumerate() {
         let mut walk = Walk {
@@ -279,7 +309,11 @@ impl<'a, O: Oracle> Walk<'_, 'a, O> {
     }
 
     fn is_event_name(&mut self, name: &str) -> Result<bool, Stop<O::Error>> {
-        Ok(self.tables.name(self.oracle, name)?.event_name)
+        Ok(self
+            .tables
+            .name(self.oracle, name)
+            .map_err(Stop::Oracle)?
+            .event_name)
     }
 
     fn entity(
@@ -298,7 +332,12 @@ impl<'a, O: Oracle> Walk<'_, 'a, O> {
         }
         let span = (node.start, node.end);
         for value in &types {
-            if let Some(known) = &self.tables.name(self.oracle, value)?.known_type {
+            if let Some(known) = &self
+                .tables
+                .name(self.oracle, value)
+                .map_err(Stop::Oracle)?
+                .known_type
+            {
                 return Ok(Some(Found::Event {
                     ty: known.clone(),
                     span,

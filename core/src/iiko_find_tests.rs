@@ -63,6 +63,9 @@ impl Oracle for Rules {
                 .map(|t| (*t).to_owned()),
             event_name: local(name) == "userevent",
             names_events: local(name).contains("userevent"),
+            lock: local(name)
+                .contains("lock")
+                .then(|| local(name).contains("unlock")),
         })
     }
 }

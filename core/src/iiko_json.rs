@@ -21,6 +21,8 @@ use std::collections::HashSet;
 pub const MAX_NESTING: usize = 512;
 /// Objects up to this many keys are checked for repeats pairwise, larger ones through a set.
 const PAIRWISE: usize = 16;
+/// Bytes of a text read for its first key (`iiko.KEY_PREFIX`) when the key ends within them.
+const KEY_PREFIX: usize = 512;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
@@ -102,6 +104,34 @@ pub fn parse(text: &[u8]) -> Option<(Doc<'_>, Node<'_>)> {
     let mut at = start;
     let root = doc.node_at(&mut at)?;
     Some((doc, root))
+}
+
+/// The first key of an object's text, as `iiko._first_key` reads it without checking the rest:
+/// Ok(None) for a text that does not start `{"`, Err(()) where Python's reading is not certain to be
+/// the same (a lone surrogate, a control character, text that is not UTF-8: Python's to read).
+#[allow(clippy::result_unit_err)]
+pub fn first_key(text: &[u8]) -> Result<Option<String>, ()> {
+    if !text.starts_with(b"{\"") {
+        return Ok(None);
+    }
+    let mut cut = text.len().min(KEY_PREFIX);
+    while 0 < cut && cut < text.len() && text.get(cut).is_some_and(|b| b & 0xC0 == 0x80) {
+        cut -= 1;
+    }
+    let key = |bytes: &[u8]| {
+        let src = std::str::from_utf8(bytes).ok()?;
+        let mut reader = Reader {
+            src,
+            pos: 1,
+            containers: Vec::new(),
+        };
+        reader.string().map(Cow::into_owned)
+    };
+    text.get(..cut)
+        .and_then(key)
+        .or_else(|| key(text))
+        .map(Some)
+        .ok_or(())
 }
 
 impl<'a> Doc<'a> {

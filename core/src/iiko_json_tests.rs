@@ -154,10 +154,46 @@ fn random_bytes_never_panic() {
                 alphabet.get(at).copied().unwrap_or(b' ')
             })
             .collect();
+        let _ = first_key(&bytes);
         if let Some((doc, root)) = parse(&bytes) {
             read += 1;
             read_all(&doc, &root);
         }
     }
     assert!(read > 100, "{read}");
+}
+
+#[test]
+fn the_first_key_is_read_from_the_prefix_where_it_ends_there() {
+    assert_eq!(first_key(b"[1]"), Ok(None));
+    assert_eq!(first_key(b"{ \"a\":1}"), Ok(None)); // `{"` or nothing, as Python reads
+    assert_eq!(
+        first_key(br#"{"SaveOrder":{"x":1}}"#),
+        Ok(Some("SaveOrder".into()))
+    );
+    assert_eq!(
+        first_key(br#"{"a\"b\u00e9":1}"#),
+        Ok(Some("a\"b\u{e9}".into()))
+    );
+    // the rest of the text is not read: Python's scanstring stops at the key's end too
+    assert_eq!(first_key(br#"{"k":[[[not json"#), Ok(Some("k".into())));
+    // a key longer than the prefix, and one whose prefix cut falls inside a character
+    let long = format!("{{\"{}\":1}}", "\u{416}".repeat(400));
+    assert_eq!(first_key(long.as_bytes()), Ok(Some("\u{416}".repeat(400))));
+    let mut cut = b"{\"".to_vec();
+    cut.extend(b"a".repeat(KEY_PREFIX - 3));
+    cut.extend("\u{416}\":1}".as_bytes());
+    assert_eq!(
+        first_key(&cut).map(|k| k.map(|k| k.len())),
+        Ok(Some(KEY_PREFIX - 1))
+    );
+    // Python's to read: a lone surrogate, a raw control character, a key that never ends, not UTF-8
+    for text in [
+        &br#"{"\ud800":1}"#[..],
+        b"{\"a\x01\":1}",
+        b"{\"abc",
+        b"{\"\xff\":1}",
+    ] {
+        assert_eq!(first_key(text), Err(()), "{text:?}");
+    }
 }

@@ -4,9 +4,14 @@
 //! decides its parsed object and so its normalised line: a 4000-line order sent again costs hashing.
 
 use crate::generations::Generations;
-use crate::iiko_find::{find, Found, NamePlan, Oracle, ShapePlan, Stop, Tables};
+use crate::iiko_find::{
+    find, lock_change, speak_of_events, Found, NamePlan, Oracle, ShapePlan, Stop, Tables,
+};
+use crate::iiko_json::first_key;
+use crate::python::PyNeedles;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 /// Normalised lines kept per generation (two of them: `Generations`); longer lines are not kept.
 const MAX_LINES: usize = 8192;
@@ -15,6 +20,13 @@ const MAX_LINE_BYTES: usize = 64 << 10;
 
 /// Normalised lines by their text.
 type LineCache = Generations<Box<[u8]>, PyObject>;
+
+/// A lock change, (is_unlock, the name that said so).
+type Change = (bool, String);
+/// What `IikoFinder.read` gives: the lock change where nothing is found, and what was found.
+type Reading<'py> = (Option<Change>, Bound<'py, PyList>);
+/// A message as the tracker reads it: its operation names and its bodies' texts.
+type Message<'py> = (Vec<String>, Vec<Bound<'py, PyBytes>>);
 
 /// The oracle: the Python callables `shape(keys) -> tuple` and `name(name) -> tuple`.
 struct Callbacks<'a, 'py> {
@@ -62,11 +74,12 @@ impl Oracle for Callbacks<'_, '_> {
     }
 
     fn name(&mut self, name: &str) -> PyResult<NamePlan> {
-        let (known_type, event_name, names_events) = self.name.call1((name,))?.extract()?;
+        let (known_type, event_name, names_events, lock) = self.name.call1((name,))?.extract()?;
         Ok(NamePlan {
             known_type,
             event_name,
             names_events,
+            lock,
         })
     }
 }
@@ -76,6 +89,11 @@ impl Oracle for Callbacks<'_, '_> {
 pub struct IikoFinder {
     shape: PyObject,
     name: PyObject,
+    /// `decoders.json_text.JsonText`: the bodies read here are of that exact type
+    json_text: PyObject,
+    /// the names the rules look for in a text and the characters that lower-case to them
+    /// (`OrderTracker._text_needles`); None: every text is read
+    needles: Option<Py<PyNeedles>>,
     tables: Tables,
     lines: LineCache,
     /// messages read, handed back, lines found by their text, lines given to Python to normalise
@@ -85,31 +103,64 @@ pub struct IikoFinder {
 #[pymethods]
 impl IikoFinder {
     #[new]
-    #[pyo3(signature = (shape, name, max_entries))]
-    fn new(shape: PyObject, name: PyObject, max_entries: usize) -> Self {
+    #[pyo3(signature = (shape, name, max_entries, json_text, needles))]
+    fn new(
+        shape: PyObject,
+        name: PyObject,
+        max_entries: usize,
+        json_text: PyObject,
+        needles: Option<Py<PyNeedles>>,
+    ) -> Self {
         IikoFinder {
             shape,
             name,
+            json_text,
+            needles,
             tables: Tables::new(max_entries),
             lines: LineCache::new(MAX_LINES, MAX_LINES_BYTES),
             counts: [0; 4],
         }
     }
 
-    /// None (Python's to read), or (single keys, found): found items are (text index, "event", type,
-    /// object text) and (text index, "snapshot", order fields text, lines: each the normalised line or
-    /// None, [(position, line text)] of the Nones, for Python to normalise and `remember`).
-    fn find<'py>(
+    /// `OrderTracker.observe`'s reading of a WCF message or an iikoRMS call (`transport` "wcf" or
+    /// "http") whose bodies are the core's JSON text: None (the reference reads it: other bodies, or
+    /// text the core is not certain to read as Python does), or (the lock change where nothing is
+    /// found, found). Found items are (text index, "event", type, object text) and (text index,
+    /// "snapshot", order fields text, lines: each the normalised line or None, [(position, line
+    /// text)] of the Nones, for Python to normalise and `remember`).
+    fn read<'py>(
         &mut self,
-        py: Python<'py>,
-        texts: Vec<Bound<'py, PyBytes>>,
-        in_events: bool,
-    ) -> PyResult<Option<(Vec<String>, Bound<'py, PyList>)>> {
-        self.counts[0] += 1;
+        event: &Bound<'py, PyAny>,
+        transport: &str,
+    ) -> PyResult<Option<Reading<'py>>> {
+        let py = event.py();
+        let Some((mut names, texts)) = self.message(event, transport)? else {
+            return Ok(None);
+        };
         let data: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
         let (shape, name) = (self.shape.bind(py), self.name.bind(py));
         let mut oracle = Callbacks { shape, name };
-        let findings = match find(&data, in_events, &mut oracle, &mut self.tables) {
+        let tables = &mut self.tables;
+        if self
+            .needles
+            .as_ref()
+            .is_some_and(|needles| !data.iter().any(|text| needles.get().0.found_in(text)))
+        {
+            // `OrderTracker._nothing_in`: no name the rules look for; a lock is read from names
+            let mut gate = names.clone();
+            for text in &data {
+                match first_key(text) {
+                    Ok(key) => gate.extend(key.filter(|k| !k.is_empty())),
+                    Err(()) => return Ok(None),
+                }
+            }
+            if lock_change(&gate, &mut oracle, tables)?.is_none() {
+                return Ok(Some((None, PyList::empty(py))));
+            }
+        }
+        self.counts[0] += 1;
+        let in_events = speak_of_events(&names, &mut oracle, tables)?;
+        let findings = match find(&data, in_events, &mut oracle, tables) {
             Ok(findings) => findings,
             Err(Stop::Oracle(err)) => return Err(err),
             Err(Stop::HandBack) => {
@@ -117,8 +168,100 @@ impl IikoFinder {
                 return Ok(None);
             }
         };
+        let change = if findings.found.is_empty() {
+            names.extend(findings.single_keys.into_iter().filter(|k| !k.is_empty()));
+            lock_change(&names, &mut oracle, tables)?
+        } else {
+            None
+        };
+        Ok(Some((change, self.found(py, &data, findings.found)?)))
+    }
+
+    /// Keep normalised lines under their texts (the misses of `find`, once Python normalised them).
+    fn remember(&mut self, texts: Vec<Vec<u8>>, items: Vec<PyObject>) {
+        for (text, item) in texts.into_iter().zip(items) {
+            if text.len() <= MAX_LINE_BYTES {
+                let size = text.len();
+                self.lines.insert(text.into_boxed_slice(), item, size);
+            }
+        }
+    }
+
+    /// (messages read, handed back to Python, lines found by their text, lines normalised by Python)
+    #[getter]
+    fn counts(&self) -> (u64, u64, u64, u64) {
+        let [read, handed_back, known, normalised] = self.counts;
+        (read, handed_back, known, normalised)
+    }
+}
+
+impl IikoFinder {
+    /// (operation names, body texts) of the message as `OrderTracker` reads them (`_operation_names`
+    /// without keys, `_texts`); None where a body is not the core's text or a name is not UTF-8.
+    fn message<'py>(
+        &self,
+        event: &Bound<'py, PyAny>,
+        transport: &str,
+    ) -> PyResult<Option<Message<'py>>> {
+        let py = event.py();
+        let fields = event
+            .getattr(intern!(py, "__dict__"))?
+            .downcast_into::<PyDict>()?;
+        let text = |key: &Bound<'py, PyString>| -> PyResult<Option<Option<String>>> {
+            Ok(match fields.get_item(key)? {
+                Some(value) => value.extract::<Option<String>>().ok(),
+                None => Some(None),
+            })
+        };
+        let (names, bodies) = match transport {
+            "wcf" => {
+                let (Some(action), Some(element)) = (
+                    text(intern!(py, "action"))?,
+                    text(intern!(py, "body_element"))?,
+                ) else {
+                    return Ok(None);
+                };
+                let action = action.unwrap_or_default();
+                let last = action.rsplit('/').next().unwrap_or_default().to_owned();
+                (
+                    vec![last, element.unwrap_or_default()],
+                    vec![intern!(py, "body")],
+                )
+            }
+            "http" => {
+                let Some(method) = text(intern!(py, "method_name"))? else {
+                    return Ok(None);
+                };
+                let bodies = vec![intern!(py, "request"), intern!(py, "response")];
+                (vec![method.unwrap_or_default()], bodies)
+            }
+            _ => return Ok(None),
+        };
+        let json_text = self.json_text.bind(py);
+        let mut texts = Vec::with_capacity(bodies.len());
+        for key in bodies {
+            match fields.get_item(key)? {
+                Some(body) if body.is_exact_instance(json_text) => texts.push(
+                    body.getattr(intern!(py, "data"))?
+                        .downcast_into::<PyBytes>()?,
+                ),
+                Some(body) if !body.is_none() => return Ok(None),
+                _ => {}
+            }
+        }
+        let names = names.into_iter().filter(|n| !n.is_empty()).collect();
+        Ok(Some((names, texts)))
+    }
+
+    /// What was found, for Python: spans as bytes, lines already normalised looked up by their text.
+    fn found<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &[&[u8]],
+        found: Vec<(usize, Found)>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        for (index, found) in findings.found {
+        for (index, found) in found {
             let text = data.get(index).copied().unwrap_or_default();
             let span =
                 |(a, b): (usize, usize)| PyBytes::new(py, text.get(a..b).unwrap_or_default());
@@ -145,23 +288,6 @@ impl IikoFinder {
                 }
             }
         }
-        Ok(Some((findings.single_keys, out)))
-    }
-
-    /// Keep normalised lines under their texts (the misses of `find`, once Python normalised them).
-    fn remember(&mut self, texts: Vec<Vec<u8>>, items: Vec<PyObject>) {
-        for (text, item) in texts.into_iter().zip(items) {
-            if text.len() <= MAX_LINE_BYTES {
-                let size = text.len();
-                self.lines.insert(text.into_boxed_slice(), item, size);
-            }
-        }
-    }
-
-    /// (messages read, handed back to Python, lines found by their text, lines normalised by Python)
-    #[getter]
-    fn counts(&self) -> (u64, u64, u64, u64) {
-        let [read, handed_back, known, normalised] = self.counts;
-        (read, handed_back, known, normalised)
+        Ok(out)
     }
 }

@@ -366,7 +366,7 @@ fn http_response<'py>(
 
 /// Names searched for in a body's text in one pass (`crate::needles`), ASCII letters without case.
 #[pyclass(frozen, module = "decoders._core", name = "Needles")]
-struct PyNeedles(crate::needles::Needles);
+pub(crate) struct PyNeedles(pub(crate) crate::needles::Needles);
 
 #[pymethods]
 impl PyNeedles {
