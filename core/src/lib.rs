@@ -65,3 +65,6 @@ mod iiko_python;
 
 #[cfg(feature = "python")]
 mod python;
+// which events may hold a credential, for `wirecap.redact`
+#[cfg(feature = "python")]
+mod redact_python;

@@ -402,6 +402,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crate::iiko_python::IikoFinder>()?;
     m.add_class::<crate::wcf_python::WcfEventMaker>()?;
     m.add_class::<crate::rms_python::RmsEventMaker>()?;
+    m.add_class::<crate::redact_python::RedactGate>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(decode_xml, m)?)?;
     m.add_function(wrap_pyfunction!(text_xml_json, m)?)?;
