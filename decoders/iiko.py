@@ -18,6 +18,8 @@ from operator import attrgetter
 from types import ModuleType
 from typing import Any
 
+from pydantic import BaseModel
+
 from .core import RUST
 from .events import ConnEvent, Event, RemotingMessage, RmsCall, WcfMessage
 from .iiko_core import CoreFinder
@@ -25,7 +27,7 @@ from .iiko_events import IikoEvent, IikoItem, IikoOrder, IikoOrderLock, IikoOrde
 from .iiko_recognise import Recogniser, Snapshot, UserEvent
 from .iiko_rules import Rules, RulesError, default_rules_text, load_rules
 from .json_text import JsonText, plain
-from .models import construct
+from .models import construct, template
 from .needles import LOWER_TO_ASCII, needles
 
 __all__ = [
@@ -121,6 +123,8 @@ class OrderTracker:
 
     Bodies the core gave as JSON text are read by the core's recogniser (``iiko_core``) unless it hands
     the message back; objects (Remoting, the pure-Python decoders) by ``Recogniser``, the reference.
+    With the core, the events are made by it too (``IikoEventMaker``: core/src/iiko_events_python.rs),
+    on these tables; ``_snapshot``, ``_user_event``, ``_lock`` and ``item_changes`` are the reference.
     """
 
     core_module: ModuleType | None = RUST  # None: the reference recogniser only (the differential tests)
@@ -134,6 +138,8 @@ class OrderTracker:
         self.core = None if core is None else CoreFinder(self.recogniser, core, self._text_needles)
         self.last: dict[str, IikoOrderSnapshot] = {}  # order id → latest snapshot, insertion-ordered
         self.locked: dict[str, bool] = {}  # order id → locked, to report each lock once
+        # the events made by the core, these tables its own too (they are never replaced)
+        self.maker = None if core is None else core.IikoEventMaker(*_maker_arguments(self.last, self.locked))
 
     def observe(self, event: Event) -> list[Event]:
         transport = TRANSPORTS.get(type(event))
@@ -143,6 +149,9 @@ class OrderTracker:
         change, found = self._read_reference(event) if read is None else read
         if not found and change is None:
             return []  # most messages: nothing of iiko's in them, and no event model built
+        order = None if change is None else self._order_in(event, read is not None)
+        if self.maker is not None:
+            return self.maker.events(event, transport, found, change, order)  # type: ignore[no-any-return]
         source = construct(IikoSource, uid=event.uid, seq=event.seq, transport=transport)  # type: ignore[arg-type]
         common = {"ts": event.ts, "source": source, **dict(zip(CONN_FIELDS, conn_values(event), strict=True))}
         out: list[Event] = []
@@ -151,8 +160,8 @@ class OrderTracker:
                 out += self._snapshot(item, common)
             else:
                 out.append(self._user_event(item, common))
-        if change is not None:
-            out += self._lock(change, self._order_in(event, read is not None), common)
+        if change is not None and order is not None:
+            out += self._lock(change, order, common)
         for ended in filter(None, map(_ended_order, out)):
             self.last.pop(ended, None)  # what is kept per order lives as long as the order: flat for weeks
             self.locked.pop(ended, None)
@@ -244,6 +253,25 @@ class OrderTracker:
                 del self.locked[next(iter(self.locked))]
         cls = IikoOrderUnlock if is_unlock else IikoOrderLock
         return [construct(cls, order_id=order.id, terminal=order.terminal, operation=operation, **common)]
+
+
+def _maker_arguments(last: dict[str, IikoOrderSnapshot], locked: dict[str, bool]) -> tuple[Any, ...]:
+    """What ``IikoEventMaker`` (core/src/iiko_events_python.rs) takes: each model it makes with the names
+    ``OrderTracker`` gives it (its fields-given set), the rules of ``_ended_order``, the tables."""
+    common = ("ts", "source", *CONN_FIELDS)
+
+    def model(cls: type[BaseModel], *names: str) -> tuple[type[BaseModel], dict[str, Any], frozenset[str]]:
+        return cls, template(cls), frozenset((*names, *common))
+
+    models = (
+        (IikoSource, template(IikoSource), frozenset({"uid", "seq", "transport"})),
+        model(IikoEvent, "type", "order", "items", "attributes"),
+        model(IikoEvent, "type", "order", "items", "attributes", "derived"),
+        model(IikoOrderSnapshot, "order", "items", "revision"),
+        model(IikoOrderLock, "order_id", "terminal", "operation"),
+        model(IikoOrderUnlock, "order_id", "terminal", "operation"),
+    )
+    return models, CONN_FIELDS, Snapshot, CLOSING, CLOSED_STATUSES, last, locked, MAX_ORDERS
 
 
 def _ended_order(event: Event) -> str | None:

@@ -58,6 +58,8 @@ mod sink_python;
 
 // the iiko rules over the core's JSON text and their binding
 pub mod iiko_check;
+#[cfg(feature = "python")]
+mod iiko_events_python;
 pub mod iiko_find;
 pub mod iiko_json;
 #[cfg(feature = "python")]

@@ -400,6 +400,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crate::event_python::EventWriter>()?;
     m.add_class::<crate::sink_python::LineSink>()?;
     m.add_class::<crate::iiko_python::IikoFinder>()?;
+    m.add_class::<crate::iiko_events_python::IikoEventMaker>()?;
     m.add_class::<crate::wcf_python::WcfEventMaker>()?;
     m.add_class::<crate::rms_python::RmsEventMaker>()?;
     m.add_class::<crate::redact_python::RedactGate>()?;
