@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,10 @@ from test_iiko_shapes import snapshots
 from test_json_text import ACTIONS, ENTITIES, RULE_KEYS, _message
 
 import decoders.core
-from decoders.events import ConnEvent, Event, RmsCall
+from decoders.events import Event, RmsCall
 from decoders.iiko import OrderTracker, default_rules_text, load_rules
 from decoders.json_text import JsonText, from_core
-from decoders.models import construct
+from decoders.models import replaced
 from wirecap.pipeline import Options, Pipeline, run
 from wirecap.sink import JsonlSink
 from wirecap.source import CaptureSource
@@ -146,36 +147,17 @@ def test_bodies_as_the_cores_text_give_the_same_events_both_ways(
     _same_both_ways(texts, rules, action=action, body_element=element)
 
 
+@cache
+def _captured_call() -> RmsCall:
+    """An iikoRMS call as the HTTP decoder made it from rms_session.pcap."""
+    collected: list[Event] = []
+    run([CaptureSource(str(ROOT / "captures" / "rms_session.pcap"))], Pipeline(Options()), collected.extend)
+    return next(event for event in collected if isinstance(event, RmsCall))
+
+
 def _call(seq: int, request: Any, response: Any, method_name: str | None) -> RmsCall:
-    """An iikoRMS call with these bodies, as the HTTP decoder makes one."""
-    message = _message(seq=seq)
-    conn = {name: getattr(message, name) for name in ConnEvent.model_fields}
-    return construct(
-        RmsCall,
-        **conn,
-        method="POST",
-        uri="/resto/services/s",
-        service="s",
-        method_name=method_name,
-        terminal_id=None,
-        login_name=None,
-        correlation_id=None,
-        request_headers={},
-        status=200,
-        reason="OK",
-        success=None,
-        error_string=None,
-        request_ts=message.ts,
-        duration_ms=None,
-        request_body_bytes=0,
-        request_decoded_bytes=None,
-        response_body_bytes=0,
-        response_decoded_bytes=None,
-        response_headers={},
-        complete=True,
-        request=request,
-        response=response,
-    )
+    """The captured call with these bodies and method name."""
+    return replaced(_captured_call(), seq=seq, request=request, response=response, method_name=method_name)
 
 
 @settings(max_examples=300, deadline=None)
