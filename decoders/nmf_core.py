@@ -11,15 +11,19 @@ and after the header of a SizedEnvelope whose payload is not all there or is ove
 upgrade record; the Python loop (``NmfDecoder._run``) goes on from there, at that offset and in that
 state, as it does without the core (collecting or skipping the payload, feeding the secured stream).
 When the envelope search (``decoders.nmf_search``, its scanning in the core too) finds framing again,
-the core frames the rest of the buffer from there. tests/test_core_nmf.py holds the two framings to the
-same output.
+the core frames the rest of the buffer from there. In the established state, the whole SizedEnvelopes
+at the start of a chunk go first to ``WcfEventMaker.envelopes``, which frames them and makes their
+events in one call, without a payload crossing into Python and back. tests/test_core_nmf.py holds the
+two framings to the same output, the core's with and without that step.
 """
 
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from .anomalies import DecodeError
 from .core import RUST
 from .events import Event
+from .nmf_codecs import CORE_FAMILIES
 from .nmf_readers import RecordReaders
 from .nmf_records import Envelope, RecordType, State, _Flow
 
@@ -39,18 +43,26 @@ CORE_STATES = (
 _CODES = {state: code for code, state in enumerate(CORE_STATES) if state is not State.UPGRADED}
 _ENVELOPES = frozenset({int(RecordType.SIZED_ENVELOPE), int(RecordType.UNSIZED_ENVELOPE)})
 
-# (chunk, stream offset, state code, initiator?, max envelope) -> ([(record type, offset, next state code,
-# payload offset or record end, fields)], bytes consumed); a sized envelope's fields are its payload, or
-# its size when only the header was framed
-Framer = Callable[[bytes, int, int, bool, int], tuple[list[tuple[int, int, int, int, Any]], int]]
+# (chunk, stream offset of chunk[start], state code, initiator?, max envelope, start) -> ([(record type,
+# offset, next state code, payload offset or record end, fields)], bytes consumed); a sized envelope's
+# fields are its payload, or its size when only the header was framed
+Framer = Callable[[bytes, int, int, bool, int, int], tuple[list[tuple[int, int, int, int, Any]], int]]
 FRAMER: Framer | None = None if RUST is None else RUST.nmf_records
 """The core's record framer, or None: the pure-Python loop frames everything."""
+
+# (maker, events, chunk, start, stream offset of chunk[start], max envelope, session, open requests, ts,
+# direction, encoding, table?) -> (where it stopped, what it stopped after or None)
+EnvelopeRun = Callable[..., tuple[int, Any]]
+ENVELOPE_RUN: EnvelopeRun | None = None if RUST is None else RUST.WcfEventMaker.envelopes
+"""The core's run of whole envelopes made events (with the framer), or None."""
 
 
 class CoreFraming(RecordReaders):
     """The record layer of ``NmfDecoder`` with the compiled framer in front of the Python loop."""
 
     _framer: ClassVar[Framer | None] = FRAMER
+    # a staticmethod: a method descriptor kept on the class would bind to the decoder
+    _envelope_run: ClassVar[EnvelopeRun | None] = None if ENVELOPE_RUN is None else staticmethod(ENVELOPE_RUN)
 
     def _frame_in_core(self, flow: _Flow, data: bytes, ts: int, events: list[Event]) -> None:
         """Let the core consume the complete records at the cursor; ``data`` was just appended to the buffer.
@@ -72,7 +84,10 @@ class CoreFraming(RecordReaders):
         if framer is None or code is None or flow.envelope is not Envelope.NONE or not len(buf):
             return
         chunk = bytes(buf.data[buf.pos :]) if data is None else data
-        records, consumed = framer(chunk, buf.offset, code, flow.dir == "orig", self._max_envelope)
+        start = self._whole_envelopes(flow, chunk, ts, events) if flow.state is State.ESTABLISHED else 0
+        if start == len(chunk):
+            return
+        records, consumed = framer(chunk, buf.offset, code, flow.dir == "orig", self._max_envelope, start)
         if not consumed:
             return
         buf.advance(consumed)
@@ -90,3 +105,36 @@ class CoreFraming(RecordReaders):
             flow.move(CORE_STATES[state])
             if flow.state is State.UPGRADED:
                 self._enter_upgraded(flow, ts, events)
+
+    def _whole_envelopes(self, flow: _Flow, chunk: bytes, ts: int, events: list[Event]) -> int:
+        """Let the core frame the whole SizedEnvelopes at the start of ``chunk`` and make their events
+        (``WcfEventMaker.envelopes``), where a payload of a family it decodes needs no inflating; where it
+        stopped. What it stops after — an envelope that did not decode, one that made the table of open
+        requests forget one — is reported here as ``_message`` reports it."""
+        run, codec = self._envelope_run, flow.codec
+        if run is None or codec.family not in CORE_FAMILIES or codec.compression:
+            return 0
+        buf = flow.buf
+        table = codec.family == "binary-session"
+        start = 0
+        while True:
+            end, stop = run(
+                self._maker, events, chunk, start, buf.offset, self._max_envelope, flow.session,
+                self._outstanding, ts, flow.dir, codec.label, table,
+            )  # fmt: skip
+            buf.advance(end - start)
+            flow.ledger.decoded += end - start
+            start = end
+            if stop is None:
+                break
+            if stop[0] == "undecodable":
+                _, err, payload_offset, size = stop
+                if not isinstance(err, DecodeError):
+                    raise err
+                self._undecodable(flow, err, payload_offset, size, ts, events)
+            else:
+                _, forgotten, event, envelope_offset = stop
+                self._forgot(flow, forgotten, envelope_offset, ts, events)
+                events.append(event)
+        buf.commit()
+        return start

@@ -27,7 +27,8 @@ class WcfEvents(FlowOwner):
 
     def __init__(self, conn: ConnFields, options: DecoderOptions, max_envelope: int | None, max_scan: int) -> None:
         super().__init__(conn, options, max_envelope, max_scan)
-        self._outstanding: Pending[str, int] = Pending(MAX_PENDING)  # request MessageID -> ts
+        # request MessageID -> ts; the core's table when it is in use, which pairs whole envelopes itself
+        self._outstanding: Pending[str, int] = Pending(MAX_PENDING) if RUST is None else RUST.Outstanding(MAX_PENDING)
         self._maker = None if RUST is None else core_maker(conn, options)
 
     def _message(self, flow: _Flow, payload: bytes, ts: int, events: list[Event]) -> None:
@@ -35,12 +36,17 @@ class WcfEvents(FlowOwner):
         try:
             event = self._event(flow, payload, ts)
         except DecodeError as err:
-            flow.ledger.undo("undecodable", len(payload))
-            source = err.name.split("_", 1)[0]
-            offset = flow.payload_offset + (err.offset or 0)
-            events.append(self._anomaly(flow, ts, err.name, err.detail, offset, source=source))
+            self._undecodable(flow, err, flow.payload_offset, len(payload), ts, events)
             return
         self._paired(flow, event, ts, events)
+
+    def _undecodable(
+        self, flow: _Flow, err: DecodeError, payload_offset: int, size: int, ts: int, events: list[Event]
+    ) -> None:
+        """A payload that did not decode: its bytes undecodable, an anomaly named by the layer that refused it."""
+        flow.ledger.undo("undecodable", size)
+        source = err.name.split("_", 1)[0]
+        events.append(self._anomaly(flow, ts, err.name, err.detail, payload_offset + (err.offset or 0), source=source))
 
     def _event(self, flow: _Flow, payload: bytes, ts: int) -> WcfMessage | WcfFault:
         """The event of one envelope payload, its latency not yet known; DecodeError if it does not decode."""
@@ -58,10 +64,13 @@ class WcfEvents(FlowOwner):
         fields = event.__dict__
         latency_ms, forgotten = request_latency(self._outstanding, fields["message_id"], fields["relates_to"], ts)
         if forgotten is not None:
-            detail = f"more than {MAX_PENDING} requests without reply; forgot {forgotten}"
-            events.append(self._anomaly(flow, ts, "wcf_too_many_pending", detail, flow.envelope_offset))
+            self._forgot(flow, forgotten, flow.envelope_offset, ts, events)
         fields["latency_ms"] = latency_ms
         events.append(event)
+
+    def _forgot(self, flow: _Flow, forgotten: str, envelope_offset: int, ts: int, events: list[Event]) -> None:
+        detail = f"more than {MAX_PENDING} requests without reply; forgot {forgotten}"
+        events.append(self._anomaly(flow, ts, "wcf_too_many_pending", detail, envelope_offset))
 
 
 def reference_event(

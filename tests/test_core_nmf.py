@@ -5,12 +5,15 @@ sessions into 2 and 3 segments, gaps at chosen points, and hypothesis-made recor
 
 Both sides decode envelope payloads with the same core (the one in use; ``WIRECAP_PURE_PYTHON=1`` makes
 it the Python one): only the framing differs. The Python side is ``NmfDecoder`` with no framer; the core
-side counts the bytes the core framed, so that a test on genuine traffic fails if the core silently frames
-nothing. These tests need the core built, as tests/test_core_diff.py does: without it they fail, never skip.
+side runs twice, with the core's run of whole envelopes made events (``WcfEventMaker.envelopes``) and with
+the framer alone, and counts the bytes the core framed, so that a test on genuine traffic fails if the core
+silently frames nothing. These tests need the core built, as tests/test_core_diff.py does: without it they
+fail, never skip.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -24,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders.accounting import Accounting
+from decoders.correlate import MAX_PENDING, Pending
 from decoders.events import Direction
 from decoders.interface import DecoderOptions
 from decoders.nmf import NmfDecoder
@@ -56,6 +60,7 @@ class Framed:
 
 
 HEADER = -1
+RUN = -2  # a call of the run of whole envelopes that took some
 
 
 def _counting_framer(*args: object) -> tuple[list, int]:
@@ -66,8 +71,22 @@ def _counting_framer(*args: object) -> tuple[list, int]:
     return records, consumed
 
 
+def _counting_run(maker: object, events: list, chunk: bytes, start: int, *args: object) -> tuple[int, object]:
+    assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
+    end, stop = RUST.WcfEventMaker.envelopes(maker, events, chunk, start, *args)
+    Framed.consumed += end - start
+    Framed.kinds[RUN] += end > start
+    return end, stop
+
+
 class CoreFramed(NmfDecoder):
     _framer = staticmethod(_counting_framer)
+    _envelope_run = staticmethod(_counting_run)
+
+
+class FramerAlone(NmfDecoder):
+    _framer = staticmethod(_counting_framer)
+    _envelope_run = None
 
 
 class PythonFramed(NmfDecoder):
@@ -99,13 +118,16 @@ def outcome(cls: type[NmfDecoder], steps: list[Step], **kwargs: int) -> tuple[li
 
 
 def same(steps: list[Step], **kwargs: int) -> int:
-    """Assert both framings agree on ``steps``; the bytes the core framed."""
+    """Assert the framings agree on ``steps``; the bytes the core framed (with its run of envelopes or
+    without, the same)."""
     Framed.take()
     core = outcome(CoreFramed, steps, **kwargs)
     framed = Framed.take()
+    alone = outcome(FramerAlone, steps, **kwargs)
+    assert Framed.take() == framed
     python = outcome(PythonFramed, steps, **kwargs)
-    assert core[0] == python[0]
-    assert core[1] == python[1]
+    assert core[0] == alone[0] == python[0]
+    assert core[1] == alone[1] == python[1]
     return framed
 
 
@@ -169,9 +191,12 @@ CAPTURES = sorted(
 )
 REPLAY = """
 import sys
-from decoders import _core
 from decoders.nmf_core import CoreFraming
-CoreFraming._framer = None if sys.argv.pop(1) == "python" else _core.nmf_records
+framing = sys.argv.pop(1)
+if framing == "python":
+    CoreFraming._framer = None
+elif framing == "framer":
+    CoreFraming._envelope_run = None
 sys.argv[0] = "wirecap"
 from wirecap.cli import main
 main()
@@ -180,8 +205,8 @@ main()
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.name)
 def test_whole_replay_is_byte_identical(capture: Path) -> None:
-    """``wirecap replay --xml`` framed by the core and by Python alone: the same JSONL, accounting included
-    (a file wirecap cannot read fails the same way on both)."""
+    """``wirecap replay --xml`` framed by the core (with its run of envelopes, and the framer alone) and by
+    Python alone: the same JSONL, accounting included (a file wirecap cannot read fails the same way)."""
 
     def replay(framing: str) -> tuple[int, bytes]:
         args = [sys.executable, "-c", REPLAY, framing, "replay", "--xml", str(capture)]
@@ -190,7 +215,7 @@ def test_whole_replay_is_byte_identical(capture: Path) -> None:
         return done.returncode, done.stdout
 
     core = replay("core")
-    assert core == replay("python")
+    assert core == replay("framer") == replay("python")
     if capture.parent.name == "captures":
         assert core[0] == 0 and core[1].count(b'"kind":"conn.close"') >= 1
 
@@ -335,6 +360,52 @@ def test_upgrades_and_envelope_headers() -> None:
             same(steps, max_envelope=3000)
     assert Framed.kinds[R.UPGRADE_REQUEST] >= 5 and Framed.kinds[R.UPGRADE_RESPONSE] >= 5
     assert Framed.kinds[HEADER] > 20
+
+
+def _requests(count: int) -> bytes:
+    """Block 1's first envelope (its string table), then ``count`` copies of its second, a request whose
+    MessageID (a UniqueId record, 0xAD) is made distinct in each."""
+    first, second = C2S[:205], C2S[205:-1]  # the preamble and envelope 1; envelope 2 (then End)
+    at = second.index(b"\xad") + 1
+    copies = [second[:at] + n.to_bytes(16, "little") + second[at + 16 :] for n in range(count)]
+    return first + b"".join(copies)
+
+
+def test_too_many_requests_without_reply() -> None:
+    """Past ``MAX_PENDING`` open requests each new one forgets the oldest: an anomaly before its event,
+    whichever framing; a reply to a forgotten one gets no latency, to one still open it does."""
+    count = MAX_PENDING + 6
+    orig = _requests(count)
+    last = b"\xad" + bytes.fromhex("f2fc44e0e9f6db49b548c629bfda2cc7")  # block 1's second MessageID
+    resp = S2C.replace(last, b"\xad" + (count - 1).to_bytes(16, "little"))  # its reply: to the last copy
+    whole = session([orig[:39], orig[39:]], [resp[:1], resp[1:]])  # the preambles, then the envelopes
+    Framed.kinds.clear()
+    assert same(whole) == len(orig) + len(resp)
+    assert Framed.kinds[RUN] == 7 + 1  # orig: once, then again after each stop but the last; resp: once
+    steps = [("orig", "feed", orig[at : at + 1460]) for at in range(0, len(orig), 1460)]
+    same([*steps, ("resp", "feed", resp)])  # envelopes split: the record loop collects their payloads
+    events = [json.loads(e) for e in outcome(CoreFramed, whole)[0]]
+    forgotten = [e["detail"] for e in events if e["kind"] == "anomaly" and e["name"] == "wcf_too_many_pending"]
+    assert len(forgotten) == 7  # envelope 1 and 6 copies
+    assert forgotten[0].endswith("forgot urn:uuid:c92b8486-cefb-4201-8a89-22bcd24b699e")
+    replies = [e["latency_ms"] for e in events if e["kind"] == "wcf.message" and e["relates_to"]]
+    assert replies[0] is None and replies[1] is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 6), st.integers(-(2**62), 2**62)), max_size=60))
+def test_the_cores_table_of_open_requests_is_pythons(operations: list[tuple[bool, int, int]]) -> None:
+    """``Outstanding`` (the core's, which its run pairs with) and ``decoders.correlate.Pending``: the same
+    answers to the same opens and closes, a key opened again keeping its place, the oldest forgotten."""
+    assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
+    core, python = RUST.Outstanding(3), Pending(3)
+    for opens, key, value in operations:
+        name = f"urn:uuid:{key}"
+        if opens:
+            assert core.open(name, value) == python.open(name, value)
+        else:
+            assert core.close(name) == python.close(name)
+        assert len(core) == len(python) and (name in core) == (name in python)
 
 
 def test_chunks_of_one_byte_and_trailing_bytes() -> None:

@@ -209,6 +209,24 @@ pub fn frame(data: &[u8], state: State, role: Role, max_envelope: usize) -> Fram
     }
 }
 
+/// A whole SizedEnvelope record at `pos` within the limit, as `frame` reads one in the established
+/// state: (its payload, where the payload starts, where the record ends).
+pub fn whole_envelope(
+    data: &[u8],
+    pos: usize,
+    max_envelope: usize,
+) -> Option<(&[u8], usize, usize)> {
+    if byte(data, pos)? != r::SIZED_ENVELOPE {
+        return None;
+    }
+    let (size, start) = size_at(data, pos.checked_add(1)?)?;
+    if size > max_envelope {
+        return None;
+    }
+    let (payload, end) = span(data, start, size)?;
+    Some((payload, start, end))
+}
+
 /// (fields, content start, end) of the record of type `kind` at `pos`; None: incomplete or not certain.
 fn read(
     data: &[u8],

@@ -35,9 +35,11 @@ fn nmf_fields(py: Python<'_>, fields: nmf::Fields<'_>) -> PyObject {
     }
 }
 
-/// The complete, well-formed records at the start of `data` (stream offset `base`), read from the
-/// state of code `state` (`nmf::State`): ([NmfRecord], bytes consumed). decoders/nmf_core.py applies them.
+/// The complete, well-formed records at the start of `data[start:]` (stream offset `base`), read from
+/// the state of code `state` (`nmf::State`): ([NmfRecord], bytes consumed). decoders/nmf_core.py
+/// applies them.
 #[pyfunction]
+#[pyo3(signature = (data, base, state, initiator, max_envelope, start = 0))]
 pub(crate) fn nmf_records(
     py: Python<'_>,
     data: &[u8],
@@ -45,7 +47,9 @@ pub(crate) fn nmf_records(
     state: u8,
     initiator: bool,
     max_envelope: usize,
+    start: usize,
 ) -> PyResult<(Vec<NmfRecord>, usize)> {
+    let data = data.get(start..).unwrap_or_default();
     let Some(state) = nmf::State::from_code(state) else {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
             "no [MC-NMF] state of code {state}"

@@ -246,3 +246,42 @@ fn random_streams_never_panic_and_consume_whole_records() {
         assert_eq!(at, framed.consumed);
     }
 }
+
+#[test]
+fn whole_envelopes_as_the_framer_reads_them() {
+    let mut data = sized_envelope(b"first");
+    data.extend(sized_envelope(&[7; 200]));
+    let framed = frame(&data, S::Established, Role::Initiator, 1 << 20);
+    let mut at = 0;
+    for record in &framed.records {
+        let whole = whole_envelope(&data, at, 1 << 20);
+        let payload = match &record.fields {
+            Fields::Payload(payload) => payload.as_ref(),
+            _ => &[][..],
+        };
+        assert_eq!(record.kind, r::SIZED_ENVELOPE);
+        assert_eq!(
+            whole,
+            Some((payload, record.content, record.content + payload.len()))
+        );
+        at = record.content + payload.len();
+    }
+    assert_eq!(at, data.len());
+    // what it leaves to the framer: another record, a cut envelope or size, one over the limit, a
+    // six-byte size, nothing
+    for (data, max) in [
+        (&b"\x07"[..], 1 << 20),
+        (b"\x06\x05abc", 1 << 20),
+        (b"\x06\x85", 1 << 20),
+        (b"\x06\x05abcde", 4),
+        (b"\x06\xff\xff\xff\xff\x7f", 1 << 20),
+        (b"", 1 << 20),
+    ] {
+        assert_eq!(whole_envelope(data, 0, max), None, "{data:?}");
+    }
+    assert_eq!(
+        whole_envelope(b"\x06\x05abcde", 0, 5),
+        Some((&b"abcde"[..], 2, 7))
+    );
+    assert_eq!(whole_envelope(b"\x06\x05abcde", 9, 5), None);
+}

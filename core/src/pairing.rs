@@ -6,17 +6,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
-/// Open requests, oldest first (`decoders.correlate.Pending`): key → value.
-pub struct Pending<K> {
+/// Open requests, oldest first (`decoders.correlate.Pending`): key → value (a request's seq for the
+/// sink, its time for the decoder's latency).
+pub struct Pending<K, V = u64> {
     /// key → (its place in the order, value)
-    open: HashMap<K, (u64, u64)>,
+    open: HashMap<K, (u64, V)>,
     /// place → key, oldest first
     order: BTreeMap<u64, K>,
     next: u64,
     limit: usize,
 }
 
-impl<K: Hash + Eq + Clone> Pending<K> {
+impl<K: Hash + Eq + Clone, V: Copy> Pending<K, V> {
     pub fn new(limit: usize) -> Self {
         Pending {
             open: HashMap::new(),
@@ -28,7 +29,7 @@ impl<K: Hash + Eq + Clone> Pending<K> {
 
     /// Remember a request; the oldest one's key if it had to be forgotten to make room. As a Python
     /// dict, a key opened again keeps its place and takes the new value.
-    pub fn open(&mut self, key: K, value: u64) -> Option<K> {
+    pub fn open(&mut self, key: K, value: V) -> Option<K> {
         let mut forgotten = None;
         if self.open.len() >= self.limit {
             if let Some((_, oldest)) = self.order.pop_first() {
@@ -48,21 +49,33 @@ impl<K: Hash + Eq + Clone> Pending<K> {
     }
 
     /// The value of the request `key` answers, forgotten now; None if unknown.
-    pub fn close(&mut self, key: &K) -> Option<u64> {
+    pub fn close(&mut self, key: &K) -> Option<V> {
         let (place, value) = self.open.remove(key)?;
         self.order.remove(&place);
         Some(value)
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.open.contains_key(key)
     }
 }
 
 /// `decoders.correlate.pair`: the value remembered for the request this message answers, and the key
 /// forgotten to make room. A message that closes a key is a reply; one that only opens one, a request.
-pub fn pair<K: Hash + Eq + Clone>(
-    pending: &mut Pending<K>,
+pub fn pair<K: Hash + Eq + Clone, V: Copy>(
+    pending: &mut Pending<K, V>,
     opens: Option<K>,
     closes: Option<K>,
-    value: u64,
-) -> (Option<u64>, Option<K>) {
+    value: V,
+) -> (Option<V>, Option<K>) {
     if let Some(key) = closes {
         return (pending.close(&key), None);
     }

@@ -172,16 +172,25 @@ pub(crate) fn decode_payload(
     reading: Reading,
     collections: &[String],
 ) -> PyResult<Envelope> {
+    read_payload(payload, strings, table, reading, collections).map_err(|e| raise(py, e))
+}
+
+/// `decode_payload` with the error as the core's, for a caller that reports it itself.
+pub(crate) fn read_payload(
+    payload: &[u8],
+    strings: &mut SessionStrings,
+    table: bool,
+    reading: Reading,
+    collections: &[String],
+) -> Result<Envelope, DecodeError> {
     let (pos, added) = if table {
-        strings
-            .read_table(payload, 0, reading.max_session_bytes)
-            .map_err(|e| raise(py, e))?
+        strings.read_table(payload, 0, reading.max_session_bytes)?
     } else {
         (0, 0)
     };
     let known: &[String] = &strings.known;
-    let doc = decode(payload, pos, known, reading.limits).map_err(|e| raise(py, e))?;
-    let message = message_from_document(&doc, collections).map_err(|e| raise(py, e))?;
+    let doc = decode(payload, pos, known, reading.limits)?;
+    let message = message_from_document(&doc, collections)?;
     let xml = reading.xml.then(|| document_xml(&doc));
     Ok(Envelope {
         message,
@@ -402,6 +411,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crate::iiko_python::IikoFinder>()?;
     m.add_class::<crate::iiko_events_python::IikoEventMaker>()?;
     m.add_class::<crate::wcf_python::WcfEventMaker>()?;
+    m.add_class::<crate::wcf_python::Outstanding>()?;
     m.add_class::<crate::rms_python::RmsEventMaker>()?;
     m.add_class::<crate::redact_python::RedactGate>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;

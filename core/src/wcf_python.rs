@@ -8,13 +8,20 @@
 //! message's fields set, made an instance as `construct` makes one (`object.__new__`, the dict and
 //! the fields given set with `object.__setattr__`, as pydantic's frozen models require). The
 //! differential tests hold its events to the pure-Python decoders' on every capture.
+//!
+//! `envelopes` goes one step further for the established state: the whole SizedEnvelopes of a chunk
+//! framed, made events and paired in one call (`Outstanding`: the connection's open requests, kept
+//! here while the core is in use), where the framer handed each payload to Python and Python back.
 
-use crate::python::{decode_payload, limits, Reading, Session};
-use crate::session::MAX_SESSION_BYTES;
+use crate::nmf;
+use crate::pairing::{pair, Pending};
+use crate::python::{limits, raise, read_payload, Envelope, Reading, Session};
+use crate::session::{SessionStrings, MAX_SESSION_BYTES};
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyType};
+use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PyType};
 
 /// `object.__new__`, `object.__setattr__` and `set`, looked up once.
 static BUILTINS: GILOnceCell<(PyObject, PyObject, PyObject)> = GILOnceCell::new();
@@ -74,7 +81,107 @@ impl WcfEventMaker {
         encoding: Bound<'py, PyAny>,
         table: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let decoded = decode_payload(py, payload, &mut session.inner, table, self.reading, &[])?;
+        let decoded = read_payload(payload, &mut session.inner, table, self.reading, &[])
+            .map_err(|e| raise(py, e))?;
+        let context = Context {
+            ts: &ts,
+            direction: &direction,
+            encoding: &encoding,
+        };
+        Ok(self.made(py, decoded, &context, size)?.0)
+    }
+
+    /// The whole SizedEnvelopes of `chunk[start:]` (`base`: its stream offset), a direction in the
+    /// established state: each made its event as `event` makes it, paired with `outstanding` (its
+    /// `latency_ms` set) and appended to `events` — what the framer and `WcfEvents._message` do an
+    /// envelope at a time. Stops before anything else, left to the framer: a record of another type,
+    /// an envelope not all in the chunk or over `max_envelope`; and after an envelope that did not
+    /// decode or made `outstanding` forget a request, for the caller's anomaly. Returns (where it
+    /// stopped in `chunk`, None or ("undecodable", the DecodeError, payload offset, payload size) or
+    /// ("forgotten", the key forgotten, the event, envelope offset)).
+    #[allow(clippy::too_many_arguments)]
+    fn envelopes<'py>(
+        &self,
+        py: Python<'py>,
+        events: &Bound<'py, PyList>,
+        chunk: &[u8],
+        start: usize,
+        base: usize,
+        max_envelope: usize,
+        mut session: PyRefMut<'_, Session>,
+        mut outstanding: PyRefMut<'_, Outstanding>,
+        ts: Bound<'py, PyAny>,
+        direction: Bound<'py, PyAny>,
+        encoding: Bound<'py, PyAny>,
+        table: bool,
+    ) -> PyResult<(usize, Option<PyObject>)> {
+        let Ok(now) = ts.extract::<i64>() else {
+            return Ok((start, None)); // not a time the table keeps: Python's own path
+        };
+        let context = Context {
+            ts: &ts,
+            direction: &direction,
+            encoding: &encoding,
+        };
+        let strings: &mut SessionStrings = &mut session.inner;
+        let mut pos = start;
+        while let Some((payload, content, end)) = nmf::whole_envelope(chunk, pos, max_envelope) {
+            let envelope_offset = stream_offset(base, pos, start);
+            let payload_offset = stream_offset(base, content, start);
+            pos = end;
+            let decoded = match read_payload(payload, strings, table, self.reading, &[]) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    let error = raise(py, e).into_value(py).into_any();
+                    let stop = ("undecodable", error, payload_offset, payload.len());
+                    return Ok((pos, Some(stop.into_pyobject(py)?.into_any().unbind())));
+                }
+            };
+            let (event, fields, opens, closes) = self.made(py, decoded, &context, payload.len())?;
+            let (sent, forgotten) = pair(&mut outstanding.pending, opens, closes, now);
+            if let Some(sent) = sent {
+                // Python's (ts - sent) / 1e6: the exact difference, rounded once to a float
+                let latency = (i128::from(now) - i128::from(sent)) as f64 / 1e6;
+                fields.set_item(intern!(py, "latency_ms"), latency)?;
+            }
+            if let Some(key) = forgotten {
+                let stop = ("forgotten", key, event, envelope_offset);
+                return Ok((pos, Some(stop.into_pyobject(py)?.into_any().unbind())));
+            }
+            events.append(event)?;
+        }
+        Ok((pos, None))
+    }
+}
+
+/// The fields every event of one call shares.
+struct Context<'a, 'py> {
+    ts: &'a Bound<'py, PyAny>,
+    direction: &'a Bound<'py, PyAny>,
+    encoding: &'a Bound<'py, PyAny>,
+}
+
+/// The stream offset of `chunk[at]`, `base` being that of `chunk[start]`.
+fn stream_offset(base: usize, at: usize, start: usize) -> usize {
+    base.saturating_add(at.saturating_sub(start))
+}
+
+impl WcfEventMaker {
+    /// The event of a decoded payload, its fields (`__dict__`), and the keys it opens and closes
+    /// (MessageID, RelatesTo).
+    #[allow(clippy::type_complexity)]
+    fn made<'py>(
+        &self,
+        py: Python<'py>,
+        decoded: Envelope,
+        context: &Context<'_, 'py>,
+        size: usize,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        Bound<'py, PyDict>,
+        Option<String>,
+        Option<String>,
+    )> {
         let message = decoded.message;
         let model = if message.fault.is_some() {
             &self.fault
@@ -82,16 +189,16 @@ impl WcfEventMaker {
             &self.message
         };
         let fields = model.1.bind(py).copy()?;
-        fields.set_item(intern!(py, "ts"), ts)?;
-        fields.set_item(intern!(py, "dir"), direction)?;
+        fields.set_item(intern!(py, "ts"), context.ts)?;
+        fields.set_item(intern!(py, "dir"), context.direction)?;
         fields.set_item(intern!(py, "action"), message.action)?;
-        fields.set_item(intern!(py, "message_id"), message.message_id)?;
-        fields.set_item(intern!(py, "relates_to"), message.relates_to)?;
+        fields.set_item(intern!(py, "message_id"), message.message_id.as_deref())?;
+        fields.set_item(intern!(py, "relates_to"), message.relates_to.as_deref())?;
         fields.set_item(intern!(py, "to"), message.to)?;
         fields.set_item(intern!(py, "reply_to"), message.reply_to)?;
         fields.set_item(intern!(py, "size"), size)?;
         fields.set_item(intern!(py, "soap_version"), message.version)?;
-        fields.set_item(intern!(py, "encoding"), encoding)?;
+        fields.set_item(intern!(py, "encoding"), context.encoding)?;
         fields.set_item(intern!(py, "unresolved"), decoded.unresolved)?;
         fields.set_item(intern!(py, "session_strings_added"), decoded.added)?;
         fields.set_item(intern!(py, "xml"), decoded.xml)?;
@@ -114,7 +221,46 @@ impl WcfEventMaker {
                 fields.set_item(intern!(py, "detail"), detail)?;
             }
         }
-        adopt(py, model, fields)
+        let event = adopt(py, model, fields.clone())?;
+        Ok((event, fields, message.message_id, message.relates_to))
+    }
+}
+
+/// A connection's open WCF requests, for the replies' latency (`decoders.correlate.Pending[str, int]`,
+/// `WcfEvents._outstanding`): request MessageID → its time.
+#[pyclass(module = "decoders._core", name = "Outstanding")]
+pub struct Outstanding {
+    pending: Pending<String, i64>,
+    #[pyo3(get)]
+    limit: usize,
+}
+
+#[pymethods]
+impl Outstanding {
+    #[new]
+    fn new(limit: usize) -> Self {
+        Outstanding {
+            pending: Pending::new(limit),
+            limit,
+        }
+    }
+
+    /// Remember a request; the oldest one's key if it had to be forgotten to make room.
+    fn open(&mut self, key: String, value: i64) -> Option<String> {
+        self.pending.open(key, value)
+    }
+
+    /// The time of the request `key` answers, forgotten now; None if unknown.
+    fn close(&mut self, key: String) -> Option<i64> {
+        self.pending.close(&key)
+    }
+
+    fn __len__(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn __contains__(&self, key: String) -> bool {
+        self.pending.contains(&key)
     }
 }
 
