@@ -12,8 +12,10 @@ are open at once, the one idle longest making room for a new one.
 import heapq
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from decoders.anomalies import ANOMALIES
+from decoders.core import RUST
 from decoders.detect import Protocol
 from decoders.events import Anomaly, ConnFields, ConnOpen, Event
 from decoders.interface import Decoder, DecoderOptions, Undecoded
@@ -74,9 +76,14 @@ class Stats:
 
 # (the connection, the sending half, 0 from orig / 1 from resp, the pipeline's state of the connection)
 TableEntry = tuple[Connection, HalfStream, int, ConnState]
+Parsed = tuple[bytes, int, int, int, bytes]  # a segment's table key, seq, ack, flags, payload
+# (pipeline, link type, buffer, records): the loop of ``process_batch`` after its counting
+CoreLoop = Callable[["Pipeline", int, PacketBuffer, bytes], None]
 
 
 class Pipeline:
+    _core_loop: ClassVar[CoreLoop | None] = None if RUST is None else RUST.process_batch
+
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
         self.port_services = port_services(self.options.ports, self.options.pinned)
@@ -100,28 +107,33 @@ class Pipeline:
         self._idle_ns = int(self.options.idle_timeout * SECOND)
 
     def process_batch(self, linktype: int, buf: PacketBuffer, meta: bytes) -> None:
-        """The hot loop: one call per batch of packets from a source.
+        """The hot loop: one call per batch of packets from a source; the core's (``_core_loop``) when it
+        is in use, this one the reference and the fallback.
 
         Ethernet/IPv4/TCP frames are unpacked with one ``struct`` call, whose addresses and ports come out
         as one 12-byte string that is the connection table's key, and in-order segments are handed
-        straight to their stream; every other frame or segment takes the general path
-        (``PacketParser.parse`` and ``Connection.packet``).
+        straight to their stream; every other frame (``_parse``) or segment (``Connection.packet``) takes
+        the general path.
         """
         if not meta:
             return
-        parse = self.parser.parse
-        unpack_common = ETH_IPV4_TCP.unpack_from
-        ethernet = linktype == LINKTYPE_ETHERNET
-        table = self.table
         self.stats.packets += len(meta) // META.size
         _, _, last_offset, last_caplen = META.unpack_from(meta, len(meta) - META.size)
         self.stats.bytes += last_offset + last_caplen  # the packets lie end to end
-        start = clock = self.clock
+        if self._core_loop is not None:
+            if not isinstance(buf, bytes):  # a read-ahead slot: the batch is its first bytes, taken once
+                buf = bytes(buf[: last_offset + last_caplen])
+            self._core_loop(self, linktype, buf, meta)
+            return
+        unpack_common = ETH_IPV4_TCP.unpack_from
+        ethernet = linktype == LINKTYPE_ETHERNET
+        table = self.table
+        batch_start = clock = self.clock
         next_sweep = self._next_sweep
         for sec, usec, off, caplen in META.iter_unpack(meta):
             ts = sec * SECOND + usec * 1000
             if ts < clock:
-                self._time_backwards(ts, clock, meta, start)
+                self._time_backwards(ts, clock, meta, batch_start)
                 ts = clock
             elif ts >= next_sweep:
                 self._sweep(ts)
@@ -140,13 +152,10 @@ class Pipeline:
             if common:
                 data = buf[start:ip_end]
             else:
-                segment = parse(linktype, buf, off, off + caplen, ts)
-                if self.parser.anomalies:
-                    self._packet_anomalies(ts)
-                if segment is None:
+                parsed = self._parse(linktype, buf, off, caplen, ts)
+                if parsed is None:
                     continue
-                src, dst, sport, dport, seq, ack, flags, data = segment
-                key = src + dst + PORTS.pack(sport, dport)
+                key, seq, ack, flags, data = parsed
             entry = table.get(key)
             if entry is None:
                 self.clock = clock
@@ -169,6 +178,17 @@ class Pipeline:
             if conn.close_reason is not None:
                 self._finish(state, conn.close_reason, ts)
         self.clock = clock
+
+    def _parse(self, linktype: int, buf: PacketBuffer, off: int, caplen: int, ts: int) -> Parsed | None:
+        """A frame the common unpacking does not take, parsed whole (its anomalies reported): its table key,
+        seq, ack, flags and payload; None if it is no TCP segment wirecap reads."""
+        segment = self.parser.parse(linktype, buf, off, off + caplen, ts)
+        if self.parser.anomalies:
+            self._packet_anomalies(ts)
+        if segment is None:
+            return None
+        src, dst, sport, dport, seq, ack, flags, data = segment
+        return src + dst + PORTS.pack(sport, dport), seq, ack, flags, data
 
     def _open(self, key: bytes, flags: int, ts: int) -> "TableEntry | None":
         """A new connection for the first packet with ``key`` (addresses and ports), if its ports are wanted
@@ -285,14 +305,14 @@ class Pipeline:
         if now > self.clock and now >= self._next_sweep:
             self._sweep(now)
 
-    def _time_backwards(self, ts: int, clock: int, meta: bytes, start: int) -> None:
+    def _time_backwards(self, ts: int, clock: int, meta: bytes, batch_start: int) -> None:
         """A packet of the batch ``meta`` is older than ``clock``, the newest time seen before it. The first
         one is reported with its number in the input, found again here from the batch's starting clock
-        ``start`` rather than counted in the loop: this is rare, the loop is not."""
+        ``batch_start`` rather than counted in the loop: this is rare, the loop is not."""
         self._count("pcap_time_went_backwards")
         if not self._time_reported:
             self._time_reported = True
-            number = self.stats.packets - len(meta) // META.size + _first_older(meta, start) + 1
+            number = self.stats.packets - len(meta) // META.size + _first_older(meta, batch_start) + 1
             self.events.append(
                 Anomaly(
                     ts=clock,

@@ -34,6 +34,11 @@ pub mod xml;
 pub mod xmlchars;
 pub mod xmlns;
 
+// the pipeline's per-packet loop: what it reads of a packet, and the loop
+pub mod packets;
+#[cfg(feature = "python")]
+mod packets_python;
+
 // [MC-NMF] record framing, the mid-session envelope search and their binding
 pub mod nmf;
 #[cfg(feature = "python")]

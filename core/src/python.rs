@@ -421,6 +421,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http_request, m)?)?;
     m.add_function(wrap_pyfunction!(http_response, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_records, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::packets_python::process_batch, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_transitions, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_envelope_start, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_find_candidate, m)?)?;
