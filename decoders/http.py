@@ -65,8 +65,9 @@ class HttpDecoder(CoreFraming):
         self.redacted = (lambda headers: headers) if options.keep_secrets else redacted
         self.maker: Any = None  # the core's rms.call maker, made at the first exchange (``core`` may be set after)
         self.requests = h11.Connection(h11.SERVER)  # fed the client's bytes
-        # fed the server's bytes; None: a fresh one told of pending[0] if it was sent (the fast path's)
-        self.responses: h11.Connection | None = h11.Connection(h11.CLIENT)
+        # fed the server's bytes; None: a fresh one told of pending[0] if it was sent, made when first needed
+        # (``_responses_conn``): the core's fast path reads most connections' responses without one
+        self.responses: h11.Connection | None = None
         self.pending: deque[Exchange] = deque()  # oldest first; pending[0] is the one being answered
         self.current: Exchange | None = None  # request whose body is still arriving
         self.body_left: dict[Direction, int] = {"orig": 0, "resp": 0}  # of a body the core is reading
