@@ -219,12 +219,7 @@ pub fn whole_envelope(
     if byte(data, pos)? != r::SIZED_ENVELOPE {
         return None;
     }
-    let (size, start) = size_at(data, pos.checked_add(1)?)?;
-    if size > max_envelope {
-        return None;
-    }
-    let (payload, end) = span(data, start, size)?;
-    Some((payload, start, end))
+    sized(data, pos.checked_add(1)?, max_envelope)
 }
 
 /// (fields, content start, end) of the record of type `kind` at `pos`; None: incomplete or not certain.
@@ -250,7 +245,8 @@ fn read(
             let (text, end) = string(data, body)?;
             Some((Fields::Text(text), end, end))
         }
-        r::SIZED_ENVELOPE => sized(data, body, max_envelope),
+        r::SIZED_ENVELOPE => sized(data, body, max_envelope)
+            .map(|(payload, start, end)| (Fields::Payload(Cow::Borrowed(payload)), start, end)),
         r::UNSIZED_ENVELOPE => chunked(data, body, max_envelope),
         _ => Some((Fields::None, body, body)),
     }
@@ -278,13 +274,14 @@ fn string(data: &[u8], pos: usize) -> Option<(&str, usize)> {
 }
 
 /// 2.2.3.5 SizedEnvelope after its type byte: MB31 size, payload.
-fn sized(data: &[u8], pos: usize, max_envelope: usize) -> Option<(Fields<'_>, usize, usize)> {
+/// (payload, where it starts, where the record ends).
+fn sized(data: &[u8], pos: usize, max_envelope: usize) -> Option<(&[u8], usize, usize)> {
     let (size, start) = size_at(data, pos)?;
     if size > max_envelope {
         return None;
     }
     let (payload, end) = span(data, start, size)?;
-    Some((Fields::Payload(Cow::Borrowed(payload)), start, end))
+    Some((payload, start, end))
 }
 
 /// 2.2.3.5 UnsizedEnvelope after its type byte: data chunks (MB31 size, bytes) up to a size of 0.
