@@ -33,8 +33,11 @@ pub(crate) fn process_batch(
     let mut next_sweep: u64 = pipeline.getattr(intern!(py, "_next_sweep"))?.extract()?;
     let ethernet = linktype == LINKTYPE_ETHERNET;
     for entry in entries.chunks_exact(META_SIZE) {
-        let Record { off, caplen, ts } = Record::of(entry);
-        let mut ts = ts;
+        let Record {
+            off,
+            caplen,
+            mut ts,
+        } = Record::of(entry);
         if ts < clock {
             pipeline.call_method1(
                 intern!(py, "_time_backwards"),
@@ -64,8 +67,7 @@ pub(crate) fn process_batch(
                 if segment.is_none() {
                     continue;
                 }
-                let (key, seq, ack, flags, payload) = segment.extract()?;
-                (key, seq, ack, flags, payload)
+                segment.extract()?
             }
         };
         let found = match table.get_item(&key)? {

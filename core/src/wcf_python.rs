@@ -15,7 +15,7 @@
 
 use crate::nmf;
 use crate::pairing::{pair, Pending};
-use crate::python::{limits, raise, read_payload, Envelope, Reading, Session};
+use crate::python::{decode_payload, limits, raise, read_payload, Envelope, Reading, Session};
 use crate::session::{SessionStrings, MAX_SESSION_BYTES};
 
 use pyo3::intern;
@@ -81,8 +81,7 @@ impl WcfEventMaker {
         encoding: Bound<'py, PyAny>,
         table: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let decoded = read_payload(payload, &mut session.inner, table, self.reading, &[])
-            .map_err(|e| raise(py, e))?;
+        let decoded = decode_payload(py, payload, &mut session.inner, table, self.reading, &[])?;
         let context = Context {
             ts: &ts,
             direction: &direction,
