@@ -13,8 +13,11 @@ state, as it does without the core (collecting or skipping the payload, feeding 
 When the envelope search (``decoders.nmf_search``, its scanning in the core too) finds framing again,
 the core frames the rest of the buffer from there. In the established state, the whole SizedEnvelopes
 at the start of a chunk go first to ``WcfEventMaker.envelopes``, which frames them and makes their
-events in one call, without a payload crossing into Python and back. tests/test_core_nmf.py holds the
-two framings to the same output, the core's with and without that step.
+events in one call, without a payload crossing into Python and back; and the packet loop in the core
+hands such segments, and the pieces of a payload being collected, to the direction's lane
+(``core/src/lane_python.rs``) without calling ``feed`` at all. tests/test_core_nmf.py holds the two
+framings to the same output, the core's with and without that step; tests/test_pipeline_core.py the
+packet loops with and without lanes.
 """
 
 from collections.abc import Callable
@@ -22,7 +25,7 @@ from typing import Any, ClassVar
 
 from .anomalies import DecodeError
 from .core import RUST
-from .events import Event
+from .events import Direction, Event
 from .nmf_codecs import CORE_FAMILIES
 from .nmf_readers import RecordReaders
 from .nmf_records import Envelope, RecordType, State, _Flow
@@ -50,10 +53,10 @@ Framer = Callable[[bytes, int, int, bool, int, int], tuple[list[tuple[int, int, 
 FRAMER: Framer | None = None if RUST is None else RUST.nmf_records
 """The core's record framer, or None: the pure-Python loop frames everything."""
 
-# (maker, events, chunk, start, stream offset of chunk[start], max envelope, session, open requests, ts,
-# direction, encoding, table?) -> (where it stopped, what it stopped after or None)
-EnvelopeRun = Callable[..., tuple[int, Any]]
-ENVELOPE_RUN: EnvelopeRun | None = None if RUST is None else RUST.WcfEventMaker.envelopes
+# (decoder, flow, events, chunk, start, stream offset of chunk[start], ts, encoding, table?) -> (where it
+# stopped, whether it stopped after an envelope for ``_envelope_stop``)
+EnvelopeRun = Callable[..., tuple[int, bool]]
+ENVELOPE_RUN: EnvelopeRun | None = None if RUST is None else RUST.envelope_run
 """The core's run of whole envelopes made events (with the framer), or None."""
 
 
@@ -108,33 +111,35 @@ class CoreFraming(RecordReaders):
 
     def _whole_envelopes(self, flow: _Flow, chunk: bytes, ts: int, events: list[Event]) -> int:
         """Let the core frame the whole SizedEnvelopes at the start of ``chunk`` and make their events
-        (``WcfEventMaker.envelopes``), where a payload of a family it decodes needs no inflating; where it
-        stopped. What it stops after — an envelope that did not decode, one that made the table of open
-        requests forget one — is reported here as ``_message`` reports it."""
+        (``_core.envelope_run``), where a payload of a family it decodes needs no inflating; where it
+        stopped."""
         run, codec = self._envelope_run, flow.codec
         if run is None or codec.family not in CORE_FAMILIES or codec.compression:
             return 0
         buf = flow.buf
-        table = codec.family == "binary-session"
-        start = 0
-        while True:
-            end, stop = run(
-                self._maker, events, chunk, start, buf.offset, self._max_envelope, flow.session,
-                self._outstanding, ts, flow.dir, codec.label, table,
-            )  # fmt: skip
-            buf.advance(end - start)
-            flow.ledger.decoded += end - start
-            start = end
-            if stop is None:
-                break
-            if stop[0] == "undecodable":
-                _, err, payload_offset, size = stop
-                if not isinstance(err, DecodeError):
-                    raise err
-                self._undecodable(flow, err, payload_offset, size, ts, events)
-            else:
-                _, forgotten, event, envelope_offset = stop
-                self._forgot(flow, forgotten, envelope_offset, ts, events)
-                events.append(event)
+        end, _ = run(self, flow, events, chunk, 0, buf.offset, ts, codec.label, codec.family == "binary-session")
+        buf.advance(end)
         buf.commit()
-        return start
+        return end  # type: ignore[no-any-return]
+
+    def _envelope_stop(self, flow: _Flow, stop: tuple[Any, ...], ts: int, events: list[Event]) -> None:
+        """What a run of whole envelopes stopped after — an envelope that did not decode, one that made
+        the table of open requests forget one — reported as ``_message`` reports it."""
+        if stop[0] == "undecodable":
+            _, err, payload_offset, size = stop
+            if not isinstance(err, DecodeError):
+                raise err
+            self._undecodable(flow, err, payload_offset, size, ts, events)
+        else:
+            _, forgotten, event, envelope_offset = stop
+            self._forgot(flow, forgotten, envelope_offset, ts, events)
+            events.append(event)
+
+    def lane(self, direction: Direction) -> Any:
+        """The core's lane for ``direction`` (``_core.NmfLane``): the packet loop gives it the direction's
+        in-order segments, and it takes those the core can take whole in the established state; None
+        where the core does not run this decoder's envelopes."""
+        if RUST is None or self._framer is None or self._envelope_run is None:
+            return None
+        flow = self._flows[direction]
+        return RUST.NmfLane(self, flow, State.ESTABLISHED, Envelope.NONE, CORE_FAMILIES)

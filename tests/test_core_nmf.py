@@ -71,12 +71,14 @@ def _counting_framer(*args: object) -> tuple[list, int]:
     return records, consumed
 
 
-def _counting_run(maker: object, events: list, chunk: bytes, start: int, *args: object) -> tuple[int, object]:
+def _counting_run(
+    decoder: object, flow: object, events: list, chunk: bytes, start: int, *args: object
+) -> tuple[int, bool]:
     assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
-    end, stop = RUST.WcfEventMaker.envelopes(maker, events, chunk, start, *args)
+    end, stopped = RUST.envelope_run(decoder, flow, events, chunk, start, *args)
     Framed.consumed += end - start
     Framed.kinds[RUN] += end > start
-    return end, stop
+    return end, stopped
 
 
 class CoreFramed(NmfDecoder):
@@ -381,7 +383,7 @@ def test_too_many_requests_without_reply() -> None:
     whole = session([orig[:39], orig[39:]], [resp[:1], resp[1:]])  # the preambles, then the envelopes
     Framed.kinds.clear()
     assert same(whole) == len(orig) + len(resp)
-    assert Framed.kinds[RUN] == 7 + 1  # orig: once, then again after each stop but the last; resp: once
+    assert Framed.kinds[RUN] == 1 + 1  # one run a direction: the core's loop goes on after each of orig's 6 stops
     steps = [("orig", "feed", orig[at : at + 1460]) for at in range(0, len(orig), 1460)]
     same([*steps, ("resp", "feed", resp)])  # envelopes split: the record loop collects their payloads
     events = [json.loads(e) for e in outcome(CoreFramed, whole)[0]]

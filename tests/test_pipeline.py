@@ -7,6 +7,7 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from torture import STEP, T0, Conn, frames, timed, write_pcap
 
+from decoders.core import RUST
 from decoders.detect import Protocol, Undecoded
 from decoders.events import Event
 from wirecap.pipeline import Options, Pipeline, run
@@ -160,8 +161,9 @@ def test_eviction_keeps_the_table_bounded(tmp_path: Path) -> None:
 
 
 STORE = Path(__file__).resolve().parent.parent / "captures" / "store.pcap"
-# makes the third segment fed to the NMF decoder of the first net.tcp connection raise a non-DecodeError
-INJECT = """
+# makes the third segment fed to the NMF decoder of the first net.tcp connection raise a non-DecodeError;
+# with the core, the lanes of the packet loop would take that segment without calling ``feed``: off
+INJECT_FEED = """
 from decoders.nmf import NmfDecoder
 feed = NmfDecoder.feed
 calls = {}
@@ -173,7 +175,23 @@ def failing(self, direction, data, ts):
         raise KeyError("injected bug")
     return feed(self, direction, data, ts)
 NmfDecoder.feed = failing
+NmfDecoder.lane = lambda self, direction: None
 """
+# makes the core's event maker raise on the third body it keeps (``JsonText``), whichever path asks: a
+# lane of the core's packet loop or ``feed``
+INJECT_MAKER = """
+from decoders import nmf_events
+from decoders.json_text import JsonText
+made = []
+class Failing(JsonText):
+    def __new__(cls, data):
+        made.append(data)
+        if len(made) == 3:
+            raise KeyError("injected bug")
+        return JsonText(data)
+nmf_events.JsonText = Failing
+"""
+INJECTIONS = {"feed": INJECT_FEED, "core maker": INJECT_MAKER}
 
 
 def _per_connection(events: list[dict]) -> dict[str, list[str]]:
@@ -194,21 +212,26 @@ def _check_injected(baseline: dict[str, list[str]], injected: dict[str, list[str
     assert {u: k for u, k in injected.items() if u != uid} == {u: k for u, k in baseline.items() if u != uid}
 
 
-def test_a_decoder_bug_is_an_anomaly_of_its_connection_only(monkeypatch) -> None:
+@pytest.mark.parametrize("injected", INJECTIONS)
+def test_a_decoder_bug_is_an_anomaly_of_its_connection_only(monkeypatch, injected: str) -> None:
+    assert RUST is not None or injected == "feed", "the core's maker needs decoders._core built"
     baseline = [e.model_dump(mode="json") for e in replay(STORE)]
     namespace: dict = {}
     with monkeypatch.context() as patch:
-        from decoders import nmf
+        from decoders import nmf, nmf_events
 
         patch.setattr(nmf.NmfDecoder, "feed", nmf.NmfDecoder.feed)  # restored afterwards
-        exec(INJECT, namespace)
-        injected = [e.model_dump(mode="json") for e in replay(STORE)]
-    _check_injected(_per_connection(baseline), _per_connection(injected))
-    (error,) = [e for e in injected if e.get("name") == "decoder_error"]
+        patch.setattr(nmf.NmfDecoder, "lane", nmf.NmfDecoder.lane)
+        patch.setattr(nmf_events, "JsonText", nmf_events.JsonText)
+        exec(INJECTIONS[injected], namespace)
+        injected_run = [e.model_dump(mode="json") for e in replay(STORE)]
+    _check_injected(_per_connection(baseline), _per_connection(injected_run))
+    (error,) = [e for e in injected_run if e.get("name") == "decoder_error"]
     assert "KeyError('injected bug')" in error["detail"]
 
 
-def test_a_decoder_bug_through_the_cli() -> None:
+@pytest.mark.parametrize("injected", INJECTIONS)
+def test_a_decoder_bug_through_the_cli(injected: str) -> None:
     import json
     import subprocess
     import sys
@@ -218,7 +241,9 @@ def test_a_decoder_bug_through_the_cli() -> None:
     cli = "import sys; from wirecap.cli import main; sys.argv[0] = 'wirecap'; main()"
     args = ["replay", "--no-read-ahead", str(STORE)]
     plain = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True, env=ENV, timeout=120)
-    hurt = subprocess.run([sys.executable, "-c", INJECT + cli, *args], capture_output=True, env=ENV, timeout=120)
+    hurt = subprocess.run(
+        [sys.executable, "-c", INJECTIONS[injected] + cli, *args], capture_output=True, env=ENV, timeout=120
+    )
     assert plain.returncode == hurt.returncode == 0
     assert b"Traceback" not in hurt.stderr and b"injected" not in hurt.stderr
     lines = [[json.loads(line) for line in run.stdout.splitlines()] for run in (plain, hurt)]

@@ -33,6 +33,7 @@ class ConnState:
         "failed",
         "fields",
         "heads",
+        "lanes",
         "pending",
         "pipeline",
         "probed",
@@ -48,6 +49,8 @@ class ConnState:
         opts = pipeline.options
         self.conn = Connection(self, ts, opts.max_ooo_per_conn, pipeline.budget, mid_stream)
         self.decoder: Decoder | None = None
+        # (orig, resp): a decoder's native lanes, which the core's packet loop gives in-order data first
+        self.lanes: tuple[object, object] | None = None
         self.service: str | None = None
         self.probed = False  # the protocol was recognised by its probe, not assumed from the port
         self.failed: dict[Direction, Accounting] | None = None  # a failed decoder's accounting
@@ -116,6 +119,9 @@ class ConnState:
         factory = proto.factory if proto is not None else opts.fallback
         self.service = proto.name if proto is not None else None
         self.decoder = factory(self.fields, opts.decoder)
+        lane = getattr(self.decoder, "lane", None)  # a decoder with a lane in the core (NmfDecoder)
+        if lane is not None:
+            self.lanes = (lane("orig"), lane("resp"))
         pending, self.pending = self.pending, []
         for what, direction, value, ts in pending:
             if what == "data":

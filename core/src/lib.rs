@@ -46,6 +46,9 @@ mod nmf_python;
 pub mod nmf_search;
 #[cfg(feature = "python")]
 mod wcf_python;
+// an established direction's segments taken in the packet loop
+#[cfg(feature = "python")]
+mod lane_python;
 
 // the iikoRMS call's fields read from its text, and the rms.call events made from them
 pub mod resto;

@@ -222,6 +222,16 @@ pub fn whole_envelope(
     sized(data, pos.checked_add(1)?, max_envelope)
 }
 
+/// Whether `data` is one or more whole SizedEnvelopes within the limit, as `whole_envelope` reads
+/// them, and nothing else: a segment the established state takes without buffering any of it.
+pub fn only_whole_envelopes(data: &[u8], max_envelope: usize) -> bool {
+    let mut pos = 0;
+    while let Some((_, _, end)) = whole_envelope(data, pos, max_envelope) {
+        pos = end;
+    }
+    pos > 0 && pos == data.len()
+}
+
 /// (fields, content start, end) of the record of type `kind` at `pos`; None: incomplete or not certain.
 fn read(
     data: &[u8],

@@ -285,3 +285,23 @@ fn whole_envelopes_as_the_framer_reads_them() {
     );
     assert_eq!(whole_envelope(b"\x06\x05abcde", 9, 5), None);
 }
+
+#[test]
+fn only_whole_envelopes_and_nothing_else() {
+    let mut two = sized_envelope(b"first");
+    two.extend(sized_envelope(&[7; 200]));
+    assert!(only_whole_envelopes(&two, 1 << 20));
+    assert!(only_whole_envelopes(
+        two.get(..7).unwrap_or_default(),
+        1 << 20
+    )); // the first alone
+    for cut in (0..two.len()).filter(|&cut| cut != 7) {
+        let data = two.get(..cut).unwrap_or_default();
+        assert!(!only_whole_envelopes(data, 1 << 20), "{cut}");
+    }
+    let mut then_end = two.clone();
+    then_end.push(r::END);
+    assert!(!only_whole_envelopes(&then_end, 1 << 20));
+    assert!(!only_whole_envelopes(&two, 199)); // the second over the limit
+    assert!(!only_whole_envelopes(b"", 1 << 20));
+}

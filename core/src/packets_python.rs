@@ -4,13 +4,15 @@
 //! in the pipeline's own table, and an in-order segment handed to its stream with the half's fields
 //! kept as `HalfStream.in_order` keeps them. Everything else is the pipeline's own methods, called as
 //! its loop calls them: `_parse` for any other frame, `_open`, `Connection.packet`, `_finish`,
-//! `_sweep`, `_time_backwards`. tests/test_pipeline_core.py runs both loops on every capture and on
+//! `_sweep`, `_time_backwards`; and the data of an established [MC-NMF] direction to its lane
+//! (`lane_python`), which takes the common segments in the core. tests/test_pipeline_core.py runs both loops on every capture and on
 //! hypothesis-made packet sequences and holds them to the same events and state.
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
+use crate::lane_python::NmfLane;
 use crate::packets::{common_frame, Record, CONTROL_FLAGS, LINKTYPE_ETHERNET, META_SIZE, SEQ_MASK};
 
 /// `Pipeline.process_batch` after its counting: every packet of `meta` from `buf` (the batch as
@@ -83,11 +85,17 @@ pub(crate) fn process_batch(
         };
         let found = found.downcast::<PyTuple>()?;
         let (conn, half) = (found.get_item(0)?, found.get_item(1)?);
+        let from_resp = found.get_item(2)?;
         if flags & CONTROL_FLAGS == 0 && in_order(&half, seq)? {
-            deliver(&conn, &half, &found.get_item(3)?, seq, &payload, ts)?;
+            let sender = Sender {
+                conn: &conn,
+                half: &half,
+                from_resp: &from_resp,
+                state: &found.get_item(3)?,
+            };
+            deliver(&sender, seq, &payload, ts)?;
             continue;
         }
-        let from_resp = found.get_item(2)?;
         let args = (from_resp, seq, ack, flags, &payload, ts);
         conn.call_method1(intern!(py, "packet"), args)?;
         let reason = conn.getattr(intern!(py, "close_reason"))?;
@@ -109,15 +117,24 @@ fn in_order(half: &Bound<'_, PyAny>, seq: u32) -> PyResult<bool> {
     Ok(next == Some(seq))
 }
 
-/// An in-order segment on the fast path: the pipeline's loop and `HalfStream.in_order`, inlined there.
-fn deliver(
-    conn: &Bound<'_, PyAny>,
-    half: &Bound<'_, PyAny>,
-    state: &Bound<'_, PyAny>,
-    seq: u32,
-    payload: &Bound<'_, PyAny>,
-    ts: u64,
-) -> PyResult<()> {
+/// The connection a segment belongs to, as the pipeline's table holds it.
+struct Sender<'a, 'py> {
+    conn: &'a Bound<'py, PyAny>,
+    half: &'a Bound<'py, PyAny>,
+    /// 0 from the originator, 1 from the responder: the index of its half and its lane
+    from_resp: &'a Bound<'py, PyAny>,
+    state: &'a Bound<'py, PyAny>,
+}
+
+/// An in-order segment on the fast path: the pipeline's loop and `HalfStream.in_order`, inlined there;
+/// the data to the direction's lane (`lane_python`) if it takes it, else to `ConnState.data`.
+fn deliver(sender: &Sender<'_, '_>, seq: u32, payload: &Bound<'_, PyAny>, ts: u64) -> PyResult<()> {
+    let Sender {
+        conn,
+        half,
+        from_resp,
+        state,
+    } = sender;
     let py = conn.py();
     conn.setattr(intern!(py, "last_ts"), ts)?;
     let packets: u64 = half.getattr(intern!(py, "packets"))?.extract()?;
@@ -134,9 +151,19 @@ fn deliver(
         intern!(py, "next_seq"),
         (u64::from(seq) + n as u64) & SEQ_MASK,
     )?;
-    if half.getattr(intern!(py, "deliver"))?.is_truthy()? {
-        let direction = half.getattr(intern!(py, "direction"))?;
-        state.call_method1(intern!(py, "data"), (direction, payload, ts))?;
+    if !half.getattr(intern!(py, "deliver"))?.is_truthy()? {
+        return Ok(());
     }
+    let lanes = state.getattr(intern!(py, "lanes"))?;
+    if !lanes.is_none() {
+        let lane = lanes.get_item(from_resp)?;
+        if let (Ok(lane), Ok(bytes)) = (lane.downcast::<NmfLane>(), payload.downcast::<PyBytes>()) {
+            if lane.try_borrow_mut()?.take(state, bytes, ts)? {
+                return Ok(());
+            }
+        }
+    }
+    let direction = half.getattr(intern!(py, "direction"))?;
+    state.call_method1(intern!(py, "data"), (direction, payload, ts))?;
     Ok(())
 }

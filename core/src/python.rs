@@ -412,6 +412,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crate::iiko_events_python::IikoEventMaker>()?;
     m.add_class::<crate::wcf_python::WcfEventMaker>()?;
     m.add_class::<crate::wcf_python::Outstanding>()?;
+    m.add_class::<crate::lane_python::NmfLane>()?;
     m.add_class::<crate::rms_python::RmsEventMaker>()?;
     m.add_class::<crate::redact_python::RedactGate>()?;
     m.add_function(wrap_pyfunction!(decode_envelope, m)?)?;
@@ -424,6 +425,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crate::packets_python::process_batch, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_transitions, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_envelope_start, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::lane_python::envelope_run, m)?)?;
     m.add_function(wrap_pyfunction!(crate::nmf_python::nmf_find_candidate, m)?)?;
     Ok(())
 }

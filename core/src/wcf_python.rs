@@ -89,17 +89,31 @@ impl WcfEventMaker {
         };
         Ok(self.made(py, decoded, &context, size)?.0)
     }
+}
 
+/// The fields every event of one call shares.
+struct Context<'a, 'py> {
+    ts: &'a Bound<'py, PyAny>,
+    direction: &'a Bound<'py, PyAny>,
+    encoding: &'a Bound<'py, PyAny>,
+}
+
+/// The stream offset of `chunk[at]`, `base` being that of `chunk[start]`.
+fn stream_offset(base: usize, at: usize, start: usize) -> usize {
+    base.saturating_add(at.saturating_sub(start))
+}
+
+impl WcfEventMaker {
     /// The whole SizedEnvelopes of `chunk[start:]` (`base`: its stream offset), a direction in the
     /// established state: each made its event as `event` makes it, paired with `outstanding` (its
     /// `latency_ms` set) and appended to `events` — what the framer and `WcfEvents._message` do an
-    /// envelope at a time. Stops before anything else, left to the framer: a record of another type,
+    /// envelope at a time (`lane_python::envelope_run` runs it). Stops before anything else, left to the framer: a record of another type,
     /// an envelope not all in the chunk or over `max_envelope`; and after an envelope that did not
     /// decode or made `outstanding` forget a request, for the caller's anomaly. Returns (where it
     /// stopped in `chunk`, None or ("undecodable", the DecodeError, payload offset, payload size) or
     /// ("forgotten", the key forgotten, the event, envelope offset)).
     #[allow(clippy::too_many_arguments)]
-    fn envelopes<'py>(
+    pub(crate) fn envelopes<'py>(
         &self,
         py: Python<'py>,
         events: &Bound<'py, PyList>,
@@ -109,18 +123,18 @@ impl WcfEventMaker {
         max_envelope: usize,
         mut session: PyRefMut<'_, Session>,
         mut outstanding: PyRefMut<'_, Outstanding>,
-        ts: Bound<'py, PyAny>,
-        direction: Bound<'py, PyAny>,
-        encoding: Bound<'py, PyAny>,
+        ts: &Bound<'py, PyAny>,
+        direction: &Bound<'py, PyAny>,
+        encoding: &Bound<'py, PyAny>,
         table: bool,
     ) -> PyResult<(usize, Option<PyObject>)> {
         let Ok(now) = ts.extract::<i64>() else {
             return Ok((start, None)); // not a time the table keeps: Python's own path
         };
         let context = Context {
-            ts: &ts,
-            direction: &direction,
-            encoding: &encoding,
+            ts,
+            direction,
+            encoding,
         };
         let strings: &mut SessionStrings = &mut session.inner;
         let mut pos = start;
@@ -151,21 +165,7 @@ impl WcfEventMaker {
         }
         Ok((pos, None))
     }
-}
 
-/// The fields every event of one call shares.
-struct Context<'a, 'py> {
-    ts: &'a Bound<'py, PyAny>,
-    direction: &'a Bound<'py, PyAny>,
-    encoding: &'a Bound<'py, PyAny>,
-}
-
-/// The stream offset of `chunk[at]`, `base` being that of `chunk[start]`.
-fn stream_offset(base: usize, at: usize, start: usize) -> usize {
-    base.saturating_add(at.saturating_sub(start))
-}
-
-impl WcfEventMaker {
     /// The event of a decoded payload, its fields (`__dict__`), and the keys it opens and closes
     /// (MessageID, RelatesTo).
     #[allow(clippy::type_complexity)]
