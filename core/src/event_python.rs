@@ -15,6 +15,7 @@
 use crate::format::push_digits;
 use crate::made::{Made, MAX_MADE_TEXT};
 use crate::numbers::{json_double, push_int};
+use crate::scope::Fnv;
 use crate::text::json_string;
 use crate::timestamp::Clock;
 use pyo3::prelude::*;
@@ -77,8 +78,9 @@ impl From<PyErr> for Bail {
     }
 }
 
-/// type address → (the type, kept alive so that the address is not reused; its plan, None if it has none)
-type Plans = HashMap<usize, (Py<PyType>, Option<Arc<Plan>>)>;
+/// type address → (the type, kept alive so that the address is not reused; its plan, None if it has none);
+/// keyed by address: FNV, not SipHash
+type Plans = HashMap<usize, (Py<PyType>, Option<Arc<Plan>>), Fnv>;
 
 #[pyclass(frozen)]
 pub struct EventWriter {
@@ -99,7 +101,7 @@ impl EventWriter {
             plan_of,
             json_text,
             decimal,
-            plans: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::default()),
             clock: Mutex::new(Clock::default()),
             made: Mutex::new(Made::new()),
         }
@@ -282,8 +284,7 @@ impl Writer<'_> {
         let key = (obj.as_ptr() as usize, self.exclude_none);
         {
             let mut made = self.owner.made.lock().map_err(|_| Bail)?;
-            if let Some(text) = made.text(key, obj) {
-                self.out.push_str(text);
+            if made.write_text(key, obj, self.out) {
                 return Ok(());
             }
         }

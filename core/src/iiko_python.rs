@@ -272,7 +272,7 @@ impl IikoFinder {
                     let misses = PyList::empty(py);
                     for (position, at) in lines.into_iter().enumerate() {
                         let line = text.get(at.0..at.1).unwrap_or_default();
-                        match self.lines.get(line).map(|item| item.clone_ref(py)) {
+                        match self.lines.get_with(line, |item| item.clone_ref(py)) {
                             Some(item) => {
                                 self.counts[2] += 1;
                                 items.append(item)?;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::generations::Generations;
+use crate::scope::Fnv;
 use pyo3::prelude::*;
 use pyo3::types::{PyWeakrefMethods, PyWeakrefReference};
 
@@ -17,10 +18,14 @@ pub const MAX_MADE_TEXT: usize = 4096;
 /// tells whether the object at that address is still the one written. A text is kept from the second
 /// time its object is written (an event's own `source` is written once: keeping it would only push
 /// lines out). A 4000-line order's snapshot is then written by copying texts.
+/// A model's address and `exclude_none`.
+type Key = (usize, bool);
+
+/// Keyed by address, not by anything from the wire: FNV, not SipHash.
 pub struct Made {
-    texts: Generations<(usize, bool), (Py<PyWeakrefReference>, Box<str>)>,
+    texts: Generations<Key, (Py<PyWeakrefReference>, Box<str>), Fnv>,
     /// addresses written once; one reused by another object only makes that object's text kept early
-    seen: Generations<(usize, bool), ()>,
+    seen: Generations<Key, (), Fnv>,
 }
 
 impl Made {
@@ -31,25 +36,32 @@ impl Made {
         }
     }
 
-    pub fn text(&mut self, key: (usize, bool), obj: &Bound<'_, PyAny>) -> Option<&str> {
-        let (kept, text) = self.texts.get(&key)?;
-        let same = kept
-            .bind(obj.py())
-            .upgrade()
-            .is_some_and(|kept| kept.is(obj));
-        same.then_some(&**text)
+    /// Appends the kept text of `obj` (at `key`) to `out`; false if there is none.
+    pub fn write_text(&mut self, key: Key, obj: &Bound<'_, PyAny>, out: &mut String) -> bool {
+        self.texts
+            .get_with(&key, |(kept, text)| {
+                let same = kept
+                    .bind(obj.py())
+                    .upgrade()
+                    .is_some_and(|kept| kept.is(obj));
+                if same {
+                    out.push_str(text);
+                }
+                same
+            })
+            .unwrap_or(false)
     }
 
     /// Whether the object at `key` was written before; it is from now on.
-    pub fn seen_before(&mut self, key: (usize, bool)) -> bool {
-        let seen = self.seen.get(&key).is_some();
+    pub fn seen_before(&mut self, key: Key) -> bool {
+        let seen = self.seen.get_with(&key, |()| ()).is_some();
         if !seen {
             self.seen.insert(key, (), 1);
         }
         seen
     }
 
-    pub fn keep(&mut self, key: (usize, bool), kept: Bound<'_, PyWeakrefReference>, text: &str) {
+    pub fn keep(&mut self, key: Key, kept: Bound<'_, PyWeakrefReference>, text: &str) {
         self.texts
             .insert(key, (kept.unbind(), text.into()), text.len());
     }
