@@ -40,7 +40,8 @@ class Buffer:
         self._data += data
 
     def skip_stream(self, length: int) -> None:
-        """Account for ``length`` stream bytes that never arrived (a gap): drop what is buffered."""
+        """Account for ``length`` stream bytes that pass the buffer by (lost in a gap, skipped, or taken
+        straight from a chunk): drop what is buffered; the offset moves past them."""
         self._base += len(self._data) + length
         self._data.clear()
         self._pos = self._mark = 0

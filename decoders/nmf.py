@@ -79,7 +79,9 @@ class NmfDecoder(CoreFraming, EnvelopeSearch):
             self._feed_upgraded(flow, data, ts, events)
             return events
         if flow.pending and not len(flow.buf):
-            data = self._collect(flow, data)  # the hot path: payload bytes go straight to pieces
+            rest = self._collect(flow, data)  # the hot path: payload bytes go straight to pieces
+            flow.buf.skip_stream(len(data) - len(rest))  # past the buffer: its offset stays the stream's
+            data = rest
             if not flow.pending and flow.envelope is Envelope.SIZED:
                 self._finish_envelope(flow, ts, events)
         if data:

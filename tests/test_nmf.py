@@ -434,6 +434,17 @@ def test_bad_payload_is_an_nbfx_anomaly_and_framing_goes_on():
     assert all(a in ANOMALIES for a, _ in anomalies(events))
 
 
+@pytest.mark.parametrize("size", [1, 7, 50, 100, 170])
+def test_offsets_do_not_depend_on_the_segments(size):
+    """An envelope's payload collected straight from the segments (not through the buffer) moves the
+    stream offset all the same: the anomaly after it has the offset it has when the stream comes whole."""
+    stream = C2S[:C2S_MSG2] + sized(b"\x00\x56\x02\xff\xff") + C2S[C2S_MSG2:]
+    whole = run([stream])
+    assert run([stream[at : at + size] for at in range(0, len(stream), size)]) == whole
+    ((_, offset),) = anomalies(whole)
+    assert C2S_MSG2 < offset < C2S_MSG2 + 7
+
+
 # --- mid-session: captures that start after the preamble ---------------------------------------------
 
 

@@ -194,6 +194,8 @@ fn collect(
     )?;
     flow.setattr(intern!(py, "pending"), pending - n)?;
     add(flow, intern!(py, "collected"), n)?;
+    // the bytes pass the (empty) buffer by, whose offset stays the stream's (`Buffer.skip_stream`)
+    add(&flow.getattr(intern!(py, "buf"))?, intern!(py, "_base"), n)?;
     Ok(true)
 }
 
