@@ -137,9 +137,10 @@ class CoreFraming(RecordReaders):
 
     def lane(self, direction: Direction) -> Any:
         """The core's lane for ``direction`` (``_core.NmfLane``): the packet loop gives it the direction's
-        in-order segments, and it takes those the core can take whole in the established state; None
-        where the core does not run this decoder's envelopes."""
+        in-order segments, and it takes those of the shapes it knows in the established state (the
+        pieces of a payload, whole envelopes, the start of one); None where the core does not run this
+        decoder's envelopes."""
         if RUST is None or self._framer is None or self._envelope_run is None:
             return None
         flow = self._flows[direction]
-        return RUST.NmfLane(self, flow, State.ESTABLISHED, Envelope.NONE, CORE_FAMILIES)
+        return RUST.NmfLane(self, flow, State.ESTABLISHED, Envelope.NONE, Envelope.SIZED, CORE_FAMILIES)

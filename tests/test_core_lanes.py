@@ -1,7 +1,7 @@
 """The lanes of the core's packet loop (core/src/lane_python.rs) against the Python loop, which has none:
 the committed captures' net.tcp sessions sent over one connection each, their records cut into segments
-as hypothesis chooses — a turn whole (its envelopes taken by the lane in one run), cut anywhere (the
-pieces of a payload the lane collects, the rest left to ``NmfDecoder.feed``), segments retransmitted,
+as hypothesis chooses — a turn whole (its envelopes taken by the lane in one run), cut anywhere (an
+envelope started, the pieces of its payload, its last piece and what follows), segments retransmitted,
 swapped or lost — and after every batch the same events, the same connection state and the same state
 of each direction of each decoder: its record state, the envelope being collected, its buffer and its
 byte accounting. Whole replays of every capture through both loops are tests/test_pipeline_core.py's.
@@ -96,7 +96,8 @@ def decoders(pipeline: Pipeline) -> list[Any]:
         if from_resp or not isinstance(decoder, NmfDecoder):
             continue
         for flow in decoder._flows.values():
-            fields = (flow.state, flow.envelope, flow.pending, flow.collected, flow.discard, flow.pieces)
+            fields = (flow.state, flow.envelope, flow.envelope_offset, flow.payload_offset, flow.pending)
+            fields += (flow.collected, flow.discard, flow.pieces)
             buffer = (flow.buf.offset, bytes(flow.buf.data[flow.buf.pos :]))
             out.append((fields, buffer, flow.ledger.decoded, dict(flow.ledger.skipped), len(flow.session)))
         out.append(len(decoder._outstanding))
@@ -122,11 +123,12 @@ def test_sessions_in_segments_give_the_same_events_and_decoder_state(
     assert [e.model_dump_json() for e in core.drain()] == [e.model_dump_json() for e in python.drain()]
 
 
-def test_the_lanes_take_segments_of_both_shapes() -> None:
-    """The lanes take whole envelopes and the pieces of a payload, so that the test above compares them and
-    not the Python path twice. The session of the most turns, each turn whole: the core's loop calls
-    ``NmfDecoder.feed`` for its preambles alone, the Python loop for every turn; each turn cut in 50-byte
-    segments: the core's loop for fewer by the pieces of each payload between its first and its last."""
+def test_the_lanes_take_every_envelope_segment() -> None:
+    """The lanes take the segments of every shape, so that the test above compares them and not the Python
+    path twice. The session of the most turns, each turn whole: the core's loop calls ``NmfDecoder.feed``
+    for the preambles alone, the Python loop for every turn; each turn cut in 50-byte segments (whole
+    envelopes and pieces, the start of one, the pieces of its payload, its last piece with the start of
+    the next): the core's loop for the preambles' segments alone."""
     assert RUST is not None, "decoders._core is not built: pip install -e . needs cargo on PATH"
     turns = max(sessions(), key=len)
     whole: list[tuple[str, int, bytes]] = []
@@ -136,9 +138,8 @@ def test_the_lanes_take_segments_of_both_shapes() -> None:
         whole.append((direction, sent[direction], data))
         cut += [(direction, sent[direction] + at, data[at : at + 50]) for at in range(0, len(data), 50)]
         sent[direction] += len(data)
-    envelopes = [data for _, data in turns if data[:1] == b"\x06"]
-    inside = sum(max(0, -(-len(data) // 50) - 2) for data in envelopes)
-    assert len(envelopes) > 20 and inside > 100
+    preambles = [data for _, data in turns if data[:1] != b"\x06"]
+    assert len(turns) - len(preambles) > 20 and len(cut) > 2 * len(turns)
 
     def fed(sequence: list[tuple[str, int, bytes]], loop: bool) -> int:
         calls = []
@@ -159,5 +160,5 @@ def test_the_lanes_take_segments_of_both_shapes() -> None:
             NmfDecoder.feed = original  # type: ignore[method-assign]
         return len(calls)
 
-    assert (fed(whole, loop=False), fed(whole, loop=True)) == (len(turns), len(turns) - len(envelopes))
-    assert fed(cut, loop=False) - fed(cut, loop=True) == inside
+    assert (fed(whole, loop=False), fed(whole, loop=True)) == (len(turns), len(preambles))
+    assert (fed(cut, loop=False), fed(cut, loop=True)) == (len(cut), sum(-(-len(d) // 50) for d in preambles))

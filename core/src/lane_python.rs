@@ -1,16 +1,19 @@
 //! An established [MC-NMF] direction's in-order segments taken by the core's packet loop
 //! (`packets_python::deliver`) without `ConnState.data` → `NmfDecoder.feed` → … in Python for each,
-//! in the two shapes most segments of a net.tcp session have:
-//! - a piece of an envelope payload being collected, not its last: appended to the flow's pieces and
-//!   counted, as `NmfDecoder._collect` takes it;
-//! - whole SizedEnvelopes and nothing else: framed, made events and paired by `envelope_run`, as the
-//!   decoder's `_whole_envelopes` runs them once the segment is in its (empty) buffer.
+//! when the direction stands at a record boundary with nothing buffered (or collecting a payload) and
+//! its SizedEnvelopes are the core's to run, in the shapes the segments of a net.tcp session have:
+//! - a piece of a payload being collected, not its last: appended to the flow's pieces and counted,
+//!   as `NmfDecoder._collect` takes it;
+//! - the last piece: taken so, the envelope finished by the decoder (`_finish_envelope`), and the
+//!   rest of the segment taken as a segment of its own;
+//! - whole SizedEnvelopes (framed, made events and paired by `envelope_run`, as `_whole_envelopes`
+//!   runs them), then nothing or the start of one more: its header read and its payload so far
+//!   collected, as the framer and the record loop (`_apply_sized_envelope`, `_run`) read them.
 //!
-//! Any other segment, and either shape while the flow is not where the Python decoder would take that
-//! path, goes to `ConnState.data` as before. The lane reads and writes the Python flow's own fields
-//! (`decoders.nmf_records._Flow`), so nothing is handed back: the decoder finds the flow as its own
-//! `feed` would have left it. tests/test_pipeline_core.py holds the core's loop, lanes included, to
-//! the Python loop, which has none.
+//! Any other segment goes to `ConnState.data` as before, and is decided before the lane changes
+//! anything. The lane reads and writes the Python flow's own fields (`decoders.nmf_records._Flow`), so
+//! nothing is handed back: the decoder finds the flow as its own `feed` would have left it.
+//! tests/test_core_lanes.py holds the core's loop, lanes included, to the Python loop, which has none.
 
 use crate::nmf;
 use crate::python::Session;
@@ -18,16 +21,18 @@ use crate::wcf_python::{Outstanding, WcfEventMaker};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyTuple};
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyList, PyTuple};
 
 /// The lane of one direction of one `NmfDecoder` (`NmfDecoder.lane`; `ConnState.lanes`).
 #[pyclass(module = "decoders._core", name = "NmfLane")]
 pub struct NmfLane {
     decoder: PyObject,
     flow: PyObject,
-    /// `State.ESTABLISHED` and `Envelope.NONE`, compared by identity as Python compares them
+    /// `State.ESTABLISHED`, `Envelope.NONE` and `Envelope.SIZED`, compared by identity as Python
+    /// compares them
     established: PyObject,
     no_envelope: PyObject,
+    sized: PyObject,
     /// the payload families whose envelopes the core makes events of (`CORE_FAMILIES`)
     families: PyObject,
     /// the codec last looked at, and its (label, string table?) if the core runs its envelopes
@@ -42,6 +47,7 @@ impl NmfLane {
         flow: PyObject,
         established: PyObject,
         no_envelope: PyObject,
+        sized: PyObject,
         families: PyObject,
     ) -> Self {
         NmfLane {
@@ -49,6 +55,7 @@ impl NmfLane {
             flow,
             established,
             no_envelope,
+            sized,
             families,
             codec: None,
         }
@@ -67,8 +74,7 @@ impl NmfLane {
         let py = state.py();
         let decoder = self.decoder.bind(py).clone();
         let flow = self.flow.bind(py).clone();
-        let n = payload.as_bytes().len();
-        if n == 0
+        if payload.as_bytes().is_empty()
             || !state.getattr(intern!(py, "decoder"))?.is(&decoder)
             || !flow.getattr(intern!(py, "state"))?.is(&self.established)
         {
@@ -82,65 +88,46 @@ impl NmfLane {
         {
             return Ok(false); // a record's start is buffered: the record loop's
         }
+        let lane = Lane {
+            state,
+            decoder: &decoder,
+            flow: &flow,
+            buf: &buf,
+            ts: &ts.into_pyobject(py)?.into_any(),
+        };
+        let envelope = flow.getattr(intern!(py, "envelope"))?;
         let pending: usize = flow.getattr(intern!(py, "pending"))?.extract()?;
         if pending > 0 {
-            return collect(&flow, payload, pending);
+            if flow.getattr(intern!(py, "discard"))?.is_truthy()? {
+                return Ok(false);
+            }
+            if pending > payload.as_bytes().len() {
+                collect(&flow, payload)?;
+                return Ok(true);
+            }
+            if !envelope.is(&self.sized) {
+                return Ok(false); // a chunk of an unsized envelope: the record loop reads the next size
+            }
+            let taken = lane.finish(payload, pending)?;
+            if let Some(rest) = taken {
+                if !self.take(state, &rest, ts)? {
+                    let direction = flow.getattr(intern!(py, "dir"))?;
+                    state.call_method1(intern!(py, "data"), (direction, rest, ts))?;
+                }
+            }
+            return Ok(true);
         }
-        if !flow.getattr(intern!(py, "envelope"))?.is(&self.no_envelope) {
+        if !envelope.is(&self.no_envelope) {
             return Ok(false);
         }
         let Some((label, table)) = self.run_codec(&flow)? else {
             return Ok(false);
         };
         let max_envelope: usize = decoder.getattr(intern!(py, "_max_envelope"))?.extract()?;
-        if !nmf::only_whole_envelopes(payload.as_bytes(), max_envelope) {
+        let Some(shape) = nmf::established(payload.as_bytes(), max_envelope) else {
             return Ok(false);
-        }
-        let base: usize = buf.getattr(intern!(py, "_base"))?.extract()?;
-        let events = PyList::empty(py);
-        let ts = ts.into_pyobject(py)?.into_any();
-        let label = label.bind(py);
-        let run = envelope_run(
-            &decoder,
-            &flow,
-            &events,
-            payload.as_bytes(),
-            0,
-            base,
-            &ts,
-            label,
-            table,
-        );
-        match run {
-            Ok((0, false)) => return Ok(false), // nothing run (a time beyond the table's): Python's
-            Ok((end, stopped)) => {
-                // the buffer as feed leaves it: the segment appended, consumed and compacted away
-                buf.setattr(intern!(py, "_base"), base.saturating_add(end))?;
-                if stopped {
-                    state.call_method1(intern!(py, "_emit"), (events,))?;
-                } else if !events.is_empty() {
-                    let out = state
-                        .getattr(intern!(py, "pipeline"))?
-                        .getattr(intern!(py, "events"))?;
-                    out.call_method1(intern!(py, "extend"), (events,))?;
-                }
-                if let Some(rest) = payload
-                    .as_bytes()
-                    .get(end..)
-                    .filter(|rest| !rest.is_empty())
-                {
-                    // not expected (the run takes every whole envelope), never lost: fed as feed goes on
-                    let direction = flow.getattr(intern!(py, "dir"))?;
-                    let args = (direction, PyBytes::new(py, rest), ts);
-                    state.call_method1(intern!(py, "data"), args)?;
-                }
-            }
-            Err(err) => {
-                let args = (err.into_value(py), ts);
-                state.call_method1(intern!(py, "_decoder_failed"), args)?;
-            }
-        }
-        Ok(true)
+        };
+        lane.run(payload, &shape, label.bind(py), table)
     }
 
     /// The flow's codec's (label, string table?) if its envelopes are the core's to run, as
@@ -172,31 +159,173 @@ impl NmfLane {
     }
 }
 
-/// A piece of the payload being collected that does not complete it (`NmfDecoder._collect`, the
-/// segment all taken); a discarded (oversized) envelope's, or the last piece, is left to Python.
-fn collect(
-    flow: &Bound<'_, PyAny>,
-    payload: &Bound<'_, PyBytes>,
-    pending: usize,
-) -> PyResult<bool> {
-    let py = flow.py();
-    let n = payload.as_bytes().len();
-    if pending <= n || flow.getattr(intern!(py, "discard"))?.is_truthy()? {
-        return Ok(false);
+/// What one segment's take works on.
+struct Lane<'a, 'py> {
+    state: &'a Bound<'py, PyAny>,
+    decoder: &'a Bound<'py, PyAny>,
+    flow: &'a Bound<'py, PyAny>,
+    buf: &'a Bound<'py, PyAny>,
+    ts: &'a Bound<'py, PyAny>,
+}
+
+impl Lane<'_, '_> {
+    /// The last piece of the payload (`pending` bytes) collected and the envelope finished by the
+    /// decoder, its events emitted; the rest of the segment, if any and the decoder did not fail.
+    fn finish<'py>(
+        &self,
+        payload: &Bound<'py, PyBytes>,
+        pending: usize,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let py = payload.py();
+        let bytes = payload.as_bytes();
+        let piece = if pending == bytes.len() {
+            payload.clone()
+        } else {
+            PyBytes::new(py, bytes.get(..pending).unwrap_or_default())
+        };
+        collect(self.flow, &piece)?;
+        let events = PyList::empty(py);
+        let finished = self.decoder.call_method1(
+            intern!(py, "_finish_envelope"),
+            (self.flow, self.ts, &events),
+        );
+        if !self.emitted(finished.map(|_| true), &events)? {
+            return Ok(None);
+        }
+        let rest = bytes.get(pending..).unwrap_or_default();
+        Ok((!rest.is_empty()).then(|| PyBytes::new(py, rest)))
     }
+
+    /// The whole envelopes of `shape` run, then the one it opens started; true: taken.
+    fn run(
+        &self,
+        payload: &Bound<'_, PyBytes>,
+        shape: &nmf::Established,
+        label: &Bound<'_, PyAny>,
+        table: bool,
+    ) -> PyResult<bool> {
+        let py = payload.py();
+        let bytes = payload.as_bytes();
+        let base: usize = self.buf.getattr(intern!(py, "_base"))?.extract()?;
+        if shape.whole > 0 {
+            let events = PyList::empty(py);
+            let run = envelope_run(
+                self.decoder,
+                self.flow,
+                &events,
+                bytes,
+                0,
+                base,
+                self.ts,
+                label,
+                table,
+            );
+            match run {
+                Ok((0, false)) => return Ok(false), // nothing run (a time beyond the table's)
+                Ok((end, _)) if end < shape.whole => {
+                    // not expected (the run takes every whole envelope), never lost: as feed goes on
+                    self.buf
+                        .setattr(intern!(py, "_base"), base.saturating_add(end))?;
+                    self.emitted(Ok(true), &events)?;
+                    let rest = PyBytes::new(py, bytes.get(end..).unwrap_or_default());
+                    let direction = self.flow.getattr(intern!(py, "dir"))?;
+                    let args = (direction, rest, self.ts);
+                    self.state.call_method1(intern!(py, "data"), args)?;
+                    return Ok(true);
+                }
+                Ok((_, stopped)) => {
+                    self.emitted(Ok(stopped), &events)?;
+                }
+                Err(err) => {
+                    self.emitted(Err(err), &events)?;
+                    return Ok(true);
+                }
+            }
+        }
+        // the buffer as feed leaves it: the segment appended, consumed and compacted away
+        self.buf
+            .setattr(intern!(py, "_base"), base.saturating_add(shape.whole))?;
+        if let Some((start, size)) = shape.open {
+            self.open(payload, base, shape.whole, start, size)?;
+        }
+        Ok(true)
+    }
+
+    /// The SizedEnvelope at `at` (its payload at `start`, `size` bytes) started and its bytes so far
+    /// collected, as `_apply_sized_envelope` after the framer, then the record loop, do.
+    fn open(
+        &self,
+        payload: &Bound<'_, PyBytes>,
+        base: usize,
+        at: usize,
+        start: usize,
+        size: usize,
+    ) -> PyResult<()> {
+        let py = payload.py();
+        let (offset, payload_offset) = (base.saturating_add(at), base.saturating_add(start));
+        add(
+            &self.flow.getattr(intern!(py, "ledger"))?,
+            intern!(py, "decoded"),
+            start.saturating_sub(at),
+        )?;
+        self.buf.setattr(intern!(py, "_base"), payload_offset)?;
+        let kwargs = [("unsized", false)].into_py_dict(py)?;
+        let args = (offset, payload_offset);
+        self.flow
+            .call_method(intern!(py, "start_envelope"), args, Some(&kwargs))?;
+        self.flow.setattr(intern!(py, "pending"), size)?;
+        let piece = payload.as_bytes().get(start..).unwrap_or_default();
+        if !piece.is_empty() {
+            collect(self.flow, &PyBytes::new(py, piece))?;
+        }
+        Ok(())
+    }
+
+    /// `events` to the connection as `ConnState.data` gives a feed's: through `_emit` if a run stopped
+    /// for an anomaly (`anomalies`), straight to the pipeline's list if not; a decoder error reported
+    /// by `_decoder_failed` instead. Whether the decoder did not fail.
+    fn emitted(&self, outcome: PyResult<bool>, events: &Bound<'_, PyList>) -> PyResult<bool> {
+        let py = events.py();
+        match outcome {
+            Ok(true) => {
+                self.state.call_method1(intern!(py, "_emit"), (events,))?;
+            }
+            Ok(false) if events.is_empty() => {}
+            Ok(false) => {
+                let out = self
+                    .state
+                    .getattr(intern!(py, "pipeline"))?
+                    .getattr(intern!(py, "events"))?;
+                out.call_method1(intern!(py, "extend"), (events,))?;
+            }
+            Err(err) => {
+                let args = (err.into_value(py), self.ts);
+                self.state
+                    .call_method1(intern!(py, "_decoder_failed"), args)?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Payload bytes being collected, the segment's or a part of it (`NmfDecoder._collect`, not
+/// discarding); they pass the (empty) buffer by, whose offset stays the stream's (`skip_stream`).
+fn collect(flow: &Bound<'_, PyAny>, piece: &Bound<'_, PyBytes>) -> PyResult<()> {
+    let py = flow.py();
+    let n = piece.as_bytes().len();
     flow.getattr(intern!(py, "pieces"))?
         .downcast::<PyList>()?
-        .append(payload)?;
+        .append(piece)?;
     add(
         &flow.getattr(intern!(py, "ledger"))?,
         intern!(py, "decoded"),
         n,
     )?;
-    flow.setattr(intern!(py, "pending"), pending - n)?;
+    let pending: usize = flow.getattr(intern!(py, "pending"))?.extract()?;
+    flow.setattr(intern!(py, "pending"), pending.saturating_sub(n))?;
     add(flow, intern!(py, "collected"), n)?;
-    // the bytes pass the (empty) buffer by, whose offset stays the stream's (`Buffer.skip_stream`)
-    add(&flow.getattr(intern!(py, "buf"))?, intern!(py, "_base"), n)?;
-    Ok(true)
+    add(&flow.getattr(intern!(py, "buf"))?, intern!(py, "_base"), n)
 }
 
 fn add(obj: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>, n: usize) -> PyResult<()> {

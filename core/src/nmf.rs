@@ -222,14 +222,36 @@ pub fn whole_envelope(
     sized(data, pos.checked_add(1)?, max_envelope)
 }
 
-/// Whether `data` is one or more whole SizedEnvelopes within the limit, as `whole_envelope` reads
-/// them, and nothing else: a segment the established state takes without buffering any of it.
-pub fn only_whole_envelopes(data: &[u8], max_envelope: usize) -> bool {
+/// A segment at a record boundary in the established state, as it splits: the whole SizedEnvelopes
+/// within the limit it starts with (`whole`: where they end), then nothing more or one SizedEnvelope
+/// within the limit whose header is all there and its payload not (`open`: (payload start, size)).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Established {
+    pub whole: usize,
+    pub open: Option<(usize, usize)>,
+}
+
+/// `data` as `Established`; None if it is anything else (another record, an envelope over the limit,
+/// a header cut short) or empty.
+pub fn established(data: &[u8], max_envelope: usize) -> Option<Established> {
     let mut pos = 0;
     while let Some((_, _, end)) = whole_envelope(data, pos, max_envelope) {
         pos = end;
     }
-    pos > 0 && pos == data.len()
+    if pos == data.len() {
+        return (pos > 0).then_some(Established {
+            whole: pos,
+            open: None,
+        });
+    }
+    if byte(data, pos)? != r::SIZED_ENVELOPE {
+        return None;
+    }
+    let (size, start) = size_at(data, pos.checked_add(1)?)?;
+    (size <= max_envelope && start.checked_add(size)? > data.len()).then_some(Established {
+        whole: pos,
+        open: Some((start, size)),
+    })
 }
 
 /// (fields, content start, end) of the record of type `kind` at `pos`; None: incomplete or not certain.

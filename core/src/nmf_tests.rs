@@ -287,21 +287,56 @@ fn whole_envelopes_as_the_framer_reads_them() {
 }
 
 #[test]
-fn only_whole_envelopes_and_nothing_else() {
+fn established_segments_as_the_lane_takes_them() {
     let mut two = sized_envelope(b"first");
     two.extend(sized_envelope(&[7; 200]));
-    assert!(only_whole_envelopes(&two, 1 << 20));
-    assert!(only_whole_envelopes(
-        two.get(..7).unwrap_or_default(),
-        1 << 20
-    )); // the first alone
-    for cut in (0..two.len()).filter(|&cut| cut != 7) {
-        let data = two.get(..cut).unwrap_or_default();
-        assert!(!only_whole_envelopes(data, 1 << 20), "{cut}");
+    let whole = |end| {
+        Some(Established {
+            whole: end,
+            open: None,
+        })
+    };
+    assert_eq!(established(&two, 1 << 20), whole(two.len()));
+    assert_eq!(
+        established(two.get(..7).unwrap_or_default(), 1 << 20),
+        whole(7)
+    );
+    // the second's header (0x06, a two-byte size 200) and some or none of its payload
+    for cut in 10..two.len() {
+        let open = Some(Established {
+            whole: 7,
+            open: Some((10, 200)),
+        });
+        assert_eq!(
+            established(two.get(..cut).unwrap_or_default(), 1 << 20),
+            open,
+            "{cut}"
+        );
+    }
+    for cut in 2..7 {
+        // the first's header and some of its payload
+        let open = Some(Established {
+            whole: 0,
+            open: Some((2, 5)),
+        });
+        assert_eq!(
+            established(two.get(..cut).unwrap_or_default(), 1 << 20),
+            open,
+            "{cut}"
+        );
+    }
+    for cut in [0, 1, 8, 9] {
+        // nothing, or a header cut short
+        assert_eq!(
+            established(two.get(..cut).unwrap_or_default(), 1 << 20),
+            None,
+            "{cut}"
+        );
     }
     let mut then_end = two.clone();
     then_end.push(r::END);
-    assert!(!only_whole_envelopes(&then_end, 1 << 20));
-    assert!(!only_whole_envelopes(&two, 199)); // the second over the limit
-    assert!(!only_whole_envelopes(b"", 1 << 20));
+    assert_eq!(established(&then_end, 1 << 20), None);
+    assert_eq!(established(&two, 199), None); // the second over the limit, whole or not
+    assert_eq!(established(two.get(..100).unwrap_or_default(), 199), None);
+    assert_eq!(established(b"\x06\xff\xff\xff\xff\x7f", 1 << 20), None); // a six-byte size
 }
