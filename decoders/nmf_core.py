@@ -143,4 +143,4 @@ class CoreFraming(RecordReaders):
         if RUST is None or self._framer is None or self._envelope_run is None:
             return None
         flow = self._flows[direction]
-        return RUST.NmfLane(self, flow, State.ESTABLISHED, Envelope.NONE, Envelope.SIZED, CORE_FAMILIES)
+        return RUST.NmfLane(self, flow, State, Envelope, CORE_FAMILIES)

@@ -41,24 +41,25 @@ pub struct NmfLane {
 
 #[pymethods]
 impl NmfLane {
+    /// `states`, `envelopes`: the enums `State` and `Envelope` of `decoders.nmf_records`.
     #[new]
     fn new(
         decoder: PyObject,
         flow: PyObject,
-        established: PyObject,
-        no_envelope: PyObject,
-        sized: PyObject,
+        states: &Bound<'_, PyAny>,
+        envelopes: &Bound<'_, PyAny>,
         families: PyObject,
-    ) -> Self {
-        NmfLane {
+    ) -> PyResult<Self> {
+        let member = |of: &Bound<'_, PyAny>, name: &str| of.getattr(name).map(Bound::unbind);
+        Ok(NmfLane {
+            established: member(states, "ESTABLISHED")?,
+            no_envelope: member(envelopes, "NONE")?,
+            sized: member(envelopes, "SIZED")?,
             decoder,
             flow,
-            established,
-            no_envelope,
-            sized,
             families,
             codec: None,
-        }
+        })
     }
 }
 

@@ -301,29 +301,16 @@ fn established_segments_as_the_lane_takes_them() {
         established(two.get(..7).unwrap_or_default(), 1 << 20),
         whole(7)
     );
-    // the second's header (0x06, a two-byte size 200) and some or none of its payload
-    for cut in 10..two.len() {
+    // the first's header and some of its payload; the second's (0x06, a two-byte size 200) and some or
+    // none of its payload
+    let cuts = (2..7).map(|cut| (cut, 0, (2, 5)));
+    for (cut, whole, open) in cuts.chain((10..two.len()).map(|cut| (cut, 7, (10, 200)))) {
         let open = Some(Established {
-            whole: 7,
-            open: Some((10, 200)),
+            whole,
+            open: Some(open),
         });
-        assert_eq!(
-            established(two.get(..cut).unwrap_or_default(), 1 << 20),
-            open,
-            "{cut}"
-        );
-    }
-    for cut in 2..7 {
-        // the first's header and some of its payload
-        let open = Some(Established {
-            whole: 0,
-            open: Some((2, 5)),
-        });
-        assert_eq!(
-            established(two.get(..cut).unwrap_or_default(), 1 << 20),
-            open,
-            "{cut}"
-        );
+        let data = two.get(..cut).unwrap_or_default();
+        assert_eq!(established(data, 1 << 20), open, "{cut}");
     }
     for cut in [0, 1, 8, 9] {
         // nothing, or a header cut short
