@@ -14,10 +14,10 @@ When the envelope search (``decoders.nmf_search``, its scanning in the core too)
 the core frames the rest of the buffer from there. In the established state, the whole SizedEnvelopes
 at the start of a chunk go first to ``WcfEventMaker.envelopes``, which frames them and makes their
 events in one call, without a payload crossing into Python and back; and the packet loop in the core
-hands such segments, and the pieces of a payload being collected, to the direction's lane
+hands such segments, the start of an envelope and the pieces of its payload to the direction's lane
 (``core/src/lane_python.rs``) without calling ``feed`` at all. tests/test_core_nmf.py holds the two
-framings to the same output, the core's with and without that step; tests/test_pipeline_core.py the
-packet loops with and without lanes.
+framings to the same output, the core's with and without that step; tests/test_core_lanes.py the
+packet loops with lanes and without.
 """
 
 from collections.abc import Callable

@@ -147,6 +147,7 @@ class ConnState:
         if self.decoder is not None and self.failed is None:
             self.failed = failed_accounting(self.decoder)
         self.decoder = Undecoded(self.fields, self.pipeline.options.decoder)
+        self.lanes = None  # theirs was the failed decoder's: let it go
         detail = f"{self.service}: {exc!r}"
         self._emit([Anomaly(ts=ts, name="decoder_error", detail=detail, source=self.service or "?", **self.fields)])
 
