@@ -247,8 +247,8 @@ pub fn established(data: &[u8], max_envelope: usize) -> Option<Established> {
     if byte(data, pos)? != r::SIZED_ENVELOPE {
         return None;
     }
-    let (size, start) = size_at(data, pos.checked_add(1)?)?;
-    (size <= max_envelope && start.checked_add(size)? > data.len()).then_some(Established {
+    let (size, start) = sized_header(data, pos.checked_add(1)?, max_envelope)?;
+    (start.checked_add(size)? > data.len()).then_some(Established {
         whole: pos,
         open: Some((start, size)),
     })
@@ -308,12 +308,15 @@ fn string(data: &[u8], pos: usize) -> Option<(&str, usize)> {
 /// 2.2.3.5 SizedEnvelope after its type byte: MB31 size, payload.
 /// (payload, where it starts, where the record ends).
 fn sized(data: &[u8], pos: usize, max_envelope: usize) -> Option<(&[u8], usize, usize)> {
-    let (size, start) = size_at(data, pos)?;
-    if size > max_envelope {
-        return None;
-    }
+    let (size, start) = sized_header(data, pos, max_envelope)?;
     let (payload, end) = span(data, start, size)?;
     Some((payload, start, end))
+}
+
+/// A SizedEnvelope's MB31 size after its type byte, within the limit: (size, where the payload starts).
+fn sized_header(data: &[u8], pos: usize, max_envelope: usize) -> Option<(usize, usize)> {
+    let (size, start) = size_at(data, pos)?;
+    (size <= max_envelope).then_some((size, start))
 }
 
 /// 2.2.3.5 UnsizedEnvelope after its type byte: data chunks (MB31 size, bytes) up to a size of 0.
