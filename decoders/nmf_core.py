@@ -53,8 +53,8 @@ Framer = Callable[[bytes, int, int, bool, int, int], tuple[list[tuple[int, int, 
 FRAMER: Framer | None = None if RUST is None else RUST.nmf_records
 """The core's record framer, or None: the pure-Python loop frames everything."""
 
-# (decoder, flow, events, chunk, start, stream offset of chunk[start], ts, encoding, table?) -> (where it
-# stopped, whether it stopped after an envelope for ``_envelope_stop``)
+# (decoder, flow, events, chunk, start, stream offset of chunk[start], max envelope, ts, encoding, table?)
+# -> (where it stopped, whether it stopped after an envelope for ``_envelope_stop``)
 EnvelopeRun = Callable[..., tuple[int, bool]]
 ENVELOPE_RUN: EnvelopeRun | None = None if RUST is None else RUST.envelope_run
 """The core's run of whole envelopes made events (with the framer), or None."""
@@ -117,7 +117,8 @@ class CoreFraming(RecordReaders):
         if run is None or codec.family not in CORE_FAMILIES or codec.compression:
             return 0
         buf = flow.buf
-        end, _ = run(self, flow, events, chunk, 0, buf.offset, ts, codec.label, codec.family == "binary-session")
+        table = codec.family == "binary-session"
+        end, _ = run(self, flow, events, chunk, 0, buf.offset, self._max_envelope, ts, codec.label, table)
         buf.advance(end)
         buf.commit()
         return end  # type: ignore[no-any-return]

@@ -103,7 +103,7 @@ impl NmfLane {
                 return Ok(false);
             }
             if pending > payload.as_bytes().len() {
-                collect(&flow, payload)?;
+                lane.collect(payload, pending)?;
                 return Ok(true);
             }
             if !envelope.is(&self.sized) {
@@ -128,7 +128,8 @@ impl NmfLane {
         let Some(shape) = nmf::established(payload.as_bytes(), max_envelope) else {
             return Ok(false);
         };
-        lane.run(payload, &shape, label.bind(py), table)
+        lane.run(payload, &shape, max_envelope, label.bind(py), table)?;
+        Ok(true)
     }
 
     /// The flow's codec's (label, string table?) if its envelopes are the core's to run, as
@@ -184,30 +185,36 @@ impl Lane<'_, '_> {
         } else {
             PyBytes::new(py, bytes.get(..pending).unwrap_or_default())
         };
-        collect(self.flow, &piece)?;
+        self.collect(&piece, pending)?;
         let events = PyList::empty(py);
         let finished = self.decoder.call_method1(
             intern!(py, "_finish_envelope"),
             (self.flow, self.ts, &events),
         );
-        if !self.emitted(finished.map(|_| true), &events)? {
+        if let Err(err) = finished {
+            self.failed(err)?;
             return Ok(None);
         }
+        self.emit(&events, true)?;
         let rest = bytes.get(pending..).unwrap_or_default();
         Ok((!rest.is_empty()).then(|| PyBytes::new(py, rest)))
     }
 
-    /// The whole envelopes of `shape` run, then the one it opens started; true: taken.
+    /// The whole envelopes of `shape` run, then the one it opens started. Should the run stop short of
+    /// them (it reads envelopes as `shape` was read, so it does not), the rest goes to `ConnState.data`
+    /// from where it stopped, as `feed` would go on: nothing is lost.
     fn run(
         &self,
         payload: &Bound<'_, PyBytes>,
         shape: &nmf::Established,
+        max_envelope: usize,
         label: &Bound<'_, PyAny>,
         table: bool,
-    ) -> PyResult<bool> {
+    ) -> PyResult<()> {
         let py = payload.py();
         let bytes = payload.as_bytes();
         let base: usize = self.buf.getattr(intern!(py, "_base"))?.extract()?;
+        let mut end = 0;
         if shape.whole > 0 {
             let events = PyList::empty(py);
             let run = envelope_run(
@@ -217,39 +224,32 @@ impl Lane<'_, '_> {
                 bytes,
                 0,
                 base,
+                max_envelope,
                 self.ts,
                 label,
                 table,
             );
-            match run {
-                Ok((0, false)) => return Ok(false), // nothing run (a time beyond the table's)
-                Ok((end, _)) if end < shape.whole => {
-                    // not expected (the run takes every whole envelope), never lost: as feed goes on
-                    self.buf
-                        .setattr(intern!(py, "_base"), base.saturating_add(end))?;
-                    self.emitted(Ok(true), &events)?;
-                    let rest = PyBytes::new(py, bytes.get(end..).unwrap_or_default());
-                    let direction = self.flow.getattr(intern!(py, "dir"))?;
-                    let args = (direction, rest, self.ts);
-                    self.state.call_method1(intern!(py, "data"), args)?;
-                    return Ok(true);
-                }
-                Ok((_, stopped)) => {
-                    self.emitted(Ok(stopped), &events)?;
-                }
-                Err(err) => {
-                    self.emitted(Err(err), &events)?;
-                    return Ok(true);
-                }
-            }
+            let (ran_to, stopped) = match run {
+                Ok(run) => run,
+                Err(err) => return self.failed(err),
+            };
+            self.emit(&events, stopped)?;
+            end = ran_to;
         }
         // the buffer as feed leaves it: the segment appended, consumed and compacted away
         self.buf
-            .setattr(intern!(py, "_base"), base.saturating_add(shape.whole))?;
-        if let Some((start, size)) = shape.open {
-            self.open(payload, base, shape.whole, start, size)?;
+            .setattr(intern!(py, "_base"), base.saturating_add(end))?;
+        match shape.open {
+            Some((start, size)) if end == shape.whole => self.open(payload, base, end, start, size),
+            _ if end < bytes.len() => {
+                let rest = PyBytes::new(py, bytes.get(end..).unwrap_or_default());
+                let direction = self.flow.getattr(intern!(py, "dir"))?;
+                let args = (direction, rest, self.ts);
+                self.state.call_method1(intern!(py, "data"), args)?;
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        Ok(true)
     }
 
     /// The SizedEnvelope at `at` (its payload at `start`, `size` bytes) started and its bytes so far
@@ -277,56 +277,53 @@ impl Lane<'_, '_> {
         self.flow.setattr(intern!(py, "pending"), size)?;
         let piece = payload.as_bytes().get(start..).unwrap_or_default();
         if !piece.is_empty() {
-            collect(self.flow, &PyBytes::new(py, piece))?;
+            self.collect(&PyBytes::new(py, piece), size)?;
         }
         Ok(())
     }
 
-    /// `events` to the connection as `ConnState.data` gives a feed's: through `_emit` if a run stopped
-    /// for an anomaly (`anomalies`), straight to the pipeline's list if not; a decoder error reported
-    /// by `_decoder_failed` instead. Whether the decoder did not fail.
-    fn emitted(&self, outcome: PyResult<bool>, events: &Bound<'_, PyList>) -> PyResult<bool> {
-        let py = events.py();
-        match outcome {
-            Ok(true) => {
-                self.state.call_method1(intern!(py, "_emit"), (events,))?;
-            }
-            Ok(false) if events.is_empty() => {}
-            Ok(false) => {
-                let out = self
-                    .state
-                    .getattr(intern!(py, "pipeline"))?
-                    .getattr(intern!(py, "events"))?;
-                out.call_method1(intern!(py, "extend"), (events,))?;
-            }
-            Err(err) => {
-                let args = (err.into_value(py), self.ts);
-                self.state
-                    .call_method1(intern!(py, "_decoder_failed"), args)?;
-                return Ok(false);
-            }
-        }
-        Ok(true)
+    /// Payload bytes being collected, the segment's or a part of it, `pending` of the payload still to
+    /// come before them (`NmfDecoder._collect`, not discarding); they pass the (empty) buffer by, whose
+    /// offset stays the stream's (`skip_stream`).
+    fn collect(&self, piece: &Bound<'_, PyBytes>, pending: usize) -> PyResult<()> {
+        let (py, flow) = (piece.py(), self.flow);
+        let n = piece.as_bytes().len();
+        flow.getattr(intern!(py, "pieces"))?
+            .downcast::<PyList>()?
+            .append(piece)?;
+        add(
+            &flow.getattr(intern!(py, "ledger"))?,
+            intern!(py, "decoded"),
+            n,
+        )?;
+        flow.setattr(intern!(py, "pending"), pending.saturating_sub(n))?;
+        add(flow, intern!(py, "collected"), n)?;
+        add(self.buf, intern!(py, "_base"), n)
     }
-}
 
-/// Payload bytes being collected, the segment's or a part of it (`NmfDecoder._collect`, not
-/// discarding); they pass the (empty) buffer by, whose offset stays the stream's (`skip_stream`).
-fn collect(flow: &Bound<'_, PyAny>, piece: &Bound<'_, PyBytes>) -> PyResult<()> {
-    let py = flow.py();
-    let n = piece.as_bytes().len();
-    flow.getattr(intern!(py, "pieces"))?
-        .downcast::<PyList>()?
-        .append(piece)?;
-    add(
-        &flow.getattr(intern!(py, "ledger"))?,
-        intern!(py, "decoded"),
-        n,
-    )?;
-    let pending: usize = flow.getattr(intern!(py, "pending"))?.extract()?;
-    flow.setattr(intern!(py, "pending"), pending.saturating_sub(n))?;
-    add(flow, intern!(py, "collected"), n)?;
-    add(&flow.getattr(intern!(py, "buf"))?, intern!(py, "_base"), n)
+    /// `events` to the connection as `ConnState.data` gives a feed's: through `_emit` where one may be
+    /// an anomaly (`checked`), straight to the pipeline's list where none is.
+    fn emit(&self, events: &Bound<'_, PyList>, checked: bool) -> PyResult<()> {
+        let py = events.py();
+        if checked {
+            self.state.call_method1(intern!(py, "_emit"), (events,))?;
+        } else if !events.is_empty() {
+            let out = self
+                .state
+                .getattr(intern!(py, "pipeline"))?
+                .getattr(intern!(py, "events"))?;
+            out.call_method1(intern!(py, "extend"), (events,))?;
+        }
+        Ok(())
+    }
+
+    /// A decoder error, reported as `ConnState.data` reports one (the events of the segment lost with it).
+    fn failed(&self, err: PyErr) -> PyResult<()> {
+        let args = (err.into_value(self.ts.py()), self.ts);
+        self.state
+            .call_method1(intern!(self.ts.py(), "_decoder_failed"), args)?;
+        Ok(())
+    }
 }
 
 fn add(obj: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>, n: usize) -> PyResult<()> {
@@ -334,9 +331,9 @@ fn add(obj: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>, n: usize
     obj.setattr(name, value.saturating_add(n))
 }
 
-/// The whole SizedEnvelopes at `chunk[start:]` (`base`: its stream offset) of `flow`, a direction of
-/// `decoder` in the established state, made events into `events` (`WcfEventMaker.envelopes`, run
-/// again after each stop) and counted decoded; what a run stops after is the decoder's to report
+/// The whole SizedEnvelopes within `max_envelope` at `chunk[start:]` (`base`: its stream offset) of
+/// `flow`, a direction of `decoder` in the established state, made events into `events`
+/// (`WcfEventMaker.envelopes`, run again after each stop) and counted decoded; what a run stops after is the decoder's to report
 /// (`_envelope_stop`). Returns (where it stopped in `chunk`, whether any run stopped so).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -347,6 +344,7 @@ pub(crate) fn envelope_run(
     chunk: &[u8],
     start: usize,
     base: usize,
+    max_envelope: usize,
     ts: &Bound<'_, PyAny>,
     label: &Bound<'_, PyAny>,
     table: bool,
@@ -356,7 +354,6 @@ pub(crate) fn envelope_run(
     let maker = maker.downcast::<WcfEventMaker>()?.get();
     let outstanding = decoder.getattr(intern!(py, "_outstanding"))?;
     let outstanding = outstanding.downcast::<Outstanding>()?;
-    let max_envelope: usize = decoder.getattr(intern!(py, "_max_envelope"))?.extract()?;
     let session = flow.getattr(intern!(py, "session"))?;
     let session = session.downcast::<Session>()?;
     let direction = flow.getattr(intern!(py, "dir"))?;
